@@ -1,0 +1,45 @@
+//! # aggregates: the pure domain of the Movers CRM
+//!
+//! Each aggregate implements [`cqrs_es::Aggregate`]: `handle` decides which
+//! events a command produces (or returns a typed domain error), `apply` folds
+//! events into state. No I/O, no clock, no HTTP: commands carry the time and
+//! the actor, and facts the command layer looked up (e.g. whether the
+//! customer of a new lead is active).
+//!
+//! ```
+//! use aggregates::lead::transition_allowed;
+//! use event_schemas::LeadStatus::*;
+//! assert!(transition_allowed(New, Qualified));
+//! assert!(!transition_allowed(Qualified, Contacted));
+//! assert!(transition_allowed(Lost, Contacted));
+//! assert!(!transition_allowed(Won, Lost));
+//! ```
+
+pub mod customer;
+pub mod error;
+pub mod lead;
+pub mod patch;
+pub mod values;
+
+pub use error::{DomainError, ErrorKind, FieldError, ValidationErrors, Validator};
+pub use patch::Patch;
+
+use event_schemas::TenantId;
+
+/// Every aggregate belongs to exactly one tenant, fixed by its first event.
+pub trait TenantOwned {
+    /// `None` until the aggregate's first event.
+    fn tenant(&self) -> Option<&TenantId>;
+}
+
+impl TenantOwned for customer::Customer {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
+    }
+}
+
+impl TenantOwned for lead::Lead {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
+    }
+}

@@ -1,0 +1,214 @@
+//! Vocabulary shared by events, aggregates and the APIs: tenants, roles, the
+//! seed's enums and the postal address.
+
+use std::fmt;
+use std::str::FromStr;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A tenant (a moving company) id.
+///
+/// Tenants appear in NATS subjects (`<prefix>.events.<tenant>.…`), so the id is
+/// restricted to characters that are a single subject token: lowercase ASCII
+/// letters, digits, `-` and `_`, 1 to 63 characters, starting with a letter or
+/// digit.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct TenantId(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "a tenant id is 1 to 63 characters of a-z, 0-9, '-' or '_', starting with a letter or digit"
+)]
+pub struct InvalidTenantId;
+
+impl TenantId {
+    pub fn parse(value: &str) -> Result<Self, InvalidTenantId> {
+        let valid = !value.is_empty()
+            && value.len() <= 63
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            && value
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if valid {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(InvalidTenantId)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for TenantId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for TenantId {
+    type Err = InvalidTenantId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// Declares a string-valued enum with its wire names, `as_str`, `ALL`,
+/// `Display` and `FromStr`, so the wire spelling lives in one place.
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $wire:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema, utoipa::ToSchema)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $wire)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub const fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $wire),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownVariant;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($wire => Ok($name::$variant),)+
+                    _ => Err(UnknownVariant {
+                        value: s.to_owned(),
+                        expected: &[$($wire),+],
+                    }),
+                }
+            }
+        }
+    };
+}
+
+/// A string that is not one of an enum's wire names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown value `{value}`, expected one of {}", expected.join(", "))]
+pub struct UnknownVariant {
+    pub value: String,
+    pub expected: &'static [&'static str],
+}
+
+wire_enum! {
+    /// A user's role, carried in the JWT and in every event's metadata.
+    Role {
+        Admin => "admin",
+        Manager => "manager",
+        Sales => "sales",
+        Dispatcher => "dispatcher",
+        Accountant => "accountant",
+        Auditor => "auditor",
+        Crew => "crew",
+    }
+}
+
+wire_enum! {
+    /// The seed's `LeadStatus`: the sales pipeline.
+    LeadStatus {
+        New => "NEW",
+        Contacted => "CONTACTED",
+        Qualified => "QUALIFIED",
+        ProposalSent => "PROPOSAL_SENT",
+        Negotiation => "NEGOTIATION",
+        Won => "WON",
+        Lost => "LOST",
+        Archived => "ARCHIVED",
+    }
+}
+
+wire_enum! {
+    /// The seed's `LeadPriority`.
+    LeadPriority {
+        Low => "LOW",
+        Medium => "MEDIUM",
+        High => "HIGH",
+        Urgent => "URGENT",
+    }
+}
+
+wire_enum! {
+    /// The seed's `SalesActivityType`.
+    SalesActivityType {
+        PhoneCall => "PHONE_CALL",
+        Email => "EMAIL",
+        Meeting => "MEETING",
+        ProposalSent => "PROPOSAL_SENT",
+        FollowUp => "FOLLOW_UP",
+        Demo => "DEMO",
+        SiteVisit => "SITE_VISIT",
+        Other => "OTHER",
+    }
+}
+
+impl SalesActivityType {
+    /// Activities in which the sales rep actually reached the customer; the
+    /// first completed one stamps the lead's first contact (speed-to-lead).
+    pub const fn is_contact(self) -> bool {
+        !matches!(self, Self::Other)
+    }
+}
+
+/// A postal address. `country` is an ISO 3166-1 alpha-2 code (default `CA`);
+/// for Canada `province` is a two-letter province or territory code and
+/// `postal_code` is normalized to `A1A 1A1`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, utoipa::ToSchema)]
+pub struct Address {
+    pub line1: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line2: Option<String>,
+    pub city: String,
+    pub province: String,
+    pub postal_code: String,
+    pub country: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_ids_must_be_one_subject_token() {
+        assert!(TenantId::parse("acme-movers_2").is_ok());
+        assert!(TenantId::parse("").is_err());
+        assert!(TenantId::parse("Acme").is_err());
+        assert!(TenantId::parse("a.b").is_err());
+        assert!(TenantId::parse("a*").is_err());
+        assert!(TenantId::parse("-a").is_err());
+        assert!(TenantId::parse(&"a".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn wire_enums_round_trip_through_their_wire_names() {
+        for status in LeadStatus::ALL {
+            assert_eq!(status.as_str().parse::<LeadStatus>().unwrap(), *status);
+            let json = serde_json::to_string(status).unwrap();
+            assert_eq!(json, format!("\"{}\"", status.as_str()));
+        }
+        let err = "DONE".parse::<LeadStatus>().unwrap_err();
+        assert!(err.to_string().contains("NEGOTIATION"), "{err}");
+    }
+}

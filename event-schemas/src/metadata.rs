@@ -1,0 +1,118 @@
+//! Metadata recorded with every event.
+//!
+//! cqrs-es stores metadata as a string map; this type is its typed form, so
+//! writers and readers agree on the keys.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::common::{Role, TenantId};
+
+/// Who did what, on whose behalf, and why: the audit facts of one command.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EventMetadata {
+    pub tenant_id: TenantId,
+    /// The acting user (JWT `sub`).
+    pub user_id: Uuid,
+    pub role: Role,
+    /// The request id the command arrived with; shared by everything one
+    /// request caused.
+    pub correlation_id: String,
+    /// What directly caused this event: the command id for HTTP commands, the
+    /// triggering event id for commands issued by a process manager.
+    pub causation_id: String,
+    /// Unique per command execution.
+    pub command_id: Uuid,
+    /// When the command was handled (application clock).
+    pub recorded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MetadataError {
+    #[error("metadata key `{0}` is missing")]
+    Missing(&'static str),
+    #[error("metadata key `{key}` is invalid: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+impl EventMetadata {
+    pub fn to_map(&self) -> HashMap<String, String> {
+        HashMap::from([
+            ("tenant_id".to_owned(), self.tenant_id.to_string()),
+            ("user_id".to_owned(), self.user_id.to_string()),
+            ("role".to_owned(), self.role.to_string()),
+            ("correlation_id".to_owned(), self.correlation_id.clone()),
+            ("causation_id".to_owned(), self.causation_id.clone()),
+            ("command_id".to_owned(), self.command_id.to_string()),
+            (
+                "recorded_at".to_owned(),
+                self.recorded_at
+                    .to_rfc3339_opts(SecondsFormat::Micros, true),
+            ),
+        ])
+    }
+
+    pub fn from_map(map: &HashMap<String, String>) -> Result<Self, MetadataError> {
+        fn get<'a>(
+            map: &'a HashMap<String, String>,
+            key: &'static str,
+        ) -> Result<&'a str, MetadataError> {
+            map.get(key)
+                .map(String::as_str)
+                .ok_or(MetadataError::Missing(key))
+        }
+        fn invalid(key: &'static str, reason: impl ToString) -> MetadataError {
+            MetadataError::Invalid {
+                key,
+                reason: reason.to_string(),
+            }
+        }
+        Ok(Self {
+            tenant_id: TenantId::parse(get(map, "tenant_id")?)
+                .map_err(|e| invalid("tenant_id", e))?,
+            user_id: get(map, "user_id")?
+                .parse()
+                .map_err(|e| invalid("user_id", e))?,
+            role: get(map, "role")?.parse().map_err(|e| invalid("role", e))?,
+            correlation_id: get(map, "correlation_id")?.to_owned(),
+            causation_id: get(map, "causation_id")?.to_owned(),
+            command_id: get(map, "command_id")?
+                .parse()
+                .map_err(|e| invalid("command_id", e))?,
+            recorded_at: DateTime::parse_from_rfc3339(get(map, "recorded_at")?)
+                .map_err(|e| invalid("recorded_at", e))?
+                .with_timezone(&Utc),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_survives_the_string_map_round_trip() {
+        let meta = EventMetadata {
+            tenant_id: TenantId::parse("acme").unwrap(),
+            user_id: Uuid::new_v4(),
+            role: Role::Sales,
+            correlation_id: "req-1".into(),
+            causation_id: "cmd-1".into(),
+            command_id: Uuid::new_v4(),
+            recorded_at: DateTime::parse_from_rfc3339("2026-01-02T03:04:05.123456Z")
+                .unwrap()
+                .with_timezone(&Utc),
+        };
+        assert_eq!(EventMetadata::from_map(&meta.to_map()).unwrap(), meta);
+    }
+
+    #[test]
+    fn missing_keys_are_named() {
+        let err = EventMetadata::from_map(&HashMap::new()).unwrap_err();
+        assert_eq!(err, MetadataError::Missing("tenant_id"));
+    }
+}
