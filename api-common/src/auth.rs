@@ -1,0 +1,189 @@
+//! Bearer JWT authentication (HS256): who is calling, for which tenant, in
+//! which role.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use chrono::{Duration, Utc};
+use event_schemas::{Role, TenantId};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::problem::ApiError;
+
+/// The claims of our tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user id (a UUID).
+    pub sub: String,
+    pub tenant: String,
+    pub role: String,
+    /// Location ids the user works at (used by LOCATION-scoped permissions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locations: Vec<String>,
+    pub exp: i64,
+    #[serde(default)]
+    pub iat: i64,
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub tenant: TenantId,
+    pub user_id: Uuid,
+    pub role: Role,
+    pub locations: Vec<String>,
+}
+
+/// Signs and verifies tokens with one shared secret.
+#[derive(Clone)]
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JwtKeys(<redacted>)")
+    }
+}
+
+impl JwtKeys {
+    pub fn hs256(secret: &SecretString) -> Self {
+        let bytes = secret.expose_secret().as_bytes();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 30;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Self {
+            encoding: EncodingKey::from_secret(bytes),
+            decoding: DecodingKey::from_secret(bytes),
+            validation,
+        }
+    }
+
+    /// Issues a token for `principal`, valid for `ttl`.
+    pub fn issue(&self, principal: &Principal, ttl: Duration) -> Result<String, jsonwebtoken::errors::Error> {
+        let now = Utc::now();
+        let claims = Claims {
+            sub: principal.user_id.to_string(),
+            tenant: principal.tenant.to_string(),
+            role: principal.role.to_string(),
+            locations: principal.locations.clone(),
+            exp: (now + ttl).timestamp(),
+            iat: now.timestamp(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+    }
+
+    /// Verifies a token and turns its claims into a principal.
+    pub fn verify(&self, token: &str) -> Result<Principal, ApiError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind as K;
+            ApiError::unauthorized(match e.kind() {
+                K::ExpiredSignature => "the token has expired",
+                K::InvalidSignature => "the token's signature is invalid",
+                K::InvalidAlgorithm => "the token must be signed with HS256",
+                K::MissingRequiredClaim(_) => "the token lacks a required claim (sub, exp)",
+                _ => "the token is malformed",
+            })
+        })?;
+        let claims = data.claims;
+        let user_id = claims
+            .sub
+            .parse()
+            .map_err(|_| ApiError::unauthorized("the token's `sub` must be a UUID"))?;
+        let tenant = TenantId::parse(&claims.tenant)
+            .map_err(|e| ApiError::unauthorized(format!("the token's `tenant` is invalid: {e}")))?;
+        let role = claims
+            .role
+            .parse()
+            .map_err(|e| ApiError::unauthorized(format!("the token's `role` is invalid: {e}")))?;
+        Ok(Principal {
+            tenant,
+            user_id,
+            role,
+            locations: claims.locations,
+        })
+    }
+}
+
+impl<S> FromRequestParts<S> for Principal
+where
+    Arc<JwtKeys>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(principal) = parts.extensions.get::<Principal>() {
+            return Ok(principal.clone());
+        }
+        let keys = Arc::<JwtKeys>::from_ref(state);
+        let principal = principal_from_parts(parts, &keys)?;
+        parts.extensions.insert(principal.clone());
+        Ok(principal)
+    }
+}
+
+/// Reads and verifies the bearer token of a request.
+pub fn principal_from_parts(parts: &Parts, keys: &JwtKeys) -> Result<Principal, ApiError> {
+    let header = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing `Authorization: Bearer <token>` header"))?;
+    let value = header
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("the Authorization header is not valid text"))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
+    keys.verify(token.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(secret: &str) -> JwtKeys {
+        JwtKeys::hs256(&SecretString::from(secret.to_owned()))
+    }
+
+    fn principal() -> Principal {
+        Principal {
+            tenant: TenantId::parse("acme").unwrap(),
+            user_id: Uuid::new_v4(),
+            role: Role::Sales,
+            locations: vec!["loc-1".into()],
+        }
+    }
+
+    #[test]
+    fn an_issued_token_verifies_to_the_same_principal() {
+        let k = keys("s3cret-s3cret-s3cret-s3cret-s3cret");
+        let p = principal();
+        let token = k.issue(&p, Duration::hours(1)).unwrap();
+        assert_eq!(k.verify(&token).unwrap(), p);
+    }
+
+    #[test]
+    fn a_token_signed_with_another_secret_is_rejected() {
+        let token = keys("one-secret-one-secret-one-secret").issue(&principal(), Duration::hours(1)).unwrap();
+        let err = keys("another-secret-another-secret-xx").verify(&token).unwrap_err();
+        assert_eq!(err.status(), axum::http::StatusCode::UNAUTHORIZED);
+        assert!(err.detail().contains("signature"), "{err}");
+    }
+
+    #[test]
+    fn an_expired_token_is_rejected() {
+        let k = keys("s3cret-s3cret-s3cret-s3cret-s3cret");
+        let token = k.issue(&principal(), Duration::minutes(-5)).unwrap();
+        let err = k.verify(&token).unwrap_err();
+        assert!(err.detail().contains("expired"), "{err}");
+    }
+}

@@ -1,0 +1,147 @@
+//! The middleware stack every router gets: request ids (accepted from
+//! `X-Request-Id` or generated, and echoed), a tracing span per request that
+//! carries the id, Prometheus request metrics labelled by route template,
+//! panics turned into problem 500s, a body size limit, and problem responses
+//! for unknown routes and wrong methods.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::http::header::{ALLOW, CONTENT_TYPE};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tracing::Instrument;
+
+use crate::problem::ApiError;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request id of the current request (also the correlation id of the
+/// events it causes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(|| RequestId(uuid::Uuid::now_v7().to_string())))
+    }
+}
+
+/// Filled by the route layer with the matched route template, read by the
+/// outer layer for metrics and logs.
+#[derive(Clone, Default)]
+struct RouteSlot(Arc<OnceLock<String>>);
+
+/// A client-sent request id is kept if it is short, printable ASCII.
+fn acceptable_request_id(value: &HeaderValue) -> Option<String> {
+    let text = value.to_str().ok()?;
+    (!text.is_empty() && text.len() <= 128 && text.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| text.to_owned())
+}
+
+async fn request_context(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(acceptable_request_id)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let slot = RouteSlot::default();
+    req.extensions_mut().insert(RequestId(id.clone()));
+    req.extensions_mut().insert(slot.clone());
+    let method = req.method().as_str().to_owned();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        path = %req.uri().path(),
+        route = tracing::field::Empty,
+        status = tracing::field::Empty,
+        latency_ms = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let mut response = next.run(req).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let status = response.status();
+    let route = slot.0.get().cloned().unwrap_or_else(|| "unmatched".to_owned());
+    span.record("route", route.as_str());
+    span.record("status", status.as_u16());
+    span.record("latency_ms", elapsed.as_secs_f64() * 1000.0);
+    span.in_scope(|| {
+        if status.is_server_error() {
+            tracing::error!("request failed");
+        } else {
+            tracing::info!("request handled");
+        }
+    });
+    let status_label = status.as_u16().to_string();
+    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status_label)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+        .record(elapsed.as_secs_f64());
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
+async fn record_route(req: Request, next: Next) -> Response {
+    if let (Some(slot), Some(path)) = (
+        req.extensions().get::<RouteSlot>(),
+        req.extensions().get::<MatchedPath>(),
+    ) {
+        let _ = slot.0.set(path.as_str().to_owned());
+    }
+    next.run(req).await
+}
+
+async fn not_found(req: Request) -> Response {
+    ApiError::route_not_found(req.uri().path()).into_response()
+}
+
+/// axum answers a wrong method with a bare 405; make it a problem.
+async fn method_problem(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let is_problem = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem"));
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED && !is_problem {
+        let allow = response.headers().get(ALLOW).cloned();
+        let mut problem = ApiError::method_not_allowed().into_response();
+        if let Some(allow) = allow {
+            problem.headers_mut().insert(ALLOW, allow);
+        }
+        return problem;
+    }
+    response
+}
+
+fn panic_to_problem(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::internal("a handler panicked").into_response()
+}
+
+/// Wraps `router` (with all its routes already added) in the common stack.
+/// `max_body` bounds request bodies in bytes.
+pub fn with_common_layers(router: Router, max_body: usize) -> Router {
+    router
+        .route_layer(middleware::from_fn(record_route))
+        .fallback(not_found)
+        .layer(middleware::from_fn(method_problem))
+        .layer(CatchPanicLayer::custom(panic_to_problem))
+        .layer(RequestBodyLimitLayer::new(max_body))
+        .layer(middleware::from_fn(request_context))
+}

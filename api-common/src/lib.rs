@@ -1,0 +1,27 @@
+//! # api-common: what the command and query APIs share
+//!
+//! ```text
+//! request ─▶ request id ─▶ trace span ─▶ metrics ─▶ Principal (JWT) ─▶ authz::authorize ─▶ handler
+//!                                                                          │
+//!                      any failure ─▶ ApiError ─▶ application/problem+json ◀┘
+//! ```
+//!
+//! * [`auth`]: HS256 bearer tokens → [`auth::Principal`] (tenant, user, role).
+//! * [`authz`]: the single authorization decision used by every route and list.
+//! * [`problem`]: RFC 9457 error responses.
+//! * [`extract`]: strict JSON / query / path / `If-Match` extractors.
+//! * [`pagination`]: keyset cursors and the list envelope.
+//! * [`http`]: the middleware stack every router gets.
+
+pub mod auth;
+pub mod authz;
+pub mod extract;
+pub mod http;
+pub mod pagination;
+pub mod problem;
+
+pub use auth::{JwtKeys, Principal};
+pub use authz::{Action, ListScope, RecordOwnership, Resource};
+pub use extract::{ApiJson, ApiQuery, IfMatch, PathId};
+pub use pagination::ListResponse;
+pub use problem::{ApiError, ApiResult, Problem, ProblemField};
