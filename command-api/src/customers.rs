@@ -1,0 +1,386 @@
+//! Customer commands: register, update contact details and profile, tag and
+//! untag, deactivate and reactivate.
+
+use aggregates::customer::{Customer, CustomerCommand, RegisterCustomer, UpdateCustomer};
+use aggregates::values::{self, AddressInput};
+use aggregates::Patch;
+use api_common::authz::{self, Action, Resource};
+use api_common::{ApiError, ApiJson, ApiResult, IfMatch, PathId, Principal};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use sqlx::PgPool;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::context::CommandContext;
+use crate::store::{CommandError, Committed};
+use crate::{CommandResponse, CommandState, JsonOrEmpty, created, ok};
+
+/// A postal address. `country` defaults to `CA`; for Canada `province` is a
+/// province/territory code and `postal_code` looks like `H2X 1Y4`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddressRequest {
+    #[schema(example = "123 Rue Principale")]
+    pub line1: String,
+    #[serde(default)]
+    pub line2: Option<String>,
+    #[schema(example = "Montréal")]
+    pub city: String,
+    #[serde(default)]
+    #[schema(example = "QC")]
+    pub province: Option<String>,
+    #[schema(example = "H2X 1Y4")]
+    pub postal_code: String,
+    #[serde(default)]
+    #[schema(example = "CA")]
+    pub country: Option<String>,
+}
+
+impl From<AddressRequest> for AddressInput {
+    fn from(a: AddressRequest) -> Self {
+        Self {
+            line1: a.line1,
+            line2: a.line2,
+            city: a.city,
+            province: a.province,
+            postal_code: a.postal_code,
+            country: a.country,
+        }
+    }
+}
+
+/// Register a customer. At least one of `email` and `phone` is required;
+/// each is unique within the tenant.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterCustomerRequest {
+    #[schema(example = "Jeanne")]
+    pub first_name: String,
+    #[schema(example = "Tremblay")]
+    pub last_name: String,
+    #[serde(default)]
+    #[schema(example = "jeanne@example.com")]
+    pub email: Option<String>,
+    #[serde(default)]
+    #[schema(example = "+1 514 555 0123")]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub address: Option<AddressRequest>,
+    #[serde(default)]
+    #[schema(example = "website")]
+    pub lead_source: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub preferences: Map<String, Value>,
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+/// Change any of the fields below; a field left out is unchanged, `null`
+/// clears an optional one.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCustomerRequest {
+    #[serde(default)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    pub last_name: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub email: Patch<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub phone: Patch<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<AddressRequest>)]
+    pub address: Patch<AddressRequest>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub lead_source: Patch<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub preferences: Option<Map<String, Value>>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub notes: Patch<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeactivateCustomerRequest {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyRequest {}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagRequest {
+    #[schema(example = "vip")]
+    pub tag: String,
+}
+
+/// Normalized email and phone of a command, when they are valid (invalid
+/// ones are reported by the aggregate).
+fn contact_keys(email: Option<&str>, phone: Option<&str>) -> (Option<String>, Option<String>) {
+    (
+        email
+            .and_then(|e| values::email(e).ok())
+            .map(|e| values::email_key(&e)),
+        phone.and_then(|p| values::phone(p).ok()),
+    )
+}
+
+/// The uniqueness rule, checked against the claims the event store keeps.
+/// Returns the 409 naming the field when another customer holds the value.
+async fn contact_conflict(
+    pool: &PgPool,
+    principal: &Principal,
+    (email, phone): &(Option<String>, Option<String>),
+    customer: Uuid,
+) -> Result<Option<ApiError>, ApiError> {
+    if email.is_none() && phone.is_none() {
+        return Ok(None);
+    }
+    let holder: Option<(String, String)> = sqlx::query_as(
+        "SELECT kind, customer_id FROM customer_contact_claims
+          WHERE tenant_id = $1 AND customer_id <> $4
+            AND ((kind = 'email' AND value_key = $2) OR (kind = 'phone' AND value_key = $3))
+          ORDER BY kind LIMIT 1",
+    )
+    .bind(principal.tenant.as_str())
+    .bind(email.as_deref())
+    .bind(phone.as_deref())
+    .bind(customer.to_string())
+    .fetch_optional(pool)
+    .await?;
+    Ok(holder.map(|(kind, other)| {
+        ApiError::duplicate(&kind, format!("another customer ({other}) already has this {kind}"))
+    }))
+}
+
+/// Commits a customer command whose email/phone must stay unique: checked
+/// before (for a clear answer) and, when the commit loses a race, after.
+async fn execute_unique(
+    state: &CommandState,
+    ctx: &CommandContext,
+    loaded: crate::store::Loaded<Customer>,
+    command: CustomerCommand,
+    keys: (Option<String>, Option<String>),
+) -> ApiResult<Committed> {
+    let id = loaded.id();
+    if let Some(conflict) = contact_conflict(&state.pool, &ctx.principal, &keys, id).await? {
+        return Err(conflict);
+    }
+    match state.customers.execute(loaded, command, &ctx.metadata()).await {
+        Err(CommandError::Conflict) => Err(contact_conflict(&state.pool, &ctx.principal, &keys, id)
+            .await?
+            .unwrap_or_else(ApiError::concurrent_write)),
+        other => other.map_err(ApiError::from),
+    }
+}
+
+#[utoipa::path(
+    post, path = "/v1/customers", tag = "customers",
+    request_body = RegisterCustomerRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first response")),
+    responses(
+        (status = 201, description = "Registered", body = CommandResponse),
+        (status = 409, description = "Email or phone already used by another customer", body = api_common::Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn register(
+    State(state): State<CommandState>,
+    ctx: CommandContext,
+    ApiJson(body): ApiJson<RegisterCustomerRequest>,
+) -> ApiResult<Response> {
+    authz::authorize(&ctx.principal, Resource::Customer, Action::Create, None)?;
+    let loaded = state.customers.new_aggregate();
+    let keys = contact_keys(body.email.as_deref(), body.phone.as_deref());
+    let command = CustomerCommand::Register(RegisterCustomer {
+        customer_id: loaded.id(),
+        tenant_id: ctx.principal.tenant.clone(),
+        first_name: body.first_name,
+        last_name: body.last_name,
+        email: body.email,
+        phone: body.phone,
+        address: body.address.map(Into::into),
+        lead_source: body.lead_source,
+        tags: body.tags,
+        preferences: body.preferences,
+        notes: body.notes,
+    });
+    let committed = execute_unique(&state, &ctx, loaded, command, keys).await?;
+    Ok(created(&format!("/v1/customers/{}", committed.id), committed))
+}
+
+#[utoipa::path(
+    patch, path = "/v1/customers/{id}", tag = "customers",
+    request_body = UpdateCustomerRequest,
+    params(
+        ("id" = Uuid, Path, description = "Customer id"),
+        ("If-Match" = Option<String>, Header, description = "Expected version, e.g. \"3\"; a stale one answers 412"),
+    ),
+    responses(
+        (status = 200, description = "Updated (or unchanged)", body = CommandResponse),
+        (status = 404, description = "No such customer in this tenant", body = api_common::Problem),
+        (status = 409, description = "Email or phone already used, or a concurrent write", body = api_common::Problem),
+        (status = 412, description = "Stale If-Match", body = api_common::Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update(
+    State(state): State<CommandState>,
+    ctx: CommandContext,
+    PathId(id): PathId,
+    if_match: IfMatch,
+    ApiJson(body): ApiJson<UpdateCustomerRequest>,
+) -> ApiResult<Response> {
+    authz::authorize(&ctx.principal, Resource::Customer, Action::Update, None)?;
+    let loaded = state.customers.load(&ctx.principal.tenant, id).await?;
+    if_match.check(loaded.version())?;
+    let email = match &body.email {
+        Patch::Set(e) => Some(e.as_str()),
+        _ => None,
+    };
+    let phone = match &body.phone {
+        Patch::Set(p) => Some(p.as_str()),
+        _ => None,
+    };
+    let keys = contact_keys(email, phone);
+    let command = CustomerCommand::Update(UpdateCustomer {
+        first_name: body.first_name,
+        last_name: body.last_name,
+        email: body.email,
+        phone: body.phone,
+        address: body.address.map(Into::into),
+        lead_source: body.lead_source,
+        preferences: body.preferences,
+        notes: body.notes,
+    });
+    let committed = execute_unique(&state, &ctx, loaded, command, keys).await?;
+    Ok(ok(committed))
+}
+
+async fn simple(
+    state: &CommandState,
+    ctx: &CommandContext,
+    id: Uuid,
+    if_match: IfMatch,
+    action: Action,
+    command: CustomerCommand,
+) -> ApiResult<Response> {
+    authz::authorize(&ctx.principal, Resource::Customer, action, None)?;
+    let loaded = state.customers.load(&ctx.principal.tenant, id).await?;
+    if_match.check(loaded.version())?;
+    let committed = state.customers.execute(loaded, command, &ctx.metadata()).await?;
+    Ok(ok(committed))
+}
+
+#[utoipa::path(
+    post, path = "/v1/customers/{id}/deactivate", tag = "customers",
+    request_body(content = Option<DeactivateCustomerRequest>, description = "Optional reason"),
+    params(("id" = Uuid, Path, description = "Customer id"), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    responses(
+        (status = 200, description = "Deactivated", body = CommandResponse),
+        (status = 409, description = "Already inactive", body = api_common::Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn deactivate(
+    State(state): State<CommandState>,
+    ctx: CommandContext,
+    PathId(id): PathId,
+    if_match: IfMatch,
+    JsonOrEmpty(body): JsonOrEmpty<DeactivateCustomerRequest>,
+) -> ApiResult<Response> {
+    let command = CustomerCommand::Deactivate { reason: body.reason };
+    simple(&state, &ctx, id, if_match, Action::Delete, command).await
+}
+
+#[utoipa::path(
+    post, path = "/v1/customers/{id}/reactivate", tag = "customers",
+    params(("id" = Uuid, Path, description = "Customer id"), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    responses(
+        (status = 200, description = "Reactivated", body = CommandResponse),
+        (status = 409, description = "Already active", body = api_common::Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn reactivate(
+    State(state): State<CommandState>,
+    ctx: CommandContext,
+    PathId(id): PathId,
+    if_match: IfMatch,
+    JsonOrEmpty(_body): JsonOrEmpty<EmptyRequest>,
+) -> ApiResult<Response> {
+    simple(&state, &ctx, id, if_match, Action::Delete, CustomerCommand::Reactivate).await
+}
+
+#[utoipa::path(
+    post, path = "/v1/customers/{id}/tags", tag = "customers",
+    request_body = TagRequest,
+    params(("id" = Uuid, Path, description = "Customer id"), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    responses((status = 200, description = "Tagged (or already tagged)", body = CommandResponse)),
+    security(("bearer" = []))
+)]
+pub async fn tag(
+    State(state): State<CommandState>,
+    ctx: CommandContext,
+    PathId(id): PathId,
+    if_match: IfMatch,
+    ApiJson(body): ApiJson<TagRequest>,
+) -> ApiResult<Response> {
+    simple(&state, &ctx, id, if_match, Action::Update, CustomerCommand::Tag { tag: body.tag }).await
+}
+
+#[utoipa::path(
+    delete, path = "/v1/customers/{id}/tags/{tag}", tag = "customers",
+    params(
+        ("id" = Uuid, Path, description = "Customer id"),
+        ("tag" = String, Path, description = "The tag to remove"),
+        ("If-Match" = Option<String>, Header, description = "Expected version"),
+    ),
+    responses((status = 200, description = "Untagged (or was not tagged)", body = CommandResponse)),
+    security(("bearer" = []))
+)]
+pub async fn untag(
+    State(state): State<CommandState>,
+    ctx: CommandContext,
+    Path((id, tag)): Path<(String, String)>,
+    if_match: IfMatch,
+) -> ApiResult<Response> {
+    let id: Uuid = id
+        .parse()
+        .map_err(|_| ApiError::not_found(format!("no customer with id `{id}`")))?;
+    simple(&state, &ctx, id, if_match, Action::Update, CustomerCommand::Untag { tag }).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contact_keys_are_the_normalized_values_the_claims_hold() {
+        let (email, phone) = contact_keys(Some(" Jane@Example.com "), Some("(514) 555-0123"));
+        assert_eq!(email.as_deref(), Some("jane@example.com"));
+        assert_eq!(phone.as_deref(), Some("+15145550123"));
+        assert_eq!(contact_keys(Some("nope"), None), (None, None));
+    }
+
+    #[test]
+    fn a_command_response_is_the_committed_id_and_version() {
+        let committed = Committed { id: Uuid::nil(), version: 3, events: 1 };
+        let response = CommandResponse::from(committed);
+        assert_eq!(response.version, 3);
+    }
+}

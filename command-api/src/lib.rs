@@ -1,0 +1,156 @@
+//! # command-api: the write side
+//!
+//! ```text
+//!  POST/PATCH ─▶ idempotency ─▶ CommandContext (JWT + request id)
+//!                                   │ authz::authorize (+ record scope)
+//!                                   ▼
+//!              Store<A>::load ─▶ If-Match ─▶ A::handle ─▶ commit (one transaction:
+//!                                                         events + uniqueness claims)
+//!                                                              │
+//!                          relay (LISTEN/NOTIFY + poll) ◀──────┘
+//!                              │ in commit order, PubAck before checkpoint
+//!                              ▼
+//!                          NATS JetStream  <prefix>.events.<tenant>.<Aggregate>.<Event>
+//! ```
+//!
+//! * [`store`]: the command bus over postgres-es (pure event sourcing).
+//! * [`customers`], [`leads`]: the HTTP routes.
+//! * [`idempotency`]: `Idempotency-Key` handling.
+//! * [`relay`]: events table → JetStream, gap-safe, one leader at a time.
+
+pub mod context;
+pub mod customers;
+pub mod idempotency;
+pub mod leads;
+pub mod relay;
+pub mod store;
+
+use std::sync::Arc;
+
+use aggregates::customer::Customer;
+use aggregates::lead::Lead;
+use api_common::extract::parse_json;
+use api_common::{ApiError, JwtKeys};
+use axum::body::Bytes;
+use axum::extract::{FromRef, FromRequest, Request};
+use axum::http::header::{ETAG, LOCATION};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::PgPool;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::idempotency::IdempotencyState;
+use crate::store::{Committed, Store};
+
+/// Everything the command routes share.
+#[derive(Clone)]
+pub struct CommandState {
+    pub pool: PgPool,
+    pub keys: Arc<JwtKeys>,
+    pub customers: Arc<Store<Customer>>,
+    pub leads: Arc<Store<Lead>>,
+}
+
+impl CommandState {
+    pub fn new(pool: PgPool, keys: Arc<JwtKeys>) -> Self {
+        Self {
+            customers: Arc::new(Store::new(pool.clone())),
+            leads: Arc::new(Store::new(pool.clone())),
+            pool,
+            keys,
+        }
+    }
+}
+
+impl FromRef<CommandState> for Arc<JwtKeys> {
+    fn from_ref(state: &CommandState) -> Self {
+        state.keys.clone()
+    }
+}
+
+/// The answer to every command: the entity's id and its version after the
+/// command (use it with `If-Match`, or with `?min_version=` on a GET).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CommandResponse {
+    pub id: Uuid,
+    pub version: u64,
+}
+
+impl From<Committed> for CommandResponse {
+    fn from(c: Committed) -> Self {
+        Self {
+            id: c.id,
+            version: c.version,
+        }
+    }
+}
+
+/// A JSON response with `ETag: "<version>"` and optionally `Location`.
+pub(crate) fn respond<T: Serialize>(status: StatusCode, location: Option<&str>, version: u64, body: &T) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        headers.insert(ETAG, etag);
+    }
+    if let Some(location) = location.and_then(|l| HeaderValue::from_str(l).ok()) {
+        headers.insert(LOCATION, location);
+    }
+    response
+}
+
+pub(crate) fn created(location: &str, committed: Committed) -> Response {
+    respond(StatusCode::CREATED, Some(location), committed.version, &CommandResponse::from(committed))
+}
+
+pub(crate) fn ok(committed: Committed) -> Response {
+    respond(StatusCode::OK, None, committed.version, &CommandResponse::from(committed))
+}
+
+/// A JSON body that may be left out entirely (then `T::default()`).
+pub struct JsonOrEmpty<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonOrEmpty<T>
+where
+    T: DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("could not read the body: {e}")))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        parse_json(&bytes).map(JsonOrEmpty)
+    }
+}
+
+/// Every command route, documented, with idempotency keys on POST.
+pub fn router(state: CommandState) -> OpenApiRouter {
+    let idempotency = IdempotencyState {
+        pool: state.pool.clone(),
+        keys: state.keys.clone(),
+    };
+    OpenApiRouter::new()
+        .routes(routes!(customers::register))
+        .routes(routes!(customers::update))
+        .routes(routes!(customers::deactivate))
+        .routes(routes!(customers::reactivate))
+        .routes(routes!(customers::tag))
+        .routes(routes!(customers::untag))
+        .routes(routes!(leads::create))
+        .routes(routes!(leads::update))
+        .routes(routes!(leads::transition))
+        .routes(routes!(leads::assign))
+        .routes(routes!(leads::record_activity))
+        .layer(from_fn_with_state(idempotency, idempotency::idempotency))
+        .with_state(state)
+}

@@ -1,0 +1,422 @@
+//! The relay: publishes every committed event, in commit order, exactly once
+//! into the JetStream stream.
+//!
+//! ```text
+//!   events table ──(txid < snapshot xmin, ORDER BY txid, position)──▶ batch
+//!        ▲                                                              │ publish, pipelined; message i carries
+//!   LISTEN crm_events / poll                                            │ Nats-Msg-Id = event id and
+//!                                                                       │ Nats-Expected-Last-Sequence = S + i
+//!   relay_checkpoints ◀──(after every PubAck of the batch)──────────────┘
+//! ```
+//!
+//! Why it never skips: a sequence hands out positions before commit, so a
+//! transaction can commit a lower position after a higher one is visible.
+//! The relay reads only rows whose transaction id is below the oldest
+//! transaction still running (`pg_snapshot_xmin`), so every transaction that
+//! could still add a row before its cursor has finished. Rows are ordered by
+//! (transaction id, position), an order that respects each aggregate's
+//! sequence (its next event is written by a transaction that began after the
+//! previous one committed).
+//!
+//! Why it never loses or duplicates: message k+1 can only be stored right
+//! after message k (expected last sequence), so the stream always holds a
+//! gap-free prefix of the commit order, and its last message (headers
+//! `Crm-Txid`, `Crm-Position`) says exactly where to resume. On start, on
+//! takeover and after any publish error the relay resumes from there, so a
+//! crash anywhere republishes at most what the stream does not have yet;
+//! `Nats-Msg-Id` makes JetStream drop a message it already has within its
+//! duplicate window. The checkpoint row in Postgres mirrors the progress for
+//! monitoring and lag.
+//!
+//! One leader: the relay holds a session advisory lock on a dedicated
+//! connection and does all its reads and writes on that connection; standby
+//! relays retry the lock every second and take over when the leader's
+//! connection goes away.
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use event_schemas::{CloudEvent, TenantId, envelope};
+use serde_json::Value;
+use sqlx::postgres::{PgConnectOptions, PgListener};
+use sqlx::{Connection, PgConnection, PgPool, Row};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const NOTIFY_CHANNEL: &str = "crm_events";
+pub const HEADER_POSITION: &str = "Crm-Position";
+pub const HEADER_TXID: &str = "Crm-Txid";
+
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// The JetStream stream name.
+    pub stream: String,
+    /// Subject prefix: subjects are `<prefix>.events.<tenant>.<aggregate>.<event>`.
+    pub subject_prefix: String,
+    /// Events read and published per round trip.
+    pub batch_size: i64,
+    /// How often to look for events when no notification arrives.
+    pub poll_interval: Duration,
+    /// How often a standby relay retries the leader lock.
+    pub standby_retry: Duration,
+    /// A name for logs and the checkpoint's `leader` column.
+    pub relay_id: String,
+}
+
+impl RelayConfig {
+    pub fn new(stream: impl Into<String>, subject_prefix: impl Into<String>) -> Self {
+        Self {
+            stream: stream.into(),
+            subject_prefix: subject_prefix.into(),
+            batch_size: 256,
+            poll_interval: Duration::from_millis(500),
+            standby_retry: Duration::from_secs(1),
+            relay_id: format!("relay-{}", Uuid::now_v7()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("nats: {0}")]
+    Nats(String),
+    #[error("the stream's last message has no {HEADER_TXID}/{HEADER_POSITION} headers: was it written by something other than the relay?")]
+    ForeignMessage,
+}
+
+fn nats_err(e: impl std::fmt::Display) -> RelayError {
+    RelayError::Nats(e.to_string())
+}
+
+/// Where the relay is in the commit order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cursor {
+    pub txid: i64,
+    pub position: i64,
+    /// The stream sequence of the message for (txid, position).
+    pub stream_seq: u64,
+}
+
+/// One event row, as the relay reads it.
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub txid: i64,
+    pub position: i64,
+    pub event_id: Uuid,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: Value,
+    pub metadata: Value,
+    pub recorded_at: DateTime<Utc>,
+}
+
+const SELECT_COLUMNS: &str = "txid::text::bigint AS txid, position, event_id, aggregate_type, aggregate_id, sequence, \
+     event_type, event_version, payload, metadata, recorded_at";
+
+impl EventRow {
+    pub fn from_row(row: &sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            txid: row.try_get("txid")?,
+            position: row.try_get("position")?,
+            event_id: row.try_get("event_id")?,
+            aggregate_type: row.try_get("aggregate_type")?,
+            aggregate_id: row.try_get("aggregate_id")?,
+            sequence: row.try_get("sequence")?,
+            event_type: row.try_get("event_type")?,
+            event_version: row.try_get("event_version")?,
+            payload: row.try_get("payload")?,
+            metadata: row.try_get("metadata")?,
+            recorded_at: row.try_get("recorded_at")?,
+        })
+    }
+
+    fn meta(&self, key: &str) -> String {
+        self.metadata
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The CloudEvents envelope of this event.
+    pub fn to_cloud_event(&self) -> Result<CloudEvent, String> {
+        let tenant = TenantId::parse(&self.meta("tenant_id"))
+            .map_err(|e| format!("event {} has an invalid tenant: {e}", self.event_id))?;
+        Ok(CloudEvent {
+            specversion: envelope::SPEC_VERSION.to_owned(),
+            id: self.event_id,
+            source: CloudEvent::source_for(&tenant, &self.aggregate_type),
+            event_type: self.event_type.clone(),
+            subject: self.aggregate_id.clone(),
+            time: self.recorded_at,
+            datacontenttype: envelope::CONTENT_TYPE.to_owned(),
+            dataschema: CloudEvent::dataschema_for(&self.event_type, &self.event_version),
+            data: CloudEvent::data_from_stored_payload(&self.event_type, self.payload.clone()),
+            tenant,
+            aggregatetype: self.aggregate_type.clone(),
+            aggregateid: self.aggregate_id.clone(),
+            sequence: self.sequence,
+            eventversion: self.event_version.clone(),
+            position: self.position,
+            correlationid: self.meta("correlation_id"),
+            causationid: self.meta("causation_id"),
+            commandid: self.meta("command_id"),
+            actor: self.meta("user_id"),
+            actorrole: self.meta("role"),
+        })
+    }
+}
+
+/// The next committed events after `cursor`, in commit order.
+pub async fn next_batch(conn: &mut PgConnection, cursor: Cursor, limit: i64) -> Result<Vec<EventRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {SELECT_COLUMNS} FROM events
+          WHERE (txid, position) > ($1::text::xid8, $2)
+            AND txid < pg_snapshot_xmin(pg_current_snapshot())
+          ORDER BY txid, position
+          LIMIT $3"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(cursor.txid.to_string())
+        .bind(cursor.position)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(EventRow::from_row).collect()
+}
+
+/// Ensures the stream exists (created with unlimited retention: the stream
+/// is the projections' source for rebuilds).
+pub async fn ensure_stream(
+    js: &jetstream::Context,
+    stream: &str,
+    subject_prefix: &str,
+    duplicate_window: Duration,
+    replicas: usize,
+) -> Result<jetstream::stream::Stream, RelayError> {
+    js.get_or_create_stream(jetstream::stream::Config {
+        name: stream.to_owned(),
+        description: Some("Movers CRM domain events, in commit order".to_owned()),
+        subjects: vec![format!("{subject_prefix}.events.>")],
+        retention: jetstream::stream::RetentionPolicy::Limits,
+        storage: jetstream::stream::StorageType::File,
+        duplicate_window,
+        num_replicas: replicas,
+        allow_direct: true,
+        ..Default::default()
+    })
+    .await
+    .map_err(nats_err)
+}
+
+/// Runs one relay until `shutdown`: standby until it holds the lock, then
+/// leader until its connection fails (then standby again).
+pub async fn run(pool: PgPool, js: jetstream::Context, config: RelayConfig, shutdown: CancellationToken) {
+    let options = (*pool.connect_options()).clone();
+    let mut backoff = Duration::from_millis(200);
+    while !shutdown.is_cancelled() {
+        match lead(&options, &pool, &js, &config, &shutdown).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(relay = %config.relay_id, error = %e, "relay stopped leading; retrying");
+                metrics::gauge!("relay_leader", "stream" => config.stream.clone()).set(0.0);
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Advisory-lock key of the relay of `stream`.
+fn lock_key(stream: &str) -> String {
+    format!("crm-relay:{stream}")
+}
+
+async fn lead(
+    options: &PgConnectOptions,
+    pool: &PgPool,
+    js: &jetstream::Context,
+    config: &RelayConfig,
+    shutdown: &CancellationToken,
+) -> Result<(), RelayError> {
+    let mut conn = PgConnection::connect_with(options).await?;
+    loop {
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+            .bind(lock_key(&config.stream))
+            .fetch_one(&mut conn)
+            .await?;
+        if locked {
+            break;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(config.standby_retry) => {}
+        }
+    }
+    tracing::info!(relay = %config.relay_id, stream = %config.stream, "relay is the leader");
+    metrics::gauge!("relay_leader", "stream" => config.stream.clone()).set(1.0);
+
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(NOTIFY_CHANNEL).await?;
+    let mut stream = js.get_stream(&config.stream).await.map_err(nats_err)?;
+    let mut cursor = reconcile(&mut conn, &mut stream, config).await?;
+    let mut failures = 0u32;
+
+    loop {
+        if shutdown.is_cancelled() {
+            return Ok(());
+        }
+        let batch = next_batch(&mut conn, cursor, config.batch_size).await?;
+        if batch.is_empty() {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                n = listener.recv() => { n?; }
+                _ = tokio::time::sleep(config.poll_interval) => {}
+            }
+            continue;
+        }
+        match publish(js, config, &batch, cursor.stream_seq).await {
+            Ok(last_seq) => {
+                let last = batch.last().expect("batch is not empty");
+                cursor = Cursor {
+                    txid: last.txid,
+                    position: last.position,
+                    stream_seq: last_seq,
+                };
+                save_checkpoint(&mut conn, config, cursor).await?;
+                metrics::counter!("relay_published_total", "stream" => config.stream.clone())
+                    .increment(batch.len() as u64);
+                failures = 0;
+            }
+            Err(e) => {
+                failures += 1;
+                tracing::warn!(relay = %config.relay_id, error = %e, failures, "publish failed; resuming from the stream's last message");
+                if failures > 3 {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(Duration::from_millis(100 * u64::from(failures.min(50)))) => {}
+                    }
+                }
+                cursor = reconcile(&mut conn, &mut stream, config).await?;
+            }
+        }
+    }
+}
+
+/// Publishes `batch` after stream sequence `last_seq`; returns the stream
+/// sequence of its last message.
+async fn publish(js: &jetstream::Context, config: &RelayConfig, batch: &[EventRow], last_seq: u64) -> Result<u64, RelayError> {
+    let mut acks: Vec<PublishAckFuture> = Vec::with_capacity(batch.len());
+    for (i, row) in batch.iter().enumerate() {
+        let event = row.to_cloud_event().map_err(RelayError::Nats)?;
+        let subject = event.nats_subject(&config.subject_prefix);
+        let body = serde_json::to_vec(&event).map_err(nats_err)?;
+        let mut headers = HeaderMap::new();
+        headers.insert(HEADER_TXID, row.txid.to_string().as_str());
+        headers.insert(HEADER_POSITION, row.position.to_string().as_str());
+        headers.insert("Content-Type", "application/cloudevents+json");
+        let message = PublishMessage::build()
+            .headers(headers)
+            .payload(Bytes::from(body))
+            .message_id(row.event_id.to_string())
+            .expected_last_sequence(last_seq + i as u64);
+        acks.push(js.send_publish(subject, message).await.map_err(nats_err)?);
+    }
+    let mut seq = last_seq;
+    for ack in acks {
+        let ack = ack.await.map_err(nats_err)?;
+        seq = ack.sequence;
+    }
+    Ok(seq)
+}
+
+/// Resumes from the stream's last message (or the beginning of an empty
+/// stream), and mirrors that into the checkpoint.
+async fn reconcile(conn: &mut PgConnection, stream: &mut jetstream::stream::Stream, config: &RelayConfig) -> Result<Cursor, RelayError> {
+    let last_seq = stream.info().await.map_err(nats_err)?.state.last_sequence;
+    let cursor = if last_seq == 0 {
+        let published: Option<i64> = sqlx::query_scalar("SELECT last_stream_seq FROM relay_checkpoints WHERE stream = $1")
+            .bind(&config.stream)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if published.unwrap_or(0) > 0 {
+            tracing::warn!(stream = %config.stream, "the stream is empty but events were published before: it was recreated; republishing every event");
+        }
+        Cursor::default()
+    } else {
+        let message = stream.get_raw_message(last_seq).await.map_err(nats_err)?;
+        let header = |name: &str| -> Option<i64> { message.headers.get(name).and_then(|v| v.as_str().parse().ok()) };
+        let (Some(txid), Some(position)) = (header(HEADER_TXID), header(HEADER_POSITION)) else {
+            return Err(RelayError::ForeignMessage);
+        };
+        Cursor { txid, position, stream_seq: last_seq }
+    };
+    save_checkpoint(conn, config, cursor).await?;
+    tracing::info!(relay = %config.relay_id, ?cursor, "relay resumes");
+    Ok(cursor)
+}
+
+async fn save_checkpoint(conn: &mut PgConnection, config: &RelayConfig, cursor: Cursor) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO relay_checkpoints (stream, last_txid, last_position, last_stream_seq, leader, leader_since, updated_at)
+         VALUES ($1, $2::text::xid8, $3, $4, $5, now(), now())
+         ON CONFLICT (stream) DO UPDATE SET
+            last_txid = EXCLUDED.last_txid, last_position = EXCLUDED.last_position,
+            last_stream_seq = EXCLUDED.last_stream_seq, updated_at = now(),
+            leader_since = CASE WHEN relay_checkpoints.leader = EXCLUDED.leader
+                                THEN relay_checkpoints.leader_since ELSE now() END,
+            leader = EXCLUDED.leader",
+    )
+    .bind(&config.stream)
+    .bind(cursor.txid.to_string())
+    .bind(cursor.position)
+    .bind(cursor.stream_seq as i64)
+    .bind(&config.relay_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// How far the relay is behind: committed events not yet published.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RelayStatus {
+    pub stream: String,
+    pub leader: Option<String>,
+    pub last_position: i64,
+    pub last_stream_seq: i64,
+    pub unpublished: i64,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+pub async fn status(pool: &PgPool, stream: &str) -> Result<RelayStatus, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT c.leader, coalesce(c.last_position, 0) AS last_position,
+                coalesce(c.last_stream_seq, 0) AS last_stream_seq, c.updated_at,
+                (SELECT count(*) FROM events e
+                  WHERE c.stream IS NULL OR (e.txid, e.position) > (c.last_txid, c.last_position)) AS unpublished
+           FROM (SELECT 1) AS one
+           LEFT JOIN relay_checkpoints c ON c.stream = $1",
+    )
+    .bind(stream)
+    .fetch_one(pool)
+    .await?;
+    Ok(RelayStatus {
+        stream: stream.to_owned(),
+        leader: row.try_get("leader")?,
+        last_position: row.try_get("last_position")?,
+        last_stream_seq: row.try_get("last_stream_seq")?,
+        unpublished: row.try_get("unpublished")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}

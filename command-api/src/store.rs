@@ -1,0 +1,197 @@
+//! The command bus: load an aggregate from the event store, let it decide,
+//! commit its events with their metadata.
+//!
+//! This is cqrs-es's `CqrsFramework::execute` opened up, because the API needs
+//! what that hides: the tenant check before anything else, the version before
+//! handling (for `If-Match`), and the version after committing (for the
+//! response and read-your-writes). Storage is postgres-es's repository in pure
+//! event-sourcing mode (no snapshots).
+
+use aggregates::{DomainError, TenantOwned};
+use api_common::ApiError;
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
+use cqrs_es::{Aggregate, AggregateError, EventStore};
+use event_schemas::{EventMetadata, TenantId};
+use postgres_es::PostgresEventRepository;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// An aggregate loaded for a command, with the version it was loaded at.
+pub struct Loaded<A: Aggregate> {
+    id: Uuid,
+    context: EventStoreAggregateContext<A>,
+}
+
+impl<A: Aggregate> Loaded<A> {
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    pub fn state(&self) -> &A {
+        &self.context.aggregate
+    }
+
+    /// The number of events the aggregate has (0 for a new one).
+    pub fn version(&self) -> u64 {
+        self.context.current_sequence as u64
+    }
+}
+
+/// The outcome of a committed command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    pub id: Uuid,
+    /// The aggregate's version after the command.
+    pub version: u64,
+    /// How many events the command produced (0 when it changed nothing).
+    pub events: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError<E: std::error::Error> {
+    #[error(transparent)]
+    Domain(E),
+    /// Another command on the same aggregate committed first, or a unique
+    /// claim (email, phone) was taken in the same instant.
+    #[error("concurrent write conflict")]
+    Conflict,
+    #[error("event store unavailable: {0}")]
+    Unavailable(String),
+    #[error("event store failure: {0}")]
+    Internal(String),
+}
+
+impl<E: DomainError> From<CommandError<E>> for ApiError {
+    fn from(e: CommandError<E>) -> Self {
+        match e {
+            CommandError::Domain(err) => ApiError::from_domain(&err),
+            CommandError::Conflict => ApiError::concurrent_write(),
+            CommandError::Unavailable(detail) => {
+                tracing::warn!(%detail, "event store unavailable");
+                ApiError::unavailable("the event store is unavailable; retry shortly", 2)
+            }
+            CommandError::Internal(detail) => ApiError::internal(detail),
+        }
+    }
+}
+
+fn store_error<E: std::error::Error>(e: AggregateError<E>) -> CommandError<E> {
+    match e {
+        AggregateError::UserError(err) => CommandError::Domain(err),
+        AggregateError::AggregateConflict => CommandError::Conflict,
+        AggregateError::DatabaseConnectionError(err) => CommandError::Unavailable(err.to_string()),
+        AggregateError::DeserializationError(err) => {
+            CommandError::Internal(format!("stored event does not deserialize: {err}"))
+        }
+        AggregateError::UnexpectedError(err) => {
+            // sqlx reports an exhausted or closed pool as "unexpected".
+            let text = err.to_string();
+            if text.contains("pool timed out") || text.contains("pool closed") {
+                CommandError::Unavailable(text)
+            } else {
+                CommandError::Internal(text)
+            }
+        }
+    }
+}
+
+/// The event store for one aggregate type.
+pub struct Store<A: Aggregate> {
+    inner: PersistedEventStore<PostgresEventRepository, A>,
+}
+
+impl<A> Store<A>
+where
+    A: Aggregate<Services = ()> + TenantOwned,
+    A::Error: DomainError,
+{
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            inner: PersistedEventStore::new_event_store(PostgresEventRepository::new(pool)),
+        }
+    }
+
+    async fn load_context(&self, id: Uuid) -> Result<EventStoreAggregateContext<A>, ApiError> {
+        self.inner
+            .load_aggregate(&id.to_string())
+            .await
+            .map_err(|e| ApiError::from(store_error(e)))
+    }
+
+    /// Loads an existing aggregate of `tenant`. Missing, or another tenant's:
+    /// both are 404, indistinguishably.
+    #[tracing::instrument(skip_all, fields(aggregate = A::TYPE, aggregate_id = %id))]
+    pub async fn load(&self, tenant: &TenantId, id: Uuid) -> Result<Loaded<A>, ApiError> {
+        let context = self.load_context(id).await?;
+        if context.current_sequence == 0 || context.aggregate.tenant() != Some(tenant) {
+            return Err(ApiError::not_found(format!(
+                "no {} with id {id}",
+                A::TYPE.to_lowercase()
+            )));
+        }
+        Ok(Loaded { id, context })
+    }
+
+    /// Loads an existing aggregate of `tenant`, or `None` (used to check
+    /// references such as a lead's customer).
+    pub async fn find(&self, tenant: &TenantId, id: Uuid) -> Result<Option<Loaded<A>>, ApiError> {
+        match self.load(tenant, id).await {
+            Ok(loaded) => Ok(Some(loaded)),
+            Err(e) if e.status() == axum::http::StatusCode::NOT_FOUND => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A fresh aggregate for a create command, under a new server-generated id.
+    pub fn new_aggregate(&self) -> Loaded<A> {
+        let id = Uuid::now_v7();
+        Loaded {
+            id,
+            context: EventStoreAggregateContext {
+                aggregate_id: id.to_string(),
+                aggregate: A::default(),
+                current_sequence: 0,
+                current_snapshot: None,
+            },
+        }
+    }
+
+    /// Lets the aggregate decide and commits its events, expecting the
+    /// aggregate to still be at the version it was loaded at.
+    #[tracing::instrument(skip_all, fields(aggregate = A::TYPE, aggregate_id = %loaded.id, command_id = %metadata.command_id), err(Display))]
+    pub async fn execute(
+        &self,
+        loaded: Loaded<A>,
+        command: A::Command,
+        metadata: &EventMetadata,
+    ) -> Result<Committed, CommandError<A::Error>> {
+        let Loaded { id, mut context } = loaded;
+        let version = context.current_sequence;
+        let sink: EventSink<A> = EventSink::default();
+        context
+            .aggregate
+            .handle(command, &(), &sink)
+            .await
+            .map_err(CommandError::Domain)?;
+        let events = sink.collect().await;
+        if events.is_empty() {
+            return Ok(Committed {
+                id,
+                version: version as u64,
+                events: 0,
+            });
+        }
+        let count = events.len();
+        self.inner
+            .commit(events, context, metadata.to_map())
+            .await
+            .map_err(store_error)?;
+        metrics::counter!("events_appended_total", "aggregate_type" => A::TYPE).increment(count as u64);
+        Ok(Committed {
+            id,
+            version: (version + count) as u64,
+            events: count,
+        })
+    }
+}
