@@ -51,9 +51,13 @@ impl From<FieldError> for ProblemField {
     }
 }
 
-/// An error on its way to becoming a problem response.
+/// An error on its way to becoming a problem response (boxed: it travels in
+/// every `Result` of every handler).
 #[derive(Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<Inner>);
+
+#[derive(Debug)]
+struct Inner {
     status: StatusCode,
     kind: &'static str,
     title: &'static str,
@@ -66,7 +70,7 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, kind: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(Inner {
             status,
             kind,
             title,
@@ -75,19 +79,19 @@ impl ApiError {
             rule: None,
             current_version: None,
             retry_after: None,
-        }
+        }))
     }
 
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     pub fn kind(&self) -> &'static str {
-        self.kind
+        self.0.kind
     }
 
     pub fn detail(&self) -> &str {
-        &self.detail
+        &self.0.detail
     }
 
     /// 400: the body is not JSON, has an unknown field, or a header is malformed.
@@ -100,7 +104,7 @@ impl ApiError {
         let field = field.into();
         let message = message.into();
         let mut e = Self::bad_request(format!("{field}: {message}"));
-        e.errors.push(ProblemField { field, message });
+        e.0.errors.push(ProblemField { field, message });
         e
     }
 
@@ -146,7 +150,7 @@ impl ApiError {
     /// 409: a business rule forbids the command; `rule` names it.
     pub fn conflict(rule: impl Into<String>, detail: impl Into<String>) -> Self {
         let mut e = Self::new(StatusCode::CONFLICT, "conflict", "Conflict", detail);
-        e.rule = Some(rule.into());
+        e.0.rule = Some(rule.into());
         e
     }
 
@@ -154,7 +158,7 @@ impl ApiError {
     pub fn duplicate(field: &str, detail: impl Into<String>) -> Self {
         let detail = detail.into();
         let mut e = Self::conflict(format!("{field}.unique"), detail.clone());
-        e.errors.push(ProblemField {
+        e.0.errors.push(ProblemField {
             field: field.to_owned(),
             message: detail,
         });
@@ -177,7 +181,7 @@ impl ApiError {
             "Precondition failed",
             format!("If-Match expected version {expected}, but the entity is at version {current}"),
         );
-        e.current_version = Some(current);
+        e.0.current_version = Some(current);
         e
     }
 
@@ -193,7 +197,7 @@ impl ApiError {
             "Invalid request",
             detail,
         );
-        e.errors = errors;
+        e.0.errors = errors;
         e
     }
 
@@ -216,7 +220,7 @@ impl ApiError {
             "Too many requests",
             format!("retry after {retry_after_secs} s"),
         );
-        e.retry_after = Some(retry_after_secs);
+        e.0.retry_after = Some(retry_after_secs);
         e
     }
 
@@ -228,7 +232,7 @@ impl ApiError {
             "Service unavailable",
             detail,
         );
-        e.retry_after = Some(retry_after_secs);
+        e.0.retry_after = Some(retry_after_secs);
         e
     }
 
@@ -256,20 +260,20 @@ impl ApiError {
 
     pub fn to_problem(&self) -> Problem {
         Problem {
-            problem_type: format!("urn:crm:problem:{}", self.kind),
-            title: self.title.to_owned(),
-            status: self.status.as_u16(),
-            detail: self.detail.clone(),
-            errors: self.errors.clone(),
-            rule: self.rule.clone(),
-            current_version: self.current_version,
+            problem_type: format!("urn:crm:problem:{}", self.0.kind),
+            title: self.0.title.to_owned(),
+            status: self.0.status.as_u16(),
+            detail: self.0.detail.clone(),
+            errors: self.0.errors.clone(),
+            rule: self.0.rule.clone(),
+            current_version: self.0.current_version,
         }
     }
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.kind, self.detail)
+        write!(f, "{} {}: {}", self.0.status.as_u16(), self.0.kind, self.0.detail)
     }
 }
 
@@ -287,10 +291,10 @@ impl From<sqlx::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::to_vec(&self.to_problem()).unwrap_or_default();
-        let mut response = (self.status, body).into_response();
+        let mut response = (self.0.status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        if let Some(secs) = self.retry_after {
+        if let Some(secs) = self.0.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response

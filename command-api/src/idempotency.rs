@@ -139,6 +139,16 @@ fn kept_headers(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
+/// (request hash, state, status, headers, body, lock expired)
+type StoredKey = (
+    Vec<u8>,
+    String,
+    Option<i16>,
+    Option<sqlx::types::Json<Vec<(String, String)>>>,
+    Option<Vec<u8>>,
+    bool,
+);
+
 enum Claim {
     Acquired,
     Replay(Response),
@@ -171,8 +181,7 @@ async fn claim(pool: &PgPool, tenant: &str, key: &str, hash: &[u8]) -> Result<Cl
     if inserted == 1 {
         return Ok(Claim::Acquired);
     }
-    let row: Option<(Vec<u8>, String, Option<i16>, Option<sqlx::types::Json<Vec<(String, String)>>>, Option<Vec<u8>>, bool)> =
-        sqlx::query_as(
+    let row: Option<StoredKey> = sqlx::query_as(
             "SELECT request_hash, state, response_status, response_headers, response_body, locked_until < now()
                FROM idempotency_keys WHERE tenant_id = $1 AND key = $2",
         )

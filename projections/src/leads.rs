@@ -1,0 +1,239 @@
+//! `read.leads`: one row per lead, with its customer's name, pipeline status,
+//! speed-to-lead and last activity. `read.lead_customer_names` is this
+//! projection's own copy of customer names (so it rebuilds on its own).
+
+use event_schemas::customer::{AGGREGATE_TYPE as CUSTOMER, CustomerContactDetailsUpdated, CustomerRegistered};
+use event_schemas::lead::{
+    AGGREGATE_TYPE as LEAD, LeadAssigned, LeadCreated, LeadDetailsUpdated, LeadFirstContacted, LeadStatusChanged,
+    SalesActivityRecorded,
+};
+use event_schemas::LeadStatus;
+use sqlx::PgConnection;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::{ProjectedEvent, Projection, ProjectionError};
+
+pub struct Leads;
+
+const DDL: &str = r#"
+CREATE TABLE lead_customer_names (
+    tenant_id   text NOT NULL,
+    customer_id uuid NOT NULL,
+    name        text NOT NULL,
+    PRIMARY KEY (tenant_id, customer_id)
+);
+CREATE TABLE leads (
+    tenant_id           text          NOT NULL,
+    id                  uuid          NOT NULL,
+    customer_id         uuid          NOT NULL,
+    customer_name       text,
+    source              text          NOT NULL,
+    status              text          NOT NULL,
+    priority            text          NOT NULL,
+    estimated_move_date date,
+    estimated_value     numeric(14, 2),
+    notes               text,
+    follow_up_date      timestamptz,
+    score               integer       NOT NULL,
+    qualification       jsonb         NOT NULL DEFAULT '{}',
+    assigned_to         uuid,
+    lost_reason         text,
+    first_contacted_at  timestamptz,
+    response_seconds    bigint,
+    last_contact_at     timestamptz,
+    last_activity_at    timestamptz,
+    last_activity_type  text,
+    activity_count      integer       NOT NULL DEFAULT 0,
+    created_by          uuid          NOT NULL,
+    version             bigint        NOT NULL,
+    created_at          timestamptz   NOT NULL,
+    updated_at          timestamptz   NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX leads_newest ON leads (tenant_id, created_at DESC, id DESC);
+CREATE INDEX leads_by_status ON leads (tenant_id, status, created_at DESC);
+CREATE INDEX leads_by_rep ON leads (tenant_id, assigned_to, created_at DESC);
+CREATE INDEX leads_by_follow_up ON leads (tenant_id, follow_up_date);
+CREATE INDEX leads_by_customer ON leads (tenant_id, customer_id);
+"#;
+
+async fn set_customer_name(
+    conn: &mut PgConnection,
+    tenant: &str,
+    customer: Uuid,
+    first: &str,
+    last: &str,
+) -> Result<(), sqlx::Error> {
+    let name = format!("{first} {last}");
+    sqlx::query(
+        "INSERT INTO lead_customer_names (tenant_id, customer_id, name) VALUES ($1, $2, $3)
+         ON CONFLICT (tenant_id, customer_id) DO UPDATE SET name = EXCLUDED.name",
+    )
+    .bind(tenant)
+    .bind(customer)
+    .bind(&name)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE leads SET customer_name = $3 WHERE tenant_id = $1 AND customer_id = $2")
+        .bind(tenant)
+        .bind(customer)
+        .bind(&name)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl Projection for Leads {
+    fn name(&self) -> &'static str {
+        "leads"
+    }
+
+    fn version(&self) -> i32 {
+        1
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["leads", "lead_customer_names"]
+    }
+
+    fn ddl(&self) -> &'static str {
+        DDL
+    }
+
+    async fn apply(&self, conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), ProjectionError> {
+        let e = &ev.event;
+        let tenant = e.tenant.as_str();
+        let seq = e.sequence;
+        match (e.aggregatetype.as_str(), e.event_type.as_str()) {
+            (CUSTOMER, "CustomerRegistered") => {
+                let d: CustomerRegistered = ev.data()?;
+                set_customer_name(conn, tenant, d.customer_id, &d.first_name, &d.last_name).await?;
+            }
+            (CUSTOMER, "CustomerContactDetailsUpdated") => {
+                let d: CustomerContactDetailsUpdated = ev.data()?;
+                set_customer_name(conn, tenant, ev.aggregate_uuid()?, &d.first_name, &d.last_name).await?;
+            }
+            (LEAD, "LeadCreated") => {
+                let d: LeadCreated = ev.data()?;
+                sqlx::query(
+                    "INSERT INTO leads (tenant_id, id, customer_id, customer_name, source, status, priority,
+                                        estimated_move_date, estimated_value, notes, follow_up_date, score,
+                                        qualification, assigned_to, created_by, version, created_at, updated_at)
+                     VALUES ($1, $2, $3,
+                             (SELECT name FROM lead_customer_names WHERE tenant_id = $1 AND customer_id = $3),
+                             $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                )
+                .bind(tenant)
+                .bind(d.lead_id)
+                .bind(d.customer_id)
+                .bind(&d.source)
+                .bind(LeadStatus::New.as_str())
+                .bind(d.priority.as_str())
+                .bind(d.estimated_move_date)
+                .bind(d.estimated_value)
+                .bind(&d.notes)
+                .bind(d.follow_up_date)
+                .bind(d.score)
+                .bind(Json(&d.qualification))
+                .bind(d.assigned_to)
+                .bind(d.created_by)
+                .bind(seq)
+                .bind(d.created_at)
+                .bind(e.time)
+                .execute(conn)
+                .await?;
+            }
+            (LEAD, "LeadDetailsUpdated") => {
+                let d: LeadDetailsUpdated = ev.data()?;
+                sqlx::query(
+                    "UPDATE leads SET source = $3, priority = $4, estimated_move_date = $5, estimated_value = $6,
+                            notes = $7, follow_up_date = $8, score = $9, qualification = $10,
+                            version = $11, updated_at = $12
+                      WHERE tenant_id = $1 AND id = $2 AND version < $11",
+                )
+                .bind(tenant)
+                .bind(ev.aggregate_uuid()?)
+                .bind(&d.source)
+                .bind(d.priority.as_str())
+                .bind(d.estimated_move_date)
+                .bind(d.estimated_value)
+                .bind(&d.notes)
+                .bind(d.follow_up_date)
+                .bind(d.score)
+                .bind(Json(&d.qualification))
+                .bind(seq)
+                .bind(e.time)
+                .execute(conn)
+                .await?;
+            }
+            (LEAD, "LeadStatusChanged") => {
+                let d: LeadStatusChanged = ev.data()?;
+                let lost_reason = (d.to == LeadStatus::Lost).then_some(d.reason);
+                sqlx::query(
+                    "UPDATE leads SET status = $3, lost_reason = $4, version = $5, updated_at = $6
+                      WHERE tenant_id = $1 AND id = $2 AND version < $5",
+                )
+                .bind(tenant)
+                .bind(ev.aggregate_uuid()?)
+                .bind(d.to.as_str())
+                .bind(lost_reason.flatten())
+                .bind(seq)
+                .bind(e.time)
+                .execute(conn)
+                .await?;
+            }
+            (LEAD, "LeadAssigned") => {
+                let d: LeadAssigned = ev.data()?;
+                sqlx::query(
+                    "UPDATE leads SET assigned_to = $3, version = $4, updated_at = $5
+                      WHERE tenant_id = $1 AND id = $2 AND version < $4",
+                )
+                .bind(tenant)
+                .bind(ev.aggregate_uuid()?)
+                .bind(d.assigned_to)
+                .bind(seq)
+                .bind(e.time)
+                .execute(conn)
+                .await?;
+            }
+            (LEAD, "LeadFirstContacted") => {
+                let d: LeadFirstContacted = ev.data()?;
+                sqlx::query(
+                    "UPDATE leads SET first_contacted_at = $3, response_seconds = $4, version = $5, updated_at = $6
+                      WHERE tenant_id = $1 AND id = $2 AND version < $5",
+                )
+                .bind(tenant)
+                .bind(ev.aggregate_uuid()?)
+                .bind(d.contacted_at)
+                .bind(d.response_seconds)
+                .bind(seq)
+                .bind(e.time)
+                .execute(conn)
+                .await?;
+            }
+            (LEAD, "SalesActivityRecorded") => {
+                let d: SalesActivityRecorded = ev.data()?;
+                sqlx::query(
+                    "UPDATE leads SET activity_count = activity_count + 1,
+                            last_activity_at = $3, last_activity_type = $4,
+                            last_contact_at = CASE WHEN $5::timestamptz IS NULL THEN last_contact_at
+                                                   ELSE greatest(last_contact_at, $5) END,
+                            version = $6, updated_at = $3
+                      WHERE tenant_id = $1 AND id = $2 AND version < $6",
+                )
+                .bind(tenant)
+                .bind(ev.aggregate_uuid()?)
+                .bind(e.time)
+                .bind(d.activity_type.as_str())
+                .bind(d.completed_at)
+                .bind(seq)
+                .execute(conn)
+                .await?;
+            }
+            _ => crate::ignore(ev, &[CUSTOMER, LEAD])?,
+        }
+        Ok(())
+    }
+}

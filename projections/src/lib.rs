@@ -1,0 +1,199 @@
+//! # projections: the read side's writers
+//!
+//! ```text
+//!  JetStream stream ──durable consumer "proj-<name>"──▶ batch ─┐
+//!                                                              ▼  one Postgres transaction:
+//!                       SELECT … FROM projection_checkpoints FOR UPDATE
+//!                       apply each event with stream seq > checkpoint (seq must be checkpoint+1)
+//!                       UPDATE checkpoint; NOTIFY crm_read_models
+//!                                                              │ commit, then ack
+//!                                                              ▼
+//!                                          read.<tables>  (tenant id in every key)
+//! ```
+//!
+//! Delivery is at-least-once; the checkpoint, stored in the same transaction
+//! as the read-model changes, makes the effect exactly-once: a redelivered
+//! message at or below the checkpoint is acked and skipped, and a crash before
+//! commit applies nothing. One worker per projection is active at a time
+//! (advisory lock); more copies wait as standbys. An event a projection cannot
+//! apply stops that projection (state `failed`, error and stream sequence in
+//! `projection_checkpoints`), it is never skipped.
+//!
+//! A projection owns its tables and their DDL. Changing either bumps its
+//! [`Projection::version`]; a worker that finds another version in the
+//! checkpoint rebuilds the projection from the stream before going live.
+
+pub mod audit;
+pub mod customers;
+pub mod leads;
+pub mod rebuild;
+pub mod runner;
+pub mod status;
+pub mod timeline;
+
+use std::sync::Arc;
+
+use event_schemas::CloudEvent;
+use serde::de::DeserializeOwned;
+use sqlx::PgConnection;
+
+pub use rebuild::rebuild;
+pub use runner::{ProjectorConfig, run_projector};
+pub use status::{ProjectionStatus, status};
+
+/// The channel a projector notifies after each committed batch
+/// (payload `<name>:<last seq>`), for read-your-writes waits.
+pub const READ_MODEL_CHANNEL: &str = "crm_read_models";
+
+/// The live schema of every read model.
+pub const LIVE_SCHEMA: &str = "read";
+
+/// An event as a projection sees it: the envelope and its stream sequence.
+#[derive(Debug, Clone)]
+pub struct ProjectedEvent {
+    pub stream_seq: u64,
+    pub event: CloudEvent,
+}
+
+impl ProjectedEvent {
+    /// The payload as the event type's struct. The stored version must have
+    /// the major version this build knows for the type.
+    pub fn data<T: DeserializeOwned>(&self) -> Result<T, ProjectionError> {
+        let known = catalogue_entry(&self.event.aggregatetype, &self.event.event_type).ok_or_else(|| {
+            ProjectionError::Decode(format!("unknown event type {}", self.event.event_type))
+        })?;
+        if major(known.version) != major(&self.event.eventversion) {
+            return Err(ProjectionError::Decode(format!(
+                "{} version {} is not understood by this build (knows {})",
+                self.event.event_type, self.event.eventversion, known.version
+            )));
+        }
+        serde_json::from_value(self.event.data.clone()).map_err(|e| {
+            ProjectionError::Decode(format!(
+                "{} (stream seq {}) does not decode: {e}",
+                self.event.event_type, self.stream_seq
+            ))
+        })
+    }
+
+    /// The aggregate id, which our aggregates always make a UUID.
+    pub fn aggregate_uuid(&self) -> Result<uuid::Uuid, ProjectionError> {
+        self.event.aggregateid.parse().map_err(|_| {
+            ProjectionError::Decode(format!("aggregate id `{}` is not a UUID", self.event.aggregateid))
+        })
+    }
+}
+
+fn major(version: &str) -> &str {
+    version.split('.').next().unwrap_or(version)
+}
+
+fn catalogue_entry(aggregate_type: &str, event_type: &str) -> Option<event_schemas::EventInfo> {
+    event_schemas::catalogue()
+        .into_iter()
+        .find(|i| i.aggregate_type == aggregate_type && i.event_type == event_type)
+}
+
+/// For an event a projection does not apply. Events of aggregates it does not
+/// read pass; known events of aggregates it reads pass; an unknown event type
+/// of an aggregate it reads might change what it shows, so it stops the
+/// projection (until a build that knows the event is deployed).
+pub(crate) fn ignore(ev: &ProjectedEvent, reads: &[&str]) -> Result<(), ProjectionError> {
+    let aggregate = ev.event.aggregatetype.as_str();
+    if !reads.contains(&aggregate) || catalogue_entry(aggregate, &ev.event.event_type).is_some() {
+        Ok(())
+    } else {
+        Err(ProjectionError::Decode(format!(
+            "unknown {aggregate} event type {} (stream seq {})",
+            ev.event.event_type, ev.stream_seq
+        )))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("event does not decode: {0}")]
+    Decode(String),
+    #[error("nats: {0}")]
+    Nats(String),
+    #[error("{0}")]
+    Stopped(String),
+}
+
+impl ProjectionError {
+    /// Transient failures (connection lost, pool exhausted, NATS hiccup) are
+    /// retried; everything else means the event cannot be applied.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Db(e) => matches!(
+                e,
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_)
+            ),
+            Self::Nats(_) => true,
+            Self::Decode(_) | Self::Stopped(_) => false,
+        }
+    }
+}
+
+/// A read model.
+#[async_trait::async_trait]
+pub trait Projection: Send + Sync {
+    /// Stable name: the checkpoint key, the consumer name (`proj-<name>`),
+    /// and the argument of `crm projections rebuild`.
+    fn name(&self) -> &'static str;
+    /// Bump on any change of tables or of how events are applied.
+    fn version(&self) -> i32;
+    /// The tables this projection owns (unqualified).
+    fn tables(&self) -> &'static [&'static str];
+    /// `CREATE TABLE` / `CREATE INDEX` statements, unqualified: they run with
+    /// `search_path` set to the target schema.
+    fn ddl(&self) -> &'static str;
+    /// Applies one event inside the batch transaction (`search_path` is the
+    /// target schema). Events the projection does not use are ignored.
+    async fn apply(&self, conn: &mut PgConnection, event: &ProjectedEvent) -> Result<(), ProjectionError>;
+}
+
+/// Every projection this build knows.
+pub fn all() -> Vec<Arc<dyn Projection>> {
+    vec![
+        Arc::new(customers::Customers),
+        Arc::new(leads::Leads),
+        Arc::new(timeline::LeadTimeline),
+        Arc::new(audit::AuditTrail),
+    ]
+}
+
+/// The projections named (all when `names` is empty); unknown names are an error.
+pub fn select(names: &[String]) -> Result<Vec<Arc<dyn Projection>>, String> {
+    let all = all();
+    if names.is_empty() {
+        return Ok(all);
+    }
+    names
+        .iter()
+        .map(|n| {
+            all.iter().find(|p| p.name() == n).cloned().ok_or_else(|| {
+                let known: Vec<_> = all.iter().map(|p| p.name()).collect();
+                format!("unknown projection `{n}`; known: {}", known.join(", "))
+            })
+        })
+        .collect()
+}
+
+/// Sets the schema a projection's unqualified SQL works in, for the rest of
+/// the transaction. `schema` is ours (`read` or `rebuild_<name>`), never input.
+pub(crate) async fn use_schema(conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!("SET LOCAL search_path TO \"{schema}\", public"))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Creates a projection's tables in `schema` (inside the caller's transaction).
+pub(crate) async fn create_tables(conn: &mut PgConnection, projection: &dyn Projection, schema: &str) -> Result<(), sqlx::Error> {
+    use_schema(conn, schema).await?;
+    sqlx::raw_sql(projection.ddl()).execute(conn).await?;
+    Ok(())
+}

@@ -1,0 +1,215 @@
+//! Rebuild: replay the whole stream into fresh tables, then swap them in.
+//!
+//! ```text
+//!  1. schema rebuild_<name>: fresh tables; replay the stream from its first
+//!     event up to the head seen at the start (queries keep using read.*,
+//!     the live projector keeps updating it)
+//!  2. one transaction: lock the checkpoint row (the live projector's next
+//!     batch waits), replay what arrived meanwhile, DROP read.<t>,
+//!     ALTER TABLE rebuild_<name>.<t> SET SCHEMA read, checkpoint := last
+//!     replayed sequence; commit. Readers wait only for this swap.
+//!  3. the live projector resumes: what it had fetched at or below the new
+//!     checkpoint is skipped, the rest applies to the new tables.
+//! ```
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull};
+use futures::StreamExt;
+use sqlx::{Connection, PgConnection, PgPool};
+
+use crate::runner::{ProjectorConfig, decode};
+use crate::{LIVE_SCHEMA, Projection, ProjectionError, READ_MODEL_CHANNEL, create_tables, use_schema};
+
+/// What a rebuild did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebuildReport {
+    /// Events replayed.
+    pub events: u64,
+    /// The checkpoint the rebuilt tables start from.
+    pub last_seq: u64,
+}
+
+fn nats(e: impl std::fmt::Display) -> ProjectionError {
+    ProjectionError::Nats(e.to_string())
+}
+
+const NEXT_MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Rebuilds `projection` from the start of the stream and swaps the new
+/// tables in. `progress(applied, target)` is called after each batch. Only
+/// one rebuild per projection runs at a time.
+pub async fn rebuild(
+    pool: &PgPool,
+    js: &jetstream::Context,
+    config: &ProjectorConfig,
+    projection: &dyn Projection,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<RebuildReport, ProjectionError> {
+    let name = projection.name();
+    let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+        .bind(format!("crm-projection-rebuild:{name}"))
+        .fetch_one(&mut conn)
+        .await?;
+    if !locked {
+        return Err(ProjectionError::Stopped(format!("a rebuild of {name} is already running")));
+    }
+    let result = replay_and_swap(&mut conn, js, config, projection, progress).await;
+    let staging = staging_schema(name);
+    let cleanup = async {
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{staging}\" CASCADE")).execute(&mut conn).await?;
+        sqlx::query("DELETE FROM projection_rebuilds WHERE name = $1").bind(name).execute(&mut conn).await?;
+        conn.close().await
+    };
+    if let Err(e) = cleanup.await {
+        tracing::warn!(projection = name, error = %e, "rebuild cleanup failed; the next rebuild drops the leftovers");
+    }
+    result
+}
+
+fn staging_schema(name: &str) -> String {
+    format!("rebuild_{name}")
+}
+
+async fn replay_and_swap(
+    conn: &mut PgConnection,
+    js: &jetstream::Context,
+    config: &ProjectorConfig,
+    projection: &dyn Projection,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<RebuildReport, ProjectionError> {
+    let name = projection.name();
+    let staging = staging_schema(name);
+    {
+        let mut tx = conn.begin().await?;
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{staging}\" CASCADE")).execute(&mut *tx).await?;
+        sqlx::query(&format!("CREATE SCHEMA \"{staging}\"")).execute(&mut *tx).await?;
+        create_tables(&mut tx, projection, &staging).await?;
+        tx.commit().await?;
+    }
+    let mut stream = js.get_stream(&config.stream).await.map_err(nats)?;
+    let info = stream.info().await.map_err(nats)?;
+    let (first, target) = (info.state.first_sequence, info.state.last_sequence);
+    if first > 1 {
+        return Err(ProjectionError::Stopped(format!(
+            "the stream starts at sequence {first}: events 1..{} are gone, so {name} cannot be rebuilt from it",
+            first - 1
+        )));
+    }
+    sqlx::query(
+        "INSERT INTO projection_rebuilds (name, target_seq, applied_seq) VALUES ($1, $2, 0)
+         ON CONFLICT (name) DO UPDATE SET started_at = now(), target_seq = $2, applied_seq = 0, updated_at = now()",
+    )
+    .bind(name)
+    .bind(target as i64)
+    .execute(&mut *conn)
+    .await?;
+
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: config.filter_subject(),
+            deliver_policy: DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .map_err(nats)?;
+    let mut messages = consumer.messages().await.map_err(nats)?;
+    let mut applied: u64 = 0;
+    let mut replayed: u64 = 0;
+    progress(0, target);
+
+    // 1. Up to the head seen at the start, in batches, blocking nobody.
+    while applied < target {
+        let mut tx = conn.begin().await?;
+        use_schema(&mut tx, &staging).await?;
+        let batch_end = (applied + config.batch_size as u64).min(target);
+        while applied < batch_end {
+            replay_next(&mut messages, &mut tx, projection, &mut applied).await?;
+            replayed += 1;
+        }
+        sqlx::query("UPDATE public.projection_rebuilds SET applied_seq = $2, updated_at = now() WHERE name = $1")
+            .bind(name)
+            .bind(applied as i64)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        progress(applied, target);
+    }
+
+    // 2. The swap, with the live projector held at its checkpoint.
+    let mut tx = conn.begin().await?;
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (name, last_seq, state, schema_version) VALUES ($1, 0, 'running', $2)
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .bind(projection.version())
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("SELECT 1 FROM projection_checkpoints WHERE name = $1 FOR UPDATE")
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+    let head = stream.info().await.map_err(nats)?.state.last_sequence;
+    use_schema(&mut tx, &staging).await?;
+    while applied < head {
+        replay_next(&mut messages, &mut tx, projection, &mut applied).await?;
+        replayed += 1;
+    }
+    for table in projection.tables() {
+        sqlx::query(&format!("DROP TABLE IF EXISTS \"{LIVE_SCHEMA}\".\"{table}\" CASCADE"))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!("ALTER TABLE \"{staging}\".\"{table}\" SET SCHEMA \"{LIVE_SCHEMA}\""))
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query(
+        "UPDATE public.projection_checkpoints
+            SET last_seq = $2, schema_version = $3, state = 'running', error = NULL, failed_seq = NULL,
+                rebuilt_at = now(), updated_at = now()
+          WHERE name = $1",
+    )
+    .bind(name)
+    .bind(applied as i64)
+    .bind(projection.version())
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(READ_MODEL_CHANNEL)
+        .bind(format!("{name}:{applied}"))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    progress(applied, applied.max(target));
+    tracing::info!(projection = name, events = replayed, last_seq = applied, "projection rebuilt and swapped in");
+    Ok(RebuildReport {
+        events: replayed,
+        last_seq: applied,
+    })
+}
+
+async fn replay_next(
+    messages: &mut pull::Ordered,
+    conn: &mut PgConnection,
+    projection: &dyn Projection,
+    applied: &mut u64,
+) -> Result<(), ProjectionError> {
+    let message = tokio::time::timeout(NEXT_MESSAGE_TIMEOUT, messages.next())
+        .await
+        .map_err(|_| ProjectionError::Nats("timed out waiting for the stream during the rebuild".into()))?
+        .ok_or_else(|| ProjectionError::Nats("the stream ended during the rebuild".into()))?
+        .map_err(nats)?;
+    let seq = message.info().map_err(nats)?.stream_sequence;
+    if seq != *applied + 1 {
+        return Err(ProjectionError::Stopped(format!(
+            "rebuild expected stream sequence {} but got {seq}",
+            *applied + 1
+        )));
+    }
+    let event = decode(seq, &message.payload)?;
+    projection.apply(conn, &event).await?;
+    *applied = seq;
+    Ok(())
+}
