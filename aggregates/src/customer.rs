@@ -140,8 +140,14 @@ const CONTACT_REQUIRED: &str = "a customer needs an email or a phone number";
 impl Customer {
     fn register(cmd: RegisterCustomer) -> Result<CustomerRegistered, CustomerError> {
         let mut v = Validator::new();
-        let first_name = v.check("first_name", values::required_text(&cmd.first_name, values::MAX_NAME));
-        let last_name = v.check("last_name", values::required_text(&cmd.last_name, values::MAX_NAME));
+        let first_name = v.check(
+            "first_name",
+            values::required_text(&cmd.first_name, values::MAX_NAME),
+        );
+        let last_name = v.check(
+            "last_name",
+            values::required_text(&cmd.last_name, values::MAX_NAME),
+        );
         let email = cmd
             .email
             .as_deref()
@@ -170,10 +176,16 @@ impl Customer {
             }
         }
         if tags.len() > values::MAX_TAGS {
-            v.error("tags", format!("must have at most {} tags", values::MAX_TAGS));
+            v.error(
+                "tags",
+                format!("must have at most {} tags", values::MAX_TAGS),
+            );
         }
         let preferences = v.check("preferences", values::preferences(&cmd.preferences));
-        let notes = v.check("notes", values::optional_text(cmd.notes.as_deref(), values::MAX_LONG_TEXT));
+        let notes = v.check(
+            "notes",
+            values::optional_text(cmd.notes.as_deref(), values::MAX_LONG_TEXT),
+        );
         v.finish()?;
         // All `check`s succeeded, so every Option below is Some.
         Ok(CustomerRegistered {
@@ -212,7 +224,11 @@ impl Customer {
             Patch::Unchanged => Some(self.phone.clone()),
         };
         if let (Some(None), Some(None)) = (&email, &phone) {
-            let field = if self.email.is_some() { "email" } else { "phone" };
+            let field = if self.email.is_some() {
+                "email"
+            } else {
+                "phone"
+            };
             v.error(field, CONTACT_REQUIRED);
         }
         let address = match &cmd.address {
@@ -221,7 +237,10 @@ impl Customer {
             Patch::Unchanged => Some(self.address.clone()),
         };
         let lead_source = match &cmd.lead_source {
-            Patch::Set(s) => v.check("lead_source", values::optional_text(Some(s), values::MAX_NAME)),
+            Patch::Set(s) => v.check(
+                "lead_source",
+                values::optional_text(Some(s), values::MAX_NAME),
+            ),
             Patch::Clear => Some(None),
             Patch::Unchanged => Some(self.lead_source.clone()),
         };
@@ -230,7 +249,10 @@ impl Customer {
             None => Some(self.preferences.clone()),
         };
         let notes = match &cmd.notes {
-            Patch::Set(n) => v.check("notes", values::optional_text(Some(n), values::MAX_LONG_TEXT)),
+            Patch::Set(n) => v.check(
+                "notes",
+                values::optional_text(Some(n), values::MAX_LONG_TEXT),
+            ),
             Patch::Clear => Some(None),
             Patch::Unchanged => Some(self.notes.clone()),
         };
@@ -244,7 +266,16 @@ impl Customer {
             Some(lead_source),
             Some(preferences),
             Some(notes),
-        ) = (first_name, last_name, email, phone, address, lead_source, preferences, notes)
+        ) = (
+            first_name,
+            last_name,
+            email,
+            phone,
+            address,
+            lead_source,
+            preferences,
+            notes,
+        )
         else {
             unreachable!("every field was validated");
         };

@@ -111,8 +111,13 @@ pub struct RecordActivity {
 pub enum LeadAction {
     Create(CreateLead),
     Update(UpdateLead),
-    Transition { to: LeadStatus, reason: Option<String> },
-    Assign { user_id: Option<Uuid> },
+    Transition {
+        to: LeadStatus,
+        reason: Option<String>,
+    },
+    Assign {
+        user_id: Option<Uuid>,
+    },
     RecordActivity(RecordActivity),
 }
 
@@ -196,7 +201,11 @@ pub fn transition_allowed(from: LeadStatus, to: LeadStatus) -> bool {
     }
 }
 
-fn optional_money(v: &mut Validator, field: &str, value: Option<Decimal>) -> Option<Option<Decimal>> {
+fn optional_money(
+    v: &mut Validator,
+    field: &str,
+    value: Option<Decimal>,
+) -> Option<Option<Decimal>> {
     match value {
         Some(amount) => v.check(field, values::money(amount)).map(Some),
         None => Some(None),
@@ -210,12 +219,18 @@ impl Lead {
 
     fn create(cmd: CreateLead, at: DateTime<Utc>, actor: Uuid) -> Result<LeadCreated, LeadError> {
         let mut v = Validator::new();
-        let source = v.check("source", values::required_text(&cmd.source, values::MAX_NAME));
+        let source = v.check(
+            "source",
+            values::required_text(&cmd.source, values::MAX_NAME),
+        );
         let move_date = cmd
             .estimated_move_date
             .map(|d| v.check("estimated_move_date", values::future_move_date(d, at)));
         let value = optional_money(&mut v, "estimated_value", cmd.estimated_value);
-        let notes = v.check("notes", values::optional_text(cmd.notes.as_deref(), values::MAX_LONG_TEXT));
+        let notes = v.check(
+            "notes",
+            values::optional_text(cmd.notes.as_deref(), values::MAX_LONG_TEXT),
+        );
         let score = v.check("score", values::score(cmd.score.unwrap_or(0)));
         let qualification = v.check("qualification", values::checklist(&cmd.qualification));
         v.finish()?;
@@ -240,7 +255,11 @@ impl Lead {
         })
     }
 
-    fn update(&self, cmd: UpdateLead, at: DateTime<Utc>) -> Result<Option<LeadDetailsUpdated>, LeadError> {
+    fn update(
+        &self,
+        cmd: UpdateLead,
+        at: DateTime<Utc>,
+    ) -> Result<Option<LeadDetailsUpdated>, LeadError> {
         let mut v = Validator::new();
         // A new move date follows the create rule; an unchanged one may have passed.
         if let Patch::Set(date) = cmd.estimated_move_date {
@@ -258,7 +277,10 @@ impl Lead {
             Patch::Unchanged => Some(self.estimated_value),
         };
         let notes = match &cmd.notes {
-            Patch::Set(n) => v.check("notes", values::optional_text(Some(n), values::MAX_LONG_TEXT)),
+            Patch::Set(n) => v.check(
+                "notes",
+                values::optional_text(Some(n), values::MAX_LONG_TEXT),
+            ),
             Patch::Clear => Some(None),
             Patch::Unchanged => Some(self.notes.clone()),
         };
@@ -273,14 +295,19 @@ impl Lead {
         else {
             unreachable!("every field was validated");
         };
-        let priority = cmd.priority.unwrap_or(self.priority.unwrap_or(LeadPriority::Medium));
+        let priority = cmd
+            .priority
+            .unwrap_or(self.priority.unwrap_or(LeadPriority::Medium));
         let estimated_move_date = cmd.estimated_move_date.apply_to(self.estimated_move_date);
         let follow_up_date = cmd.follow_up_date.apply_to(self.follow_up_date);
 
         let changed: Vec<String> = [
             ("source", source != self.source),
             ("priority", Some(priority) != self.priority),
-            ("estimated_move_date", estimated_move_date != self.estimated_move_date),
+            (
+                "estimated_move_date",
+                estimated_move_date != self.estimated_move_date,
+            ),
             ("estimated_value", estimated_value != self.estimated_value),
             ("notes", notes != self.notes),
             ("follow_up_date", follow_up_date != self.follow_up_date),
@@ -318,13 +345,33 @@ impl Lead {
         })
     }
 
-    fn record_activity(&self, cmd: RecordActivity, at: DateTime<Utc>, actor: Uuid) -> Result<Vec<LeadEvent>, LeadError> {
+    fn record_activity(
+        &self,
+        cmd: RecordActivity,
+        at: DateTime<Utc>,
+        actor: Uuid,
+    ) -> Result<Vec<LeadEvent>, LeadError> {
         let mut v = Validator::new();
-        let subject = v.check("subject", values::optional_text(cmd.subject.as_deref(), values::MAX_SHORT_TEXT));
-        let description = v.check("description", values::required_text(&cmd.description, values::MAX_LONG_TEXT));
-        let outcome = v.check("outcome", values::optional_text(cmd.outcome.as_deref(), values::MAX_LONG_TEXT));
-        let next_action = v.check("next_action", values::optional_text(cmd.next_action.as_deref(), values::MAX_SHORT_TEXT));
-        let notes = v.check("notes", values::optional_text(cmd.notes.as_deref(), values::MAX_LONG_TEXT));
+        let subject = v.check(
+            "subject",
+            values::optional_text(cmd.subject.as_deref(), values::MAX_SHORT_TEXT),
+        );
+        let description = v.check(
+            "description",
+            values::required_text(&cmd.description, values::MAX_LONG_TEXT),
+        );
+        let outcome = v.check(
+            "outcome",
+            values::optional_text(cmd.outcome.as_deref(), values::MAX_LONG_TEXT),
+        );
+        let next_action = v.check(
+            "next_action",
+            values::optional_text(cmd.next_action.as_deref(), values::MAX_SHORT_TEXT),
+        );
+        let notes = v.check(
+            "notes",
+            values::optional_text(cmd.notes.as_deref(), values::MAX_LONG_TEXT),
+        );
         let duration = cmd
             .duration_minutes
             .map(|d| v.check("duration_minutes", values::duration_minutes(d)));
@@ -405,11 +452,13 @@ impl Lead {
                 if user_id == self.assigned_to {
                     vec![]
                 } else {
-                    vec![LeadAssigned {
-                        assigned_to: user_id,
-                        previous: self.assigned_to,
-                    }
-                    .into()]
+                    vec![
+                        LeadAssigned {
+                            assigned_to: user_id,
+                            previous: self.assigned_to,
+                        }
+                        .into(),
+                    ]
                 }
             }
             LeadAction::RecordActivity(cmd) => self.record_activity(cmd, at, actor)?,

@@ -34,7 +34,10 @@ pub fn required_text(value: &str, max: usize) -> Result<String, String> {
     if char_count(value) > max {
         return Err(format!("must be at most {max} characters"));
     }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
         return Err("must not contain control characters".into());
     }
     Ok(value.to_owned())
@@ -157,13 +160,21 @@ pub const CANADIAN_PROVINCES: &[&str] = &[
 /// Validates an address; errors are keyed by the field within the address.
 pub fn address(input: &AddressInput) -> Result<Address, Vec<(&'static str, String)>> {
     let mut errors = Vec::new();
-    fn take(errors: &mut Vec<(&'static str, String)>, field: &'static str, r: Result<String, String>) -> String {
+    fn take(
+        errors: &mut Vec<(&'static str, String)>,
+        field: &'static str,
+        r: Result<String, String>,
+    ) -> String {
         r.unwrap_or_else(|e| {
             errors.push((field, e));
             String::new()
         })
     }
-    let line1 = take(&mut errors, "line1", required_text(&input.line1, MAX_SHORT_TEXT));
+    let line1 = take(
+        &mut errors,
+        "line1",
+        required_text(&input.line1, MAX_SHORT_TEXT),
+    );
     let line2 = optional_text(input.line2.as_deref(), MAX_SHORT_TEXT).unwrap_or_else(|e| {
         errors.push(("line2", e));
         None
@@ -262,7 +273,9 @@ pub fn tag(value: &str) -> Result<String, String> {
 }
 
 pub fn preferences(value: &Map<String, Value>) -> Result<Map<String, Value>, String> {
-    let size = serde_json::to_vec(value).map(|v| v.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(value)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     if size > MAX_PREFERENCES_BYTES {
         return Err(format!(
             "must be at most {MAX_PREFERENCES_BYTES} bytes of JSON"
@@ -343,8 +356,21 @@ mod tests {
 
     #[test]
     fn emails_are_trimmed_and_domains_lowercased() {
-        assert_eq!(email("  Jane.Doe@Example.COM ").unwrap(), "Jane.Doe@example.com");
-        for bad in ["", "jane", "jane@", "@example.com", "jane@example", "ja ne@example.com", "jane@@example.com", "jane@ex_ample.com", "jane..doe@example.com"] {
+        assert_eq!(
+            email("  Jane.Doe@Example.COM ").unwrap(),
+            "Jane.Doe@example.com"
+        );
+        for bad in [
+            "",
+            "jane",
+            "jane@",
+            "@example.com",
+            "jane@example",
+            "ja ne@example.com",
+            "jane@@example.com",
+            "jane@ex_ample.com",
+            "jane..doe@example.com",
+        ] {
             assert!(email(bad).is_err(), "{bad:?} should be rejected");
         }
         assert_eq!(email_key("Jane.Doe@example.com"), "jane.doe@example.com");
@@ -356,7 +382,15 @@ mod tests {
         assert_eq!(phone("1-514-555-0123").unwrap(), "+15145550123");
         assert_eq!(phone("+1 514.555.0123").unwrap(), "+15145550123");
         assert_eq!(phone("+44 20 7946 0958").unwrap(), "+442079460958");
-        for bad in ["", "555-0123", "514-555-012x", "+0 123 456 789", "(014) 555-0123", "514 055 0123", "+1234567890123456"] {
+        for bad in [
+            "",
+            "555-0123",
+            "514-555-012x",
+            "+0 123 456 789",
+            "(014) 555-0123",
+            "514 055 0123",
+            "+1234567890123456",
+        ] {
             assert!(phone(bad).is_err(), "{bad:?} should be rejected");
         }
     }
@@ -400,7 +434,9 @@ mod tests {
 
     #[test]
     fn a_move_date_is_past_only_once_it_is_past_everywhere() {
-        let now = DateTime::parse_from_rfc3339("2026-03-10T05:00:00Z").unwrap().to_utc();
+        let now = DateTime::parse_from_rfc3339("2026-03-10T05:00:00Z")
+            .unwrap()
+            .to_utc();
         // At 05:00 UTC it is still March 9 in Vancouver.
         assert!(future_move_date(NaiveDate::from_ymd_opt(2026, 3, 9).unwrap(), now).is_ok());
         assert!(future_move_date(NaiveDate::from_ymd_opt(2026, 3, 8).unwrap(), now).is_err());

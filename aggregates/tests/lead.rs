@@ -1742,12 +1742,17 @@ fn reopening_a_lead_lost_before_any_contact_stamps_the_first_contact() {
         .given(history)
         .when(command(
             "2026-03-11T10:00:00Z",
-            LeadAction::Transition { to: LeadStatus::Contacted, reason: None },
+            LeadAction::Transition {
+                to: LeadStatus::Contacted,
+                reason: None,
+            },
         ))
         .inspect_result()
         .unwrap();
     assert!(
-        events.iter().any(|e| matches!(e, LeadEvent::LeadFirstContacted(_))),
+        events
+            .iter()
+            .any(|e| matches!(e, LeadEvent::LeadFirstContacted(_))),
         "{events:?}"
     );
 }

@@ -67,7 +67,11 @@ impl JwtKeys {
     }
 
     /// Issues a token for `principal`, valid for `ttl`.
-    pub fn issue(&self, principal: &Principal, ttl: Duration) -> Result<String, jsonwebtoken::errors::Error> {
+    pub fn issue(
+        &self,
+        principal: &Principal,
+        ttl: Duration,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let now = Utc::now();
         let claims = Claims {
             sub: principal.user_id.to_string(),
@@ -82,16 +86,17 @@ impl JwtKeys {
 
     /// Verifies a token and turns its claims into a principal.
     pub fn verify(&self, token: &str) -> Result<Principal, ApiError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind as K;
-            ApiError::unauthorized(match e.kind() {
-                K::ExpiredSignature => "the token has expired",
-                K::InvalidSignature => "the token's signature is invalid",
-                K::InvalidAlgorithm => "the token must be signed with HS256",
-                K::MissingRequiredClaim(_) => "the token lacks a required claim (sub, exp)",
-                _ => "the token is malformed",
-            })
-        })?;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind as K;
+                ApiError::unauthorized(match e.kind() {
+                    K::ExpiredSignature => "the token has expired",
+                    K::InvalidSignature => "the token's signature is invalid",
+                    K::InvalidAlgorithm => "the token must be signed with HS256",
+                    K::MissingRequiredClaim(_) => "the token lacks a required claim (sub, exp)",
+                    _ => "the token is malformed",
+                })
+            })?;
         let claims = data.claims;
         let user_id = claims
             .sub
@@ -142,7 +147,9 @@ pub fn principal_from_parts(parts: &Parts, keys: &JwtKeys) -> Result<Principal, 
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
-        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
+        .ok_or_else(|| {
+            ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+        })?;
     keys.verify(token.trim())
 }
 
@@ -173,8 +180,12 @@ mod tests {
 
     #[test]
     fn a_token_signed_with_another_secret_is_rejected() {
-        let token = keys("one-secret-one-secret-one-secret").issue(&principal(), Duration::hours(1)).unwrap();
-        let err = keys("another-secret-another-secret-xx").verify(&token).unwrap_err();
+        let token = keys("one-secret-one-secret-one-secret")
+            .issue(&principal(), Duration::hours(1))
+            .unwrap();
+        let err = keys("another-secret-another-secret-xx")
+            .verify(&token)
+            .unwrap_err();
         assert_eq!(err.status(), axum::http::StatusCode::UNAUTHORIZED);
         assert!(err.detail().contains("signature"), "{err}");
     }

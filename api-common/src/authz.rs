@@ -184,9 +184,13 @@ mod tests {
     #[test]
     fn sales_may_change_their_own_and_unassigned_leads_only() {
         let sales = who(Role::Sales);
-        let mine = RecordOwnership { assigned_to: Some(sales.user_id) };
+        let mine = RecordOwnership {
+            assigned_to: Some(sales.user_id),
+        };
         let nobodys = RecordOwnership { assigned_to: None };
-        let theirs = RecordOwnership { assigned_to: Some(Uuid::from_u128(2)) };
+        let theirs = RecordOwnership {
+            assigned_to: Some(Uuid::from_u128(2)),
+        };
         assert!(authorize(&sales, Resource::Lead, Action::Update, Some(mine)).is_ok());
         assert!(authorize(&sales, Resource::Lead, Action::Update, Some(nobodys)).is_ok());
         let err = authorize(&sales, Resource::Lead, Action::Update, Some(theirs)).unwrap_err();
@@ -195,13 +199,24 @@ mod tests {
             list_scope(&sales, Resource::Lead).unwrap(),
             ListScope::AssignedToOrUnassigned(sales.user_id)
         );
-        assert_eq!(list_scope(&who(Role::Manager), Resource::Lead).unwrap(), ListScope::Tenant);
+        assert_eq!(
+            list_scope(&who(Role::Manager), Resource::Lead).unwrap(),
+            ListScope::Tenant
+        );
     }
 
     #[test]
     fn crew_cannot_even_list_customers() {
         assert!(list_scope(&who(Role::Crew), Resource::Customer).is_err());
         assert!(list_scope(&who(Role::Auditor), Resource::AuditLog).is_ok());
-        assert!(authorize(&who(Role::Auditor), Resource::Customer, Action::Update, None).is_err());
+        assert!(
+            authorize(
+                &who(Role::Auditor),
+                Resource::Customer,
+                Action::Update,
+                None
+            )
+            .is_err()
+        );
     }
 }

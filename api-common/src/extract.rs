@@ -43,9 +43,13 @@ pub fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError 
     }
 }
 
+/// serde_path_to_error's path already ends with an unknown field's name,
+/// but not with a missing one's.
 fn join_path(path: &str, name: &str) -> String {
     if path.is_empty() || path == "." {
         name.to_owned()
+    } else if path == name || path.ends_with(&format!(".{name}")) {
+        path.to_owned()
     } else {
         format!("{path}.{name}")
     }
@@ -78,8 +82,14 @@ where
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|v| {
-                let mime = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+                let mime = v
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
             })
             .unwrap_or(false);
         if !is_json {
@@ -108,16 +118,22 @@ where
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
-            let path = e.path().to_string();
-            let message = e.into_inner().to_string();
-            if let Some(rest) = message.strip_prefix("unknown field `") {
-                let name = rest.split('`').next().unwrap_or_default();
-                return ApiError::bad_field(name, format!("unknown query parameter `{name}`"));
-            }
-            let field = if path == "." { "query".to_owned() } else { path };
-            ApiError::invalid_field(field, message)
-        })
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let message = e.into_inner().to_string();
+                if let Some(rest) = message.strip_prefix("unknown field `") {
+                    let name = rest.split('`').next().unwrap_or_default();
+                    return ApiError::bad_field(name, format!("unknown query parameter `{name}`"));
+                }
+                let field = if path == "." {
+                    "query".to_owned()
+                } else {
+                    path
+                };
+                ApiError::invalid_field(field, message)
+            })
     }
 }
 
@@ -129,9 +145,10 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::not_found("no entity with that id"))?;
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::not_found("no entity with that id"))?;
         raw.parse()
             .map(PathId)
             .map_err(|_| ApiError::not_found(format!("no entity with id `{raw}` (ids are UUIDs)")))
@@ -168,7 +185,9 @@ impl IfMatch {
     /// Fails with 412 when the client expected another version.
     pub fn check(self, current: u64) -> Result<(), ApiError> {
         match self.0 {
-            Some(expected) if expected != current => Err(ApiError::precondition_failed(expected, current)),
+            Some(expected) if expected != current => {
+                Err(ApiError::precondition_failed(expected, current))
+            }
             _ => Ok(()),
         }
     }

@@ -76,7 +76,11 @@ async fn request_context(mut req: Request, next: Next) -> Response {
     let mut response = next.run(req).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     let status = response.status();
-    let route = slot.0.get().cloned().unwrap_or_else(|| "unmatched".to_owned());
+    let route = slot
+        .0
+        .get()
+        .cloned()
+        .unwrap_or_else(|| "unmatched".to_owned());
     span.record("route", route.as_str());
     span.record("status", status.as_u16());
     span.record("latency_ms", elapsed.as_secs_f64() * 1000.0);

@@ -69,7 +69,12 @@ struct Inner {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, kind: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+    fn new(
+        status: StatusCode,
+        kind: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
         Self(Box::new(Inner {
             status,
             kind,
@@ -96,7 +101,12 @@ impl ApiError {
 
     /// 400: the body is not JSON, has an unknown field, or a header is malformed.
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request", detail)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "Bad request",
+            detail,
+        )
     }
 
     /// 400 naming the offending field (e.g. an unknown field).
@@ -118,7 +128,12 @@ impl ApiError {
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized", detail)
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            detail,
+        )
     }
 
     pub fn forbidden(detail: impl Into<String>) -> Self {
@@ -210,7 +225,12 @@ impl ApiError {
 
     /// 422 without a field (e.g. an idempotency key reused for another body).
     pub fn unprocessable(kind: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, kind, "Unprocessable request", detail)
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            kind,
+            "Unprocessable request",
+            detail,
+        )
     }
 
     pub fn too_many_requests(retry_after_secs: u64) -> Self {
@@ -273,7 +293,13 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.0.status.as_u16(), self.0.kind, self.0.detail)
+        write!(
+            f,
+            "{} {}: {}",
+            self.0.status.as_u16(),
+            self.0.kind,
+            self.0.detail
+        )
     }
 }
 
@@ -282,7 +308,9 @@ impl std::error::Error for ApiError {}
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
-            sqlx::Error::PoolTimedOut => Self::unavailable("the database is busy; retry shortly", 1),
+            sqlx::Error::PoolTimedOut => {
+                Self::unavailable("the database is busy; retry shortly", 1)
+            }
             _ => Self::internal(e),
         }
     }

@@ -1,9 +1,9 @@
 //! Customer commands: register, update contact details and profile, tag and
 //! untag, deactivate and reactivate.
 
+use aggregates::Patch;
 use aggregates::customer::{Customer, CustomerCommand, RegisterCustomer, UpdateCustomer};
 use aggregates::values::{self, AddressInput};
-use aggregates::Patch;
 use api_common::authz::{self, Action, Resource};
 use api_common::{ApiError, ApiJson, ApiResult, IfMatch, PathId, Principal};
 use axum::extract::{Path, State};
@@ -163,7 +163,10 @@ async fn contact_conflict(
     .fetch_optional(pool)
     .await?;
     Ok(holder.map(|(kind, other)| {
-        ApiError::duplicate(&kind, format!("another customer ({other}) already has this {kind}"))
+        ApiError::duplicate(
+            &kind,
+            format!("another customer ({other}) already has this {kind}"),
+        )
     }))
 }
 
@@ -180,10 +183,16 @@ async fn execute_unique(
     if let Some(conflict) = contact_conflict(&state.pool, &ctx.principal, &keys, id).await? {
         return Err(conflict);
     }
-    match state.customers.execute(loaded, command, &ctx.metadata()).await {
-        Err(CommandError::Conflict) => Err(contact_conflict(&state.pool, &ctx.principal, &keys, id)
-            .await?
-            .unwrap_or_else(ApiError::concurrent_write)),
+    match state
+        .customers
+        .execute(loaded, command, &ctx.metadata())
+        .await
+    {
+        Err(CommandError::Conflict) => {
+            Err(contact_conflict(&state.pool, &ctx.principal, &keys, id)
+                .await?
+                .unwrap_or_else(ApiError::concurrent_write))
+        }
         other => other.map_err(ApiError::from),
     }
 }
@@ -220,7 +229,10 @@ pub async fn register(
         notes: body.notes,
     });
     let committed = execute_unique(&state, &ctx, loaded, command, keys).await?;
-    Ok(created(&format!("/v1/customers/{}", committed.id), committed))
+    Ok(created(
+        &format!("/v1/customers/{}", committed.id),
+        committed,
+    ))
 }
 
 #[utoipa::path(
@@ -282,7 +294,10 @@ async fn simple(
     authz::authorize(&ctx.principal, Resource::Customer, action, None)?;
     let loaded = state.customers.load(&ctx.principal.tenant, id).await?;
     if_match.check(loaded.version())?;
-    let committed = state.customers.execute(loaded, command, &ctx.metadata()).await?;
+    let committed = state
+        .customers
+        .execute(loaded, command, &ctx.metadata())
+        .await?;
     Ok(ok(committed))
 }
 
@@ -303,7 +318,9 @@ pub async fn deactivate(
     if_match: IfMatch,
     JsonOrEmpty(body): JsonOrEmpty<DeactivateCustomerRequest>,
 ) -> ApiResult<Response> {
-    let command = CustomerCommand::Deactivate { reason: body.reason };
+    let command = CustomerCommand::Deactivate {
+        reason: body.reason,
+    };
     simple(&state, &ctx, id, if_match, Action::Delete, command).await
 }
 
@@ -323,7 +340,15 @@ pub async fn reactivate(
     if_match: IfMatch,
     JsonOrEmpty(_body): JsonOrEmpty<EmptyRequest>,
 ) -> ApiResult<Response> {
-    simple(&state, &ctx, id, if_match, Action::Delete, CustomerCommand::Reactivate).await
+    simple(
+        &state,
+        &ctx,
+        id,
+        if_match,
+        Action::Delete,
+        CustomerCommand::Reactivate,
+    )
+    .await
 }
 
 #[utoipa::path(
@@ -340,7 +365,15 @@ pub async fn tag(
     if_match: IfMatch,
     ApiJson(body): ApiJson<TagRequest>,
 ) -> ApiResult<Response> {
-    simple(&state, &ctx, id, if_match, Action::Update, CustomerCommand::Tag { tag: body.tag }).await
+    simple(
+        &state,
+        &ctx,
+        id,
+        if_match,
+        Action::Update,
+        CustomerCommand::Tag { tag: body.tag },
+    )
+    .await
 }
 
 #[utoipa::path(
@@ -362,7 +395,15 @@ pub async fn untag(
     let id: Uuid = id
         .parse()
         .map_err(|_| ApiError::not_found(format!("no customer with id `{id}`")))?;
-    simple(&state, &ctx, id, if_match, Action::Update, CustomerCommand::Untag { tag }).await
+    simple(
+        &state,
+        &ctx,
+        id,
+        if_match,
+        Action::Update,
+        CustomerCommand::Untag { tag },
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -379,7 +420,11 @@ mod tests {
 
     #[test]
     fn a_command_response_is_the_committed_id_and_version() {
-        let committed = Committed { id: Uuid::nil(), version: 3, events: 1 };
+        let committed = Committed {
+            id: Uuid::nil(),
+            version: 3,
+            events: 1,
+        };
         let response = CommandResponse::from(committed);
         assert_eq!(response.version, 3);
     }

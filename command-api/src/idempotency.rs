@@ -50,7 +50,11 @@ fn valid_key(value: &HeaderValue) -> Option<String> {
 }
 
 /// The middleware.
-pub async fn idempotency(State(state): State<IdempotencyState>, req: Request, next: Next) -> Response {
+pub async fn idempotency(
+    State(state): State<IdempotencyState>,
+    req: Request,
+    next: Next,
+) -> Response {
     if req.method() != Method::POST {
         return next.run(req).await;
     }
@@ -58,8 +62,11 @@ pub async fn idempotency(State(state): State<IdempotencyState>, req: Request, ne
         return next.run(req).await;
     };
     let Some(key) = valid_key(&raw_key) else {
-        return ApiError::bad_field("Idempotency-Key", "must be 1 to 255 printable ASCII characters")
-            .into_response();
+        return ApiError::bad_field(
+            "Idempotency-Key",
+            "must be 1 to 255 printable ASCII characters",
+        )
+        .into_response();
     };
     let (parts, body) = req.into_parts();
     // Unauthenticated requests go through untouched: the handler answers 401.
@@ -68,7 +75,10 @@ pub async fn idempotency(State(state): State<IdempotencyState>, req: Request, ne
     };
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(bytes) => bytes,
-        Err(_) => return ApiError::bad_request("the body is too large or could not be read").into_response(),
+        Err(_) => {
+            return ApiError::bad_request("the body is too large or could not be read")
+                .into_response();
+        }
     };
     let hash = request_hash(parts.method.as_str(), parts.uri.path(), &bytes);
     let tenant = principal.tenant.to_string();
@@ -80,7 +90,9 @@ pub async fn idempotency(State(state): State<IdempotencyState>, req: Request, ne
         Err(e) => return ApiError::from(e).into_response(),
     }
 
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
     let (parts, body) = response.into_parts();
     let body = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -205,11 +217,15 @@ async fn claim(pool: &PgPool, tenant: &str, key: &str, hash: &[u8]) -> Result<Cl
             .unwrap_or(StatusCode::OK);
         let mut response = (status, body.unwrap_or_default()).into_response();
         for (name, value) in headers.map(|h| h.0).unwrap_or_default() {
-            if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            if let (Ok(name), Ok(value)) =
+                (HeaderName::try_from(name), HeaderValue::try_from(value))
+            {
                 response.headers_mut().insert(name, value);
             }
         }
-        response.headers_mut().insert(REPLAYED, HeaderValue::from_static("true"));
+        response
+            .headers_mut()
+            .insert(REPLAYED, HeaderValue::from_static("true"));
         return Ok(Claim::Replay(response));
     }
     if lock_expired {
@@ -248,9 +264,11 @@ async fn release(pool: &PgPool, tenant: &str, key: &str) {
 
 /// Deletes keys older than the retention period; run periodically.
 pub async fn purge_expired(pool: &PgPool) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)")
-        .bind(RETENTION.as_secs_f64())
-        .execute(pool)
-        .await?
-        .rows_affected())
+    Ok(sqlx::query(
+        "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)",
+    )
+    .bind(RETENTION.as_secs_f64())
+    .execute(pool)
+    .await?
+    .rows_affected())
 }

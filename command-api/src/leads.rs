@@ -142,7 +142,12 @@ async fn load_for(
     if_match: IfMatch,
 ) -> ApiResult<Loaded<Lead>> {
     let loaded = state.leads.load(&ctx.principal.tenant, id).await?;
-    authz::authorize(&ctx.principal, Resource::Lead, Action::Update, Some(ownership(loaded.state())))?;
+    authz::authorize(
+        &ctx.principal,
+        Resource::Lead,
+        Action::Update,
+        Some(ownership(loaded.state())),
+    )?;
     if_match.check(loaded.version())?;
     Ok(loaded)
 }
@@ -209,7 +214,10 @@ pub async fn create(
         qualification: body.qualification,
         assigned_to,
     });
-    let committed = state.leads.execute(loaded, command(&ctx, action), &ctx.metadata()).await?;
+    let committed = state
+        .leads
+        .execute(loaded, command(&ctx, action), &ctx.metadata())
+        .await?;
     Ok(created(&format!("/v1/leads/{}", committed.id), committed))
 }
 
@@ -242,7 +250,10 @@ pub async fn update(
         score: body.score,
         qualification: body.qualification,
     });
-    let committed = state.leads.execute(loaded, command(&ctx, action), &ctx.metadata()).await?;
+    let committed = state
+        .leads
+        .execute(loaded, command(&ctx, action), &ctx.metadata())
+        .await?;
     Ok(ok(committed))
 }
 
@@ -268,7 +279,10 @@ pub async fn transition(
         to: body.to,
         reason: body.reason,
     };
-    let committed = state.leads.execute(loaded, command(&ctx, action), &ctx.metadata()).await?;
+    let committed = state
+        .leads
+        .execute(loaded, command(&ctx, action), &ctx.metadata())
+        .await?;
     Ok(ok(committed))
 }
 
@@ -288,8 +302,13 @@ pub async fn assign(
 ) -> ApiResult<Response> {
     check_assignee(&ctx, body.user_id)?;
     let loaded = load_for(&state, &ctx, id, if_match).await?;
-    let action = LeadAction::Assign { user_id: body.user_id };
-    let committed = state.leads.execute(loaded, command(&ctx, action), &ctx.metadata()).await?;
+    let action = LeadAction::Assign {
+        user_id: body.user_id,
+    };
+    let committed = state
+        .leads
+        .execute(loaded, command(&ctx, action), &ctx.metadata())
+        .await?;
     Ok(ok(committed))
 }
 
@@ -326,7 +345,10 @@ pub async fn record_activity(
         cost: body.cost,
         notes: body.notes,
     });
-    let committed = state.leads.execute(loaded, command(&ctx, action), &ctx.metadata()).await?;
+    let committed = state
+        .leads
+        .execute(loaded, command(&ctx, action), &ctx.metadata())
+        .await?;
     let body = ActivityRecorded {
         id: activity_id,
         lead_id: committed.id,

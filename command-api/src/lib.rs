@@ -92,7 +92,12 @@ impl From<Committed> for CommandResponse {
 }
 
 /// A JSON response with `ETag: "<version>"` and optionally `Location`.
-pub(crate) fn respond<T: Serialize>(status: StatusCode, location: Option<&str>, version: u64, body: &T) -> Response {
+pub(crate) fn respond<T: Serialize>(
+    status: StatusCode,
+    location: Option<&str>,
+    version: u64,
+    body: &T,
+) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
     let headers = response.headers_mut();
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{version}\"")) {
@@ -105,11 +110,21 @@ pub(crate) fn respond<T: Serialize>(status: StatusCode, location: Option<&str>, 
 }
 
 pub(crate) fn created(location: &str, committed: Committed) -> Response {
-    respond(StatusCode::CREATED, Some(location), committed.version, &CommandResponse::from(committed))
+    respond(
+        StatusCode::CREATED,
+        Some(location),
+        committed.version,
+        &CommandResponse::from(committed),
+    )
 }
 
 pub(crate) fn ok(committed: Committed) -> Response {
-    respond(StatusCode::OK, None, committed.version, &CommandResponse::from(committed))
+    respond(
+        StatusCode::OK,
+        None,
+        committed.version,
+        &CommandResponse::from(committed),
+    )
 }
 
 /// A JSON body that may be left out entirely (then `T::default()`).

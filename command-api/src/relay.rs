@@ -47,6 +47,8 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub const NOTIFY_CHANNEL: &str = "crm_events";
+/// The projectors' commit notifications (`projections::READ_MODEL_CHANNEL`).
+const READ_MODEL_CHANNEL: &str = "crm_read_models";
 pub const HEADER_POSITION: &str = "Crm-Position";
 pub const HEADER_TXID: &str = "Crm-Txid";
 
@@ -72,7 +74,7 @@ impl RelayConfig {
             stream: stream.into(),
             subject_prefix: subject_prefix.into(),
             batch_size: 256,
-            poll_interval: Duration::from_millis(500),
+            poll_interval: Duration::from_millis(100),
             standby_retry: Duration::from_secs(1),
             relay_id: format!("relay-{}", Uuid::now_v7()),
         }
@@ -85,7 +87,9 @@ pub enum RelayError {
     Db(#[from] sqlx::Error),
     #[error("nats: {0}")]
     Nats(String),
-    #[error("the stream's last message has no {HEADER_TXID}/{HEADER_POSITION} headers: was it written by something other than the relay?")]
+    #[error(
+        "the stream's last message has no {HEADER_TXID}/{HEADER_POSITION} headers: was it written by something other than the relay?"
+    )]
     ForeignMessage,
 }
 
@@ -176,7 +180,11 @@ impl EventRow {
 }
 
 /// The next committed events after `cursor`, in commit order.
-pub async fn next_batch(conn: &mut PgConnection, cursor: Cursor, limit: i64) -> Result<Vec<EventRow>, sqlx::Error> {
+pub async fn next_batch(
+    conn: &mut PgConnection,
+    cursor: Cursor,
+    limit: i64,
+) -> Result<Vec<EventRow>, sqlx::Error> {
     let sql = format!(
         "SELECT {SELECT_COLUMNS} FROM events
           WHERE (txid, position) > ($1::text::xid8, $2)
@@ -219,7 +227,12 @@ pub async fn ensure_stream(
 
 /// Runs one relay until `shutdown`: standby until it holds the lock, then
 /// leader until its connection fails (then standby again).
-pub async fn run(pool: PgPool, js: jetstream::Context, config: RelayConfig, shutdown: CancellationToken) {
+pub async fn run(
+    pool: PgPool,
+    js: jetstream::Context,
+    config: RelayConfig,
+    shutdown: CancellationToken,
+) {
     let options = (*pool.connect_options()).clone();
     let mut backoff = Duration::from_millis(200);
     while !shutdown.is_cancelled() {
@@ -252,10 +265,11 @@ async fn lead(
 ) -> Result<(), RelayError> {
     let mut conn = PgConnection::connect_with(options).await?;
     loop {
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
-            .bind(lock_key(&config.stream))
-            .fetch_one(&mut conn)
-            .await?;
+        let locked: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+                .bind(lock_key(&config.stream))
+                .fetch_one(&mut conn)
+                .await?;
         if locked {
             break;
         }
@@ -268,7 +282,11 @@ async fn lead(
     metrics::gauge!("relay_leader", "stream" => config.stream.clone()).set(1.0);
 
     let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(NOTIFY_CHANNEL).await?;
+    // Projector batches are the usual short transactions that hold the
+    // snapshot's xmin back; their commits are worth a look too.
+    listener
+        .listen_all([NOTIFY_CHANNEL, READ_MODEL_CHANNEL])
+        .await?;
     let mut stream = js.get_stream(&config.stream).await.map_err(nats_err)?;
     let mut cursor = reconcile(&mut conn, &mut stream, config).await?;
     let mut failures = 0u32;
@@ -279,6 +297,10 @@ async fn lead(
         }
         let batch = next_batch(&mut conn, cursor, config.batch_size).await?;
         if batch.is_empty() {
+            // Rows committed past the cursor but not readable yet wait for an
+            // older transaction to end, which sends no notification on
+            // crm_events; projector batches (the usual ones) notify their own
+            // channel, anything else is caught by the short poll.
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 n = listener.recv() => { n?; }
@@ -316,7 +338,12 @@ async fn lead(
 
 /// Publishes `batch` after stream sequence `last_seq`; returns the stream
 /// sequence of its last message.
-async fn publish(js: &jetstream::Context, config: &RelayConfig, batch: &[EventRow], last_seq: u64) -> Result<u64, RelayError> {
+async fn publish(
+    js: &jetstream::Context,
+    config: &RelayConfig,
+    batch: &[EventRow],
+    last_seq: u64,
+) -> Result<u64, RelayError> {
     let mut acks: Vec<PublishAckFuture> = Vec::with_capacity(batch.len());
     for (i, row) in batch.iter().enumerate() {
         let event = row.to_cloud_event().map_err(RelayError::Nats)?;
@@ -343,31 +370,49 @@ async fn publish(js: &jetstream::Context, config: &RelayConfig, batch: &[EventRo
 
 /// Resumes from the stream's last message (or the beginning of an empty
 /// stream), and mirrors that into the checkpoint.
-async fn reconcile(conn: &mut PgConnection, stream: &mut jetstream::stream::Stream, config: &RelayConfig) -> Result<Cursor, RelayError> {
+async fn reconcile(
+    conn: &mut PgConnection,
+    stream: &mut jetstream::stream::Stream,
+    config: &RelayConfig,
+) -> Result<Cursor, RelayError> {
     let last_seq = stream.info().await.map_err(nats_err)?.state.last_sequence;
     let cursor = if last_seq == 0 {
-        let published: Option<i64> = sqlx::query_scalar("SELECT last_stream_seq FROM relay_checkpoints WHERE stream = $1")
-            .bind(&config.stream)
-            .fetch_optional(&mut *conn)
-            .await?;
+        let published: Option<i64> =
+            sqlx::query_scalar("SELECT last_stream_seq FROM relay_checkpoints WHERE stream = $1")
+                .bind(&config.stream)
+                .fetch_optional(&mut *conn)
+                .await?;
         if published.unwrap_or(0) > 0 {
             tracing::warn!(stream = %config.stream, "the stream is empty but events were published before: it was recreated; republishing every event");
         }
         Cursor::default()
     } else {
         let message = stream.get_raw_message(last_seq).await.map_err(nats_err)?;
-        let header = |name: &str| -> Option<i64> { message.headers.get(name).and_then(|v| v.as_str().parse().ok()) };
+        let header = |name: &str| -> Option<i64> {
+            message
+                .headers
+                .get(name)
+                .and_then(|v| v.as_str().parse().ok())
+        };
         let (Some(txid), Some(position)) = (header(HEADER_TXID), header(HEADER_POSITION)) else {
             return Err(RelayError::ForeignMessage);
         };
-        Cursor { txid, position, stream_seq: last_seq }
+        Cursor {
+            txid,
+            position,
+            stream_seq: last_seq,
+        }
     };
     save_checkpoint(conn, config, cursor).await?;
     tracing::info!(relay = %config.relay_id, ?cursor, "relay resumes");
     Ok(cursor)
 }
 
-async fn save_checkpoint(conn: &mut PgConnection, config: &RelayConfig, cursor: Cursor) -> Result<(), sqlx::Error> {
+async fn save_checkpoint(
+    conn: &mut PgConnection,
+    config: &RelayConfig,
+    cursor: Cursor,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO relay_checkpoints (stream, last_txid, last_position, last_stream_seq, leader, leader_since, updated_at)
          VALUES ($1, $2::text::xid8, $3, $4, $5, now(), now())

@@ -187,7 +187,8 @@ where
             .commit(events, context, metadata.to_map())
             .await
             .map_err(store_error)?;
-        metrics::counter!("events_appended_total", "aggregate_type" => A::TYPE).increment(count as u64);
+        metrics::counter!("events_appended_total", "aggregate_type" => A::TYPE)
+            .increment(count as u64);
         Ok(Committed {
             id,
             version: (version + count) as u64,

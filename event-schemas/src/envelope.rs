@@ -53,7 +53,12 @@ pub struct CloudEvent {
 
 impl CloudEvent {
     /// The NATS subject: `<prefix>.events.<tenant>.<aggregate_type>.<event_type>`.
-    pub fn subject_for(prefix: &str, tenant: &TenantId, aggregate_type: &str, event_type: &str) -> String {
+    pub fn subject_for(
+        prefix: &str,
+        tenant: &TenantId,
+        aggregate_type: &str,
+        event_type: &str,
+    ) -> String {
         format!("{prefix}.events.{tenant}.{aggregate_type}.{event_type}")
     }
 

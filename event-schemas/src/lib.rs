@@ -74,7 +74,11 @@ pub trait TypedEvent: Sized {
 
 /// Every event of every aggregate.
 pub fn catalogue() -> Vec<EventInfo> {
-    [customer::CustomerEvent::catalogue(), lead::LeadEvent::catalogue()].concat()
+    [
+        customer::CustomerEvent::catalogue(),
+        lead::LeadEvent::catalogue(),
+    ]
+    .concat()
 }
 
 /// Declares an aggregate's event enum: one variant per payload struct (named

@@ -47,8 +47,14 @@ fn committed_schemas_match_the_code() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         committed.insert(name, std::fs::read_to_string(&path).unwrap());
     }
-    let stale: Vec<_> = committed.keys().filter(|k| !expected.contains_key(*k)).collect();
-    let missing: Vec<_> = expected.keys().filter(|k| !committed.contains_key(*k)).collect();
+    let stale: Vec<_> = committed
+        .keys()
+        .filter(|k| !expected.contains_key(*k))
+        .collect();
+    let missing: Vec<_> = expected
+        .keys()
+        .filter(|k| !committed.contains_key(*k))
+        .collect();
     let drifted: Vec<_> = expected
         .iter()
         .filter(|(k, v)| committed.get(*k).is_some_and(|c| c != *v))
@@ -67,7 +73,11 @@ fn every_event_type_is_unique_and_versioned() {
     let catalogue = event_schemas::catalogue();
     let mut seen = std::collections::HashSet::new();
     for info in &catalogue {
-        assert!(seen.insert(info.event_type), "duplicate event type {}", info.event_type);
+        assert!(
+            seen.insert(info.event_type),
+            "duplicate event type {}",
+            info.event_type
+        );
         assert!(!info.version.is_empty());
         assert!(!info.description.is_empty());
     }

@@ -51,7 +51,11 @@ impl Projection for AuditTrail {
         DDL
     }
 
-    async fn apply(&self, conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), ProjectionError> {
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        ev: &ProjectedEvent,
+    ) -> Result<(), ProjectionError> {
         let e = &ev.event;
         sqlx::query(
             "INSERT INTO audit_events (tenant_id, stream_seq, event_id, position, event_type, event_version,

@@ -1,8 +1,9 @@
 //! `read.customers`: one row per customer, with its lead count.
 
 use event_schemas::customer::{
-    AGGREGATE_TYPE as CUSTOMER, CustomerContactDetailsUpdated, CustomerDeactivated, CustomerProfileUpdated,
-    CustomerReactivated, CustomerRegistered, CustomerTagged, CustomerUntagged,
+    AGGREGATE_TYPE as CUSTOMER, CustomerContactDetailsUpdated, CustomerDeactivated,
+    CustomerProfileUpdated, CustomerReactivated, CustomerRegistered, CustomerTagged,
+    CustomerUntagged,
 };
 use event_schemas::lead::{AGGREGATE_TYPE as LEAD, LeadCreated};
 use sqlx::PgConnection;
@@ -57,7 +58,11 @@ impl Projection for Customers {
         DDL
     }
 
-    async fn apply(&self, conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), ProjectionError> {
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        ev: &ProjectedEvent,
+    ) -> Result<(), ProjectionError> {
         let e = &ev.event;
         let tenant = e.tenant.as_str();
         let seq = e.sequence;

@@ -2,12 +2,14 @@
 //! speed-to-lead and last activity. `read.lead_customer_names` is this
 //! projection's own copy of customer names (so it rebuilds on its own).
 
-use event_schemas::customer::{AGGREGATE_TYPE as CUSTOMER, CustomerContactDetailsUpdated, CustomerRegistered};
-use event_schemas::lead::{
-    AGGREGATE_TYPE as LEAD, LeadAssigned, LeadCreated, LeadDetailsUpdated, LeadFirstContacted, LeadStatusChanged,
-    SalesActivityRecorded,
-};
 use event_schemas::LeadStatus;
+use event_schemas::customer::{
+    AGGREGATE_TYPE as CUSTOMER, CustomerContactDetailsUpdated, CustomerRegistered,
+};
+use event_schemas::lead::{
+    AGGREGATE_TYPE as LEAD, LeadAssigned, LeadCreated, LeadDetailsUpdated, LeadFirstContacted,
+    LeadStatusChanged, SalesActivityRecorded,
+};
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -102,7 +104,11 @@ impl Projection for Leads {
         DDL
     }
 
-    async fn apply(&self, conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), ProjectionError> {
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        ev: &ProjectedEvent,
+    ) -> Result<(), ProjectionError> {
         let e = &ev.event;
         let tenant = e.tenant.as_str();
         let seq = e.sequence;
@@ -113,7 +119,14 @@ impl Projection for Leads {
             }
             (CUSTOMER, "CustomerContactDetailsUpdated") => {
                 let d: CustomerContactDetailsUpdated = ev.data()?;
-                set_customer_name(conn, tenant, ev.aggregate_uuid()?, &d.first_name, &d.last_name).await?;
+                set_customer_name(
+                    conn,
+                    tenant,
+                    ev.aggregate_uuid()?,
+                    &d.first_name,
+                    &d.last_name,
+                )
+                .await?;
             }
             (LEAD, "LeadCreated") => {
                 let d: LeadCreated = ev.data()?;

@@ -59,9 +59,9 @@ impl ProjectedEvent {
     /// The payload as the event type's struct. The stored version must have
     /// the major version this build knows for the type.
     pub fn data<T: DeserializeOwned>(&self) -> Result<T, ProjectionError> {
-        let known = catalogue_entry(&self.event.aggregatetype, &self.event.event_type).ok_or_else(|| {
-            ProjectionError::Decode(format!("unknown event type {}", self.event.event_type))
-        })?;
+        let known = catalogue_entry(&self.event.aggregatetype, &self.event.event_type).ok_or_else(
+            || ProjectionError::Decode(format!("unknown event type {}", self.event.event_type)),
+        )?;
         if major(known.version) != major(&self.event.eventversion) {
             return Err(ProjectionError::Decode(format!(
                 "{} version {} is not understood by this build (knows {})",
@@ -79,7 +79,10 @@ impl ProjectedEvent {
     /// The aggregate id, which our aggregates always make a UUID.
     pub fn aggregate_uuid(&self) -> Result<uuid::Uuid, ProjectionError> {
         self.event.aggregateid.parse().map_err(|_| {
-            ProjectionError::Decode(format!("aggregate id `{}` is not a UUID", self.event.aggregateid))
+            ProjectionError::Decode(format!(
+                "aggregate id `{}` is not a UUID",
+                self.event.aggregateid
+            ))
         })
     }
 }
@@ -129,7 +132,11 @@ impl ProjectionError {
         match self {
             Self::Db(e) => matches!(
                 e,
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_)
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::Protocol(_)
             ),
             Self::Nats(_) => true,
             Self::Decode(_) | Self::Stopped(_) => false,
@@ -152,7 +159,11 @@ pub trait Projection: Send + Sync {
     fn ddl(&self) -> &'static str;
     /// Applies one event inside the batch transaction (`search_path` is the
     /// target schema). Events the projection does not use are ignored.
-    async fn apply(&self, conn: &mut PgConnection, event: &ProjectedEvent) -> Result<(), ProjectionError>;
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        event: &ProjectedEvent,
+    ) -> Result<(), ProjectionError>;
 }
 
 /// Every projection this build knows.
@@ -192,8 +203,13 @@ pub(crate) async fn use_schema(conn: &mut PgConnection, schema: &str) -> Result<
 }
 
 /// Creates a projection's tables in `schema` (inside the caller's transaction).
-pub(crate) async fn create_tables(conn: &mut PgConnection, projection: &dyn Projection, schema: &str) -> Result<(), sqlx::Error> {
+pub(crate) async fn create_tables(
+    conn: &mut PgConnection,
+    projection: &dyn Projection,
+    schema: &str,
+) -> Result<(), sqlx::Error> {
     use_schema(conn, schema).await?;
-    sqlx::raw_sql(projection.ddl()).execute(conn).await?;
+    // A plain &str runs as a simple query, which may hold several statements.
+    sqlx::Executor::execute(&mut *conn, projection.ddl()).await?;
     Ok(())
 }

@@ -19,7 +19,9 @@ use futures::StreamExt;
 use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::runner::{ProjectorConfig, decode};
-use crate::{LIVE_SCHEMA, Projection, ProjectionError, READ_MODEL_CHANNEL, create_tables, use_schema};
+use crate::{
+    LIVE_SCHEMA, Projection, ProjectionError, READ_MODEL_CHANNEL, create_tables, use_schema,
+};
 
 /// What a rebuild did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,19 +55,29 @@ pub async fn rebuild(
         .fetch_one(&mut conn)
         .await?;
     if !locked {
-        return Err(ProjectionError::Stopped(format!("a rebuild of {name} is already running")));
+        return Err(ProjectionError::Stopped(format!(
+            "a rebuild of {name} is already running"
+        )));
     }
     let result = replay_and_swap(&mut conn, js, config, projection, progress).await;
-    let staging = staging_schema(name);
-    let cleanup = async {
-        sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{staging}\" CASCADE")).execute(&mut conn).await?;
-        sqlx::query("DELETE FROM projection_rebuilds WHERE name = $1").bind(name).execute(&mut conn).await?;
-        conn.close().await
-    };
-    if let Err(e) = cleanup.await {
+    if let Err(e) = cleanup(&mut conn, name).await {
         tracing::warn!(projection = name, error = %e, "rebuild cleanup failed; the next rebuild drops the leftovers");
     }
+    // Closing the connection releases the rebuild lock.
+    drop(conn);
     result
+}
+
+async fn cleanup(conn: &mut PgConnection, name: &str) -> Result<(), sqlx::Error> {
+    let staging = staging_schema(name);
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{staging}\" CASCADE"))
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM projection_rebuilds WHERE name = $1")
+        .bind(name)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 fn staging_schema(name: &str) -> String {
@@ -83,8 +95,12 @@ async fn replay_and_swap(
     let staging = staging_schema(name);
     {
         let mut tx = conn.begin().await?;
-        sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{staging}\" CASCADE")).execute(&mut *tx).await?;
-        sqlx::query(&format!("CREATE SCHEMA \"{staging}\"")).execute(&mut *tx).await?;
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{staging}\" CASCADE"))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!("CREATE SCHEMA \"{staging}\""))
+            .execute(&mut *tx)
+            .await?;
         create_tables(&mut tx, projection, &staging).await?;
         tx.commit().await?;
     }
@@ -158,12 +174,16 @@ async fn replay_and_swap(
         replayed += 1;
     }
     for table in projection.tables() {
-        sqlx::query(&format!("DROP TABLE IF EXISTS \"{LIVE_SCHEMA}\".\"{table}\" CASCADE"))
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(&format!("ALTER TABLE \"{staging}\".\"{table}\" SET SCHEMA \"{LIVE_SCHEMA}\""))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(&format!(
+            "DROP TABLE IF EXISTS \"{LIVE_SCHEMA}\".\"{table}\" CASCADE"
+        ))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&format!(
+            "ALTER TABLE \"{staging}\".\"{table}\" SET SCHEMA \"{LIVE_SCHEMA}\""
+        ))
+        .execute(&mut *tx)
+        .await?;
     }
     sqlx::query(
         "UPDATE public.projection_checkpoints
@@ -183,7 +203,12 @@ async fn replay_and_swap(
         .await?;
     tx.commit().await?;
     progress(applied, applied.max(target));
-    tracing::info!(projection = name, events = replayed, last_seq = applied, "projection rebuilt and swapped in");
+    tracing::info!(
+        projection = name,
+        events = replayed,
+        last_seq = applied,
+        "projection rebuilt and swapped in"
+    );
     Ok(RebuildReport {
         events: replayed,
         last_seq: applied,
@@ -198,7 +223,9 @@ async fn replay_next(
 ) -> Result<(), ProjectionError> {
     let message = tokio::time::timeout(NEXT_MESSAGE_TIMEOUT, messages.next())
         .await
-        .map_err(|_| ProjectionError::Nats("timed out waiting for the stream during the rebuild".into()))?
+        .map_err(|_| {
+            ProjectionError::Nats("timed out waiting for the stream during the rebuild".into())
+        })?
         .ok_or_else(|| ProjectionError::Nats("the stream ended during the rebuild".into()))?
         .map_err(nats)?;
     let seq = message.info().map_err(nats)?.stream_sequence;

@@ -3,13 +3,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy, consumer::DeliverPolicy};
-use futures::StreamExt;
+use async_nats::jetstream::{self, consumer::AckPolicy, consumer::DeliverPolicy, consumer::pull};
+use futures::{FutureExt, StreamExt};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
-use crate::{LIVE_SCHEMA, ProjectedEvent, Projection, ProjectionError, READ_MODEL_CHANNEL, create_tables, use_schema};
+use crate::{
+    LIVE_SCHEMA, ProjectedEvent, Projection, ProjectionError, READ_MODEL_CHANNEL, create_tables,
+    use_schema,
+};
 
 #[derive(Debug, Clone)]
 pub struct ProjectorConfig {
@@ -17,8 +20,6 @@ pub struct ProjectorConfig {
     pub subject_prefix: String,
     /// Messages applied per transaction, at most.
     pub batch_size: usize,
-    /// How long one fetch waits for messages.
-    pub fetch_wait: Duration,
     /// How often a standby worker retries the projection's lock, and a failed
     /// projection checks whether it was reset.
     pub standby_retry: Duration,
@@ -30,7 +31,6 @@ impl ProjectorConfig {
             stream: stream.into(),
             subject_prefix: subject_prefix.into(),
             batch_size: 256,
-            fetch_wait: Duration::from_millis(500),
             standby_retry: Duration::from_secs(1),
         }
     }
@@ -61,7 +61,16 @@ pub async fn run_projector(
     let name = projection.name();
     let mut backoff = Duration::from_millis(200);
     while !shutdown.is_cancelled() {
-        match work(&options, &pool, &js, &config, projection.as_ref(), &shutdown).await {
+        match work(
+            &options,
+            &pool,
+            &js,
+            &config,
+            projection.as_ref(),
+            &shutdown,
+        )
+        .await
+        {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(projection = name, error = %e, "projector interrupted; retrying");
@@ -84,10 +93,11 @@ async fn acquire(
 ) -> Result<Option<PgConnection>, sqlx::Error> {
     let mut conn = PgConnection::connect_with(options).await?;
     loop {
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
-            .bind(key)
-            .fetch_one(&mut conn)
-            .await?;
+        let locked: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+                .bind(key)
+                .fetch_one(&mut conn)
+                .await?;
         if locked {
             return Ok(Some(conn));
         }
@@ -105,12 +115,16 @@ struct Checkpoint {
     schema_version: i32,
 }
 
-async fn read_checkpoint(conn: &mut PgConnection, name: &str) -> Result<Option<Checkpoint>, sqlx::Error> {
-    let row: Option<(i64, String, i32)> =
-        sqlx::query_as("SELECT last_seq, state, schema_version FROM projection_checkpoints WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&mut *conn)
-            .await?;
+async fn read_checkpoint(
+    conn: &mut PgConnection,
+    name: &str,
+) -> Result<Option<Checkpoint>, sqlx::Error> {
+    let row: Option<(i64, String, i32)> = sqlx::query_as(
+        "SELECT last_seq, state, schema_version FROM projection_checkpoints WHERE name = $1",
+    )
+    .bind(name)
+    .fetch_optional(&mut *conn)
+    .await?;
     Ok(row.map(|(last_seq, state, schema_version)| Checkpoint {
         last_seq,
         state,
@@ -118,7 +132,10 @@ async fn read_checkpoint(conn: &mut PgConnection, name: &str) -> Result<Option<C
     }))
 }
 
-async fn tables_exist(conn: &mut PgConnection, projection: &dyn Projection) -> Result<bool, sqlx::Error> {
+async fn tables_exist(
+    conn: &mut PgConnection,
+    projection: &dyn Projection,
+) -> Result<bool, sqlx::Error> {
     let found: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name = ANY($2)",
     )
@@ -145,8 +162,15 @@ async fn prepare(
     match checkpoint {
         Some(c) if c.schema_version == projection.version() && exists => Ok(()),
         Some(c) if c.last_seq > 0 || exists => {
-            tracing::info!(projection = name, stored = c.schema_version, current = projection.version(), "projection changed; rebuilding");
-            crate::rebuild::rebuild(pool, js, config, projection, &|_, _| {}).await.map(|_| ())
+            tracing::info!(
+                projection = name,
+                stored = c.schema_version,
+                current = projection.version(),
+                "projection changed; rebuilding"
+            );
+            crate::rebuild::rebuild(pool, js, config, projection, &|_, _| {})
+                .await
+                .map(|_| ())
         }
         _ => {
             let mut tx = conn.begin().await?;
@@ -175,7 +199,8 @@ async fn work(
     shutdown: &CancellationToken,
 ) -> Result<(), ProjectionError> {
     let name = projection.name();
-    let Some(mut conn) = acquire(options, &lock_key(name), config.standby_retry, shutdown).await? else {
+    let Some(mut conn) = acquire(options, &lock_key(name), config.standby_retry, shutdown).await?
+    else {
         return Ok(());
     };
     tracing::info!(projection = name, "projector is live");
@@ -188,9 +213,9 @@ async fn work(
     'consumer: loop {
         // A failed projection waits until someone resets it (rebuild or retry).
         let checkpoint = loop {
-            let c = read_checkpoint(&mut conn, name)
-                .await?
-                .ok_or_else(|| ProjectionError::Stopped(format!("checkpoint of {name} vanished")))?;
+            let c = read_checkpoint(&mut conn, name).await?.ok_or_else(|| {
+                ProjectionError::Stopped(format!("checkpoint of {name} vanished"))
+            })?;
             if c.state != "failed" {
                 break c;
             }
@@ -201,30 +226,40 @@ async fn work(
             }
         };
         metrics::gauge!("projection_failed", "projection" => name).set(0.0);
-        let consumer = start_consumer(&stream, config, name, checkpoint.last_seq as u64 + 1).await?;
+        let consumer =
+            start_consumer(&stream, config, name, checkpoint.last_seq as u64 + 1).await?;
+        let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(config.batch_size)
+            .messages()
+            .await
+            .map_err(|e| ProjectionError::Nats(e.to_string()))?;
 
         loop {
-            if shutdown.is_cancelled() {
-                return Ok(());
-            }
-            let mut messages = consumer
-                .fetch()
-                .max_messages(config.batch_size)
-                .expires(config.fetch_wait)
-                .messages()
-                .await
-                .map_err(|e| ProjectionError::Nats(e.to_string()))?;
-            let mut batch = Vec::with_capacity(config.batch_size);
-            while let Some(message) = messages.next().await {
-                batch.push(message.map_err(|e| ProjectionError::Nats(e.to_string()))?);
-            }
-            if batch.is_empty() {
-                continue;
+            // Wait for one message, then take whatever else has already
+            // arrived: batches grow under load, latency stays low when idle.
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                next = messages.next() => next,
+            };
+            let Some(first) = first else {
+                continue 'consumer;
+            };
+            let mut batch = vec![first.map_err(|e| ProjectionError::Nats(e.to_string()))?];
+            while batch.len() < config.batch_size {
+                match messages.next().now_or_never() {
+                    Some(Some(Ok(message))) => batch.push(message),
+                    Some(Some(Err(e))) => return Err(ProjectionError::Nats(e.to_string())),
+                    Some(None) | None => break,
+                }
             }
             match apply_batch(&mut conn, projection, &batch).await? {
                 BatchOutcome::Applied => {
                     for message in &batch {
-                        message.ack().await.map_err(|e| ProjectionError::Nats(e.to_string()))?;
+                        message
+                            .ack()
+                            .await
+                            .map_err(|e| ProjectionError::Nats(e.to_string()))?;
                     }
                 }
                 BatchOutcome::Gap { expected, got } => {
@@ -236,7 +271,12 @@ async fn work(
                         );
                         mark_failed(&mut conn, name, expected as i64, &reason).await?;
                     } else {
-                        tracing::warn!(projection = name, expected, got, "out-of-order delivery; restarting the consumer at the checkpoint");
+                        tracing::warn!(
+                            projection = name,
+                            expected,
+                            got,
+                            "out-of-order delivery; restarting the consumer at the checkpoint"
+                        );
                     }
                     continue 'consumer;
                 }
@@ -274,7 +314,9 @@ async fn start_consumer(
         .create_consumer(pull::Config {
             durable_name: Some(durable),
             description: Some(format!("projection {name}")),
-            deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: start },
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: start,
+            },
             ack_policy: AckPolicy::Explicit,
             ack_wait: Duration::from_secs(30),
             max_ack_pending: 20_000,
@@ -300,11 +342,12 @@ async fn apply_batch(
     let name = projection.name();
     let mut tx = conn.begin().await?;
     use_schema(&mut tx, LIVE_SCHEMA).await?;
-    let (mut last, state): (i64, String) =
-        sqlx::query_as("SELECT last_seq, state FROM public.projection_checkpoints WHERE name = $1 FOR UPDATE")
-            .bind(name)
-            .fetch_one(&mut *tx)
-            .await?;
+    let (mut last, state): (i64, String) = sqlx::query_as(
+        "SELECT last_seq, state FROM public.projection_checkpoints WHERE name = $1 FOR UPDATE",
+    )
+    .bind(name)
+    .fetch_one(&mut *tx)
+    .await?;
     if state == "failed" {
         return Ok(BatchOutcome::Failed {
             seq: last + 1,
@@ -328,12 +371,22 @@ async fn apply_batch(
         }
         let event = match decode(seq, &message.payload) {
             Ok(event) => event,
-            Err(e) => return Ok(BatchOutcome::Failed { seq: seq as i64, error: e.to_string() }),
+            Err(e) => {
+                return Ok(BatchOutcome::Failed {
+                    seq: seq as i64,
+                    error: e.to_string(),
+                });
+            }
         };
         match projection.apply(&mut tx, &event).await {
             Ok(()) => last = seq as i64,
             Err(e) if e.is_transient() => return Err(e),
-            Err(e) => return Ok(BatchOutcome::Failed { seq: seq as i64, error: e.to_string() }),
+            Err(e) => {
+                return Ok(BatchOutcome::Failed {
+                    seq: seq as i64,
+                    error: e.to_string(),
+                });
+            }
         }
     }
     if last > before {
@@ -349,17 +402,27 @@ async fn apply_batch(
             .await?;
     }
     tx.commit().await?;
-    metrics::counter!("projection_events_applied_total", "projection" => name).increment((last - before) as u64);
+    metrics::counter!("projection_events_applied_total", "projection" => name)
+        .increment((last - before) as u64);
     Ok(BatchOutcome::Applied)
 }
 
 pub(crate) fn decode(seq: u64, payload: &[u8]) -> Result<ProjectedEvent, ProjectionError> {
-    let event = serde_json::from_slice(payload)
-        .map_err(|e| ProjectionError::Decode(format!("stream message {seq} is not a CloudEvent: {e}")))?;
-    Ok(ProjectedEvent { stream_seq: seq, event })
+    let event = serde_json::from_slice(payload).map_err(|e| {
+        ProjectionError::Decode(format!("stream message {seq} is not a CloudEvent: {e}"))
+    })?;
+    Ok(ProjectedEvent {
+        stream_seq: seq,
+        event,
+    })
 }
 
-async fn mark_failed(conn: &mut PgConnection, name: &str, seq: i64, error: &str) -> Result<(), sqlx::Error> {
+async fn mark_failed(
+    conn: &mut PgConnection,
+    name: &str,
+    seq: i64,
+    error: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE projection_checkpoints SET state = 'failed', error = $3, failed_seq = $2, updated_at = now() WHERE name = $1",
     )

@@ -78,7 +78,11 @@ pub async fn status(
         };
         let lag = head.saturating_sub(last.max(0) as u64);
         metrics::gauge!("projection_lag_events", "projection" => name).set(lag as f64);
-        metrics::gauge!("projection_failed", "projection" => name).set(if state == "failed" { 1.0 } else { 0.0 });
+        metrics::gauge!("projection_failed", "projection" => name).set(if state == "failed" {
+            1.0
+        } else {
+            0.0
+        });
         out.push(ProjectionStatus {
             name: name.to_owned(),
             last_seq: last,

@@ -3,8 +3,8 @@
 //! activities.
 
 use event_schemas::lead::{
-    AGGREGATE_TYPE as LEAD, LeadAssigned, LeadCreated, LeadDetailsUpdated, LeadFirstContacted, LeadStatusChanged,
-    SalesActivityRecorded,
+    AGGREGATE_TYPE as LEAD, LeadAssigned, LeadCreated, LeadDetailsUpdated, LeadFirstContacted,
+    LeadStatusChanged, SalesActivityRecorded,
 };
 use serde_json::Value;
 use sqlx::PgConnection;
@@ -39,12 +39,23 @@ fn describe(ev: &ProjectedEvent) -> Result<Option<Entry>, ProjectionError> {
     Ok(Some(match ev.event.event_type.as_str() {
         "LeadCreated" => {
             let d: LeadCreated = ev.data()?;
-            ("created", format!("Lead opened (source: {}, priority: {})", d.source, d.priority), d.created_at)
+            (
+                "created",
+                format!(
+                    "Lead opened (source: {}, priority: {})",
+                    d.source, d.priority
+                ),
+                d.created_at,
+            )
         }
         "LeadStatusChanged" => {
             let d: LeadStatusChanged = ev.data()?;
             let reason = d.reason.map(|r| format!(": {r}")).unwrap_or_default();
-            ("status_changed", format!("{} → {}{reason}", d.from, d.to), d.changed_at)
+            (
+                "status_changed",
+                format!("{} → {}{reason}", d.from, d.to),
+                d.changed_at,
+            )
         }
         "LeadAssigned" => {
             let d: LeadAssigned = ev.data()?;
@@ -56,16 +67,28 @@ fn describe(ev: &ProjectedEvent) -> Result<Option<Entry>, ProjectionError> {
         }
         "LeadFirstContacted" => {
             let d: LeadFirstContacted = ev.data()?;
-            ("first_contacted", format!("First contact after {} s", d.response_seconds), d.contacted_at)
+            (
+                "first_contacted",
+                format!("First contact after {} s", d.response_seconds),
+                d.contacted_at,
+            )
         }
         "LeadDetailsUpdated" => {
             let d: LeadDetailsUpdated = ev.data()?;
-            ("details_updated", format!("Changed {}", d.changed_fields.join(", ")), when)
+            (
+                "details_updated",
+                format!("Changed {}", d.changed_fields.join(", ")),
+                when,
+            )
         }
         "SalesActivityRecorded" => {
             let d: SalesActivityRecorded = ev.data()?;
             let title = d.subject.unwrap_or(d.description);
-            ("activity", format!("{}: {title}", d.activity_type), d.completed_at.or(d.scheduled_at).unwrap_or(when))
+            (
+                "activity",
+                format!("{}: {title}", d.activity_type),
+                d.completed_at.or(d.scheduled_at).unwrap_or(when),
+            )
         }
         _ => return Ok(None),
     }))
@@ -89,7 +112,11 @@ impl Projection for LeadTimeline {
         DDL
     }
 
-    async fn apply(&self, conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), ProjectionError> {
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        ev: &ProjectedEvent,
+    ) -> Result<(), ProjectionError> {
         if ev.event.aggregatetype != LEAD {
             return Ok(());
         }

@@ -1,0 +1,154 @@
+//! `GET /v1/customers/{id}` and `GET /v1/customers`.
+
+use api_common::authz::{self, Action, Resource};
+use api_common::pagination::{self, ListResponse};
+use api_common::{ApiError, ApiQuery, ApiResult, PathId, Principal};
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use event_schemas::Address;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::types::Json as SqlJson;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::{QueryState, like_escape};
+
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct CustomerView {
+    pub id: Uuid,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    #[schema(value_type = Option<Address>)]
+    pub address: Option<SqlJson<Address>>,
+    pub lead_source: Option<String>,
+    pub tags: Vec<String>,
+    #[schema(value_type = Object)]
+    pub preferences: SqlJson<Value>,
+    pub notes: Option<String>,
+    pub active: bool,
+    /// Leads opened for this customer.
+    pub lead_count: i32,
+    /// The customer's version (events applied); see `min_version`.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, first_name, last_name, email, phone, address, lead_source, tags, preferences, notes, \
+                       active, lead_count, version, created_at, updated_at";
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct GetParams {
+    /// Wait (up to 5 s) until the read model holds at least this version;
+    /// 503 with `Retry-After` if it does not.
+    pub min_version: Option<u64>,
+}
+
+#[utoipa::path(
+    get, path = "/v1/customers/{id}", tag = "customers",
+    params(("id" = Uuid, Path, description = "Customer id"), GetParams),
+    responses(
+        (status = 200, description = "The customer", body = CustomerView),
+        (status = 404, description = "No such customer in this tenant", body = api_common::Problem),
+        (status = 503, description = "min_version not reached within 5 s", body = api_common::Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_customer(
+    State(state): State<QueryState>,
+    principal: Principal,
+    PathId(id): PathId,
+    ApiQuery(params): ApiQuery<GetParams>,
+) -> ApiResult<Json<CustomerView>> {
+    authz::authorize(&principal, Resource::Customer, Action::Read, None)?;
+    let sql = format!("SELECT {COLUMNS} FROM read.customers WHERE tenant_id = $1 AND id = $2");
+    let found = state
+        .watch
+        .until(params.min_version.unwrap_or(0), || async {
+            let row: Option<CustomerView> = sqlx::query_as(&sql)
+                .bind(principal.tenant.as_str())
+                .bind(id)
+                .fetch_optional(&state.pool)
+                .await?;
+            Ok(row.map(|c| {
+                let version = c.version as u64;
+                (c, version)
+            }))
+        })
+        .await?;
+    found
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no customer with id {id}")))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Exact email (case-insensitive).
+    pub email: Option<String>,
+    /// Search in names, email and phone (substring, case-insensitive).
+    pub q: Option<String>,
+    pub active: Option<bool>,
+    /// Customers carrying this tag.
+    pub tag: Option<String>,
+    /// 1 to 200, default 50.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/v1/customers", tag = "customers",
+    params(ListParams),
+    responses((status = 200, description = "Customers, newest first", body = ListResponse<CustomerView>)),
+    security(("bearer" = []))
+)]
+pub async fn list_customers(
+    State(state): State<QueryState>,
+    principal: Principal,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> ApiResult<Json<ListResponse<CustomerView>>> {
+    authz::list_scope(&principal, Resource::Customer)?;
+    let limit = pagination::limit(params.limit)?;
+    let after: Option<(DateTime<Utc>, Uuid)> = pagination::decode_cursor(params.cursor.as_deref())?;
+    let q = params.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    if q.is_some_and(|q| q.chars().count() > 200) {
+        return Err(ApiError::invalid_field(
+            "q",
+            "must be at most 200 characters",
+        ));
+    }
+    let sql = format!(
+        "SELECT {COLUMNS} FROM read.customers
+          WHERE tenant_id = $1
+            AND ($2::text IS NULL OR lower(email) = lower($2))
+            AND ($3::text IS NULL OR lower(first_name || ' ' || last_name || ' ' || coalesce(email, '') || ' ' || coalesce(phone, ''))
+                                     LIKE '%' || lower($3) || '%')
+            AND ($4::boolean IS NULL OR active = $4)
+            AND ($5::text IS NULL OR $5 = ANY(tags))
+            AND ($6::timestamptz IS NULL OR (created_at, id) < ($6, $7))
+          ORDER BY created_at DESC, id DESC
+          LIMIT $8"
+    );
+    let rows: Vec<CustomerView> = sqlx::query_as(&sql)
+        .bind(principal.tenant.as_str())
+        .bind(params.email.as_deref().map(str::trim))
+        .bind(q.map(like_escape))
+        .bind(params.active)
+        .bind(params.tag.as_deref().map(|t| t.trim().to_lowercase()))
+        .bind(after.map(|(t, _)| t))
+        .bind(after.map(|(_, id)| id).unwrap_or_default())
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&state.pool)
+        .await?;
+    Ok(Json(pagination::page(rows, limit, |c| {
+        (c.created_at, c.id)
+    })))
+}

@@ -1,0 +1,269 @@
+//! The composition root: which parts a process runs, wired to one set of
+//! connections. `crm serve` runs them all; `crm command-api`, `crm
+//! query-api`, `crm relay` and `crm projector` run one each. Main and the
+//! tests use the same [`start`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use command_api::CommandState;
+use command_api::relay::{self, RelayConfig};
+use metrics_exporter_prometheus::PrometheusHandle;
+use projections::{Projection, ProjectorConfig};
+use query_api::{QueryState, ReadModelWatch};
+use serde::Serialize;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::infra::Infra;
+use crate::openapi;
+
+/// What one process runs.
+#[derive(Clone, Default)]
+pub struct Parts {
+    pub command_api: bool,
+    pub query_api: bool,
+    pub relay: bool,
+    pub projectors: Vec<Arc<dyn Projection>>,
+    /// Serve `/healthz`, `/readyz`, `/metrics` (and `/openapi.json` with an API).
+    pub http: bool,
+}
+
+impl Parts {
+    pub fn all() -> Self {
+        Self {
+            command_api: true,
+            query_api: true,
+            relay: true,
+            projectors: projections::all(),
+            http: true,
+        }
+    }
+}
+
+/// A started process: its HTTP address and background tasks.
+pub struct Running {
+    pub addr: Option<SocketAddr>,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Running {
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Asks every part to stop and waits for them (bounded).
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        let drain = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(10), drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!("some parts did not stop within 10 s; aborting them");
+            self.tasks.abort_all();
+        }
+    }
+
+    /// Waits until the shutdown token is cancelled (by a signal), then stops.
+    pub async fn wait(self) {
+        self.shutdown.cancelled().await;
+        self.stop().await;
+    }
+}
+
+#[derive(Clone)]
+struct OpsState {
+    infra: Infra,
+    metrics: Option<PrometheusHandle>,
+    projections: Vec<Arc<dyn Projection>>,
+    relay: bool,
+}
+
+/// Starts `parts` on `infra`. HTTP listens on `infra.config.bind`.
+pub async fn start(
+    infra: &Infra,
+    parts: Parts,
+    metrics: Option<PrometheusHandle>,
+) -> anyhow::Result<Running> {
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    let config = &infra.config;
+
+    if parts.relay {
+        let relay_config = RelayConfig::new(&config.nats_stream, &config.subject_prefix);
+        tasks.spawn(relay::run(
+            infra.pool.clone(),
+            infra.js.clone(),
+            relay_config,
+            shutdown.clone(),
+        ));
+    }
+    let projector_config = ProjectorConfig::new(&config.nats_stream, &config.subject_prefix);
+    for projection in &parts.projectors {
+        tasks.spawn(projections::run_projector(
+            infra.pool.clone(),
+            infra.js.clone(),
+            projector_config.clone(),
+            projection.clone(),
+            shutdown.clone(),
+        ));
+    }
+    if parts.command_api {
+        let pool = infra.pool.clone();
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tokio::select! {
+                    _ = token.cancelled() => return,
+                    _ = every.tick() => match command_api::idempotency::purge_expired(&pool).await {
+                        Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys removed"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
+                    },
+                }
+            }
+        });
+    }
+
+    let mut addr = None;
+    if parts.http {
+        let ops = OpsState {
+            infra: infra.clone(),
+            metrics,
+            projections: if parts.projectors.is_empty() {
+                projections::all()
+            } else {
+                parts.projectors.clone()
+            },
+            relay: parts.relay || parts.command_api,
+        };
+        let router = http_router(infra, &parts, ops, shutdown.clone());
+        let listener = tokio::net::TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("binding {}", config.bind))?;
+        let local = listener.local_addr()?;
+        addr = Some(local);
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            let server = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { token.cancelled().await });
+            if let Err(e) = server.await {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        });
+        tracing::info!(%local, "listening");
+    }
+    Ok(Running {
+        addr,
+        shutdown,
+        tasks,
+    })
+}
+
+/// The HTTP surface of a process, with the common middleware.
+fn http_router(infra: &Infra, parts: &Parts, ops: OpsState, shutdown: CancellationToken) -> Router {
+    let mut api: OpenApiRouter = OpenApiRouter::new();
+    if parts.command_api {
+        api = api.merge(command_api::router(CommandState::new(
+            infra.pool.clone(),
+            infra.keys.clone(),
+        )));
+    }
+    if parts.query_api {
+        let watch = ReadModelWatch::spawn(infra.pool.clone(), shutdown);
+        api = api.merge(query_api::router(QueryState {
+            pool: infra.pool.clone(),
+            keys: infra.keys.clone(),
+            watch,
+        }));
+    }
+    let ops_router = OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics_text))
+        .with_state(ops);
+    let (router, mut doc) = api.merge(ops_router).split_for_parts();
+    openapi::finish(&mut doc);
+    let doc = Arc::new(doc);
+    let router = router.route(
+        "/openapi.json",
+        axum::routing::get(move || {
+            let doc: Arc<OpenApi> = doc.clone();
+            async move { axum::Json(doc.as_ref().clone()) }
+        }),
+    );
+    api_common::http::with_common_layers(router, infra.config.max_body_bytes)
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is alive", body = String)))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct Readiness {
+    postgres: bool,
+    nats: bool,
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "PostgreSQL and NATS are reachable", body = Readiness),
+        (status = 503, description = "One of them is not", body = Readiness),
+    ))]
+async fn readyz(State(ops): State<OpsState>) -> Response {
+    let postgres = tokio::time::timeout(
+        Duration::from_secs(2),
+        sqlx::query("SELECT 1").execute(&ops.infra.pool),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    let nats = tokio::time::timeout(Duration::from_secs(2), ops.infra.nats.flush())
+        .await
+        .is_ok_and(|r| r.is_ok());
+    let status = if postgres && nats {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(Readiness { postgres, nats })).into_response()
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
+async fn metrics_text(State(ops): State<OpsState>) -> Response {
+    // Lags are measured at scrape time, so they are right whichever process
+    // runs the relay and the projectors.
+    let stream = &ops.infra.config.nats_stream;
+    if ops.relay {
+        match relay::status(&ops.infra.pool, stream).await {
+            Ok(s) => metrics::gauge!("relay_lag_events", "stream" => stream.clone())
+                .set(s.unpublished as f64),
+            Err(e) => tracing::warn!(error = %e, "relay status unavailable"),
+        }
+    }
+    if let Err(e) =
+        projections::status(&ops.infra.pool, &ops.infra.js, stream, &ops.projections).await
+    {
+        tracing::warn!(error = %e, "projection status unavailable");
+    }
+    let body = ops
+        .metrics
+        .as_ref()
+        .map(PrometheusHandle::render)
+        .unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}

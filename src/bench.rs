@@ -1,0 +1,246 @@
+//! `crm bench`: drives a running server over HTTP with C concurrent clients
+//! for T seconds, each registering a customer and opening a lead for it, and
+//! prints throughput, command latency and projection lag (the time from a
+//! lead's 201 until `GET /v1/leads/{id}?min_version=1` returns it).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use api_common::{JwtKeys, Principal};
+use clap::Args;
+use event_schemas::{Role, TenantId};
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+use tokio::sync::{Mutex, Semaphore};
+use uuid::Uuid;
+
+use crate::config::Config;
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Base URL of a running `crm serve` (or command-api + query-api).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Concurrent clients.
+    #[arg(long, short = 'c', default_value_t = 32)]
+    pub clients: usize,
+    /// Seconds to run.
+    #[arg(long, short = 'd', default_value_t = 30)]
+    pub duration: u64,
+    /// Tenant to write into (default: a fresh `bench-…` tenant).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// PID of the server, to report its memory (Linux).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+}
+
+struct Stats {
+    commands: Histogram<u64>,
+    lag: Histogram<u64>,
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid histogram bounds")
+}
+
+fn memory_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
+    let tenant = TenantId::parse(
+        &args
+            .tenant
+            .clone()
+            .unwrap_or_else(|| format!("bench-{}", &Uuid::now_v7().simple().to_string()[20..])),
+    )
+    .map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
+    let keys = JwtKeys::hs256(&config.jwt_secret_or_dev());
+    let token = keys.issue(
+        &Principal {
+            tenant: tenant.clone(),
+            user_id: Uuid::now_v7(),
+            role: Role::Admin,
+            locations: vec![],
+        },
+        chrono::Duration::hours(1),
+    )?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients * 2)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let base = args.url.trim_end_matches('/').to_owned();
+    client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .with_context(|| format!("the server at {base} is not ready; start it with `crm serve`"))?;
+
+    let memory_before = args.server_pid.and_then(memory_kib);
+    println!(
+        "crm bench: {} clients for {} s against {base} (tenant {tenant})",
+        args.clients, args.duration
+    );
+    let stats = Arc::new(Mutex::new(Stats {
+        commands: histogram(),
+        lag: histogram(),
+    }));
+    let errors = Arc::new(AtomicU64::new(0));
+    let lag_timeouts = Arc::new(AtomicU64::new(0));
+    let probes = Arc::new(Semaphore::new(args.clients * 4));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.duration);
+    let mut workers = tokio::task::JoinSet::new();
+    for worker in 0..args.clients {
+        let (client, base, token) = (client.clone(), base.clone(), token.clone());
+        let (stats, errors, lag_timeouts, probes) = (
+            stats.clone(),
+            errors.clone(),
+            lag_timeouts.clone(),
+            probes.clone(),
+        );
+        workers.spawn(async move {
+            let mut probes_running = tokio::task::JoinSet::new();
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                n += 1;
+                let email = format!("bench-{worker}-{n}-{}@example.com", Uuid::now_v7().simple());
+                let t = Instant::now();
+                let customer = post(&client, &base, &token, "/v1/customers", json!({
+                    "first_name": "Bench", "last_name": format!("Client {worker}-{n}"), "email": email,
+                })).await;
+                let Some(customer) = record(&stats, &errors, t, customer).await else { continue };
+                let t = Instant::now();
+                let lead = post(&client, &base, &token, "/v1/leads", json!({
+                    "customer_id": customer, "source": "bench", "priority": "HIGH", "estimated_value": "4500.00",
+                })).await;
+                let Some(lead) = record(&stats, &errors, t, lead).await else { continue };
+                let created = Instant::now();
+                let Ok(permit) = probes.clone().acquire_owned().await else { break };
+                let (client, base, token, stats, lag_timeouts) =
+                    (client.clone(), base.clone(), token.clone(), stats.clone(), lag_timeouts.clone());
+                probes_running.spawn(async move {
+                    let _permit = permit;
+                    let visible = client
+                        .get(format!("{base}/v1/leads/{lead}?min_version=1"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status().is_success());
+                    if visible {
+                        let micros = created.elapsed().as_micros() as u64;
+                        let _ = stats.lock().await.lag.record(micros.max(1));
+                    } else {
+                        lag_timeouts.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+            }
+            while probes_running.join_next().await.is_some() {}
+        });
+    }
+    while workers.join_next().await.is_some() {}
+    let elapsed = started
+        .elapsed()
+        .min(Duration::from_secs(args.duration))
+        .as_secs_f64();
+    let stats = stats.lock().await;
+    let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    let commands = stats.commands.len();
+    if commands == 0 {
+        bail!(
+            "no command succeeded ({} errors)",
+            errors.load(Ordering::Relaxed)
+        );
+    }
+    println!(
+        "commands:        {commands} ok, {} failed",
+        errors.load(Ordering::Relaxed)
+    );
+    println!(
+        "throughput:      {:.0} commands/s",
+        commands as f64 / elapsed
+    );
+    println!(
+        "command latency: p50 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+        ms(&stats.commands, 0.50),
+        ms(&stats.commands, 0.95),
+        ms(&stats.commands, 0.99),
+        stats.commands.max() as f64 / 1000.0
+    );
+    println!(
+        "projection lag:  p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  ({} leads measured, {} not visible within 5 s)",
+        ms(&stats.lag, 0.50),
+        ms(&stats.lag, 0.99),
+        stats.lag.max() as f64 / 1000.0,
+        stats.lag.len(),
+        lag_timeouts.load(Ordering::Relaxed)
+    );
+    if let (Some(pid), Some((rss0, _))) = (args.server_pid, memory_before) {
+        if let Some((rss, hwm)) = memory_kib(pid) {
+            println!(
+                "server memory:   RSS {:.1} MiB before, {:.1} MiB after, peak {:.1} MiB",
+                rss0 as f64 / 1024.0,
+                rss as f64 / 1024.0,
+                hwm as f64 / 1024.0
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn post(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    path: &str,
+    body: Value,
+) -> anyhow::Result<String> {
+    let response = client
+        .post(format!("{base}{path}"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await?;
+    let status = response.status();
+    let body: Value = response.json().await?;
+    if !status.is_success() {
+        bail!("{path} answered {status}: {body}");
+    }
+    body["id"]
+        .as_str()
+        .map(str::to_owned)
+        .context("the response has no id")
+}
+
+async fn record(
+    stats: &Mutex<Stats>,
+    errors: &AtomicU64,
+    started: Instant,
+    result: anyhow::Result<String>,
+) -> Option<String> {
+    match result {
+        Ok(id) => {
+            let micros = started.elapsed().as_micros() as u64;
+            let _ = stats.lock().await.commands.record(micros.max(1));
+            Some(id)
+        }
+        Err(e) => {
+            if errors.fetch_add(1, Ordering::Relaxed) < 5 {
+                eprintln!("command failed: {e:#}");
+            }
+            None
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Configuration from the environment (or flags), with defaults for a local
+//! machine. Secrets are `SecretString`s: they never reach a log or `Debug`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use secrecy::SecretString;
+
+/// The development JWT secret, used only when `CRM_JWT_SECRET` is unset.
+pub const DEV_JWT_SECRET: &str = "crm-dev-secret-DO-NOT-USE-IN-PRODUCTION-0123456789";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// PostgreSQL URL; the database is created if it does not exist.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/crm",
+        global = true
+    )]
+    pub database_url: String,
+
+    /// NATS server URL (JetStream must be enabled).
+    #[arg(
+        long,
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222",
+        global = true
+    )]
+    pub nats_url: String,
+
+    /// Address the HTTP server listens on.
+    #[arg(
+        long,
+        env = "CRM_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub bind: SocketAddr,
+
+    /// HS256 secret for JWTs. Unset: development mode with a fixed, public secret.
+    #[arg(long, env = "CRM_JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<SecretString>,
+
+    /// JetStream stream that carries the events.
+    #[arg(
+        long,
+        env = "CRM_NATS_STREAM",
+        default_value = "CRM_EVENTS",
+        global = true
+    )]
+    pub nats_stream: String,
+
+    /// Subject prefix: events go to `<prefix>.events.<tenant>.<aggregate>.<event>`.
+    #[arg(long, env = "CRM_SUBJECT_PREFIX", default_value = "crm", global = true)]
+    pub subject_prefix: String,
+
+    /// `text` or `json` logs.
+    #[arg(long, env = "CRM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    /// Maximum PostgreSQL connections of this process's pool.
+    #[arg(
+        long,
+        env = "CRM_DB_MAX_CONNECTIONS",
+        default_value_t = 20,
+        global = true
+    )]
+    pub db_max_connections: u32,
+
+    /// JetStream replicas for the stream when it is created (3 in a cluster).
+    #[arg(long, env = "CRM_NATS_REPLICAS", default_value_t = 1, global = true)]
+    pub nats_replicas: usize,
+
+    /// JetStream duplicate window (seconds) for the stream when it is created.
+    #[arg(
+        long,
+        env = "CRM_NATS_DUPLICATE_WINDOW_SECS",
+        default_value_t = 120,
+        global = true
+    )]
+    pub nats_duplicate_window_secs: u64,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "CRM_MAX_BODY_BYTES", default_value_t = 1024 * 1024, global = true)]
+    pub max_body_bytes: usize,
+}
+
+impl Config {
+    /// Everything at its default (for tests and tools that set a few fields).
+    pub fn local() -> Self {
+        Self {
+            database_url: "postgres://postgres@127.0.0.1:5432/crm".into(),
+            nats_url: "nats://127.0.0.1:4222".into(),
+            bind: "127.0.0.1:8080".parse().expect("valid address"),
+            jwt_secret: None,
+            nats_stream: "CRM_EVENTS".into(),
+            subject_prefix: "crm".into(),
+            log_format: LogFormat::Text,
+            db_max_connections: 20,
+            nats_replicas: 1,
+            nats_duplicate_window_secs: 120,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+
+    pub fn dev_mode(&self) -> bool {
+        self.jwt_secret.is_none()
+    }
+
+    pub fn jwt_secret_or_dev(&self) -> SecretString {
+        self.jwt_secret
+            .clone()
+            .unwrap_or_else(|| SecretString::from(DEV_JWT_SECRET.to_owned()))
+    }
+
+    pub fn duplicate_window(&self) -> Duration {
+        Duration::from_secs(self.nats_duplicate_window_secs)
+    }
+
+    /// Checks what the environment cannot express in types.
+    pub fn validate(&self) -> Result<(), String> {
+        let token_ok = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        };
+        if !token_ok(&self.nats_stream) {
+            return Err(format!(
+                "CRM_NATS_STREAM `{}` must be letters, digits, - and _",
+                self.nats_stream
+            ));
+        }
+        if !self.subject_prefix.split('.').all(token_ok) {
+            return Err(format!(
+                "CRM_SUBJECT_PREFIX `{}` must be dot-separated tokens of letters, digits, - and _",
+                self.subject_prefix
+            ));
+        }
+        if let Some(secret) = &self.jwt_secret {
+            use secrecy::ExposeSecret;
+            if secret.expose_secret().len() < 32 {
+                return Err("CRM_JWT_SECRET must be at least 32 bytes".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses `90s`, `30m`, `8h`, `7d` (a bare number is seconds).
+pub fn parse_ttl(text: &str) -> Result<chrono::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 8h"))?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("unknown unit in `{text}`: use s, m, h or d")),
+    };
+    if seconds <= 0 {
+        return Err("the duration must be positive".into());
+    }
+    Ok(chrono::Duration::seconds(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls_parse_with_units() {
+        assert_eq!(parse_ttl("8h").unwrap(), chrono::Duration::hours(8));
+        assert_eq!(parse_ttl("90").unwrap(), chrono::Duration::seconds(90));
+        assert_eq!(parse_ttl("2d").unwrap(), chrono::Duration::days(2));
+        assert!(parse_ttl("8y").is_err());
+        assert!(parse_ttl("0s").is_err());
+        assert!(parse_ttl("h").is_err());
+    }
+
+    #[test]
+    fn stream_and_prefix_must_be_subject_safe() {
+        let mut c = Config::local();
+        assert!(c.validate().is_ok());
+        c.subject_prefix = "crm.prod".into();
+        assert!(c.validate().is_ok());
+        c.subject_prefix = "crm.*".into();
+        assert!(c.validate().is_err());
+        c = Config::local();
+        c.jwt_secret = Some(SecretString::from("short".to_owned()));
+        assert!(c.validate().is_err());
+    }
+}

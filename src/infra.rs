@@ -1,0 +1,132 @@
+//! Connecting to the outside world: PostgreSQL (database created if
+//! missing, migrations applied) and NATS JetStream (stream created if
+//! missing). Failures say how to start the missing server.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use api_common::JwtKeys;
+use async_nats::jetstream;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+
+use crate::config::Config;
+
+pub const START_POSTGRES: &str = "start it with `scripts/services.sh` (installs and starts PostgreSQL and NATS), \
+     or `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`";
+pub const START_NATS: &str = "start it with `scripts/services.sh` (installs and starts PostgreSQL and NATS), \
+     or `start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server`";
+
+/// The migrations, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Connections shared by every part of a process.
+#[derive(Clone)]
+pub struct Infra {
+    pub config: Config,
+    pub pool: PgPool,
+    pub nats: async_nats::Client,
+    pub js: jetstream::Context,
+    pub keys: Arc<JwtKeys>,
+}
+
+impl Infra {
+    /// Connects, creates the database if needed, applies migrations, and
+    /// ensures the stream exists.
+    pub async fn connect(config: Config) -> anyhow::Result<Self> {
+        config.validate().map_err(|e| anyhow!(e))?;
+        let pool = connect_postgres(&config.database_url, config.db_max_connections).await?;
+        MIGRATOR.run(&pool).await.context("applying migrations")?;
+        let (nats, js) = connect_nats(&config.nats_url).await?;
+        command_api::relay::ensure_stream(
+            &js,
+            &config.nats_stream,
+            &config.subject_prefix,
+            config.duplicate_window(),
+            config.nats_replicas,
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "creating the JetStream stream {} (is JetStream enabled? nats-server needs -js)",
+                config.nats_stream
+            )
+        })?;
+        let keys = Arc::new(JwtKeys::hs256(&config.jwt_secret_or_dev()));
+        Ok(Self {
+            config,
+            pool,
+            nats,
+            js,
+            keys,
+        })
+    }
+}
+
+/// Creates the database named in `url` if it does not exist.
+pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
+    let options =
+        PgConnectOptions::from_str(url).context("DATABASE_URL is not a PostgreSQL URL")?;
+    let name = options.get_database().unwrap_or("postgres").to_owned();
+    let admin = options.clone().database("postgres");
+    let mut conn =
+        PgConnection::connect_with(&admin.log_statements(tracing::log::LevelFilter::Debug))
+            .await
+            .map_err(|e| anyhow!("PostgreSQL is not reachable at {url} ({e}); {START_POSTGRES}"))?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        let quoted = name.replace('"', "\"\"");
+        match sqlx::query(&format!("CREATE DATABASE \"{quoted}\""))
+            .execute(&mut conn)
+            .await
+        {
+            Ok(_) => tracing::info!(database = %name, "created the database"),
+            // Another process created it first.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+            Err(e) => return Err(e).context("creating the database"),
+        }
+    }
+    conn.close().await.ok();
+    Ok(())
+}
+
+pub async fn connect_postgres(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    ensure_database(url).await?;
+    let options = PgConnectOptions::from_str(url)?
+        .log_statements(tracing::log::LevelFilter::Debug)
+        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        // The pool's liveness ping costs a round trip on every checkout;
+        // a dead connection fails its query and is replaced instead.
+        .test_before_acquire(false)
+        .connect_with(options)
+        .await
+        .map_err(|e| anyhow!("PostgreSQL is not reachable at {url} ({e}); {START_POSTGRES}"))
+}
+
+pub async fn connect_nats(url: &str) -> anyhow::Result<(async_nats::Client, jetstream::Context)> {
+    let client = async_nats::ConnectOptions::new()
+        .name("crm")
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(3))
+        .connect(url);
+    // retry_on_initial_connect would wait forever; bound the first attempt.
+    let client = tokio::time::timeout(Duration::from_secs(5), client)
+        .await
+        .map_err(|_| anyhow!("NATS is not reachable at {url}; {START_NATS}"))?
+        .map_err(|e| anyhow!("NATS is not reachable at {url} ({e}); {START_NATS}"))?;
+    tokio::time::timeout(Duration::from_secs(5), client.flush())
+        .await
+        .map_err(|_| anyhow!("NATS is not reachable at {url}; {START_NATS}"))?
+        .map_err(|e| anyhow!("NATS is not reachable at {url} ({e}); {START_NATS}"))?;
+    Ok((client.clone(), jetstream::new(client)))
+}

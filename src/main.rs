@@ -1,0 +1,361 @@
+//! The `crm` binary. See `crm --help`.
+
+use std::io::IsTerminal;
+
+use anyhow::{Context, bail};
+use api_common::{JwtKeys, Principal};
+use clap::{Parser, Subcommand};
+use crm::app::{self, Parts};
+use crm::bench::{self, BenchArgs};
+use crm::config::{self, Config};
+use crm::infra::{self, Infra};
+use crm::telemetry;
+use event_schemas::{Role, TenantId};
+use indicatif::{ProgressBar, ProgressStyle};
+use projections::ProjectorConfig;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+#[derive(Parser)]
+#[command(
+    name = "crm",
+    version,
+    about = "Movers CRM backend: event-sourced CQRS over PostgreSQL and NATS JetStream"
+)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+#[allow(clippy::enum_variant_names)] // `crm command-api` is the subcommand's name
+enum Command {
+    /// Everything in one process: command API + query API on CRM_BIND, the relay, all projectors.
+    Serve,
+    /// Only the command API (scale out behind a load balancer).
+    CommandApi,
+    /// Only the query API (scale out behind a load balancer).
+    QueryApi,
+    /// Only the relay (events table → JetStream); extra copies wait as standbys.
+    Relay,
+    /// Only projectors: the named ones, or all. Extra copies wait as standbys.
+    Projector { names: Vec<String> },
+    /// Create the database if needed and apply migrations.
+    Migrate,
+    /// Print a signed JWT.
+    Token {
+        #[arg(long)]
+        tenant: String,
+        /// User id (a UUID).
+        #[arg(long)]
+        user: Uuid,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Lifetime, e.g. 30m, 8h, 7d.
+        #[arg(long, default_value = "8h", value_parser = config::parse_ttl)]
+        ttl: chrono::Duration,
+        /// Location ids (repeatable).
+        #[arg(long = "location")]
+        locations: Vec<String>,
+    },
+    /// Inspect and repair projections.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
+    /// Load-test a running server and print throughput, latency and projection lag.
+    Bench(BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum ProjectionsCommand {
+    /// Each projection's position, the stream head, lag and state.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild a projection from the start of the stream and swap it in.
+    Rebuild { name: String },
+    /// Let a failed projection try its failing event again (after a fix).
+    Retry { name: String },
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    text.parse()
+        .map_err(|e: event_schemas::UnknownVariant| e.to_string())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init_tracing(cli.config.log_format);
+    match cli.command {
+        Command::Serve => serve(cli.config, Parts::all(), true).await,
+        Command::CommandApi => {
+            let parts = Parts {
+                command_api: true,
+                http: true,
+                ..Parts::default()
+            };
+            serve(cli.config, parts, false).await
+        }
+        Command::QueryApi => {
+            let parts = Parts {
+                query_api: true,
+                http: true,
+                ..Parts::default()
+            };
+            serve(cli.config, parts, false).await
+        }
+        Command::Relay => {
+            let parts = Parts {
+                relay: true,
+                http: true,
+                ..Parts::default()
+            };
+            serve(cli.config, parts, false).await
+        }
+        Command::Projector { names } => {
+            let projectors = projections::select(&names).map_err(anyhow::Error::msg)?;
+            let parts = Parts {
+                projectors,
+                http: true,
+                ..Parts::default()
+            };
+            serve(cli.config, parts, false).await
+        }
+        Command::Migrate => {
+            let pool = infra::connect_postgres(&cli.config.database_url, 2).await?;
+            infra::MIGRATOR
+                .run(&pool)
+                .await
+                .context("applying migrations")?;
+            println!("migrations applied to {}", redact(&cli.config.database_url));
+            Ok(())
+        }
+        Command::Token {
+            tenant,
+            user,
+            role,
+            ttl,
+            locations,
+        } => {
+            let tenant = TenantId::parse(&tenant).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
+            if cli.config.dev_mode() {
+                eprintln!(
+                    "warning: CRM_JWT_SECRET is not set; signing with the development secret"
+                );
+            }
+            let keys = JwtKeys::hs256(&cli.config.jwt_secret_or_dev());
+            println!(
+                "{}",
+                keys.issue(
+                    &Principal {
+                        tenant,
+                        user_id: user,
+                        role,
+                        locations
+                    },
+                    ttl
+                )?
+            );
+            Ok(())
+        }
+        Command::Projections { command } => projections_command(cli.config, command).await,
+        Command::Bench(args) => bench::run(&cli.config, args).await,
+    }
+}
+
+/// Hides the password of a database URL.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+fn on_signal(token: CancellationToken) {
+    tokio::spawn(async move {
+        let interrupt = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate => {}
+        }
+        tracing::info!("shutting down");
+        token.cancel();
+    });
+}
+
+async fn serve(config: Config, parts: Parts, announce: bool) -> anyhow::Result<()> {
+    let dev = config.dev_mode();
+    if dev {
+        tracing::warn!(
+            "DEVELOPMENT MODE: CRM_JWT_SECRET is not set, so tokens are signed with a fixed, public secret. \
+             Anyone can forge a token. Set CRM_JWT_SECRET (32+ random bytes) for any real use."
+        );
+    }
+    let infra = Infra::connect(config).await?;
+    let running = app::start(&infra, parts, Some(telemetry::metrics())).await?;
+    on_signal(running.shutdown_token());
+    if announce {
+        if let Some(addr) = running.addr {
+            print_welcome(&infra, addr, dev)?;
+        }
+    }
+    running.wait().await;
+    Ok(())
+}
+
+/// What a new user needs for a first authenticated request.
+fn print_welcome(infra: &Infra, addr: std::net::SocketAddr, dev: bool) -> anyhow::Result<()> {
+    let base = format!("http://{addr}");
+    println!();
+    println!("Movers CRM is running at {base}  (API description: {base}/openapi.json)");
+    if !dev {
+        println!("Mint a token with: crm token --tenant <tenant> --user <uuid> --role admin");
+        return Ok(());
+    }
+    let principal = Principal {
+        tenant: TenantId::parse("demo")?,
+        user_id: Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0001),
+        role: Role::Admin,
+        locations: vec![],
+    };
+    let token = infra.keys.issue(&principal, chrono::Duration::hours(8))?;
+    let bold = |s: &str| {
+        if std::io::stdout().is_terminal() {
+            format!("\x1b[1m{s}\x1b[0m")
+        } else {
+            s.to_owned()
+        }
+    };
+    println!();
+    println!(
+        "{}",
+        bold("DEVELOPMENT MODE — an admin token for the demo tenant (valid 8 h):")
+    );
+    println!();
+    println!("  export TOKEN={token}");
+    println!();
+    println!("{}", bold("Try it:"));
+    println!();
+    println!("  curl -s -X POST {base}/v1/customers \\");
+    println!("    -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\");
+    println!(
+        "    -d '{{\"first_name\":\"Jeanne\",\"last_name\":\"Tremblay\",\"email\":\"jeanne@example.com\",\"phone\":\"514-555-0123\"}}'"
+    );
+    println!();
+    println!("  curl -s {base}/v1/customers -H \"Authorization: Bearer $TOKEN\"");
+    println!();
+    Ok(())
+}
+
+async fn projections_command(config: Config, command: ProjectionsCommand) -> anyhow::Result<()> {
+    let infra = Infra::connect(config).await?;
+    let stream = infra.config.nats_stream.clone();
+    match command {
+        ProjectionsCommand::Status { json } => {
+            let statuses =
+                projections::status(&infra.pool, &infra.js, &stream, &projections::all()).await?;
+            let relay = command_api::relay::status(&infra.pool, &stream).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({ "relay": relay, "projections": statuses })
+                    )?
+                );
+                return Ok(());
+            }
+            println!(
+                "relay: {} unpublished event(s), last position {}, stream seq {}, leader {}",
+                relay.unpublished,
+                relay.last_position,
+                relay.last_stream_seq,
+                relay.leader.as_deref().unwrap_or("-")
+            );
+            println!();
+            println!(
+                "{:<16} {:>10} {:>12} {:>8}  {:<12} detail",
+                "projection", "position", "stream head", "lag", "state"
+            );
+            for s in statuses {
+                let detail = match (&s.error, s.rebuild) {
+                    (Some(e), _) => {
+                        format!("failed at seq {}: {e}", s.failed_seq.unwrap_or_default())
+                    }
+                    (None, Some((applied, target))) => format!("rebuild {applied}/{target}"),
+                    _ => String::new(),
+                };
+                println!(
+                    "{:<16} {:>10} {:>12} {:>8}  {:<12} {detail}",
+                    s.name, s.last_seq, s.stream_head, s.lag, s.state
+                );
+            }
+            Ok(())
+        }
+        ProjectionsCommand::Rebuild { name } => {
+            let projection = projections::select(std::slice::from_ref(&name))
+                .map_err(anyhow::Error::msg)?
+                .remove(0);
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{msg} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_message(format!("rebuilding {name}"));
+            let config = ProjectorConfig::new(&stream, &infra.config.subject_prefix);
+            let progress = |applied: u64, target: u64| {
+                bar.set_length(target);
+                bar.set_position(applied);
+            };
+            let report = projections::rebuild(
+                &infra.pool,
+                &infra.js,
+                &config,
+                projection.as_ref(),
+                &progress,
+            )
+            .await;
+            bar.finish_and_clear();
+            let report = report?;
+            println!(
+                "{name} rebuilt from {} events and swapped in (checkpoint {})",
+                report.events, report.last_seq
+            );
+            Ok(())
+        }
+        ProjectionsCommand::Retry { name } => {
+            projections::select(std::slice::from_ref(&name)).map_err(anyhow::Error::msg)?;
+            if projections::runner::retry(&infra.pool, &name).await? {
+                println!("{name} will retry its failed event");
+                Ok(())
+            } else {
+                bail!("{name} is not in the failed state")
+            }
+        }
+    }
+}
