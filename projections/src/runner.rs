@@ -149,7 +149,7 @@ async fn tables_exist(
 /// Makes sure the projection's live tables exist at this build's version:
 /// creates them when the projection is new, rebuilds them from the stream
 /// when the stored version differs.
-async fn prepare(
+pub async fn prepare(
     conn: &mut PgConnection,
     pool: &PgPool,
     js: &jetstream::Context,
@@ -253,7 +253,15 @@ async fn work(
                     Some(None) | None => break,
                 }
             }
-            match apply_batch(&mut conn, projection, &batch).await? {
+            let mut events = Vec::with_capacity(batch.len());
+            for message in &batch {
+                let seq = message
+                    .info()
+                    .map_err(|e| ProjectionError::Nats(e.to_string()))?
+                    .stream_sequence;
+                events.push((seq, message.payload.as_ref()));
+            }
+            match apply_batch(&mut conn, projection, &events).await? {
                 BatchOutcome::Applied => {
                     for message in &batch {
                         message
@@ -327,17 +335,25 @@ async fn start_consumer(
         .map_err(|e| ProjectionError::Nats(e.to_string()))
 }
 
-enum BatchOutcome {
+/// What became of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchOutcome {
+    /// Applied (events at or below the checkpoint skipped); ack the batch.
     Applied,
+    /// A sequence is missing; nothing was applied.
     Gap { expected: u64, got: u64 },
+    /// The event at `seq` cannot be applied; nothing was applied.
     Failed { seq: i64, error: String },
 }
 
-/// Applies a batch in one transaction with the checkpoint.
-async fn apply_batch(
+/// Applies a batch of `(stream sequence, message payload)` in one
+/// transaction with the checkpoint. Events at or below the checkpoint are
+/// skipped (redelivery); a sequence that is not the checkpoint's successor
+/// is a gap and applies nothing; a transient error rolls everything back.
+pub async fn apply_batch(
     conn: &mut PgConnection,
     projection: &dyn Projection,
-    batch: &[jetstream::Message],
+    batch: &[(u64, &[u8])],
 ) -> Result<BatchOutcome, ProjectionError> {
     let name = projection.name();
     let mut tx = conn.begin().await?;
@@ -355,11 +371,7 @@ async fn apply_batch(
         });
     }
     let before = last;
-    for message in batch {
-        let seq = message
-            .info()
-            .map_err(|e| ProjectionError::Nats(e.to_string()))?
-            .stream_sequence;
+    for &(seq, payload) in batch {
         if seq as i64 <= last {
             continue; // Redelivered and already applied.
         }
@@ -369,7 +381,7 @@ async fn apply_batch(
                 got: seq,
             });
         }
-        let event = match decode(seq, &message.payload) {
+        let event = match decode(seq, payload) {
             Ok(event) => event,
             Err(e) => {
                 return Ok(BatchOutcome::Failed {

@@ -1,1 +1,408 @@
-//! placeholder
+//! # crm-tests: the end-to-end test harness
+//!
+//! Every test gets its own PostgreSQL database (`crm_test_<id>`), its own
+//! JetStream stream (`T_<ID>`) and subject prefix (`t<id>`), so tests run in
+//! parallel against one PostgreSQL and one NATS server without seeing each
+//! other. Both are removed when the test's [`TestEnv`] is dropped, also when
+//! the test fails. A missing server fails the test with a message saying how
+//! to start it; nothing is skipped.
+//!
+//! ```no_run
+//! # async fn example() {
+//! let app = crm_tests::TestApp::spawn().await;
+//! let admin = app.token("acme", event_schemas::Role::Admin);
+//! let created = app.post("/v1/customers", &admin, serde_json::json!({"first_name": "A", "last_name": "B", "email": "a@example.com"})).await;
+//! assert_eq!(created.status, 201);
+//! # }
+//! ```
+
+use std::time::Duration;
+
+use api_common::{JwtKeys, Principal};
+use async_nats::jetstream;
+use crm::app::{self, Parts, Running};
+use crm::config::Config;
+use crm::infra::{self, Infra};
+use event_schemas::{Role, TenantId};
+use serde_json::Value;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+pub const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432";
+pub const NATS_URL: &str = "nats://127.0.0.1:4222";
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+/// Where the test servers are: `CRM_TEST_POSTGRES_URL` (server URL without a
+/// database) and `CRM_TEST_NATS_URL`, defaulting to localhost.
+pub fn server_urls() -> (String, String) {
+    (
+        env_or("CRM_TEST_POSTGRES_URL", POSTGRES_URL),
+        env_or("CRM_TEST_NATS_URL", NATS_URL),
+    )
+}
+
+/// One test's private database, stream and subject prefix.
+pub struct TestEnv {
+    pub id: String,
+    pub config: Config,
+    pub infra: Infra,
+    server_url: String,
+    db_name: String,
+}
+
+impl TestEnv {
+    /// A fresh environment on the default servers; panics with instructions
+    /// when a server is missing.
+    pub async fn new() -> Self {
+        let (pg, nats) = server_urls();
+        match Self::try_new(&pg, &nats).await {
+            Ok(env) => env,
+            Err(e) => panic!("test environment unavailable: {e:#}"),
+        }
+    }
+
+    /// A fresh environment on the given servers.
+    pub async fn try_new(postgres_server_url: &str, nats_url: &str) -> anyhow::Result<Self> {
+        let id = Uuid::new_v4().simple().to_string()[..16].to_owned();
+        let db_name = format!("crm_test_{id}");
+        let mut config = Config::local();
+        config.database_url = format!("{}/{db_name}", postgres_server_url.trim_end_matches('/'));
+        config.nats_url = nats_url.to_owned();
+        config.nats_stream = format!("T_{}", id.to_uppercase());
+        config.subject_prefix = format!("t{id}");
+        config.bind = "127.0.0.1:0".parse()?;
+        config.db_max_connections = 12;
+        let infra = Infra::connect(config.clone()).await?;
+        Ok(Self {
+            id,
+            config,
+            infra,
+            server_url: postgres_server_url.to_owned(),
+            db_name,
+        })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.infra.pool
+    }
+
+    pub fn js(&self) -> &jetstream::Context {
+        &self.infra.js
+    }
+
+    /// The stream's last sequence.
+    pub async fn stream_head(&self) -> u64 {
+        self.infra
+            .js
+            .get_stream(&self.config.nats_stream)
+            .await
+            .expect("stream exists")
+            .info()
+            .await
+            .expect("stream info")
+            .state
+            .last_sequence
+    }
+
+    /// Every message in the stream, in order: (stream seq, headers, envelope).
+    pub async fn stream_messages(&self) -> Vec<(u64, event_schemas::CloudEvent, Option<String>)> {
+        let stream = self.infra.js.get_stream(&self.config.nats_stream).await.expect("stream exists");
+        let head = self.stream_head().await;
+        let mut out = Vec::new();
+        for seq in 1..=head {
+            let message = stream.get_raw_message(seq).await.expect("message exists");
+            let msg_id = message
+                .headers
+                .get("Nats-Msg-Id")
+                .map(|v| v.as_str().to_owned());
+            let event: event_schemas::CloudEvent =
+                serde_json::from_slice(&message.payload).expect("a CloudEvent");
+            out.push((seq, event, msg_id));
+        }
+        out
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        let server_url = self.server_url.clone();
+        let nats_url = self.config.nats_url.clone();
+        let db_name = self.db_name.clone();
+        let stream = self.config.nats_stream.clone();
+        // Drop runs on the test's runtime, which is blocked while we wait:
+        // clean up from a thread with its own runtime and its own
+        // connections (the pool's and the NATS client's live on the test's).
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async move {
+                let limit = Duration::from_secs(10);
+                if let Ok(Ok(client)) = tokio::time::timeout(limit, async_nats::connect(&nats_url)).await {
+                    let js = jetstream::new(client);
+                    let _ = tokio::time::timeout(limit, js.delete_stream(&stream)).await;
+                }
+                let drop_db = async {
+                    let mut conn: sqlx::PgConnection =
+                        sqlx::Connection::connect(&format!("{server_url}/postgres")).await?;
+                    // FORCE ends the app's remaining sessions.
+                    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await
+                };
+                if let Ok(Err(e)) | Err(e) = tokio::time::timeout(limit, drop_db)
+                    .await
+                    .map_err(|_| sqlx::Error::PoolTimedOut)
+                {
+                    eprintln!("could not drop test database {db_name}: {e}");
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// The response of a test request.
+#[derive(Debug, Clone)]
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl TestResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `id` of a command response.
+    pub fn id(&self) -> String {
+        self.body["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id in {} {}", self.status, self.body))
+            .to_owned()
+    }
+
+    pub fn version(&self) -> u64 {
+        self.body["version"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no version in {} {}", self.status, self.body))
+    }
+
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> &Self {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
+        self
+    }
+
+    /// Asserts an RFC 9457 problem of this status and kind.
+    #[track_caller]
+    pub fn expect_problem(&self, status: u16, kind: &str) -> &Self {
+        self.expect(status);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "errors are problem+json"
+        );
+        assert_eq!(self.body["type"], format!("urn:crm:problem:{kind}"), "body: {}", self.body);
+        assert_eq!(self.body["status"], status);
+        self
+    }
+
+    /// The field names of a problem's `errors`.
+    pub fn problem_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|e| e["field"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// A whole running system (HTTP, relay, projectors) on a private environment.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub keys: JwtKeys,
+    running: Option<Running>,
+    // Dropped last: the app stops before its database goes.
+    pub env: TestEnv,
+}
+
+impl TestApp {
+    /// Starts everything (`crm serve` in-process) on a fresh environment.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Parts::all()).await
+    }
+
+    pub async fn spawn_with(parts: Parts) -> Self {
+        let env = TestEnv::new().await;
+        Self::start_on(env, parts).await
+    }
+
+    pub async fn start_on(env: TestEnv, parts: Parts) -> Self {
+        let running = app::start(&env.infra, parts, Some(crm::telemetry::metrics()))
+            .await
+            .expect("the app starts");
+        let addr = running.addr.expect("HTTP is part of the app");
+        Self {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("an HTTP client"),
+            keys: JwtKeys::hs256(&env.config.jwt_secret_or_dev()),
+            running: Some(running),
+            env,
+        }
+    }
+
+    /// Stops the app's parts (the environment stays until drop).
+    pub async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await;
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        self.env.pool()
+    }
+
+    /// A token for a new user of `tenant` in `role`.
+    pub fn token(&self, tenant: &str, role: Role) -> String {
+        self.token_for(tenant, Uuid::new_v4(), role)
+    }
+
+    pub fn token_for(&self, tenant: &str, user: Uuid, role: Role) -> String {
+        self.keys
+            .issue(
+                &Principal {
+                    tenant: TenantId::parse(tenant).expect("valid tenant"),
+                    user_id: user,
+                    role,
+                    locations: vec![],
+                },
+                chrono::Duration::hours(1),
+            )
+            .expect("a token")
+    }
+
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("the request is answered");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("a body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        TestResponse { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> TestResponse {
+        self.request(reqwest::Method::GET, path, Some(token), None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> TestResponse {
+        self.request(reqwest::Method::POST, path, Some(token), Some(body), &[]).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> TestResponse {
+        self.request(reqwest::Method::PATCH, path, Some(token), Some(body), &[]).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> TestResponse {
+        self.request(reqwest::Method::DELETE, path, Some(token), None, &[]).await
+    }
+
+    /// Registers a customer and returns its id.
+    pub async fn customer(&self, token: &str, email: &str) -> String {
+        let response = self
+            .post(
+                "/v1/customers",
+                token,
+                serde_json::json!({"first_name": "Test", "last_name": "Customer", "email": email}),
+            )
+            .await;
+        response.expect(201);
+        response.id()
+    }
+
+    /// Opens a lead for `customer` and returns its id.
+    pub async fn lead(&self, token: &str, customer: &str) -> String {
+        let response = self
+            .post("/v1/leads", token, serde_json::json!({"customer_id": customer, "source": "website"}))
+            .await;
+        response.expect(201);
+        response.id()
+    }
+
+    /// Waits until every event is published and every projection has
+    /// applied the whole stream (or panics after 15 s).
+    pub async fn settle(&self) {
+        settle(&self.env).await;
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            // Stop the parts before the environment is removed.
+            running.shutdown_token().cancel();
+            drop(running);
+        }
+    }
+}
+
+/// Waits until the relay has published every event and each projection has
+/// applied the stream's head.
+pub async fn settle(env: &TestEnv) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let relay = command_api::relay::status(env.pool(), &env.config.nats_stream)
+            .await
+            .expect("relay status");
+        let statuses = projections::status(env.pool(), env.js(), &env.config.nats_stream, &projections::all())
+            .await
+            .expect("projection status");
+        if let Some(failed) = statuses.iter().find(|s| s.state == "failed") {
+            panic!("projection {} failed: {:?}", failed.name, failed.error);
+        }
+        if relay.unpublished == 0 && statuses.iter().all(|s| s.lag == 0 && s.state == "running") {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("the pipeline did not settle in 15 s: relay {relay:?}, projections {statuses:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Connects to the servers the way the app does (for the missing-server test).
+pub async fn probe_servers(postgres_url: &str, nats_url: &str) -> anyhow::Result<()> {
+    infra::connect_postgres(postgres_url, 1).await?;
+    infra::connect_nats(nats_url).await?;
+    Ok(())
+}

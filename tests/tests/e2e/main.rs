@@ -1,0 +1,13 @@
+//! End-to-end tests: the real router, relay and projectors against real
+//! PostgreSQL and NATS JetStream. Each test has its own database, stream and
+//! subject prefix (see `crm_tests`), so they run in parallel.
+
+mod contract;
+mod flow;
+mod idempotency;
+mod projector;
+mod races;
+mod relay;
+mod roles;
+mod services;
+mod tenancy;
