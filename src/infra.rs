@@ -116,10 +116,8 @@ pub async fn connect_postgres(url: &str, max_connections: u32) -> anyhow::Result
 pub async fn connect_nats(url: &str) -> anyhow::Result<(async_nats::Client, jetstream::Context)> {
     let client = async_nats::ConnectOptions::new()
         .name("crm")
-        .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(3))
         .connect(url);
-    // retry_on_initial_connect would wait forever; bound the first attempt.
     let client = tokio::time::timeout(Duration::from_secs(5), client)
         .await
         .map_err(|_| anyhow!("NATS is not reachable at {url}; {START_NATS}"))?

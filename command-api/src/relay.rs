@@ -219,6 +219,10 @@ pub async fn ensure_stream(
         duplicate_window,
         num_replicas: replicas,
         allow_direct: true,
+        // The stream is an audit log and the projections' replay source:
+        // no message is ever removed from it.
+        deny_delete: true,
+        deny_purge: true,
         ..Default::default()
     })
     .await

@@ -289,6 +289,24 @@ async fn work(
                     continue 'consumer;
                 }
                 BatchOutcome::Failed { seq, error } => {
+                    // Keep what precedes the bad event, so the read model is
+                    // as complete as it can be and the failure is exact.
+                    let before: Vec<(u64, &[u8])> = events
+                        .iter()
+                        .copied()
+                        .filter(|(s, _)| (*s as i64) < seq)
+                        .collect();
+                    if !before.is_empty()
+                        && apply_batch(&mut conn, projection, &before).await?
+                            == BatchOutcome::Applied
+                    {
+                        for message in batch.iter().take(before.len()) {
+                            message
+                                .ack()
+                                .await
+                                .map_err(|e| ProjectionError::Nats(e.to_string()))?;
+                        }
+                    }
                     tracing::error!(projection = name, seq, %error, "event cannot be applied; projection stopped");
                     mark_failed(&mut conn, name, seq, &error).await?;
                     continue 'consumer;

@@ -75,7 +75,14 @@ impl TestEnv {
         config.subject_prefix = format!("t{id}");
         config.bind = "127.0.0.1:0".parse()?;
         config.db_max_connections = 12;
-        let infra = Infra::connect(config.clone()).await?;
+        let infra = match Infra::connect(config.clone()).await {
+            Ok(infra) => infra,
+            Err(e) => {
+                // The database may exist already; leave nothing behind.
+                let _ = drop_database(postgres_server_url, &db_name).await;
+                return Err(e);
+            }
+        };
         Ok(Self {
             id,
             config,
@@ -109,7 +116,12 @@ impl TestEnv {
 
     /// Every message in the stream, in order: (stream seq, headers, envelope).
     pub async fn stream_messages(&self) -> Vec<(u64, event_schemas::CloudEvent, Option<String>)> {
-        let stream = self.infra.js.get_stream(&self.config.nats_stream).await.expect("stream exists");
+        let stream = self
+            .infra
+            .js
+            .get_stream(&self.config.nats_stream)
+            .await
+            .expect("stream exists");
         let head = self.stream_head().await;
         let mut out = Vec::new();
         for seq in 1..=head {
@@ -142,21 +154,16 @@ impl Drop for TestEnv {
                 .expect("a runtime");
             runtime.block_on(async move {
                 let limit = Duration::from_secs(10);
-                if let Ok(Ok(client)) = tokio::time::timeout(limit, async_nats::connect(&nats_url)).await {
+                if let Ok(Ok(client)) =
+                    tokio::time::timeout(limit, async_nats::connect(&nats_url)).await
+                {
                     let js = jetstream::new(client);
                     let _ = tokio::time::timeout(limit, js.delete_stream(&stream)).await;
                 }
-                let drop_db = async {
-                    let mut conn: sqlx::PgConnection =
-                        sqlx::Connection::connect(&format!("{server_url}/postgres")).await?;
-                    // FORCE ends the app's remaining sessions.
-                    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"))
-                        .execute(&mut conn)
+                if let Ok(Err(e)) | Err(e) =
+                    tokio::time::timeout(limit, drop_database(&server_url, &db_name))
                         .await
-                };
-                if let Ok(Err(e)) | Err(e) = tokio::time::timeout(limit, drop_db)
-                    .await
-                    .map_err(|_| sqlx::Error::PoolTimedOut)
+                        .map_err(|_| sqlx::Error::PoolTimedOut)
                 {
                     eprintln!("could not drop test database {db_name}: {e}");
                 }
@@ -164,6 +171,18 @@ impl Drop for TestEnv {
         });
         let _ = cleanup.join();
     }
+}
+
+/// Drops a test database; FORCE ends any session still connected to it.
+async fn drop_database(server_url: &str, db_name: &str) -> Result<(), sqlx::Error> {
+    let mut conn: sqlx::PgConnection =
+        sqlx::Connection::connect(&format!("{server_url}/postgres")).await?;
+    sqlx::query(&format!(
+        "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
+    ))
+    .execute(&mut conn)
+    .await?;
+    Ok(())
 }
 
 /// The response of a test request.
@@ -196,7 +215,11 @@ impl TestResponse {
     /// Asserts the status, showing the body when it differs.
     #[track_caller]
     pub fn expect(&self, status: u16) -> &Self {
-        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
         self
     }
 
@@ -209,7 +232,12 @@ impl TestResponse {
             Some("application/problem+json"),
             "errors are problem+json"
         );
-        assert_eq!(self.body["type"], format!("urn:crm:problem:{kind}"), "body: {}", self.body);
+        assert_eq!(
+            self.body["type"],
+            format!("urn:crm:problem:{kind}"),
+            "body: {}",
+            self.body
+        );
         assert_eq!(self.body["status"], status);
         self
     }
@@ -218,7 +246,11 @@ impl TestResponse {
     pub fn problem_fields(&self) -> Vec<String> {
         self.body["errors"]
             .as_array()
-            .map(|a| a.iter().filter_map(|e| e["field"].as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -316,25 +348,34 @@ impl TestApp {
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
-        TestResponse { status, headers, body }
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str, token: &str) -> TestResponse {
-        self.request(reqwest::Method::GET, path, Some(token), None, &[]).await
+        self.request(reqwest::Method::GET, path, Some(token), None, &[])
+            .await
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> TestResponse {
-        self.request(reqwest::Method::POST, path, Some(token), Some(body), &[]).await
+        self.request(reqwest::Method::POST, path, Some(token), Some(body), &[])
+            .await
     }
 
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> TestResponse {
-        self.request(reqwest::Method::PATCH, path, Some(token), Some(body), &[]).await
+        self.request(reqwest::Method::PATCH, path, Some(token), Some(body), &[])
+            .await
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> TestResponse {
-        self.request(reqwest::Method::DELETE, path, Some(token), None, &[]).await
+        self.request(reqwest::Method::DELETE, path, Some(token), None, &[])
+            .await
     }
 
     /// Registers a customer and returns its id.
@@ -353,7 +394,11 @@ impl TestApp {
     /// Opens a lead for `customer` and returns its id.
     pub async fn lead(&self, token: &str, customer: &str) -> String {
         let response = self
-            .post("/v1/leads", token, serde_json::json!({"customer_id": customer, "source": "website"}))
+            .post(
+                "/v1/leads",
+                token,
+                serde_json::json!({"customer_id": customer, "source": "website"}),
+            )
             .await;
         response.expect(201);
         response.id()
@@ -384,9 +429,14 @@ pub async fn settle(env: &TestEnv) {
         let relay = command_api::relay::status(env.pool(), &env.config.nats_stream)
             .await
             .expect("relay status");
-        let statuses = projections::status(env.pool(), env.js(), &env.config.nats_stream, &projections::all())
-            .await
-            .expect("projection status");
+        let statuses = projections::status(
+            env.pool(),
+            env.js(),
+            &env.config.nats_stream,
+            &projections::all(),
+        )
+        .await
+        .expect("projection status");
         if let Some(failed) = statuses.iter().find(|s| s.state == "failed") {
             panic!("projection {} failed: {:?}", failed.name, failed.error);
         }
@@ -394,7 +444,9 @@ pub async fn settle(env: &TestEnv) {
             return;
         }
         if tokio::time::Instant::now() > deadline {
-            panic!("the pipeline did not settle in 15 s: relay {relay:?}, projections {statuses:?}");
+            panic!(
+                "the pipeline did not settle in 15 s: relay {relay:?}, projections {statuses:?}"
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -1,1 +1,86 @@
-//! (tests to come)
+//! The servers the system needs, and what it says when they are missing.
+
+use crm::infra;
+use crm_tests::{TestEnv, server_urls};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_postgres_fails_with_instructions_to_start_it() {
+    // Nothing listens on port 1.
+    let err = infra::connect_postgres("postgres://postgres@127.0.0.1:1/crm", 1)
+        .await
+        .expect_err("no PostgreSQL on port 1");
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("PostgreSQL is not reachable at postgres://postgres@127.0.0.1:1/crm"),
+        "{message}"
+    );
+    assert!(
+        message.contains("pg_ctlcluster") && message.contains("scripts/services.sh"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_nats_fails_with_instructions_to_start_it() {
+    let err = infra::connect_nats("nats://127.0.0.1:1")
+        .await
+        .expect_err("no NATS on port 1");
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("NATS is not reachable at nats://127.0.0.1:1"),
+        "{message}"
+    );
+    assert!(
+        message.contains("nats-server") && message.contains("-js"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_harness_reports_a_missing_server_instead_of_skipping() {
+    let (postgres, _) = server_urls();
+    let err = TestEnv::try_new(&postgres, "nats://127.0.0.1:1")
+        .await
+        .err()
+        .expect("the environment needs NATS");
+    assert!(
+        format!("{err:#}").contains("NATS is not reachable"),
+        "{err:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_events_cannot_be_updated_or_deleted() {
+    let env = TestEnv::new().await;
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('Customer', 'x', 1, 'CustomerTagged', '1.0', '{}', '{\"tenant_id\": \"acme\"}')",
+    )
+    .execute(env.pool())
+    .await
+    .unwrap();
+    for statement in [
+        "UPDATE events SET payload = '{\"x\": 1}'",
+        "DELETE FROM events",
+        "TRUNCATE events",
+    ] {
+        let err = sqlx::query(statement)
+            .execute(env.pool())
+            .await
+            .expect_err(statement);
+        assert!(
+            err.to_string().contains("events are immutable"),
+            "{statement}: {err}"
+        );
+    }
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(env.pool())
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_projections_notify_the_channel_the_query_api_waits_on() {
+    assert_eq!(projections::READ_MODEL_CHANNEL, query_api::wait::CHANNEL);
+}
