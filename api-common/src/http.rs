@@ -116,13 +116,17 @@ async fn not_found(req: Request) -> Response {
     ApiError::route_not_found(req.uri().path()).into_response()
 }
 
-/// axum answers a wrong method with a bare 405; make it a problem.
+/// axum answers a wrong method, and the body limit an oversized body, with
+/// bare responses; make them problems.
 async fn method_problem(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     let is_problem = response
         .headers()
         .get(CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/problem"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_problem {
+        return ApiError::payload_too_large().into_response();
+    }
     if response.status() == StatusCode::METHOD_NOT_ALLOWED && !is_problem {
         let allow = response.headers().get(ALLOW).cloned();
         let mut problem = ApiError::method_not_allowed().into_response();
@@ -144,8 +148,8 @@ pub fn with_common_layers(router: Router, max_body: usize) -> Router {
     router
         .route_layer(middleware::from_fn(record_route))
         .fallback(not_found)
-        .layer(middleware::from_fn(method_problem))
         .layer(CatchPanicLayer::custom(panic_to_problem))
         .layer(RequestBodyLimitLayer::new(max_body))
+        .layer(middleware::from_fn(method_problem))
         .layer(middleware::from_fn(request_context))
 }
