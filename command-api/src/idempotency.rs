@@ -75,10 +75,8 @@ pub async fn idempotency(
     };
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(bytes) => bytes,
-        Err(_) => {
-            return ApiError::bad_request("the body is too large or could not be read")
-                .into_response();
-        }
+        // Almost always the size limit; a broken stream has no one to answer.
+        Err(_) => return ApiError::payload_too_large().into_response(),
     };
     let hash = request_hash(parts.method.as_str(), parts.uri.path(), &bytes);
     let tenant = principal.tenant.to_string();
