@@ -23,7 +23,10 @@ async fn a_customer_becomes_a_won_lead_visible_in_read_models_and_the_audit_trai
         .await;
     customer.expect(201);
     let customer_id = customer.id();
-    assert_eq!(customer.header("location"), Some(format!("/v1/customers/{customer_id}").as_str()));
+    assert_eq!(
+        customer.header("location"),
+        Some(format!("/v1/customers/{customer_id}").as_str())
+    );
     assert_eq!(customer.header("etag"), Some("\"1\""));
 
     let lead = app
@@ -50,14 +53,22 @@ async fn a_customer_becomes_a_won_lead_visible_in_read_models_and_the_audit_trai
     assert_eq!(call.body["lead_id"], lead_id.as_str());
 
     for to in ["QUALIFIED", "PROPOSAL_SENT", "NEGOTIATION", "WON"] {
-        app.post(&format!("/v1/leads/{lead_id}/transition"), &admin, json!({"to": to}))
-            .await
-            .expect(200);
+        app.post(
+            &format!("/v1/leads/{lead_id}/transition"),
+            &admin,
+            json!({"to": to}),
+        )
+        .await
+        .expect(200);
     }
     // WON is final.
-    app.post(&format!("/v1/leads/{lead_id}/transition"), &admin, json!({"to": "LOST", "reason": "x"}))
-        .await
-        .expect_problem(409, "conflict");
+    app.post(
+        &format!("/v1/leads/{lead_id}/transition"),
+        &admin,
+        json!({"to": "LOST", "reason": "x"}),
+    )
+    .await
+    .expect_problem(409, "conflict");
 
     app.settle().await;
 
@@ -70,9 +81,15 @@ async fn a_customer_becomes_a_won_lead_visible_in_read_models_and_the_audit_trai
     assert_eq!(read.body["activity_count"], 1);
     assert_eq!(read.body["last_activity_type"], "PHONE_CALL");
     assert_eq!(read.body["last_contact_at"], "2026-01-01T10:00:00Z");
-    assert!(read.body["first_contacted_at"].is_string(), "speed-to-lead is stamped: {}", read.body);
+    assert!(
+        read.body["first_contacted_at"].is_string(),
+        "speed-to-lead is stamped: {}",
+        read.body
+    );
 
-    let customer = app.get(&format!("/v1/customers/{customer_id}"), &admin).await;
+    let customer = app
+        .get(&format!("/v1/customers/{customer_id}"), &admin)
+        .await;
     customer.expect(200);
     assert_eq!(customer.body["email"], "Jeanne@example.com");
     assert_eq!(customer.body["phone"], "+15145550123");
@@ -80,7 +97,9 @@ async fn a_customer_becomes_a_won_lead_visible_in_read_models_and_the_audit_trai
     assert_eq!(customer.body["tags"], json!(["vip"]));
     assert_eq!(customer.body["lead_count"], 1);
 
-    let timeline = app.get(&format!("/v1/leads/{lead_id}/timeline"), &admin).await;
+    let timeline = app
+        .get(&format!("/v1/leads/{lead_id}/timeline"), &admin)
+        .await;
     timeline.expect(200);
     let kinds: Vec<&str> = timeline.body["items"]
         .as_array()
@@ -88,17 +107,28 @@ async fn a_customer_becomes_a_won_lead_visible_in_read_models_and_the_audit_trai
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds.first(), Some(&"status_changed"), "newest first: {kinds:?}");
+    assert_eq!(
+        kinds.first(),
+        Some(&"status_changed"),
+        "newest first: {kinds:?}"
+    );
     assert_eq!(kinds.last(), Some(&"created"));
     assert_eq!(kinds.iter().filter(|k| **k == "status_changed").count(), 4);
     assert!(kinds.contains(&"activity") && kinds.contains(&"first_contacted"));
 
     let audit = app
-        .get(&format!("/v1/audit/events?aggregate_type=Lead&aggregate_id={lead_id}&limit=200"), &admin)
+        .get(
+            &format!("/v1/audit/events?aggregate_type=Lead&aggregate_id={lead_id}&limit=200"),
+            &admin,
+        )
         .await;
     audit.expect(200);
     let events = audit.body["items"].as_array().unwrap();
-    let types: Vec<&str> = events.iter().rev().map(|e| e["event_type"].as_str().unwrap()).collect();
+    let types: Vec<&str> = events
+        .iter()
+        .rev()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
     assert_eq!(
         types,
         [
@@ -117,5 +147,8 @@ async fn a_customer_becomes_a_won_lead_visible_in_read_models_and_the_audit_trai
         assert!(!event["command_id"].as_str().unwrap().is_empty());
     }
     // The activity and the first contact it caused share one command.
-    assert_eq!(events[events.len() - 2]["command_id"], events[events.len() - 3]["command_id"]);
+    assert_eq!(
+        events[events.len() - 2]["command_id"],
+        events[events.len() - 3]["command_id"]
+    );
 }
