@@ -204,7 +204,43 @@ fn http_router(infra: &Infra, parts: &Parts, ops: OpsState, shutdown: Cancellati
             async move { axum::Json(doc.as_ref().clone()) }
         }),
     );
-    api_common::http::with_common_layers(router, infra.config.max_body_bytes)
+    let router = api_common::http::with_common_layers(router, infra.config.max_body_bytes);
+    match cors(&infra.config.cors_origins) {
+        Some(layer) => router.layer(layer),
+        None => router,
+    }
+}
+
+/// CORS for the configured browser origins (none: no CORS headers at all).
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderName, HeaderValue, Method};
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    let header = HeaderName::from_static;
+    Some(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                header("authorization"),
+                header("content-type"),
+                header("if-match"),
+                header("idempotency-key"),
+                header("x-request-id"),
+            ])
+            .expose_headers([
+                header("etag"),
+                header("location"),
+                header("x-request-id"),
+                header("retry-after"),
+            ])
+            .max_age(Duration::from_secs(3600)),
+    )
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "operations",

@@ -89,6 +89,11 @@ pub struct Config {
     )]
     pub nats_duplicate_window_secs: u64,
 
+    /// Browser origins allowed to call the API (comma-separated, e.g.
+    /// `https://app.example.com`); unset: no CORS headers.
+    #[arg(long, env = "CRM_CORS_ORIGINS", value_delimiter = ',', global = true)]
+    pub cors_origins: Vec<String>,
+
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "CRM_MAX_BODY_BYTES", default_value_t = 1024 * 1024, global = true)]
     pub max_body_bytes: usize,
@@ -108,6 +113,7 @@ impl Config {
             db_max_connections: 20,
             nats_replicas: 1,
             nats_duplicate_window_secs: 120,
+            cors_origins: Vec::new(),
             max_body_bytes: 1024 * 1024,
         }
     }
@@ -144,6 +150,13 @@ impl Config {
                 "CRM_SUBJECT_PREFIX `{}` must be dot-separated tokens of letters, digits, - and _",
                 self.subject_prefix
             ));
+        }
+        for origin in &self.cors_origins {
+            if axum::http::HeaderValue::from_str(origin).is_err() || !origin.contains("://") {
+                return Err(format!(
+                    "CRM_CORS_ORIGINS: `{origin}` is not an origin like https://app.example.com"
+                ));
+            }
         }
         if let Some(secret) = &self.jwt_secret {
             use secrecy::ExposeSecret;

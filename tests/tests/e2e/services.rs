@@ -84,3 +84,41 @@ async fn stored_events_cannot_be_updated_or_deleted() {
 async fn the_projections_notify_the_channel_the_query_api_waits_on() {
     assert_eq!(projections::READ_MODEL_CHANNEL, query_api::wait::CHANNEL);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_from_configured_origins_only_get_cors_headers() {
+    let mut env = TestEnv::new().await;
+    env.infra.config.cors_origins = vec!["https://app.example.com".to_owned()];
+    let app = crm_tests::TestApp::start_on(env, crm::app::Parts::all()).await;
+    async fn preflight(app: &crm_tests::TestApp, origin: &str) -> crm_tests::TestResponse {
+        app.request(
+            reqwest::Method::OPTIONS,
+            "/v1/customers",
+            None,
+            None,
+            &[
+                ("Origin", origin),
+                ("Access-Control-Request-Method", "POST"),
+                (
+                    "Access-Control-Request-Headers",
+                    "authorization,content-type,idempotency-key",
+                ),
+            ],
+        )
+        .await
+    }
+    let allowed = preflight(&app, "https://app.example.com").await;
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some("https://app.example.com")
+    );
+    assert!(
+        allowed
+            .header("access-control-allow-headers")
+            .is_some_and(|h| h.contains("idempotency-key")),
+        "{:?}",
+        allowed.headers
+    );
+    let refused = preflight(&app, "https://evil.example.com").await;
+    assert_eq!(refused.header("access-control-allow-origin"), None);
+}
