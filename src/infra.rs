@@ -39,6 +39,9 @@ impl Infra {
         config.validate().map_err(|e| anyhow!(e))?;
         let pool = connect_postgres(&config.database_url, config.db_max_connections).await?;
         MIGRATOR.run(&pool).await.context("applying migrations")?;
+        projections::runner::install(&pool, &projections::all())
+            .await
+            .context("creating the read-model tables")?;
         let (nats, js) = connect_nats(&config.nats_url).await?;
         command_api::relay::ensure_stream(
             &js,

@@ -273,6 +273,17 @@ pub fn tag(value: &str) -> Result<String, String> {
 }
 
 pub fn preferences(value: &Map<String, Value>) -> Result<Map<String, Value>, String> {
+    fn has_nul(value: &Value) -> bool {
+        match value {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(items) => items.iter().any(has_nul),
+            Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+            _ => false,
+        }
+    }
+    if value.iter().any(|(k, v)| k.contains('\0') || has_nul(v)) {
+        return Err("must not contain NUL characters".into());
+    }
     let size = serde_json::to_vec(value)
         .map(|v| v.len())
         .unwrap_or(usize::MAX);
@@ -440,6 +451,18 @@ mod tests {
         // At 05:00 UTC it is still March 9 in Vancouver.
         assert!(future_move_date(NaiveDate::from_ymd_opt(2026, 3, 9).unwrap(), now).is_ok());
         assert!(future_move_date(NaiveDate::from_ymd_opt(2026, 3, 8).unwrap(), now).is_err());
+    }
+
+    #[test]
+    fn preferences_refuse_nul_characters_anywhere() {
+        let ok: Map<String, Value> =
+            serde_json::from_str(r#"{"floor": 3, "notes": ["a"]}"#).unwrap();
+        assert!(preferences(&ok).is_ok());
+        let nested: Map<String, Value> =
+            serde_json::from_str(r#"{"a": {"b": ["x\u0000y"]}}"#).unwrap();
+        assert!(preferences(&nested).is_err());
+        let key: Map<String, Value> = serde_json::from_str(r#"{"a\u0000": 1}"#).unwrap();
+        assert!(preferences(&key).is_err());
     }
 
     #[test]

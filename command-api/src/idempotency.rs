@@ -3,7 +3,7 @@
 //!
 //! * Same key, same request (method, path, body): the stored first response
 //!   (status, body, `Location`, `ETag`), with `Idempotent-Replayed: true`.
-//! * Same key, different request: 422.
+//! * Same key, different request (another body, path, or user): 422.
 //! * Same key while the first request is still running: 409.
 //!
 //! Keys are per tenant and kept at least 24 hours. Only successful (2xx)
@@ -78,7 +78,12 @@ pub async fn idempotency(
         // Almost always the size limit; a broken stream has no one to answer.
         Err(_) => return ApiError::payload_too_large().into_response(),
     };
-    let hash = request_hash(parts.method.as_str(), parts.uri.path(), &bytes);
+    let hash = request_hash(
+        &principal.user_id,
+        parts.method.as_str(),
+        parts.uri.path(),
+        &bytes,
+    );
     let tenant = principal.tenant.to_string();
 
     match claim(&state.pool, &tenant, &key, &hash).await {
@@ -123,8 +128,12 @@ pub async fn idempotency(
     Response::from_parts(parts, Body::from(body))
 }
 
-fn request_hash(method: &str, path: &str, body: &[u8]) -> Vec<u8> {
+/// What makes two requests "the same": the user (a key replays only to the
+/// user who used it first, so nobody receives a response their role could
+/// not have produced), the method, the path and the JSON body.
+fn request_hash(user: &uuid::Uuid, method: &str, path: &str, body: &[u8]) -> Vec<u8> {
     let mut hasher = Sha256::new();
+    hasher.update(user.as_bytes());
     hasher.update(method.as_bytes());
     hasher.update([0]);
     hasher.update(path.as_bytes());

@@ -146,6 +146,40 @@ async fn tables_exist(
     Ok(found == projection.tables().len() as i64)
 }
 
+/// Creates the live tables of `projections` that do not exist yet, with a
+/// checkpoint at 0, so queries never meet a missing table — also in a
+/// process that runs no projector. Existing tables are left alone (a
+/// projector rebuilds them if their version is stale).
+pub async fn install(
+    pool: &PgPool,
+    projections: &[Arc<dyn Projection>],
+) -> Result<(), ProjectionError> {
+    let mut conn = pool.acquire().await?;
+    for projection in projections {
+        let mut tx = conn.begin().await?;
+        // Serializes with other processes installing at the same moment.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(format!("crm-projection-install:{}", projection.name()))
+            .execute(&mut *tx)
+            .await?;
+        if !tables_exist(&mut tx, projection.as_ref()).await?
+            && read_checkpoint(&mut tx, projection.name()).await?.is_none()
+        {
+            create_tables(&mut tx, projection.as_ref(), LIVE_SCHEMA).await?;
+            sqlx::query(
+                "INSERT INTO projection_checkpoints (name, last_seq, state, schema_version) VALUES ($1, 0, 'running', $2)
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(projection.name())
+            .bind(projection.version())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
 /// Makes sure the projection's live tables exist at this build's version:
 /// creates them when the projection is new, rebuilds them from the stream
 /// when the stored version differs.

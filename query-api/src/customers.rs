@@ -70,17 +70,21 @@ pub async fn get_customer(
     let sql = format!("SELECT {COLUMNS} FROM read.customers WHERE tenant_id = $1 AND id = $2");
     let found = state
         .watch
-        .until(params.min_version.unwrap_or(0), || async {
-            let row: Option<CustomerView> = sqlx::query_as(&sql)
-                .bind(principal.tenant.as_str())
-                .bind(id)
-                .fetch_optional(&state.pool)
-                .await?;
-            Ok(row.map(|c| {
-                let version = c.version as u64;
-                (c, version)
-            }))
-        })
+        .until(
+            params.min_version.unwrap_or(0),
+            || async {
+                let row: Option<CustomerView> = sqlx::query_as(&sql)
+                    .bind(principal.tenant.as_str())
+                    .bind(id)
+                    .fetch_optional(&state.pool)
+                    .await?;
+                Ok(row.map(|c| {
+                    let version = c.version as u64;
+                    (c, version)
+                }))
+            },
+            || crate::wait::exists_in_store(&state.pool, &principal, "Customer", id),
+        )
         .await?;
     found
         .map(Json)

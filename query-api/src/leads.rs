@@ -104,12 +104,16 @@ pub async fn get_lead(
     authz::authorize(&principal, Resource::Lead, Action::Read, None)?;
     let lead = state
         .watch
-        .until(params.min_version.unwrap_or(0), || async {
-            Ok(fetch_lead(&state, &principal, id).await?.map(|l| {
-                let version = l.version as u64;
-                (l, version)
-            }))
-        })
+        .until(
+            params.min_version.unwrap_or(0),
+            || async {
+                Ok(fetch_lead(&state, &principal, id).await?.map(|l| {
+                    let version = l.version as u64;
+                    (l, version)
+                }))
+            },
+            || crate::wait::exists_in_store(&state.pool, &principal, "Lead", id),
+        )
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no lead with id {id}")))?;
     authz::authorize(

@@ -8,12 +8,13 @@
 use std::future::Future;
 use std::time::Duration;
 
-use api_common::ApiError;
+use api_common::{ApiError, Principal};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 pub const MAX_WAIT: Duration = Duration::from_secs(5);
 /// The channel the projectors notify after each batch (the same as
@@ -47,25 +48,38 @@ impl ReadModelWatch {
 
     /// Calls `read` until it returns a version ≥ `min_version` (then its
     /// value), or answers 503 with `Retry-After` after [`MAX_WAIT`].
-    /// `read` returns `None` while the entity is not in the read model yet.
-    pub async fn until<T, F, Fut>(
+    /// `read` returns `None` while the entity is not in the read model yet;
+    /// then `exists` is asked, once: `false` (the entity does not exist for
+    /// the caller) ends the wait with `None`.
+    pub async fn until<T, F, Fut, E, EFut>(
         &self,
         min_version: u64,
         mut read: F,
+        exists: E,
     ) -> Result<Option<T>, ApiError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Option<(T, u64)>, ApiError>>,
+        E: FnOnce() -> EFut,
+        EFut: Future<Output = Result<bool, ApiError>>,
     {
         let deadline = Instant::now() + MAX_WAIT;
         let mut changes = self.changes.clone();
+        let mut exists = Some(exists);
         loop {
             changes.borrow_and_update();
             let current = read().await?;
             match current {
                 Some((value, version)) if version >= min_version => return Ok(Some(value)),
                 _ if min_version == 0 => return Ok(current.map(|(value, _)| value)),
-                _ => {}
+                None => {
+                    if let Some(check) = exists.take() {
+                        if !check().await? {
+                            return Ok(None);
+                        }
+                    }
+                }
+                Some(_) => {}
             }
             let now = Instant::now();
             if now >= deadline {
@@ -80,6 +94,27 @@ impl ReadModelWatch {
             let _ = tokio::time::timeout(wait, changes.changed()).await;
         }
     }
+}
+
+/// Whether the event store holds `aggregate_type`/`id` for the caller's
+/// tenant. A read model that lacks a row may just be behind; the event store
+/// tells a late row from one that will never come (unknown id, or another
+/// tenant's), which is a 404 without waiting.
+pub async fn exists_in_store(
+    pool: &PgPool,
+    principal: &Principal,
+    aggregate_type: &str,
+    id: Uuid,
+) -> Result<bool, ApiError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events
+                         WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = 1 AND tenant_id = $3)",
+    )
+    .bind(aggregate_type)
+    .bind(id.to_string())
+    .bind(principal.tenant.as_str())
+    .fetch_one(pool)
+    .await?)
 }
 
 async fn listen(
