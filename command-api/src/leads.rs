@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::context::CommandContext;
-use crate::store::Loaded;
+use crate::store::Committed;
 use crate::{CommandResponse, CommandState, created, ok};
 
 /// Open a lead for an existing, active customer. A sales rep's new lead is
@@ -134,13 +134,15 @@ fn ownership(lead: &Lead) -> RecordOwnership {
     }
 }
 
-/// Loads a lead the caller may act on.
-async fn load_for(
+/// Runs `action` on a lead the caller may change: load it (404 for another
+/// tenant's), check the role's scope on it, check `If-Match`, commit.
+async fn act(
     state: &CommandState,
     ctx: &CommandContext,
     id: Uuid,
     if_match: IfMatch,
-) -> ApiResult<Loaded<Lead>> {
+    action: LeadAction,
+) -> ApiResult<Committed> {
     let loaded = state.leads.load(&ctx.principal.tenant, id).await?;
     authz::authorize(
         &ctx.principal,
@@ -149,7 +151,10 @@ async fn load_for(
         Some(ownership(loaded.state())),
     )?;
     if_match.check(loaded.version())?;
-    Ok(loaded)
+    Ok(state
+        .leads
+        .execute(loaded, command(ctx, action), &ctx.metadata())
+        .await?)
 }
 
 fn command(ctx: &CommandContext, action: LeadAction) -> LeadCommand {
@@ -239,7 +244,6 @@ pub async fn update(
     if_match: IfMatch,
     ApiJson(body): ApiJson<UpdateLeadRequest>,
 ) -> ApiResult<Response> {
-    let loaded = load_for(&state, &ctx, id, if_match).await?;
     let action = LeadAction::Update(UpdateLead {
         source: body.source,
         priority: body.priority,
@@ -250,10 +254,7 @@ pub async fn update(
         score: body.score,
         qualification: body.qualification,
     });
-    let committed = state
-        .leads
-        .execute(loaded, command(&ctx, action), &ctx.metadata())
-        .await?;
+    let committed = act(&state, &ctx, id, if_match, action).await?;
     Ok(ok(committed))
 }
 
@@ -274,15 +275,11 @@ pub async fn transition(
     if_match: IfMatch,
     ApiJson(body): ApiJson<TransitionRequest>,
 ) -> ApiResult<Response> {
-    let loaded = load_for(&state, &ctx, id, if_match).await?;
     let action = LeadAction::Transition {
         to: body.to,
         reason: body.reason,
     };
-    let committed = state
-        .leads
-        .execute(loaded, command(&ctx, action), &ctx.metadata())
-        .await?;
+    let committed = act(&state, &ctx, id, if_match, action).await?;
     Ok(ok(committed))
 }
 
@@ -301,14 +298,10 @@ pub async fn assign(
     ApiJson(body): ApiJson<AssignRequest>,
 ) -> ApiResult<Response> {
     check_assignee(&ctx, body.user_id)?;
-    let loaded = load_for(&state, &ctx, id, if_match).await?;
     let action = LeadAction::Assign {
         user_id: body.user_id,
     };
-    let committed = state
-        .leads
-        .execute(loaded, command(&ctx, action), &ctx.metadata())
-        .await?;
+    let committed = act(&state, &ctx, id, if_match, action).await?;
     Ok(ok(committed))
 }
 
@@ -330,7 +323,6 @@ pub async fn record_activity(
     if_match: IfMatch,
     ApiJson(body): ApiJson<RecordActivityRequest>,
 ) -> ApiResult<Response> {
-    let loaded = load_for(&state, &ctx, id, if_match).await?;
     let activity_id = Uuid::now_v7();
     let action = LeadAction::RecordActivity(RecordActivity {
         activity_id,
@@ -345,10 +337,7 @@ pub async fn record_activity(
         cost: body.cost,
         notes: body.notes,
     });
-    let committed = state
-        .leads
-        .execute(loaded, command(&ctx, action), &ctx.metadata())
-        .await?;
+    let committed = act(&state, &ctx, id, if_match, action).await?;
     let body = ActivityRecorded {
         id: activity_id,
         lead_id: committed.id,

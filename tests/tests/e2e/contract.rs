@@ -428,6 +428,8 @@ async fn unknown_malformed_and_other_tenants_ids_are_404_not_found() {
     let admin = app.token("acme", Role::Admin);
     let customer = app.customer(&admin, "a@example.com").await;
     let lead = app.lead(&admin, &customer).await;
+    // Projected first, so another tenant's 404 is isolation, not lag.
+    app.settle().await;
     app.settle().await;
     let before = event_count(&app).await;
     let unknown = Uuid::new_v4();

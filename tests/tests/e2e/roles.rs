@@ -326,7 +326,8 @@ async fn assert_every_write_allowed(app: &TestApp, role: Role, email: &str) {
     app.get(&format!("/v1/leads/{l}/timeline"), &token)
         .await
         .expect(200);
-    app.get(&format!("/v1/customers/{c}"), &token)
+    // Each projection catches up on its own: wait for this one too.
+    app.get(&format!("/v1/customers/{c}?min_version=1"), &token)
         .await
         .expect(200);
     let audit = app
