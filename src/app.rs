@@ -101,7 +101,8 @@ pub async fn start(
     let config = &infra.config;
 
     if parts.relay {
-        let relay_config = RelayConfig::new(&config.nats_stream, &config.subject_prefix);
+        let mut relay_config = RelayConfig::new(&config.nats_stream, &config.subject_prefix);
+        relay_config.seal_interval = Duration::from_secs(config.seal_interval_secs);
         tasks.spawn(relay::run(
             infra.pool.clone(),
             infra.js.clone(),

@@ -89,6 +89,15 @@ pub struct Config {
     )]
     pub nats_duplicate_window_secs: u64,
 
+    /// How often the relay seals each tenant's chain head (seconds).
+    #[arg(
+        long,
+        env = "CRM_SEAL_INTERVAL_SECS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub seal_interval_secs: u64,
+
     /// Browser origins allowed to call the API (comma-separated, e.g.
     /// `https://app.example.com`); unset: no CORS headers.
     #[arg(long, env = "CRM_CORS_ORIGINS", value_delimiter = ',', global = true)]
@@ -113,6 +122,7 @@ impl Config {
             db_max_connections: 20,
             nats_replicas: 1,
             nats_duplicate_window_secs: 120,
+            seal_interval_secs: 60,
             cors_origins: Vec::new(),
             max_body_bytes: 1024 * 1024,
         }

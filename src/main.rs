@@ -67,6 +67,49 @@ enum Command {
     },
     /// Load-test a running server and print throughput, latency and projection lag.
     Bench(BenchArgs),
+    /// Tamper evidence: verify the event history.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// The event history.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute every event hash, aggregate chain, tenant chain and seal, and
+    /// report the first broken link (exit code 1) or success.
+    Verify {
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Verify an export file (`crm events export`) instead of the database.
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Write the events with metadata, hashes, chain links and seals as
+    /// NDJSON (verifiable offline with `crm audit verify --file`).
+    Export {
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Recorded at or after (RFC 3339).
+        #[arg(long)]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        /// Recorded before (RFC 3339).
+        #[arg(long)]
+        to: Option<chrono::DateTime<chrono::Utc>>,
+        /// Output file (default: standard output).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -165,7 +208,101 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Projections { command } => projections_command(cli.config, command).await,
         Command::Bench(args) => bench::run(&cli.config, args).await,
+        Command::Audit {
+            command: AuditCommand::Verify { tenant, file },
+        } => audit_verify(cli.config, tenant, file).await,
+        Command::Events {
+            command:
+                EventsCommand::Export {
+                    tenant,
+                    from,
+                    to,
+                    out,
+                },
+        } => events_export(cli.config, tenant, from, to, out).await,
     }
+}
+
+async fn audit_verify(
+    config: Config,
+    tenant: Option<String>,
+    file: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    let outcome = match file {
+        Some(path) => {
+            let reader = std::io::BufReader::new(
+                std::fs::File::open(&path)
+                    .with_context(|| format!("opening {}", path.display()))?,
+            );
+            match event_schemas::integrity::verify_export(reader) {
+                Ok(report) => Ok(report),
+                Err(event_schemas::integrity::FileError::Broken(found)) => Err(found),
+                Err(e) => bail!("{}: {e}", path.display()),
+            }
+        }
+        None => {
+            let pool = infra::connect_postgres(&config.database_url, 2).await?;
+            infra::MIGRATOR
+                .run(&pool)
+                .await
+                .context("applying migrations")?;
+            query_api::history::verify_database(&pool, tenant.as_deref()).await?
+        }
+    };
+    match outcome {
+        Ok(report) => {
+            println!(
+                "verified: {} events in {} aggregates, {} tenant chain links in {} tenants, {} seals — no alteration found",
+                report.events, report.aggregates, report.chained, report.tenants, report.seals
+            );
+            Ok(())
+        }
+        Err(found) => {
+            eprintln!("BROKEN: {found}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn events_export(
+    config: Config,
+    tenant: Option<String>,
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    to: Option<chrono::DateTime<chrono::Utc>>,
+    out: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    use futures::TryStreamExt;
+    use std::io::Write;
+    let pool = infra::connect_postgres(&config.database_url, 2).await?;
+    infra::MIGRATOR
+        .run(&pool)
+        .await
+        .context("applying migrations")?;
+    let mut writer: Box<dyn Write> = match &out {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut lines = std::pin::pin!(query_api::history::export(
+        &pool,
+        tenant.as_deref(),
+        from,
+        to
+    ));
+    let mut events = 0u64;
+    while let Some(line) = lines.try_next().await? {
+        if matches!(line, event_schemas::integrity::ExportLine::Event(_)) {
+            events += 1;
+        }
+        serde_json::to_writer(&mut writer, &line)?;
+        writer.write_all(b"\n")?;
+    }
+    writer.flush()?;
+    if let Some(path) = out {
+        eprintln!("{events} events exported to {}", path.display());
+    }
+    Ok(())
 }
 
 /// Hides the password of a database URL.

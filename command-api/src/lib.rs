@@ -18,6 +18,7 @@
 //! * [`idempotency`]: `Idempotency-Key` handling.
 //! * [`relay`]: events table → JetStream, gap-safe, one leader at a time.
 
+pub mod chain;
 pub mod context;
 pub mod customers;
 pub mod idempotency;

@@ -66,6 +66,8 @@ pub struct RelayConfig {
     pub standby_retry: Duration,
     /// A name for logs and the checkpoint's `leader` column.
     pub relay_id: String,
+    /// How often each tenant's chain head is sealed (when it advanced).
+    pub seal_interval: Duration,
 }
 
 impl RelayConfig {
@@ -77,6 +79,7 @@ impl RelayConfig {
             poll_interval: Duration::from_millis(100),
             standby_retry: Duration::from_secs(1),
             relay_id: format!("relay-{}", Uuid::now_v7()),
+            seal_interval: Duration::from_secs(60),
         }
     }
 }
@@ -293,6 +296,7 @@ async fn lead(
         .await?;
     let mut stream = js.get_stream(&config.stream).await.map_err(nats_err)?;
     let mut cursor = reconcile(&mut conn, &mut stream, config).await?;
+    crate::chain::chain_up_to(&mut conn, cursor, config.seal_interval).await?;
     let mut failures = 0u32;
 
     loop {
@@ -310,6 +314,7 @@ async fn lead(
                 n = listener.recv() => { n?; }
                 _ = tokio::time::sleep(config.poll_interval) => {}
             }
+            crate::chain::seal_due(&mut conn, config.seal_interval).await?;
             continue;
         }
         match publish(js, config, &batch, cursor.stream_seq).await {
@@ -321,6 +326,7 @@ async fn lead(
                     stream_seq: last_seq,
                 };
                 save_checkpoint(&mut conn, config, cursor).await?;
+                crate::chain::chain_up_to(&mut conn, cursor, config.seal_interval).await?;
                 metrics::counter!("relay_published_total", "stream" => config.stream.clone())
                     .increment(batch.len() as u64);
                 failures = 0;

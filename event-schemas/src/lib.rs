@@ -25,6 +25,7 @@
 pub mod common;
 pub mod customer;
 pub mod envelope;
+pub mod integrity;
 pub mod lead;
 pub mod metadata;
 

@@ -11,6 +11,7 @@
 
 pub mod audit;
 pub mod customers;
+pub mod history;
 pub mod leads;
 pub mod wait;
 

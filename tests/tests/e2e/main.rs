@@ -5,6 +5,7 @@
 mod contract;
 mod flow;
 mod idempotency;
+mod integrity;
 mod projector;
 mod races;
 mod relay;
