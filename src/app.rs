@@ -27,13 +27,23 @@ use utoipa_axum::routes;
 use crate::infra::Infra;
 use crate::openapi;
 
+/// Which projectors a process runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ProjectorSet {
+    #[default]
+    None,
+    All,
+    /// These, by name (`crm projector customers leads`).
+    Named(Vec<String>),
+}
+
 /// What one process runs.
 #[derive(Clone, Default)]
 pub struct Parts {
     pub command_api: bool,
     pub query_api: bool,
     pub relay: bool,
-    pub projectors: Vec<Arc<dyn Projection>>,
+    pub projectors: ProjectorSet,
     /// Serve `/healthz`, `/readyz`, `/metrics` (and `/openapi.json` with an API).
     pub http: bool,
 }
@@ -44,7 +54,7 @@ impl Parts {
             command_api: true,
             query_api: true,
             relay: true,
-            projectors: projections::all(),
+            projectors: ProjectorSet::All,
             http: true,
         }
     }
@@ -111,7 +121,14 @@ pub async fn start(
         ));
     }
     let projector_config = ProjectorConfig::new(&config.nats_stream, &config.subject_prefix);
-    for projection in &parts.projectors {
+    let projectors: Vec<Arc<dyn Projection>> = match &parts.projectors {
+        ProjectorSet::None => Vec::new(),
+        ProjectorSet::All => projections::all(infra.keystore.clone()),
+        ProjectorSet::Named(names) => {
+            projections::select(infra.keystore.clone(), names).map_err(anyhow::Error::msg)?
+        }
+    };
+    for projection in &projectors {
         tasks.spawn(projections::run_projector(
             infra.pool.clone(),
             infra.js.clone(),
@@ -143,10 +160,10 @@ pub async fn start(
         let ops = OpsState {
             infra: infra.clone(),
             metrics,
-            projections: if parts.projectors.is_empty() {
-                projections::all()
+            projections: if projectors.is_empty() {
+                projections::all(infra.keystore.clone())
             } else {
-                parts.projectors.clone()
+                projectors.clone()
             },
             relay: parts.relay || parts.command_api,
         };
@@ -180,6 +197,7 @@ fn http_router(infra: &Infra, parts: &Parts, ops: OpsState, shutdown: Cancellati
         api = api.merge(command_api::router(CommandState::new(
             infra.pool.clone(),
             infra.keys.clone(),
+            infra.keystore.clone(),
         )));
     }
     if parts.query_api {

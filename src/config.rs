@@ -50,6 +50,22 @@ pub struct Config {
     #[arg(long, env = "CRM_JWT_SECRET", hide_env_values = true, global = true)]
     pub jwt_secret: Option<SecretString>,
 
+    /// Master key that wraps the tenants' keys: `<id>:<base64 of 32 bytes>`.
+    /// Unset: development mode only (a fixed, public key).
+    #[arg(long, env = "CRM_MASTER_KEY", hide_env_values = true, global = true)]
+    pub master_key: Option<SecretString>,
+
+    /// Previous master keys, still accepted to unwrap until `crm keys rotate`
+    /// re-wrapped everything (comma-separated `<id>:<base64>`).
+    #[arg(
+        long,
+        env = "CRM_OLD_MASTER_KEYS",
+        hide_env_values = true,
+        value_delimiter = ',',
+        global = true
+    )]
+    pub old_master_keys: Vec<String>,
+
     /// JetStream stream that carries the events.
     #[arg(
         long,
@@ -116,6 +132,8 @@ impl Config {
             nats_url: "nats://127.0.0.1:4222".into(),
             bind: "127.0.0.1:8080".parse().expect("valid address"),
             jwt_secret: None,
+            master_key: None,
+            old_master_keys: Vec::new(),
             nats_stream: "CRM_EVENTS".into(),
             subject_prefix: "crm".into(),
             log_format: LogFormat::Text,
@@ -136,6 +154,21 @@ impl Config {
         self.jwt_secret
             .clone()
             .unwrap_or_else(|| SecretString::from(DEV_JWT_SECRET.to_owned()))
+    }
+
+    /// The master keys; the development key only in development mode.
+    pub fn master_keys(&self) -> Result<keystore::MasterKeys, String> {
+        use secrecy::ExposeSecret;
+        let current = match (&self.master_key, self.dev_mode()) {
+            (Some(key), _) => key.expose_secret().to_owned(),
+            (None, true) => keystore::DEV_MASTER_KEY.to_owned(),
+            (None, false) => {
+                return Err("CRM_MASTER_KEY is required outside development mode \
+                            (`<id>:<base64 of 32 random bytes>`, e.g. `m1:$(openssl rand -base64 32)`)"
+                    .to_owned());
+            }
+        };
+        keystore::MasterKeys::parse(&current, &self.old_master_keys).map_err(|e| e.to_string())
     }
 
     pub fn duplicate_window(&self) -> Duration {

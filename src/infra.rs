@@ -30,6 +30,8 @@ pub struct Infra {
     pub nats: async_nats::Client,
     pub js: jetstream::Context,
     pub keys: Arc<JwtKeys>,
+    /// Data keys for personal data (crypto-shredding).
+    pub keystore: Arc<keystore::KeyStore>,
 }
 
 impl Infra {
@@ -37,9 +39,11 @@ impl Infra {
     /// ensures the stream exists.
     pub async fn connect(config: Config) -> anyhow::Result<Self> {
         config.validate().map_err(|e| anyhow!(e))?;
+        let master = config.master_keys().map_err(|e| anyhow!(e))?;
         let pool = connect_postgres(&config.database_url, config.db_max_connections).await?;
         MIGRATOR.run(&pool).await.context("applying migrations")?;
-        projections::runner::install(&pool, &projections::all())
+        let keystore = Arc::new(keystore::KeyStore::new(pool.clone(), master));
+        projections::runner::install(&pool, &projections::all(keystore.clone()))
             .await
             .context("creating the read-model tables")?;
         let (nats, js) = connect_nats(&config.nats_url).await?;
@@ -64,6 +68,7 @@ impl Infra {
             nats,
             js,
             keys,
+            keystore,
         })
     }
 }

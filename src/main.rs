@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use anyhow::{Context, bail};
 use api_common::{JwtKeys, Principal};
 use clap::{Parser, Subcommand};
-use crm::app::{self, Parts};
+use crm::app::{self, Parts, ProjectorSet};
 use crm::bench::{self, BenchArgs};
 use crm::config::{self, Config};
 use crm::infra::{self, Infra};
@@ -67,6 +67,11 @@ enum Command {
     },
     /// Load-test a running server and print throughput, latency and projection lag.
     Bench(BenchArgs),
+    /// Key management for personal data.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Tamper evidence: verify the event history.
     Audit {
         #[command(subcommand)]
@@ -76,6 +81,21 @@ enum Command {
     Events {
         #[command(subcommand)]
         command: EventsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Re-wrap every tenant key under the current master key (CRM_MASTER_KEY;
+    /// keep the previous one in CRM_OLD_MASTER_KEYS until this has run). With
+    /// --tenant-keys, also give tenants new key-encryption keys and re-wrap
+    /// their data keys. Events are never rewritten.
+    Rotate {
+        #[arg(long)]
+        tenant_keys: bool,
+        /// With --tenant-keys: only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
     },
 }
 
@@ -161,7 +181,11 @@ async fn main() -> anyhow::Result<()> {
             serve(cli.config, parts, false).await
         }
         Command::Projector { names } => {
-            let projectors = projections::select(&names).map_err(anyhow::Error::msg)?;
+            let projectors = if names.is_empty() {
+                ProjectorSet::All
+            } else {
+                ProjectorSet::Named(names)
+            };
             let parts = Parts {
                 projectors,
                 http: true,
@@ -208,6 +232,13 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Projections { command } => projections_command(cli.config, command).await,
         Command::Bench(args) => bench::run(&cli.config, args).await,
+        Command::Keys {
+            command:
+                KeysCommand::Rotate {
+                    tenant_keys,
+                    tenant,
+                },
+        } => rotate_keys(cli.config, tenant_keys, tenant).await,
         Command::Audit {
             command: AuditCommand::Verify { tenant, file },
         } => audit_verify(cli.config, tenant, file).await,
@@ -221,6 +252,34 @@ async fn main() -> anyhow::Result<()> {
                 },
         } => events_export(cli.config, tenant, from, to, out).await,
     }
+}
+
+async fn rotate_keys(
+    config: Config,
+    tenant_keys: bool,
+    tenant: Option<String>,
+) -> anyhow::Result<()> {
+    let master = config.master_keys().map_err(anyhow::Error::msg)?;
+    let current = master.current_id().to_owned();
+    let pool = infra::connect_postgres(&config.database_url, 2).await?;
+    infra::MIGRATOR
+        .run(&pool)
+        .await
+        .context("applying migrations")?;
+    let keys = keystore::KeyStore::new(pool, master);
+    let rotation = keys.rotate_master().await?;
+    println!(
+        "master key `{current}`: re-wrapped {} tenant keys and {} index keys",
+        rotation.tenant_keys, rotation.index_keys
+    );
+    if tenant_keys {
+        let rotation = keys.rotate_tenant_keys(tenant.as_deref()).await?;
+        println!(
+            "new key-encryption keys for {} tenants; re-wrapped {} data keys",
+            rotation.tenant_keys, rotation.data_keys
+        );
+    }
+    Ok(())
 }
 
 async fn audit_verify(
@@ -412,8 +471,13 @@ async fn projections_command(config: Config, command: ProjectionsCommand) -> any
     let stream = infra.config.nats_stream.clone();
     match command {
         ProjectionsCommand::Status { json } => {
-            let statuses =
-                projections::status(&infra.pool, &infra.js, &stream, &projections::all()).await?;
+            let statuses = projections::status(
+                &infra.pool,
+                &infra.js,
+                &stream,
+                &projections::all(infra.keystore.clone()),
+            )
+            .await?;
             let relay = command_api::relay::status(&infra.pool, &stream).await?;
             if json {
                 println!(
@@ -452,9 +516,10 @@ async fn projections_command(config: Config, command: ProjectionsCommand) -> any
             Ok(())
         }
         ProjectionsCommand::Rebuild { name } => {
-            let projection = projections::select(std::slice::from_ref(&name))
-                .map_err(anyhow::Error::msg)?
-                .remove(0);
+            let projection =
+                projections::select(infra.keystore.clone(), std::slice::from_ref(&name))
+                    .map_err(anyhow::Error::msg)?
+                    .remove(0);
             let bar = ProgressBar::new(0);
             bar.set_style(
                 ProgressStyle::with_template(
@@ -486,7 +551,8 @@ async fn projections_command(config: Config, command: ProjectionsCommand) -> any
             Ok(())
         }
         ProjectionsCommand::Retry { name } => {
-            projections::select(std::slice::from_ref(&name)).map_err(anyhow::Error::msg)?;
+            projections::select(infra.keystore.clone(), std::slice::from_ref(&name))
+                .map_err(anyhow::Error::msg)?;
             if projections::runner::retry(&infra.pool, &name).await? {
                 println!("{name} will retry its failed event");
                 Ok(())

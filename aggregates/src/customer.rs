@@ -9,8 +9,9 @@ use std::collections::BTreeSet;
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
 use event_schemas::customer::{
-    CustomerContactDetailsUpdated, CustomerDeactivated, CustomerEvent, CustomerProfileUpdated,
-    CustomerReactivated, CustomerRegistered, CustomerTagged, CustomerUntagged,
+    CustomerContactDetailsUpdated, CustomerDeactivated, CustomerEvent, CustomerForgotten,
+    CustomerProfileUpdated, CustomerReactivated, CustomerRegistered, CustomerTagged,
+    CustomerUntagged,
 };
 use event_schemas::{Address, TenantId};
 use serde::{Deserialize, Serialize};
@@ -35,7 +36,12 @@ pub struct Customer {
     pub preferences: Map<String, Value>,
     pub notes: Option<String>,
     pub active: bool,
+    /// Personal data forgotten (crypto-shredded): nothing can change any more.
+    pub forgotten: bool,
 }
+
+/// What a forgotten customer's names read as.
+pub const ERASED: &str = "[erased]";
 
 impl Customer {
     pub fn is_registered(&self) -> bool {
@@ -79,10 +85,20 @@ pub struct UpdateCustomer {
 pub enum CustomerCommand {
     Register(RegisterCustomer),
     Update(UpdateCustomer),
-    Tag { tag: String },
-    Untag { tag: String },
-    Deactivate { reason: Option<String> },
+    Tag {
+        tag: String,
+    },
+    Untag {
+        tag: String,
+    },
+    Deactivate {
+        reason: Option<String>,
+    },
     Reactivate,
+    /// Forget the person's personal data (crypto-shredding).
+    Forget {
+        reason: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -97,6 +113,8 @@ pub enum CustomerError {
     AlreadyInactive,
     #[error("customer is already active")]
     AlreadyActive,
+    #[error("the customer's personal data was forgotten; the record can no longer change")]
+    Forgotten,
 }
 
 impl DomainError for CustomerError {
@@ -112,6 +130,9 @@ impl DomainError for CustomerError {
             },
             Self::AlreadyActive => ErrorKind::Conflict {
                 rule: "customer.already-active",
+            },
+            Self::Forgotten => ErrorKind::Conflict {
+                rule: "customer.forgotten",
             },
         }
     }
@@ -340,8 +361,16 @@ impl Customer {
         if !self.is_registered() {
             return Err(CustomerError::NotFound);
         }
+        if self.forgotten {
+            return Err(CustomerError::Forgotten);
+        }
         Ok(match command {
             CustomerCommand::Register(_) => unreachable!("handled above"),
+            CustomerCommand::Forget { reason } => {
+                let reason = values::required_text(&reason, values::MAX_SHORT_TEXT)
+                    .map_err(|m| ValidationErrors::single("reason", m))?;
+                vec![CustomerForgotten { reason }.into()]
+            }
             CustomerCommand::Update(cmd) => self.update(cmd)?,
             CustomerCommand::Tag { tag } => {
                 let tag = values::tag(&tag).map_err(|m| ValidationErrors::single("tag", m))?;
@@ -418,6 +447,7 @@ impl Aggregate for Customer {
                     preferences: e.preferences,
                     notes: e.notes,
                     active: true,
+                    forgotten: false,
                 }
             }
             CustomerEvent::CustomerContactDetailsUpdated(e) => {
@@ -440,6 +470,16 @@ impl Aggregate for Customer {
             }
             CustomerEvent::CustomerDeactivated(_) => self.active = false,
             CustomerEvent::CustomerReactivated(_) => self.active = true,
+            CustomerEvent::CustomerForgotten(_) => {
+                self.forgotten = true;
+                self.active = false;
+                self.first_name = ERASED.to_owned();
+                self.last_name = ERASED.to_owned();
+                self.email = None;
+                self.phone = None;
+                self.address = None;
+                self.notes = None;
+            }
         }
     }
 }

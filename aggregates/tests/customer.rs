@@ -10,8 +10,9 @@ use aggregates::{DomainError, ErrorKind, FieldError, Patch, TenantOwned, Validat
 use cqrs_es::Aggregate;
 use cqrs_es::test::TestFramework;
 use event_schemas::customer::{
-    CustomerContactDetailsUpdated, CustomerDeactivated, CustomerEvent, CustomerProfileUpdated,
-    CustomerReactivated, CustomerRegistered, CustomerTagged, CustomerUntagged,
+    CustomerContactDetailsUpdated, CustomerDeactivated, CustomerEvent, CustomerForgotten,
+    CustomerProfileUpdated, CustomerReactivated, CustomerRegistered, CustomerTagged,
+    CustomerUntagged,
 };
 use event_schemas::{Address, TenantId};
 use proptest::prelude::*;
@@ -1242,4 +1243,82 @@ proptest! {
         }
         prop_assert_eq!(state_after(history).tags, model);
     }
+}
+
+#[test]
+fn forgetting_a_customer_records_the_reason() {
+    customer()
+        .given(vec![jane_registered().into()])
+        .when(CustomerCommand::Forget {
+            reason: "erasure request #12".into(),
+        })
+        .then_expect_events(vec![
+            CustomerForgotten {
+                reason: "erasure request #12".into(),
+            }
+            .into(),
+        ]);
+}
+
+#[test]
+fn forgetting_without_a_reason_is_rejected() {
+    customer()
+        .given(vec![jane_registered().into()])
+        .when(CustomerCommand::Forget {
+            reason: "  ".into(),
+        })
+        .then_expect_error(CustomerError::Invalid(ValidationErrors::single(
+            "reason",
+            "must not be empty",
+        )));
+}
+
+#[test]
+fn a_forgotten_customer_can_no_longer_change_or_be_forgotten_again() {
+    let history = vec![
+        jane_registered().into(),
+        CustomerForgotten {
+            reason: "request".into(),
+        }
+        .into(),
+    ];
+    for command in [
+        CustomerCommand::Tag { tag: "x".into() },
+        CustomerCommand::Reactivate,
+        CustomerCommand::Forget {
+            reason: "again".into(),
+        },
+        CustomerCommand::Update(UpdateCustomer {
+            first_name: Some("Back".into()),
+            ..UpdateCustomer::default()
+        }),
+    ] {
+        customer()
+            .given(history.clone())
+            .when(command)
+            .then_expect_error(CustomerError::Forgotten);
+    }
+}
+
+#[test]
+fn forgetting_clears_the_personal_data_from_the_state() {
+    let mut state = Customer::default();
+    state.apply(jane_registered().into());
+    state.apply(
+        CustomerForgotten {
+            reason: "request".into(),
+        }
+        .into(),
+    );
+    assert!(state.forgotten && !state.active);
+    assert_eq!(state.first_name, aggregates::customer::ERASED);
+    assert_eq!(
+        (
+            state.email.clone(),
+            state.phone.clone(),
+            state.address.clone(),
+            state.notes.clone()
+        ),
+        (None, None, None, None)
+    );
 }

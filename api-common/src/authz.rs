@@ -17,6 +17,8 @@
 //! | auditor    | read              | read                                 | read     |
 //! | crew       | —                 | —                                    | —        |
 //!
+//! Forgetting a customer (delete on PersonalData) is for admins only.
+//!
 //! "Delete" on a customer is deactivation/reactivation.
 
 use event_schemas::Role;
@@ -30,6 +32,9 @@ pub enum Resource {
     Customer,
     Lead,
     AuditLog,
+    /// A customer's personal data as such: deleting it is forgetting the
+    /// person (crypto-shredding).
+    PersonalData,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -64,6 +69,7 @@ pub fn decide(role: Role, resource: Resource, action: Action) -> Option<Scope> {
     match (role, resource, action) {
         (Admin | Manager, Customer | Lead, _) => Some(Scope::Tenant),
         (Admin | Manager | Auditor, AuditLog, Read) => Some(Scope::Tenant),
+        (Admin, PersonalData, Delete) => Some(Scope::Tenant),
         (Sales, Customer, Create | Read | Update) => Some(Scope::Tenant),
         (Sales, Lead, Create | Read | Update) => Some(Scope::OwnOrUnassigned),
         (Dispatcher | Accountant | Auditor, Customer | Lead, Read) => Some(Scope::Tenant),
@@ -154,13 +160,14 @@ mod tests {
         use Resource::*;
         let actions = [Create, Read, Update, Delete, Approve];
         for role in Role::ALL {
-            for resource in [Customer, Lead, AuditLog] {
+            for resource in [Customer, Lead, AuditLog, PersonalData] {
                 for action in actions {
                     let expected = match (role, resource) {
                         (Role::Admin | Role::Manager, Customer | Lead) => Some(Scope::Tenant),
                         (Role::Admin | Role::Manager | Role::Auditor, AuditLog) => {
                             (action == Read).then_some(Scope::Tenant)
                         }
+                        (Role::Admin, PersonalData) => (action == Delete).then_some(Scope::Tenant),
                         (Role::Sales, Customer) => {
                             matches!(action, Create | Read | Update).then_some(Scope::Tenant)
                         }

@@ -10,7 +10,6 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -121,6 +120,16 @@ pub struct DeactivateCustomerRequest {
 #[serde(deny_unknown_fields)]
 pub struct EmptyRequest {}
 
+/// Forget the person: their data key is destroyed, their personal data can
+/// never be read again; the rest of the history stays.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForgetCustomerRequest {
+    /// Why (e.g. the erasure request's reference). Must not hold personal data.
+    #[schema(example = "erasure request #2026-114")]
+    pub reason: String,
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TagRequest {
@@ -139,10 +148,11 @@ fn contact_keys(email: Option<&str>, phone: Option<&str>) -> (Option<String>, Op
     )
 }
 
-/// The uniqueness rule, checked against the claims the event store keeps.
+/// The uniqueness rule, checked against the claims the event store keeps
+/// (blind indexes of the normalized values, never the values).
 /// Returns the 409 naming the field when another customer holds the value.
 async fn contact_conflict(
-    pool: &PgPool,
+    state: &CommandState,
     principal: &Principal,
     (email, phone): &(Option<String>, Option<String>),
     customer: Uuid,
@@ -150,6 +160,23 @@ async fn contact_conflict(
     if email.is_none() && phone.is_none() {
         return Ok(None);
     }
+    let tenant = principal.tenant.as_str();
+    let index = |kind: &'static str, value: &Option<String>| {
+        let keystore = state.keystore.clone();
+        let value = value.clone();
+        async move {
+            match value {
+                Some(v) => keystore
+                    .blind_index(tenant, kind, &v)
+                    .await
+                    .map(Some)
+                    .map_err(ApiError::internal),
+                None => Ok(None),
+            }
+        }
+    };
+    let (email, phone) = (index("email", email).await?, index("phone", phone).await?);
+    let pool = &state.pool;
     let holder: Option<(String, String)> = sqlx::query_as(
         "SELECT kind, customer_id FROM customer_contact_claims
           WHERE tenant_id = $1 AND customer_id <> $4
@@ -180,7 +207,7 @@ async fn execute_unique(
     keys: (Option<String>, Option<String>),
 ) -> ApiResult<Committed> {
     let id = loaded.id();
-    if let Some(conflict) = contact_conflict(&state.pool, &ctx.principal, &keys, id).await? {
+    if let Some(conflict) = contact_conflict(state, &ctx.principal, &keys, id).await? {
         return Err(conflict);
     }
     match state
@@ -188,11 +215,9 @@ async fn execute_unique(
         .execute(loaded, command, &ctx.metadata())
         .await
     {
-        Err(CommandError::Conflict) => {
-            Err(contact_conflict(&state.pool, &ctx.principal, &keys, id)
-                .await?
-                .unwrap_or_else(ApiError::concurrent_write))
-        }
+        Err(CommandError::Conflict) => Err(contact_conflict(state, &ctx.principal, &keys, id)
+            .await?
+            .unwrap_or_else(ApiError::concurrent_write)),
         other => other.map_err(ApiError::from),
     }
 }
@@ -349,6 +374,31 @@ pub async fn reactivate(
         CustomerCommand::Reactivate,
     )
     .await
+}
+
+#[utoipa::path(
+    post, path = "/v1/customers/{id}/forget", tag = "customers",
+    request_body = ForgetCustomerRequest,
+    params(("id" = Uuid, Path, description = "Customer id"), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    responses(
+        (status = 200, description = "Forgotten: personal data erased everywhere", body = CommandResponse),
+        (status = 403, description = "Only admins forget customers", body = api_common::Problem),
+        (status = 409, description = "Already forgotten", body = api_common::Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn forget(
+    State(state): State<CommandState>,
+    ctx: CommandContext,
+    PathId(id): PathId,
+    if_match: IfMatch,
+    ApiJson(body): ApiJson<ForgetCustomerRequest>,
+) -> ApiResult<Response> {
+    authz::authorize(&ctx.principal, Resource::PersonalData, Action::Delete, None)?;
+    let command = CustomerCommand::Forget {
+        reason: body.reason,
+    };
+    simple(&state, &ctx, id, if_match, Action::Read, command).await
 }
 
 #[utoipa::path(

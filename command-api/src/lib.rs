@@ -24,6 +24,7 @@ pub mod customers;
 pub mod idempotency;
 pub mod leads;
 pub mod relay;
+pub mod sealing;
 pub mod store;
 
 use std::sync::Arc;
@@ -54,17 +55,19 @@ use crate::store::{Committed, Store};
 pub struct CommandState {
     pub pool: PgPool,
     pub keys: Arc<JwtKeys>,
+    pub keystore: Arc<keystore::KeyStore>,
     pub customers: Arc<Store<Customer>>,
     pub leads: Arc<Store<Lead>>,
 }
 
 impl CommandState {
-    pub fn new(pool: PgPool, keys: Arc<JwtKeys>) -> Self {
+    pub fn new(pool: PgPool, keys: Arc<JwtKeys>, keystore: Arc<keystore::KeyStore>) -> Self {
         Self {
-            customers: Arc::new(Store::new(pool.clone())),
-            leads: Arc::new(Store::new(pool.clone())),
+            customers: Arc::new(Store::new(pool.clone(), keystore.clone())),
+            leads: Arc::new(Store::new(pool.clone(), keystore.clone())),
             pool,
             keys,
+            keystore,
         }
     }
 }
@@ -160,6 +163,7 @@ pub fn router(state: CommandState) -> OpenApiRouter {
         .routes(routes!(customers::update))
         .routes(routes!(customers::deactivate))
         .routes(routes!(customers::reactivate))
+        .routes(routes!(customers::forget))
         .routes(routes!(customers::tag))
         .routes(routes!(customers::untag))
         .routes(routes!(leads::create))

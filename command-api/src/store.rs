@@ -13,7 +13,11 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
 use cqrs_es::{Aggregate, AggregateError, EventStore};
 use event_schemas::{EventMetadata, TenantId};
+use keystore::KeyStore;
 use postgres_es::PostgresEventRepository;
+use std::sync::Arc;
+
+use crate::sealing::SealingRepository;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -98,7 +102,7 @@ fn store_error<E: std::error::Error>(e: AggregateError<E>) -> CommandError<E> {
 
 /// The event store for one aggregate type.
 pub struct Store<A: Aggregate> {
-    inner: PersistedEventStore<PostgresEventRepository, A>,
+    inner: PersistedEventStore<SealingRepository, A>,
 }
 
 impl<A> Store<A>
@@ -106,9 +110,12 @@ where
     A: Aggregate<Services = ()> + TenantOwned,
     A::Error: DomainError,
 {
-    pub fn new(pool: PgPool) -> Self {
+    pub fn new(pool: PgPool, keys: Arc<KeyStore>) -> Self {
         Self {
-            inner: PersistedEventStore::new_event_store(PostgresEventRepository::new(pool)),
+            inner: PersistedEventStore::new_event_store(SealingRepository::new(
+                PostgresEventRepository::new(pool),
+                keys,
+            )),
         }
     }
 

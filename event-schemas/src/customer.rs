@@ -11,20 +11,76 @@ use crate::common::{Address, TenantId};
 /// orphans every stored event.
 pub const AGGREGATE_TYPE: &str = "Customer";
 
+/// Personal data: sealed in the stored and published form (version 2.0).
+///
+/// The schema of a personal field: the value itself in memory (and in
+/// version 1.0 events), or a sealed object once stored.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+enum Personal<T> {
+    Plain(T),
+    Sealed(SealedValue),
+}
+
+/// A personal value sealed with the customer's data key (AES-256-GCM; the
+/// associated data is `<aggregate type>:<aggregate id>:<sequence>:<field>`).
+/// Once the customer is forgotten it cannot be opened any more.
+#[derive(JsonSchema, Serialize, Deserialize)]
+#[allow(dead_code)]
+pub struct SealedValue {
+    #[serde(rename = "$sealed")]
+    pub algorithm: String,
+    /// Base64 nonce (96 bits).
+    pub n: String,
+    /// Base64 ciphertext with its tag.
+    pub c: String,
+}
+
+/// The personal fields of each customer event: sealed when stored.
+pub fn personal_fields(event_type: &str) -> &'static [&'static str] {
+    match event_type {
+        "CustomerRegistered" => &[
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "address",
+            "notes",
+        ],
+        "CustomerContactDetailsUpdated" => {
+            &["first_name", "last_name", "email", "phone", "address"]
+        }
+        "CustomerProfileUpdated" => &["notes"],
+        _ => &[],
+    }
+}
+
+/// Personal fields a forgotten customer still needs a text for.
+pub const ERASABLE_NAMES: &[&str] = &["first_name", "last_name"];
+
 /// A customer was registered. Email and phone are stored normalized
 /// (email trimmed, phone in E.164 form); at least one of them is present.
+/// Stored form (2.0): personal fields sealed, plus `email_index` and
+/// `phone_index`, keyed blind indexes (HMAC-SHA-256) for uniqueness.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CustomerRegistered {
     pub tenant_id: TenantId,
     pub customer_id: Uuid,
+    #[schemars(with = "Personal<String>")]
     pub first_name: String,
+    #[schemars(with = "Personal<String>")]
     pub last_name: String,
+    #[schemars(with = "Option<Personal<String>>")]
     pub email: Option<String>,
+    #[schemars(with = "Option<Personal<String>>")]
     pub phone: Option<String>,
+    #[schemars(with = "Option<Personal<Address>>")]
     pub address: Option<Address>,
     pub lead_source: Option<String>,
     pub tags: Vec<String>,
     pub preferences: Map<String, Value>,
+    #[schemars(with = "Option<Personal<String>>")]
     pub notes: Option<String>,
 }
 
@@ -32,10 +88,15 @@ pub struct CustomerRegistered {
 /// after the change (not a diff) and the names of the fields that changed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CustomerContactDetailsUpdated {
+    #[schemars(with = "Personal<String>")]
     pub first_name: String,
+    #[schemars(with = "Personal<String>")]
     pub last_name: String,
+    #[schemars(with = "Option<Personal<String>>")]
     pub email: Option<String>,
+    #[schemars(with = "Option<Personal<String>>")]
     pub phone: Option<String>,
+    #[schemars(with = "Option<Personal<Address>>")]
     pub address: Option<Address>,
     pub changed_fields: Vec<String>,
 }
@@ -46,6 +107,7 @@ pub struct CustomerContactDetailsUpdated {
 pub struct CustomerProfileUpdated {
     pub lead_source: Option<String>,
     pub preferences: Map<String, Value>,
+    #[schemars(with = "Option<Personal<String>>")]
     pub notes: Option<String>,
     pub changed_fields: Vec<String>,
 }
@@ -68,15 +130,25 @@ pub struct CustomerDeactivated {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CustomerReactivated {}
 
+/// The customer's personal data was forgotten: their data key is destroyed
+/// in the same transaction, so no personal field of any of their events can
+/// be read again; amounts, dates and the rest of the history stay.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CustomerForgotten {
+    /// Why (e.g. the customer's erasure request); must not itself hold personal data.
+    pub reason: String,
+}
+
 crate::event_enum! {
     /// Every event of the `Customer` aggregate.
     CustomerEvent for AGGREGATE_TYPE {
-        CustomerRegistered("1.0", "A customer was registered."),
-        CustomerContactDetailsUpdated("1.0", "Names, email, phone or address changed (full contact details after the change)."),
-        CustomerProfileUpdated("1.0", "Lead source, preferences or notes changed (full profile after the change)."),
+        CustomerRegistered("2.0", "A customer was registered (personal fields sealed; blind indexes of email and phone)."),
+        CustomerContactDetailsUpdated("2.0", "Names, email, phone or address changed (full contact details after the change; personal fields sealed)."),
+        CustomerProfileUpdated("2.0", "Lead source, preferences or notes changed (full profile after the change; notes sealed)."),
         CustomerTagged("1.0", "A tag was added to the customer."),
         CustomerUntagged("1.0", "A tag was removed from the customer."),
         CustomerDeactivated("1.0", "The customer was deactivated; no new leads can be opened for them."),
         CustomerReactivated("1.0", "A deactivated customer was reactivated."),
+        CustomerForgotten("1.0", "The customer's personal data was forgotten: their data key is destroyed."),
     }
 }

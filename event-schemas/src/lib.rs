@@ -15,7 +15,7 @@
 //! ```
 //! use event_schemas::{customer::CustomerEvent, TypedEvent};
 //! let info = CustomerEvent::catalogue();
-//! assert!(info.iter().any(|e| e.event_type == "CustomerRegistered" && e.version == "1.0"));
+//! assert!(info.iter().any(|e| e.event_type == "CustomerRegistered" && e.version == "2.0"));
 //! ```
 //!
 //! Rules: a stored event is never edited. A compatible change (a new optional

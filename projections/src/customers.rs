@@ -2,8 +2,8 @@
 
 use event_schemas::customer::{
     AGGREGATE_TYPE as CUSTOMER, CustomerContactDetailsUpdated, CustomerDeactivated,
-    CustomerProfileUpdated, CustomerReactivated, CustomerRegistered, CustomerTagged,
-    CustomerUntagged,
+    CustomerForgotten, CustomerProfileUpdated, CustomerReactivated, CustomerRegistered,
+    CustomerTagged, CustomerUntagged,
 };
 use event_schemas::lead::{AGGREGATE_TYPE as LEAD, LeadCreated};
 use sqlx::PgConnection;
@@ -11,7 +11,10 @@ use sqlx::types::Json;
 
 use crate::{ProjectedEvent, Projection, ProjectionError};
 
-pub struct Customers;
+pub struct Customers {
+    /// Opens the personal fields of customer events.
+    pub keys: std::sync::Arc<keystore::KeyStore>,
+}
 
 const DDL: &str = r#"
 CREATE TABLE customers (
@@ -27,6 +30,7 @@ CREATE TABLE customers (
     preferences jsonb       NOT NULL DEFAULT '{}',
     notes       text,
     active      boolean     NOT NULL,
+    forgotten   boolean     NOT NULL DEFAULT false,
     lead_count  integer     NOT NULL DEFAULT 0,
     version     bigint      NOT NULL,
     created_at  timestamptz NOT NULL,
@@ -47,7 +51,8 @@ impl Projection for Customers {
     }
 
     fn version(&self) -> i32 {
-        1
+        // 2: personal data opened from sealed events; `forgotten`.
+        2
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -68,7 +73,7 @@ impl Projection for Customers {
         let seq = e.sequence;
         match (e.aggregatetype.as_str(), e.event_type.as_str()) {
             (CUSTOMER, "CustomerRegistered") => {
-                let d: CustomerRegistered = ev.data()?;
+                let d: CustomerRegistered = ev.personal_data(&self.keys).await?;
                 sqlx::query(
                     "INSERT INTO customers (tenant_id, id, first_name, last_name, email, phone, address, lead_source,
                                             tags, preferences, notes, active, version, created_at, updated_at)
@@ -91,7 +96,7 @@ impl Projection for Customers {
                 .await?;
             }
             (CUSTOMER, "CustomerContactDetailsUpdated") => {
-                let d: CustomerContactDetailsUpdated = ev.data()?;
+                let d: CustomerContactDetailsUpdated = ev.personal_data(&self.keys).await?;
                 sqlx::query(
                     "UPDATE customers SET first_name = $3, last_name = $4, email = $5, phone = $6, address = $7,
                             version = $8, updated_at = $9
@@ -110,7 +115,7 @@ impl Projection for Customers {
                 .await?;
             }
             (CUSTOMER, "CustomerProfileUpdated") => {
-                let d: CustomerProfileUpdated = ev.data()?;
+                let d: CustomerProfileUpdated = ev.personal_data(&self.keys).await?;
                 sqlx::query(
                     "UPDATE customers SET lead_source = $3, preferences = $4, notes = $5, version = $6, updated_at = $7
                       WHERE tenant_id = $1 AND id = $2 AND version < $6",
@@ -169,6 +174,23 @@ impl Projection for Customers {
                 .bind(tenant)
                 .bind(ev.aggregate_uuid()?)
                 .bind(active)
+                .bind(seq)
+                .bind(e.time)
+                .execute(conn)
+                .await?;
+            }
+            (CUSTOMER, "CustomerForgotten") => {
+                let _: CustomerForgotten = ev.data()?;
+                // Scrub every personal field this read model held.
+                sqlx::query(
+                    "UPDATE customers SET first_name = $3, last_name = $3, email = NULL, phone = NULL,
+                            address = NULL, notes = NULL, active = false, forgotten = true,
+                            version = $4, updated_at = $5
+                      WHERE tenant_id = $1 AND id = $2 AND version < $4",
+                )
+                .bind(tenant)
+                .bind(ev.aggregate_uuid()?)
+                .bind(keystore::ERASED)
                 .bind(seq)
                 .bind(e.time)
                 .execute(conn)

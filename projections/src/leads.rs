@@ -4,7 +4,8 @@
 
 use event_schemas::LeadStatus;
 use event_schemas::customer::{
-    AGGREGATE_TYPE as CUSTOMER, CustomerContactDetailsUpdated, CustomerRegistered,
+    AGGREGATE_TYPE as CUSTOMER, CustomerContactDetailsUpdated, CustomerForgotten,
+    CustomerRegistered,
 };
 use event_schemas::lead::{
     AGGREGATE_TYPE as LEAD, LeadAssigned, LeadCreated, LeadDetailsUpdated, LeadFirstContacted,
@@ -16,7 +17,10 @@ use uuid::Uuid;
 
 use crate::{ProjectedEvent, Projection, ProjectionError};
 
-pub struct Leads;
+pub struct Leads {
+    /// Opens customers' names.
+    pub keys: std::sync::Arc<keystore::KeyStore>,
+}
 
 const DDL: &str = r#"
 CREATE TABLE lead_customer_names (
@@ -93,7 +97,8 @@ impl Projection for Leads {
     }
 
     fn version(&self) -> i32 {
-        1
+        // 2: customer names opened from sealed events, erased when forgotten.
+        2
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -114,11 +119,11 @@ impl Projection for Leads {
         let seq = e.sequence;
         match (e.aggregatetype.as_str(), e.event_type.as_str()) {
             (CUSTOMER, "CustomerRegistered") => {
-                let d: CustomerRegistered = ev.data()?;
+                let d: CustomerRegistered = ev.personal_data(&self.keys).await?;
                 set_customer_name(conn, tenant, d.customer_id, &d.first_name, &d.last_name).await?;
             }
             (CUSTOMER, "CustomerContactDetailsUpdated") => {
-                let d: CustomerContactDetailsUpdated = ev.data()?;
+                let d: CustomerContactDetailsUpdated = ev.personal_data(&self.keys).await?;
                 set_customer_name(
                     conn,
                     tenant,
@@ -127,6 +132,11 @@ impl Projection for Leads {
                     &d.last_name,
                 )
                 .await?;
+            }
+            (CUSTOMER, "CustomerForgotten") => {
+                let _: CustomerForgotten = ev.data()?;
+                let erased = keystore::ERASED;
+                set_customer_name(conn, tenant, ev.aggregate_uuid()?, erased, erased).await?;
             }
             (LEAD, "LeadCreated") => {
                 let d: LeadCreated = ev.data()?;

@@ -56,19 +56,62 @@ pub struct ProjectedEvent {
 }
 
 impl ProjectedEvent {
-    /// The payload as the event type's struct. The stored version must have
-    /// the major version this build knows for the type.
+    /// The payload as the event type's struct. A stored version newer (by
+    /// major) than the one this build knows is refused; older ones decode
+    /// (a 1.0 customer event holds plain values where 2.0 holds sealed ones).
     pub fn data<T: DeserializeOwned>(&self) -> Result<T, ProjectionError> {
+        self.decode(self.event.data.clone())
+    }
+
+    /// The payload with its personal fields opened with the subject's data
+    /// key; once the key is destroyed (the person forgotten) names read
+    /// `[erased]` and the other personal fields `null`.
+    pub async fn personal_data<T: DeserializeOwned>(
+        &self,
+        keys: &keystore::KeyStore,
+    ) -> Result<T, ProjectionError> {
+        use event_schemas::customer::{AGGREGATE_TYPE, ERASABLE_NAMES, personal_fields};
+        use keystore::sealed;
+        let e = &self.event;
+        let fields = personal_fields(&e.event_type);
+        let mut data = e.data.clone();
+        if let Some(object) = data.as_object_mut() {
+            if fields
+                .iter()
+                .any(|f| object.get(*f).is_some_and(sealed::is_sealed))
+            {
+                let key = keys
+                    .existing_data_key(e.tenant.as_str(), &e.aggregateid)
+                    .await
+                    .map_err(key_error)?;
+                sealed::open_fields(key.as_ref(), object, fields, ERASABLE_NAMES, |f| {
+                    sealed::aad(AGGREGATE_TYPE, &e.aggregateid, e.sequence, f)
+                })
+                .map_err(|err| {
+                    ProjectionError::Decode(format!(
+                        "{} (stream seq {}): {err}",
+                        e.event_type, self.stream_seq
+                    ))
+                })?;
+            }
+        }
+        self.decode(data)
+    }
+
+    fn decode<T: DeserializeOwned>(&self, data: serde_json::Value) -> Result<T, ProjectionError> {
         let known = catalogue_entry(&self.event.aggregatetype, &self.event.event_type).ok_or_else(
             || ProjectionError::Decode(format!("unknown event type {}", self.event.event_type)),
         )?;
-        if major(known.version) != major(&self.event.eventversion) {
+        let stored = major(&self.event.eventversion)
+            .parse::<u32>()
+            .unwrap_or(u32::MAX);
+        if stored > major(known.version).parse::<u32>().unwrap_or(0) {
             return Err(ProjectionError::Decode(format!(
                 "{} version {} is not understood by this build (knows {})",
                 self.event.event_type, self.event.eventversion, known.version
             )));
         }
-        serde_json::from_value(self.event.data.clone()).map_err(|e| {
+        serde_json::from_value(data).map_err(|e| {
             ProjectionError::Decode(format!(
                 "{} (stream seq {}) does not decode: {e}",
                 self.event.event_type, self.stream_seq
@@ -84,6 +127,13 @@ impl ProjectedEvent {
                 self.event.aggregateid
             ))
         })
+    }
+}
+
+fn key_error(e: keystore::KeyError) -> ProjectionError {
+    match e {
+        keystore::KeyError::Db(e) => ProjectionError::Db(e),
+        other => ProjectionError::Decode(other.to_string()),
     }
 }
 
@@ -166,19 +216,22 @@ pub trait Projection: Send + Sync {
     ) -> Result<(), ProjectionError>;
 }
 
-/// Every projection this build knows.
-pub fn all() -> Vec<Arc<dyn Projection>> {
+/// Every projection this build knows (the key store opens personal data).
+pub fn all(keys: Arc<keystore::KeyStore>) -> Vec<Arc<dyn Projection>> {
     vec![
-        Arc::new(customers::Customers),
-        Arc::new(leads::Leads),
+        Arc::new(customers::Customers { keys: keys.clone() }),
+        Arc::new(leads::Leads { keys }),
         Arc::new(timeline::LeadTimeline),
         Arc::new(audit::AuditTrail),
     ]
 }
 
 /// The projections named (all when `names` is empty); unknown names are an error.
-pub fn select(names: &[String]) -> Result<Vec<Arc<dyn Projection>>, String> {
-    let all = all();
+pub fn select(
+    keys: Arc<keystore::KeyStore>,
+    names: &[String],
+) -> Result<Vec<Arc<dyn Projection>>, String> {
+    let all = all(keys);
     if names.is_empty() {
         return Ok(all);
     }

@@ -30,6 +30,8 @@ pub struct CustomerView {
     pub preferences: SqlJson<Value>,
     pub notes: Option<String>,
     pub active: bool,
+    /// The person's data was forgotten: names read `[erased]`, contact details are gone.
+    pub forgotten: bool,
     /// Leads opened for this customer.
     pub lead_count: i32,
     /// The customer's version (events applied); see `min_version`.
@@ -39,7 +41,7 @@ pub struct CustomerView {
 }
 
 const COLUMNS: &str = "id, first_name, last_name, email, phone, address, lead_source, tags, preferences, notes, \
-                       active, lead_count, version, created_at, updated_at";
+                       active, forgotten, lead_count, version, created_at, updated_at";
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -433,7 +433,7 @@ pub async fn settle(env: &TestEnv) {
             env.pool(),
             env.js(),
             &env.config.nats_stream,
-            &projections::all(),
+            &projections::all(env.infra.keystore.clone()),
         )
         .await
         .expect("projection status");

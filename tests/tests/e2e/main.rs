@@ -4,6 +4,7 @@
 
 mod contract;
 mod flow;
+mod forget;
 mod idempotency;
 mod integrity;
 mod projector;

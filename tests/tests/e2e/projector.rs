@@ -84,7 +84,7 @@ async fn app_without_projectors() -> TestApp {
         command_api: true,
         query_api: true,
         relay: true,
-        projectors: vec![],
+        projectors: crm::app::ProjectorSet::None,
         http: true,
     })
     .await
@@ -353,9 +353,10 @@ async fn two_copies_of_a_projector_apply_each_event_once() {
 }
 
 /// Every read-model table, row by row, as JSON.
-async fn dump_read_models(pool: &PgPool) -> Vec<(String, Vec<Value>)> {
+async fn dump_read_models(app: &TestApp) -> Vec<(String, Vec<Value>)> {
+    let pool = app.pool();
     let mut out = Vec::new();
-    for projection in projections::all() {
+    for projection in projections::all(app.env.infra.keystore.clone()) {
         for table in projection.tables() {
             let rows: Vec<Value> = sqlx::query_scalar(&format!(
                 "SELECT to_jsonb(t) FROM read.{table} t ORDER BY to_jsonb(t)::text"
@@ -405,7 +406,7 @@ async fn a_rebuild_yields_the_same_tables_as_live_while_queries_keep_working() {
         }
     }
     app.settle().await;
-    let live = dump_read_models(app.pool()).await;
+    let live = dump_read_models(&app).await;
     assert!(
         live.iter().all(|(_, rows)| !rows.is_empty()),
         "every table has rows"
@@ -432,7 +433,7 @@ async fn a_rebuild_yields_the_same_tables_as_live_while_queries_keep_working() {
         })
     };
     let config = ProjectorConfig::new(&app.env.config.nats_stream, &app.env.config.subject_prefix);
-    for projection in projections::all() {
+    for projection in projections::all(app.env.infra.keystore.clone()) {
         let progress = AtomicU64::new(0);
         let report = projections::rebuild(
             app.pool(),
@@ -454,7 +455,7 @@ async fn a_rebuild_yields_the_same_tables_as_live_while_queries_keep_working() {
     }
     assert_eq!(reader.await.unwrap(), 40);
     assert_eq!(
-        dump_read_models(app.pool()).await,
+        dump_read_models(&app).await,
         live,
         "rebuilt tables equal the live ones"
     );
@@ -499,7 +500,7 @@ async fn an_unknown_event_type_stops_the_projections_that_read_its_aggregate() {
         .await
         .unwrap();
     let mut handles = Vec::new();
-    for projection in projections::all() {
+    for projection in projections::all(env.infra.keystore.clone()) {
         handles.push(start_projector(&env, projection));
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

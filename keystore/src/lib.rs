@@ -1,0 +1,422 @@
+//! # keystore: forgettable personal data (crypto-shredding)
+//!
+//! ```text
+//!  master key (configuration: CRM_MASTER_KEY = <id>:<base64 32 bytes>)
+//!    └─ wraps ─▶ tenant key-encryption key (tenant_keys, versioned)   tenant index key (tenant_index_keys)
+//!                  └─ wraps ─▶ data key per customer (data_keys)         └─ HMAC blind indexes of email/phone
+//!                                └─ AES-256-GCM ─▶ each personal field of each event
+//!                                                  (random 96-bit nonce, the event's identity as associated data)
+//! ```
+//!
+//! Forgetting a customer destroys its data key (`wrapped_dek := NULL`): from
+//! then on its personal fields cannot be opened anywhere — API, projections,
+//! rebuilds, exports — while every stored byte, hence every hash, stays as
+//! it was. Key ids are recorded, so the master key and tenant keys rotate by
+//! re-wrapping keys, never by rewriting events.
+
+pub mod crypto;
+pub mod sealed;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use sqlx::PgPool;
+
+pub use crypto::{CryptoError, Key};
+pub use sealed::ERASED;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("{0}")]
+    Crypto(#[from] CryptoError),
+    #[error("master key `{0}` is not configured (set it in CRM_MASTER_KEY or CRM_OLD_MASTER_KEYS)")]
+    UnknownMasterKey(String),
+    #[error("the data key of {0} was destroyed")]
+    Destroyed(String),
+    #[error("invalid master key configuration: {0}")]
+    Config(String),
+}
+
+/// The configured master keys: the current one (used to wrap) and old ones
+/// (still accepted to unwrap, until `crm keys rotate` re-wrapped everything).
+#[derive(Clone)]
+pub struct MasterKeys {
+    current_id: String,
+    keys: HashMap<String, Key>,
+}
+
+impl std::fmt::Debug for MasterKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MasterKeys")
+            .field("current_id", &self.current_id)
+            .field("ids", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// The development master key: used only in development mode.
+pub const DEV_MASTER_KEY: &str = "dev:Y3JtLWRldi1tYXN0ZXIta2V5LU5PVC1GT1ItUFJPRCE=";
+
+impl MasterKeys {
+    /// Parses `<id>:<base64 of 32 bytes>` for the current key and a comma
+    /// separated list of the same for old keys.
+    pub fn parse(current: &str, old: &[String]) -> Result<Self, KeyError> {
+        fn one(text: &str) -> Result<(String, Key), KeyError> {
+            let (id, b64) = text.trim().split_once(':').ok_or_else(|| {
+                KeyError::Config("a master key is `<id>:<base64 of 32 bytes>`".into())
+            })?;
+            let id = id.trim();
+            if id.is_empty()
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(KeyError::Config(format!(
+                    "master key id `{id}` must be letters, digits, - or _"
+                )));
+            }
+            let bytes = STANDARD
+                .decode(b64.trim())
+                .map_err(|_| KeyError::Config(format!("master key `{id}` is not base64")))?;
+            let key = Key::from_bytes(&bytes).ok_or_else(|| {
+                KeyError::Config(format!(
+                    "master key `{id}` must be 32 bytes, got {}",
+                    bytes.len()
+                ))
+            })?;
+            Ok((id.to_owned(), key))
+        }
+        let (current_id, current) = one(current)?;
+        let mut keys = HashMap::from([(current_id.clone(), current)]);
+        for text in old.iter().filter(|t| !t.trim().is_empty()) {
+            let (id, key) = one(text)?;
+            keys.entry(id).or_insert(key);
+        }
+        Ok(Self { current_id, keys })
+    }
+
+    pub fn current_id(&self) -> &str {
+        &self.current_id
+    }
+
+    fn get(&self, id: &str) -> Result<&Key, KeyError> {
+        self.keys
+            .get(id)
+            .ok_or_else(|| KeyError::UnknownMasterKey(id.to_owned()))
+    }
+
+    fn current(&self) -> &Key {
+        &self.keys[&self.current_id]
+    }
+}
+
+/// What a rotation did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rotation {
+    pub tenant_keys: u64,
+    pub index_keys: u64,
+    pub data_keys: u64,
+}
+
+/// Keys, from the database, unwrapped on demand. Tenant keys are cached
+/// (they are never destroyed); data keys are not, so a destroyed one stops
+/// working in every process at once.
+pub struct KeyStore {
+    pool: PgPool,
+    master: MasterKeys,
+    keks: Mutex<HashMap<(String, i32), Key>>,
+    index_keys: Mutex<HashMap<String, Key>>,
+}
+
+impl std::fmt::Debug for KeyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyStore")
+            .field("master", &self.master)
+            .finish()
+    }
+}
+
+fn kek_aad(tenant: &str, version: i32) -> Vec<u8> {
+    format!("kek:{tenant}:{version}").into_bytes()
+}
+
+fn index_aad(tenant: &str) -> Vec<u8> {
+    format!("index:{tenant}").into_bytes()
+}
+
+fn dek_aad(tenant: &str, subject: &str) -> Vec<u8> {
+    format!("dek:{tenant}:{subject}").into_bytes()
+}
+
+impl KeyStore {
+    pub fn new(pool: PgPool, master: MasterKeys) -> Self {
+        Self {
+            pool,
+            master,
+            keks: Mutex::new(HashMap::new()),
+            index_keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The tenant's current key-encryption key (created on first use).
+    async fn current_kek(&self, tenant: &str) -> Result<(i32, Key), KeyError> {
+        let current: Option<i32> = sqlx::query_scalar(
+            "SELECT max(version) FROM tenant_keys WHERE tenant_id = $1 AND retired_at IS NULL",
+        )
+        .bind(tenant)
+        .fetch_one(&self.pool)
+        .await?;
+        let version = match current {
+            Some(v) => v,
+            None => {
+                let kek = Key::random();
+                let wrapped = crypto::wrap(self.master.current(), &kek_aad(tenant, 1), &kek);
+                sqlx::query(
+                    "INSERT INTO tenant_keys (tenant_id, version, master_key_id, wrapped_kek) VALUES ($1, 1, $2, $3)
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(tenant)
+                .bind(self.master.current_id())
+                .bind(&wrapped)
+                .execute(&self.pool)
+                .await?;
+                1
+            }
+        };
+        Ok((version, self.kek(tenant, version).await?))
+    }
+
+    async fn kek(&self, tenant: &str, version: i32) -> Result<Key, KeyError> {
+        let cache_key = (tenant.to_owned(), version);
+        if let Some(key) = self.keks.lock().expect("key cache lock").get(&cache_key) {
+            return Ok(key.clone());
+        }
+        let (master_id, wrapped): (String, Vec<u8>) = sqlx::query_as(
+            "SELECT master_key_id, wrapped_kek FROM tenant_keys WHERE tenant_id = $1 AND version = $2",
+        )
+        .bind(tenant)
+        .bind(version)
+        .fetch_one(&self.pool)
+        .await?;
+        let key = crypto::unwrap(
+            self.master.get(&master_id)?,
+            &kek_aad(tenant, version),
+            &wrapped,
+        )?;
+        self.keks
+            .lock()
+            .expect("key cache lock")
+            .insert(cache_key, key.clone());
+        Ok(key)
+    }
+
+    /// The tenant's blind-index key (created on first use, never rotated:
+    /// the uniqueness claims are built from it).
+    async fn index_key(&self, tenant: &str) -> Result<Key, KeyError> {
+        if let Some(key) = self.index_keys.lock().expect("key cache lock").get(tenant) {
+            return Ok(key.clone());
+        }
+        let fresh = Key::random();
+        sqlx::query(
+            "INSERT INTO tenant_index_keys (tenant_id, master_key_id, wrapped_key) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(self.master.current_id())
+        .bind(crypto::wrap(self.master.current(), &index_aad(tenant), &fresh))
+        .execute(&self.pool)
+        .await?;
+        let (master_id, wrapped): (String, Vec<u8>) = sqlx::query_as(
+            "SELECT master_key_id, wrapped_key FROM tenant_index_keys WHERE tenant_id = $1",
+        )
+        .bind(tenant)
+        .fetch_one(&self.pool)
+        .await?;
+        let key = crypto::unwrap(self.master.get(&master_id)?, &index_aad(tenant), &wrapped)?;
+        self.index_keys
+            .lock()
+            .expect("key cache lock")
+            .insert(tenant.to_owned(), key.clone());
+        Ok(key)
+    }
+
+    /// The blind index of a normalized value (`kind`: `email`, `phone`).
+    pub async fn blind_index(
+        &self,
+        tenant: &str,
+        kind: &str,
+        normalized: &str,
+    ) -> Result<String, KeyError> {
+        Ok(crypto::blind_index(
+            &self.index_key(tenant).await?,
+            kind,
+            normalized,
+        ))
+    }
+
+    /// The subject's data key, created on first use. A destroyed key is an error.
+    pub async fn data_key(&self, tenant: &str, subject: &str) -> Result<Key, KeyError> {
+        if let Some(key) = self.existing_data_key(tenant, subject).await? {
+            return Ok(key);
+        }
+        let destroyed: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM data_keys WHERE tenant_id = $1 AND subject_id = $2 AND wrapped_dek IS NULL)",
+        )
+        .bind(tenant)
+        .bind(subject)
+        .fetch_one(&self.pool)
+        .await?;
+        if destroyed {
+            return Err(KeyError::Destroyed(subject.to_owned()));
+        }
+        let (version, kek) = self.current_kek(tenant).await?;
+        let dek = Key::random();
+        sqlx::query(
+            "INSERT INTO data_keys (tenant_id, subject_id, kek_version, wrapped_dek) VALUES ($1, $2, $3, $4)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(subject)
+        .bind(version)
+        .bind(crypto::wrap(&kek, &dek_aad(tenant, subject), &dek))
+        .execute(&self.pool)
+        .await?;
+        // Another writer may have created it first: use whatever is stored.
+        self.existing_data_key(tenant, subject)
+            .await?
+            .ok_or_else(|| KeyError::Destroyed(subject.to_owned()))
+    }
+
+    /// The subject's data key, or `None` when it never existed or was destroyed.
+    pub async fn existing_data_key(
+        &self,
+        tenant: &str,
+        subject: &str,
+    ) -> Result<Option<Key>, KeyError> {
+        let row: Option<(i32, Option<Vec<u8>>)> =
+            sqlx::query_as("SELECT kek_version, wrapped_dek FROM data_keys WHERE tenant_id = $1 AND subject_id = $2")
+                .bind(tenant)
+                .bind(subject)
+                .fetch_optional(&self.pool)
+                .await?;
+        match row {
+            Some((version, Some(wrapped))) => {
+                let kek = self.kek(tenant, version).await?;
+                Ok(Some(crypto::unwrap(
+                    &kek,
+                    &dek_aad(tenant, subject),
+                    &wrapped,
+                )?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Re-wraps every tenant key and index key under the current master key
+    /// (after it was changed; the old one must still be configured).
+    pub async fn rotate_master(&self) -> Result<Rotation, KeyError> {
+        let mut rotation = Rotation::default();
+        let keks: Vec<(String, i32, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT tenant_id, version, master_key_id, wrapped_kek FROM tenant_keys WHERE master_key_id <> $1",
+        )
+        .bind(self.master.current_id())
+        .fetch_all(&self.pool)
+        .await?;
+        for (tenant, version, master_id, wrapped) in keks {
+            let aad = kek_aad(&tenant, version);
+            let kek = crypto::unwrap(self.master.get(&master_id)?, &aad, &wrapped)?;
+            sqlx::query("UPDATE tenant_keys SET master_key_id = $3, wrapped_kek = $4 WHERE tenant_id = $1 AND version = $2")
+                .bind(&tenant)
+                .bind(version)
+                .bind(self.master.current_id())
+                .bind(crypto::wrap(self.master.current(), &aad, &kek))
+                .execute(&self.pool)
+                .await?;
+            rotation.tenant_keys += 1;
+        }
+        let index_keys: Vec<(String, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT tenant_id, master_key_id, wrapped_key FROM tenant_index_keys WHERE master_key_id <> $1",
+        )
+        .bind(self.master.current_id())
+        .fetch_all(&self.pool)
+        .await?;
+        for (tenant, master_id, wrapped) in index_keys {
+            let aad = index_aad(&tenant);
+            let key = crypto::unwrap(self.master.get(&master_id)?, &aad, &wrapped)?;
+            sqlx::query("UPDATE tenant_index_keys SET master_key_id = $2, wrapped_key = $3 WHERE tenant_id = $1")
+                .bind(&tenant)
+                .bind(self.master.current_id())
+                .bind(crypto::wrap(self.master.current(), &aad, &key))
+                .execute(&self.pool)
+                .await?;
+            rotation.index_keys += 1;
+        }
+        Ok(rotation)
+    }
+
+    /// Gives each tenant (or one) a new key-encryption key, re-wraps its data
+    /// keys under it, and retires the old versions.
+    pub async fn rotate_tenant_keys(&self, tenant: Option<&str>) -> Result<Rotation, KeyError> {
+        let mut rotation = Rotation::default();
+        let tenants: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT tenant_id FROM tenant_keys WHERE ($1::text IS NULL OR tenant_id = $1) ORDER BY 1",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?;
+        for tenant in tenants {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(format!("crm-kek-rotation:{tenant}"))
+                .execute(&mut *tx)
+                .await?;
+            let latest: i32 =
+                sqlx::query_scalar("SELECT max(version) FROM tenant_keys WHERE tenant_id = $1")
+                    .bind(&tenant)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let version = latest + 1;
+            let kek = Key::random();
+            sqlx::query("INSERT INTO tenant_keys (tenant_id, version, master_key_id, wrapped_kek) VALUES ($1, $2, $3, $4)")
+                .bind(&tenant)
+                .bind(version)
+                .bind(self.master.current_id())
+                .bind(crypto::wrap(self.master.current(), &kek_aad(&tenant, version), &kek))
+                .execute(&mut *tx)
+                .await?;
+            let deks: Vec<(String, i32, Vec<u8>)> = sqlx::query_as(
+                "SELECT subject_id, kek_version, wrapped_dek FROM data_keys
+                  WHERE tenant_id = $1 AND wrapped_dek IS NOT NULL FOR UPDATE",
+            )
+            .bind(&tenant)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (subject, old_version, wrapped) in deks {
+                let aad = dek_aad(&tenant, &subject);
+                let dek = crypto::unwrap(&self.kek(&tenant, old_version).await?, &aad, &wrapped)?;
+                sqlx::query(
+                    "UPDATE data_keys SET kek_version = $3, wrapped_dek = $4 WHERE tenant_id = $1 AND subject_id = $2",
+                )
+                .bind(&tenant)
+                .bind(&subject)
+                .bind(version)
+                .bind(crypto::wrap(&kek, &aad, &dek))
+                .execute(&mut *tx)
+                .await?;
+                rotation.data_keys += 1;
+            }
+            sqlx::query("UPDATE tenant_keys SET retired_at = now() WHERE tenant_id = $1 AND version < $2 AND retired_at IS NULL")
+                .bind(&tenant)
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            rotation.tenant_keys += 1;
+        }
+        Ok(rotation)
+    }
+}
