@@ -305,7 +305,7 @@ async fn audit_verify(
                 .run(&pool)
                 .await
                 .context("applying migrations")?;
-            query_api::history::verify_database(&pool, tenant.as_deref()).await?
+            command_api::history::verify_database(&pool, tenant.as_deref()).await?
         }
     };
     match outcome {
@@ -343,9 +343,29 @@ async fn events_export(
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    let mut lines = std::pin::pin!(query_api::history::export(
-        &pool,
-        tenant.as_deref(),
+    // A tenant's export is recorded in its history, as an operator's.
+    if let Some(tenant) = &tenant {
+        let tenant = TenantId::parse(tenant).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
+        let master = config.master_keys().map_err(anyhow::Error::msg)?;
+        let keys = std::sync::Arc::new(keystore::KeyStore::new(pool.clone(), master));
+        let exports = command_api::store::Store::new(pool.clone(), keys);
+        let ctx = command_api::context::CommandContext {
+            principal: Principal {
+                tenant,
+                user_id: Uuid::nil(),
+                role: Role::Admin,
+                locations: vec![],
+            },
+            request_id: format!("cli-export-{}", Uuid::now_v7()),
+            now: chrono::Utc::now(),
+        };
+        command_api::audit::record_export(&exports, &ctx, from, to, "cli")
+            .await
+            .map_err(|e| anyhow::anyhow!("recording the export: {e}"))?;
+    }
+    let mut lines = std::pin::pin!(command_api::history::export(
+        pool.clone(),
+        tenant.clone(),
         from,
         to
     ));

@@ -15,6 +15,7 @@
 //! assert!(!transition_allowed(Won, Lost));
 //! ```
 
+pub mod audit_export;
 pub mod customer;
 pub mod error;
 pub mod lead;

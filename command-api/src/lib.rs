@@ -18,9 +18,11 @@
 //! * [`idempotency`]: `Idempotency-Key` handling.
 //! * [`relay`]: events table → JetStream, gap-safe, one leader at a time.
 
+pub mod audit;
 pub mod chain;
 pub mod context;
 pub mod customers;
+pub mod history;
 pub mod idempotency;
 pub mod leads;
 pub mod relay;
@@ -58,6 +60,8 @@ pub struct CommandState {
     pub keystore: Arc<keystore::KeyStore>,
     pub customers: Arc<Store<Customer>>,
     pub leads: Arc<Store<Lead>>,
+    /// Records exports of the history.
+    pub exports: Arc<Store<aggregates::audit_export::AuditExport>>,
 }
 
 impl CommandState {
@@ -65,6 +69,7 @@ impl CommandState {
         Self {
             customers: Arc::new(Store::new(pool.clone(), keystore.clone())),
             leads: Arc::new(Store::new(pool.clone(), keystore.clone())),
+            exports: Arc::new(Store::new(pool.clone(), keystore.clone())),
             pool,
             keys,
             keystore,
@@ -171,6 +176,9 @@ pub fn router(state: CommandState) -> OpenApiRouter {
         .routes(routes!(leads::transition))
         .routes(routes!(leads::assign))
         .routes(routes!(leads::record_activity))
+        .routes(routes!(audit::history))
+        .routes(routes!(audit::state))
+        .routes(routes!(audit::export))
         .layer(from_fn_with_state(idempotency, idempotency::idempotency))
         .with_state(state)
 }

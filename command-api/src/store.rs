@@ -150,6 +150,35 @@ where
         }
     }
 
+    /// The aggregate of `tenant` as it stood after event `version` (its
+    /// latest when `None`), rebuilt from its events; `None` when it does not
+    /// exist for `tenant`. Returns the state and the version reached.
+    pub async fn state_at(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        version: Option<u64>,
+    ) -> Result<Option<(A, u64)>, ApiError> {
+        let events = self
+            .inner
+            .load_events(&id.to_string())
+            .await
+            .map_err(|e| ApiError::from(store_error(e)))?;
+        let mut state = A::default();
+        let mut reached = 0;
+        for envelope in events {
+            if version.is_some_and(|v| envelope.sequence as u64 > v) {
+                break;
+            }
+            state.apply(envelope.payload);
+            reached = envelope.sequence as u64;
+        }
+        if reached == 0 || state.tenant() != Some(tenant) {
+            return Ok(None);
+        }
+        Ok(Some((state, reached)))
+    }
+
     /// A fresh aggregate for a create command, under a new server-generated id.
     pub fn new_aggregate(&self) -> Loaded<A> {
         let id = Uuid::now_v7();

@@ -22,6 +22,7 @@
 //! field) bumps the minor version; an incompatible one is a new version with
 //! an upcaster from the old one.
 
+pub mod audit;
 pub mod common;
 pub mod customer;
 pub mod envelope;

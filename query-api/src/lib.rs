@@ -11,7 +11,6 @@
 
 pub mod audit;
 pub mod customers;
-pub mod history;
 pub mod leads;
 pub mod wait;
 

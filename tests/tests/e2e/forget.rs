@@ -50,10 +50,11 @@ async fn published_text(app: &TestApp) -> String {
 }
 
 async fn export_text(app: &TestApp) -> String {
-    let lines: Vec<ExportLine> = query_api::history::export(app.pool(), Some("acme"), None, None)
-        .try_collect()
-        .await
-        .unwrap();
+    let lines: Vec<ExportLine> =
+        command_api::history::export(app.pool().clone(), Some("acme".to_owned()), None, None)
+            .try_collect()
+            .await
+            .unwrap();
     lines
         .iter()
         .map(|l| serde_json::to_string(l).unwrap() + "\n")
@@ -300,7 +301,7 @@ async fn a_forgotten_customer_is_erased_everywhere_while_the_history_and_the_mon
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(chained, 0);
-    query_api::history::verify_database(app.pool(), None)
+    command_api::history::verify_database(app.pool(), None)
         .await
         .unwrap()
         .unwrap();

@@ -64,10 +64,11 @@ async fn export_text(
     tenant: Option<&str>,
     from: Option<chrono::DateTime<chrono::Utc>>,
 ) -> String {
-    let lines: Vec<ExportLine> = query_api::history::export(pool, tenant, from, None)
-        .try_collect()
-        .await
-        .unwrap();
+    let lines: Vec<ExportLine> =
+        command_api::history::export(pool.clone(), tenant.map(str::to_owned), from, None)
+            .try_collect()
+            .await
+            .unwrap();
     lines
         .iter()
         .map(|l| serde_json::to_string(l).unwrap() + "\n")
@@ -81,7 +82,7 @@ async fn an_intact_history_verifies_from_the_database_and_from_an_export() {
     let events = chained(app.pool()).await;
     assert_eq!(events, 2 * 3 * 4);
 
-    let report = query_api::history::verify_database(app.pool(), None)
+    let report = command_api::history::verify_database(app.pool(), None)
         .await
         .unwrap()
         .unwrap();
@@ -90,7 +91,7 @@ async fn an_intact_history_verifies_from_the_database_and_from_an_export() {
     assert_eq!(report.tenants, 2);
     assert!(report.seals >= 2, "each tenant was sealed: {report:?}");
 
-    let acme = query_api::history::verify_database(app.pool(), Some("acme"))
+    let acme = command_api::history::verify_database(app.pool(), Some("acme"))
         .await
         .unwrap()
         .unwrap();
@@ -147,7 +148,7 @@ async fn verify_pinpoints_an_event_altered_with_sql() {
         .await
         .unwrap();
 
-    let found = query_api::history::verify_database(app.pool(), None)
+    let found = command_api::history::verify_database(app.pool(), None)
         .await
         .unwrap()
         .unwrap_err();
@@ -161,7 +162,7 @@ async fn verify_pinpoints_an_event_altered_with_sql() {
     );
     assert!(found.to_string().contains(&victim.to_string()));
     // The other tenant's history is untouched and still verifies.
-    query_api::history::verify_database(app.pool(), Some("acme"))
+    command_api::history::verify_database(app.pool(), Some("acme"))
         .await
         .unwrap()
         .unwrap();
@@ -200,7 +201,7 @@ async fn a_deleted_event_is_found() {
         .execute(&mut *conn)
         .await
         .unwrap();
-    let found = query_api::history::verify_database(app.pool(), Some("globex"))
+    let found = command_api::history::verify_database(app.pool(), Some("globex"))
         .await
         .unwrap()
         .unwrap_err();

@@ -11,17 +11,20 @@ use sqlx::PgPool;
 
 /// The events of a tenant (`$1`, all when NULL) in a commit-order range
 /// (`$2`..`$5`), with their hashes and chain links.
-const RECORDS_SQL: &str = "SELECT e.event_id::text AS event_id, e.tenant_id, e.position, e.aggregate_type, \
+const RECORDS_SQL: &str = "SELECT e.txid::text::bigint AS txid, e.event_id::text AS event_id, e.tenant_id, e.position, e.aggregate_type, \
      e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload::text AS payload, \
      e.metadata::text AS metadata, encode(e.prev_hash, 'hex') AS prev_hash, encode(e.hash, 'hex') AS hash, \
      c.chain_seq, encode(c.chain_hash, 'hex') AS chain_hash
   FROM events e LEFT JOIN tenant_chain c ON c.position = e.position
  WHERE ($1::text IS NULL OR e.tenant_id = $1)
-   AND (e.txid, e.position) >= ($2::text::xid8, $3) AND (e.txid, e.position) <= ($4::text::xid8, $5)
- ORDER BY e.txid, e.position";
+   AND ((e.txid, e.position) > ($2::text::xid8, $3) OR ($6 AND (e.txid, e.position) = ($2::text::xid8, $3)))
+   AND (e.txid, e.position) <= ($4::text::xid8, $5)
+ ORDER BY e.txid, e.position
+ LIMIT $7";
 
 #[derive(sqlx::FromRow)]
 struct Row {
+    txid: i64,
     event_id: String,
     tenant_id: String,
     position: i64,
@@ -99,23 +102,45 @@ async fn window(
     })
 }
 
-/// The events of `tenant` (all tenants when `None`) in `range`, in commit order.
-fn records<'a>(
-    pool: &'a PgPool,
-    tenant: Option<&'a str>,
+/// The events of `tenant` (all tenants when `None`) in `range`, in commit
+/// order, read in pages so memory stays flat whatever the history's size.
+fn records(
+    pool: PgPool,
+    tenant: Option<String>,
     range: Range,
-) -> impl Stream<Item = Result<AuditRecord, sqlx::Error>> + Send + 'a {
-    futures::stream::once(async move {
-        sqlx::query_as::<_, Row>(RECORDS_SQL)
-            .bind(tenant)
-            .bind(range.from.0.to_string())
-            .bind(range.from.1)
-            .bind(range.to.0.to_string())
-            .bind(range.to.1)
-            .fetch(pool)
-            .map_ok(AuditRecord::from)
+) -> impl Stream<Item = Result<AuditRecord, sqlx::Error>> + Send + 'static {
+    const PAGE: i64 = 1000;
+    // The next page's lower bound, and whether it is included (only the
+    // range's own start is).
+    let state = Some((range.from, true));
+    futures::stream::try_unfold(state, move |state| {
+        let (pool, tenant) = (pool.clone(), tenant.clone());
+        async move {
+            let Some((from, inclusive)) = state else {
+                return Ok(None);
+            };
+            let page: Vec<Row> = sqlx::query_as(RECORDS_SQL)
+                .bind(tenant.as_deref())
+                .bind(from.0.to_string())
+                .bind(from.1)
+                .bind(range.to.0.to_string())
+                .bind(range.to.1)
+                .bind(inclusive)
+                .bind(PAGE)
+                .fetch_all(&pool)
+                .await?;
+            let next = match page.last() {
+                Some(last) if page.len() as i64 == PAGE => {
+                    Some(((last.txid, last.position), false))
+                }
+                _ => None,
+            };
+            let items: Vec<Result<AuditRecord, sqlx::Error>> =
+                page.into_iter().map(|r| Ok(r.into())).collect();
+            Ok::<_, sqlx::Error>(Some((futures::stream::iter(items), next)))
+        }
     })
-    .flatten()
+    .try_flatten()
 }
 
 /// Seals of `tenant` (all when `None`) with positions in `range`, or all.
@@ -190,7 +215,7 @@ pub async fn verify_database(
         return Ok(Ok(Report::default()));
     };
     let mut verifier = Verifier::new();
-    let mut stream = std::pin::pin!(records(pool, tenant, range));
+    let mut stream = std::pin::pin!(records(pool.clone(), tenant.map(str::to_owned), range));
     while let Some(record) = stream.try_next().await? {
         if let Err(found) = verifier.push(&record) {
             return Ok(Err(found));
@@ -202,31 +227,31 @@ pub async fn verify_database(
 
 /// An export as a stream of lines: the header, the anchors of a window, the
 /// events in commit order, then the seals within the range.
-pub fn export<'a>(
-    pool: &'a PgPool,
-    tenant: Option<&'a str>,
+pub fn export(
+    pool: PgPool,
+    tenant: Option<String>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
-) -> impl Stream<Item = Result<ExportLine, sqlx::Error>> + Send + 'a {
+) -> impl Stream<Item = Result<ExportLine, sqlx::Error>> + Send + 'static {
     let header = ExportLine::Header(ExportHeader {
         format: EXPORT_FORMAT.to_owned(),
-        tenant_id: tenant.map(str::to_owned),
+        tenant_id: tenant.clone(),
         from: from.map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true)),
         to: to.map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true)),
         exported_at: Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true),
     });
     futures::stream::once(async move {
-        let range = window(pool, tenant, from, to).await?;
+        let range = window(&pool, tenant.as_deref(), from, to).await?;
         let head = futures::stream::iter([Ok(header)]);
         let Some(range) = range else {
             return Ok::<_, sqlx::Error>(head.boxed());
         };
         let anchors = if from.is_some() {
-            anchors(pool, tenant, range).await?
+            anchors(&pool, tenant.as_deref(), range).await?
         } else {
             Vec::new()
         };
-        let seals = seals(pool, tenant, Some(range)).await?;
+        let seals = seals(&pool, tenant.as_deref(), Some(range)).await?;
         Ok(head
             .chain(futures::stream::iter(
                 anchors.into_iter().map(|a| Ok(ExportLine::Anchor(a))),

@@ -1,0 +1,329 @@
+//! History for auditors, straight from the event store: every event of an
+//! entity with its metadata and hashes, the entity as it stood at a time or
+//! version, and exports of a tenant's history (each recorded as an event).
+
+use aggregates::audit_export::{AuditExport, RecordExport};
+use api_common::authz::{self, Resource};
+use api_common::pagination::{self, ListResponse};
+use api_common::{ApiError, ApiQuery, ApiResult, Principal};
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::types::Json as SqlJson;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::context::CommandContext;
+use crate::store::Store;
+use crate::{CommandState, history};
+
+/// The entity kinds whose history can be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Customer,
+    Lead,
+}
+
+impl Kind {
+    fn parse(text: &str) -> Result<Self, ApiError> {
+        match text.to_ascii_lowercase().as_str() {
+            "customer" | "customers" => Ok(Self::Customer),
+            "lead" | "leads" => Ok(Self::Lead),
+            _ => Err(ApiError::not_found(format!(
+                "no aggregate type `{text}`; use Customer or Lead"
+            ))),
+        }
+    }
+
+    fn aggregate_type(self) -> &'static str {
+        match self {
+            Self::Customer => event_schemas::customer::AGGREGATE_TYPE,
+            Self::Lead => event_schemas::lead::AGGREGATE_TYPE,
+        }
+    }
+}
+
+fn path_id(raw: &str) -> Result<Uuid, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::not_found(format!("no entity with id `{raw}` (ids are UUIDs)")))
+}
+
+/// One stored event, as auditors read it.
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct HistoryEvent {
+    pub event_id: Uuid,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    /// Global position in the event store.
+    pub position: i64,
+    pub recorded_at: DateTime<Utc>,
+    /// Tenant, actor and role, correlation, causation and command ids.
+    #[schema(value_type = Object)]
+    pub metadata: SqlJson<Value>,
+    /// The payload as stored: personal fields sealed.
+    #[schema(value_type = Object)]
+    pub payload: SqlJson<Value>,
+    /// SHA-256 (hex) of the previous event of this entity, and of this one.
+    pub prev_hash: String,
+    pub hash: String,
+    /// This event's link in the tenant chain (once the relay chained it).
+    pub chain_seq: Option<i64>,
+    pub chain_hash: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryParams {
+    /// 1 to 200, default 50.
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/v1/audit/{aggregate_type}/{id}/history", tag = "audit",
+    params(
+        ("aggregate_type" = String, Path, description = "`Customer` or `Lead`"),
+        ("id" = Uuid, Path, description = "The entity's id"),
+        HistoryParams,
+    ),
+    responses(
+        (status = 200, description = "Every event of the entity, oldest first, with metadata and hashes", body = ListResponse<HistoryEvent>),
+        (status = 404, description = "No such entity in this tenant", body = api_common::Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn history(
+    State(state): State<CommandState>,
+    principal: Principal,
+    Path((kind, id)): Path<(String, String)>,
+    ApiQuery(params): ApiQuery<HistoryParams>,
+) -> ApiResult<Json<ListResponse<HistoryEvent>>> {
+    authz::list_scope(&principal, Resource::AuditLog)?;
+    let (kind, id) = (Kind::parse(&kind)?, path_id(&id)?);
+    let limit = pagination::limit(params.limit)?;
+    let after: Option<i64> = pagination::decode_cursor(params.cursor.as_deref())?;
+    let rows: Vec<HistoryEvent> = sqlx::query_as(
+        "SELECT e.event_id, e.sequence, e.event_type, e.event_version, e.position, e.recorded_at,
+                e.metadata::jsonb AS metadata, e.payload::jsonb AS payload,
+                encode(e.prev_hash, 'hex') AS prev_hash, encode(e.hash, 'hex') AS hash,
+                c.chain_seq, encode(c.chain_hash, 'hex') AS chain_hash
+           FROM events e LEFT JOIN tenant_chain c ON c.position = e.position
+          WHERE e.aggregate_type = $1 AND e.aggregate_id = $2 AND e.tenant_id = $3
+            AND ($4::bigint IS NULL OR e.sequence > $4)
+          ORDER BY e.sequence
+          LIMIT $5",
+    )
+    .bind(kind.aggregate_type())
+    .bind(id.to_string())
+    .bind(principal.tenant.as_str())
+    .bind(after)
+    .bind(i64::from(limit) + 1)
+    .fetch_all(&state.pool)
+    .await?;
+    if rows.is_empty() && after.is_none() {
+        return Err(ApiError::not_found(format!(
+            "no {} with id {id}",
+            kind.aggregate_type().to_lowercase()
+        )));
+    }
+    Ok(Json(pagination::page(rows, limit, |e| e.sequence)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StateParams {
+    /// The entity as it stood at this time (RFC 3339).
+    pub as_of: Option<DateTime<Utc>>,
+    /// The entity as it stood after this many events.
+    pub version: Option<u64>,
+}
+
+/// An entity rebuilt from its events.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntityState {
+    pub aggregate_type: String,
+    pub id: Uuid,
+    /// The number of events folded in.
+    pub version: u64,
+    /// When the last event folded in was recorded.
+    pub recorded_at: DateTime<Utc>,
+    /// The entity's state (personal data opened, or erased once forgotten).
+    #[schema(value_type = Object)]
+    pub state: Value,
+}
+
+#[utoipa::path(
+    get, path = "/v1/audit/{aggregate_type}/{id}/state", tag = "audit",
+    params(
+        ("aggregate_type" = String, Path, description = "`Customer` or `Lead`"),
+        ("id" = Uuid, Path, description = "The entity's id"),
+        StateParams,
+    ),
+    responses(
+        (status = 200, description = "The entity exactly as it stood then, rebuilt from its events", body = EntityState),
+        (status = 404, description = "No such entity in this tenant, or none yet at that time", body = api_common::Problem),
+        (status = 422, description = "Both as_of and version, or version 0", body = api_common::Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn state(
+    State(state): State<CommandState>,
+    principal: Principal,
+    Path((kind, id)): Path<(String, String)>,
+    ApiQuery(params): ApiQuery<StateParams>,
+) -> ApiResult<Json<EntityState>> {
+    authz::list_scope(&principal, Resource::AuditLog)?;
+    let (kind, id) = (Kind::parse(&kind)?, path_id(&id)?);
+    if params.as_of.is_some() && params.version.is_some() {
+        return Err(ApiError::invalid_field(
+            "version",
+            "give either as_of or version, not both",
+        ));
+    }
+    if params.version == Some(0) {
+        return Err(ApiError::invalid_field("version", "must be at least 1"));
+    }
+    let version = match params.as_of {
+        Some(at) => {
+            let reached: Option<i64> = sqlx::query_scalar(
+                "SELECT max(sequence) FROM events
+                  WHERE aggregate_type = $1 AND aggregate_id = $2 AND tenant_id = $3 AND recorded_at <= $4",
+            )
+            .bind(kind.aggregate_type())
+            .bind(id.to_string())
+            .bind(principal.tenant.as_str())
+            .bind(at)
+            .fetch_one(&state.pool)
+            .await?;
+            Some(reached.unwrap_or(0) as u64)
+        }
+        None => params.version,
+    };
+    let not_found = || {
+        ApiError::not_found(format!(
+            "no {} with id {id} at that point",
+            kind.aggregate_type().to_lowercase()
+        ))
+    };
+    if version == Some(0) {
+        return Err(not_found());
+    }
+    let tenant = &principal.tenant;
+    let found = match kind {
+        Kind::Customer => json_state(state.customers.state_at(tenant, id, version).await?),
+        Kind::Lead => json_state(state.leads.state_at(tenant, id, version).await?),
+    };
+    let (value, reached) = found.ok_or_else(not_found)?;
+    if version.is_some_and(|v| v > reached) {
+        return Err(ApiError::not_found(format!(
+            "the entity has only {reached} events"
+        )));
+    }
+    let recorded_at: DateTime<Utc> = sqlx::query_scalar(
+        "SELECT recorded_at FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
+    )
+    .bind(kind.aggregate_type())
+    .bind(id.to_string())
+    .bind(reached as i64)
+    .fetch_one(&state.pool)
+    .await?;
+    Ok(Json(EntityState {
+        aggregate_type: kind.aggregate_type().to_owned(),
+        id,
+        version: reached,
+        recorded_at,
+        state: value,
+    }))
+}
+
+fn json_state<A: Serialize>(found: Option<(A, u64)>) -> Option<(Value, u64)> {
+    found.map(|(a, v)| (serde_json::to_value(a).unwrap_or(Value::Null), v))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportParams {
+    /// Events recorded at or after (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Events recorded before (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Records that `ctx`'s tenant's history is being exported.
+pub async fn record_export(
+    exports: &Store<AuditExport>,
+    ctx: &CommandContext,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    channel: &str,
+) -> ApiResult<Uuid> {
+    let loaded = exports.new_aggregate();
+    let command = RecordExport {
+        export_id: loaded.id(),
+        tenant_id: ctx.principal.tenant.clone(),
+        from,
+        to,
+        channel: channel.to_owned(),
+    };
+    Ok(exports.execute(loaded, command, &ctx.metadata()).await?.id)
+}
+
+#[utoipa::path(
+    get, path = "/v1/audit/export", tag = "audit",
+    params(ExportParams),
+    responses(
+        (status = 200, description = "NDJSON (`application/x-ndjson`): a header, anchors for a window, every event with metadata, stored payload and hashes, then the seals; verify offline with `crm audit verify --file`. The export itself is recorded as an AuditExportRecorded event.", body = String, content_type = "application/x-ndjson"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn export(
+    State(state): State<CommandState>,
+    ctx: CommandContext,
+    ApiQuery(params): ApiQuery<ExportParams>,
+) -> ApiResult<Response> {
+    authz::list_scope(&ctx.principal, Resource::AuditLog)?;
+    if let (Some(from), Some(to)) = (params.from, params.to) {
+        if from > to {
+            return Err(ApiError::invalid_field("from", "must not be after `to`"));
+        }
+    }
+    let export_id = record_export(&state.exports, &ctx, params.from, params.to, "api").await?;
+    tracing::info!(%export_id, tenant = %ctx.principal.tenant, "history export");
+    let lines = history::export(
+        state.pool.clone(),
+        Some(ctx.principal.tenant.to_string()),
+        params.from,
+        params.to,
+    )
+    .map(|line| {
+        line.map_err(|e| {
+            tracing::error!(error = %e, "export failed mid-stream");
+            std::io::Error::other("the export failed; it is incomplete")
+        })
+        .and_then(|line| {
+            let mut bytes = serde_json::to_vec(&line).map_err(std::io::Error::other)?;
+            bytes.push(b'\n');
+            Ok(Bytes::from(bytes))
+        })
+    });
+    let mut response = Body::from_stream(lines).into_response();
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/x-ndjson"),
+    );
+    response.headers_mut().insert(
+        "content-disposition",
+        axum::http::HeaderValue::from_static("attachment; filename=\"events.ndjson\""),
+    );
+    Ok(response)
+}
