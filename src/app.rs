@@ -208,6 +208,19 @@ fn http_router(infra: &Infra, parts: &Parts, ops: OpsState, shutdown: Cancellati
             watch,
         }));
     }
+    let limiter = api_common::ratelimit::RateLimitState {
+        limiter: Arc::new(api_common::ratelimit::RateLimiter::new(
+            api_common::ratelimit::Limits {
+                per_tenant: infra.config.rate_limit_tenant_rps,
+                per_user: infra.config.rate_limit_user_rps,
+            },
+        )),
+        keys: infra.keys.clone(),
+    };
+    let api = api.layer(axum::middleware::from_fn_with_state(
+        limiter,
+        api_common::ratelimit::rate_limit,
+    ));
     let ops_router = OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))

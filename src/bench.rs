@@ -67,15 +67,13 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     )
     .map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
     let keys = JwtKeys::hs256(&config.jwt_secret_or_dev());
-    let token = keys.issue(
-        &Principal {
-            tenant: tenant.clone(),
-            user_id: Uuid::now_v7(),
-            role: Role::Admin,
-            locations: vec![],
-        },
-        chrono::Duration::hours(1),
-    )?;
+    // One user per client, as real traffic would be (limits are per user).
+    let token_for_new_user = || {
+        keys.issue(
+            &Principal::new(tenant.clone(), Uuid::now_v7(), Role::Admin, vec![]),
+            chrono::Duration::hours(1),
+        )
+    };
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients * 2)
         .timeout(Duration::from_secs(30))
@@ -104,7 +102,7 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     let deadline = started + Duration::from_secs(args.duration);
     let mut workers = tokio::task::JoinSet::new();
     for worker in 0..args.clients {
-        let (client, base, token) = (client.clone(), base.clone(), token.clone());
+        let (client, base, token) = (client.clone(), base.clone(), token_for_new_user()?);
         let (stats, errors, lag_timeouts, probes) = (
             stats.clone(),
             errors.clone(),

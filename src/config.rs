@@ -114,6 +114,24 @@ pub struct Config {
     )]
     pub seal_interval_secs: u64,
 
+    /// Requests per second per tenant, per process (0: unlimited; burst 2×).
+    #[arg(
+        long,
+        env = "CRM_RATE_LIMIT_TENANT_RPS",
+        default_value_t = 1000.0,
+        global = true
+    )]
+    pub rate_limit_tenant_rps: f64,
+
+    /// Requests per second per user, per process (0: unlimited; burst 2×).
+    #[arg(
+        long,
+        env = "CRM_RATE_LIMIT_USER_RPS",
+        default_value_t = 100.0,
+        global = true
+    )]
+    pub rate_limit_user_rps: f64,
+
     /// Browser origins allowed to call the API (comma-separated, e.g.
     /// `https://app.example.com`); unset: no CORS headers.
     #[arg(long, env = "CRM_CORS_ORIGINS", value_delimiter = ',', global = true)]
@@ -141,6 +159,8 @@ impl Config {
             nats_replicas: 1,
             nats_duplicate_window_secs: 120,
             seal_interval_secs: 60,
+            rate_limit_tenant_rps: 1000.0,
+            rate_limit_user_rps: 100.0,
             cors_origins: Vec::new(),
             max_body_bytes: 1024 * 1024,
         }

@@ -218,15 +218,7 @@ async fn main() -> anyhow::Result<()> {
             let keys = JwtKeys::hs256(&cli.config.jwt_secret_or_dev());
             println!(
                 "{}",
-                keys.issue(
-                    &Principal {
-                        tenant,
-                        user_id: user,
-                        role,
-                        locations
-                    },
-                    ttl
-                )?
+                keys.issue(&Principal::new(tenant, user, role, locations), ttl)?
             );
             Ok(())
         }
@@ -350,12 +342,7 @@ async fn events_export(
         let keys = std::sync::Arc::new(keystore::KeyStore::new(pool.clone(), master));
         let exports = command_api::store::Store::new(pool.clone(), keys);
         let ctx = command_api::context::CommandContext {
-            principal: Principal {
-                tenant,
-                user_id: Uuid::nil(),
-                role: Role::Admin,
-                locations: vec![],
-            },
+            principal: Principal::new(tenant, Uuid::nil(), Role::Admin, vec![]),
             request_id: format!("cli-export-{}", Uuid::now_v7()),
             now: chrono::Utc::now(),
         };
@@ -451,12 +438,12 @@ fn print_welcome(infra: &Infra, addr: std::net::SocketAddr, dev: bool) -> anyhow
         println!("Mint a token with: crm token --tenant <tenant> --user <uuid> --role admin");
         return Ok(());
     }
-    let principal = Principal {
-        tenant: TenantId::parse("demo")?,
-        user_id: Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0001),
-        role: Role::Admin,
-        locations: vec![],
-    };
+    let principal = Principal::new(
+        TenantId::parse("demo")?,
+        Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0001),
+        Role::Admin,
+        vec![],
+    );
     let token = infra.keys.issue(&principal, chrono::Duration::hours(8))?;
     let bold = |s: &str| {
         if std::io::stdout().is_terminal() {

@@ -45,6 +45,7 @@ pub struct Lead {
     pub assigned_to: Option<Uuid>,
     pub created_by: Option<Uuid>,
     pub created_at: Option<DateTime<Utc>>,
+    pub location_id: Option<String>,
     pub first_contacted_at: Option<DateTime<Utc>>,
     pub last_contact_at: Option<DateTime<Utc>>,
     pub activity_count: u32,
@@ -78,6 +79,8 @@ pub struct CreateLead {
     pub score: Option<i32>,
     pub qualification: BTreeMap<String, bool>,
     pub assigned_to: Option<Uuid>,
+    /// The branch handling the move (for LOCATION-scoped permissions).
+    pub location_id: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -233,6 +236,10 @@ impl Lead {
         );
         let score = v.check("score", values::score(cmd.score.unwrap_or(0)));
         let qualification = v.check("qualification", values::checklist(&cmd.qualification));
+        let location_id = cmd
+            .location_id
+            .as_deref()
+            .map(|l| v.check("location_id", values::identifier(l)));
         v.finish()?;
         if !cmd.customer.active {
             return Err(LeadError::CustomerInactive(cmd.customer.id));
@@ -252,6 +259,7 @@ impl Lead {
             assigned_to: cmd.assigned_to,
             created_by: actor,
             created_at: at,
+            location_id: location_id.flatten(),
         })
     }
 
@@ -504,6 +512,7 @@ impl Aggregate for Lead {
                     assigned_to: e.assigned_to,
                     created_by: Some(e.created_by),
                     created_at: Some(e.created_at),
+                    location_id: e.location_id,
                     ..Self::default()
                 }
             }

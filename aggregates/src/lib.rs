@@ -20,6 +20,7 @@ pub mod customer;
 pub mod error;
 pub mod lead;
 pub mod patch;
+pub mod permissions;
 pub mod values;
 
 pub use error::{DomainError, ErrorKind, FieldError, ValidationErrors, Validator};

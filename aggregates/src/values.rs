@@ -312,6 +312,21 @@ pub fn money(value: Decimal) -> Result<Decimal, String> {
     Ok(v)
 }
 
+/// An id from another system (a location, say): 1 to 64 characters of
+/// letters, digits, `-` and `_`.
+pub fn identifier(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    if value.is_empty()
+        || value.len() > 64
+        || !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err("must be 1 to 64 characters of letters, digits, - and _".into());
+    }
+    Ok(value.to_owned())
+}
+
 pub fn score(value: i32) -> Result<i32, String> {
     if (0..=100).contains(&value) {
         Ok(value)

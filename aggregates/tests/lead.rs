@@ -99,6 +99,7 @@ fn create_lead() -> CreateLead {
         score: None,
         qualification: BTreeMap::new(),
         assigned_to: None,
+        location_id: None,
     }
 }
 
@@ -119,6 +120,7 @@ fn lead_created() -> LeadCreated {
         assigned_to: None,
         created_by: ACTOR,
         created_at: ts(CREATED_AT),
+        location_id: None,
     }
 }
 
@@ -1755,4 +1757,35 @@ fn reopening_a_lead_lost_before_any_contact_stamps_the_first_contact() {
             .any(|e| matches!(e, LeadEvent::LeadFirstContacted(_))),
         "{events:?}"
     );
+}
+
+#[test]
+fn a_lead_records_its_location_and_rejects_a_malformed_one() {
+    let events = lead()
+        .given_no_previous_events()
+        .when(command(
+            "2026-03-10T10:00:00Z",
+            LeadAction::Create(CreateLead {
+                location_id: Some(" mtl-1 ".into()),
+                ..create_lead()
+            }),
+        ))
+        .inspect_result()
+        .unwrap();
+    assert!(
+        matches!(&events[0], LeadEvent::LeadCreated(e) if e.location_id.as_deref() == Some("mtl-1"))
+    );
+    lead()
+        .given_no_previous_events()
+        .when(command(
+            "2026-03-10T10:00:00Z",
+            LeadAction::Create(CreateLead {
+                location_id: Some("no spaces".into()),
+                ..create_lead()
+            }),
+        ))
+        .then_expect_error(invalid(
+            "location_id",
+            "must be 1 to 64 characters of letters, digits, - and _",
+        ));
 }

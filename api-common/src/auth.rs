@@ -13,6 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::authz::Policy;
 use crate::problem::ApiError;
 
 /// The claims of our tokens.
@@ -30,13 +31,71 @@ pub struct Claims {
     pub iat: i64,
 }
 
-/// The authenticated caller.
+/// The authenticated caller, with what the tenant's permission matrix
+/// allows them (loaded for each request: changes apply at once).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub tenant: TenantId,
     pub user_id: Uuid,
     pub role: Role,
     pub locations: Vec<String>,
+    pub policy: Arc<Policy>,
+}
+
+impl Principal {
+    /// A caller with the tenant's defaults only (tokens, tools, tests).
+    pub fn new(tenant: TenantId, user_id: Uuid, role: Role, locations: Vec<String>) -> Self {
+        Self {
+            tenant,
+            user_id,
+            role,
+            locations,
+            policy: Arc::default(),
+        }
+    }
+}
+
+/// Where policies come from: the permission tables the event store keeps.
+#[derive(Clone, Debug)]
+pub struct PolicyStore(pub sqlx::PgPool);
+
+impl PolicyStore {
+    /// The overrides for `role` and the active grants of `user` in `tenant`.
+    pub async fn load(
+        &self,
+        tenant: &TenantId,
+        role: Role,
+        user: Uuid,
+    ) -> Result<Policy, ApiError> {
+        let rows: Vec<(bool, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT true, resource, action, scope FROM permission_overrides WHERE tenant_id = $1 AND role = $2
+             UNION ALL
+             SELECT false, resource, action, scope FROM permission_grants
+              WHERE tenant_id = $1 AND user_id = $3 AND revoked_at IS NULL
+                AND (expires_at IS NULL OR expires_at > now())",
+        )
+        .bind(tenant.as_str())
+        .bind(role.as_str())
+        .bind(user)
+        .fetch_all(&self.0)
+        .await?;
+        let mut policy = Policy::default();
+        for (is_override, resource, action, scope) in rows {
+            let (Ok(resource), Ok(action)) = (resource.parse(), action.parse()) else {
+                tracing::warn!(%resource, %action, "ignoring a permission this build does not know");
+                continue;
+            };
+            let scope = scope.and_then(|s| s.parse().ok());
+            match (is_override, scope) {
+                (true, scope) => {
+                    policy.overrides.insert((resource, action), scope);
+                }
+                (false, Some(scope)) => policy.grants.push((resource, action, scope)),
+                (false, None) => {}
+            }
+        }
+        Ok(policy)
+    }
 }
 
 /// Signs and verifies tokens with one shared secret.
@@ -113,6 +172,7 @@ impl JwtKeys {
             user_id,
             role,
             locations: claims.locations,
+            policy: Arc::default(),
         })
     }
 }
@@ -120,6 +180,7 @@ impl JwtKeys {
 impl<S> FromRequestParts<S> for Principal
 where
     Arc<JwtKeys>: FromRef<S>,
+    PolicyStore: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ApiError;
@@ -129,7 +190,11 @@ where
             return Ok(principal.clone());
         }
         let keys = Arc::<JwtKeys>::from_ref(state);
-        let principal = principal_from_parts(parts, &keys)?;
+        let mut principal = principal_from_parts(parts, &keys)?;
+        let policy = PolicyStore::from_ref(state)
+            .load(&principal.tenant, principal.role, principal.user_id)
+            .await?;
+        principal.policy = Arc::new(policy);
         parts.extensions.insert(principal.clone());
         Ok(principal)
     }
@@ -167,6 +232,7 @@ mod tests {
             user_id: Uuid::new_v4(),
             role: Role::Sales,
             locations: vec!["loc-1".into()],
+            policy: Arc::default(),
         }
     }
 

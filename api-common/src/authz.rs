@@ -1,114 +1,143 @@
 //! The one place that decides who may do what.
 //!
 //! Every command route, every query route and every list filter asks
-//! [`decide`] (directly or through [`authorize`] / [`list_scope`]). Tenant
+//! [`authorize`] or [`list_scope`], which ask [`Policy::scopes`]. Tenant
 //! isolation is not decided here: it comes first and is absolute (another
 //! tenant's id is simply not found).
 //!
-//! Baseline matrix (role × resource → actions and scope):
+//! A permission is role × resource × action → scope (OWN, LOCATION, CLIENT,
+//! ALL). Each tenant starts from the defaults below ([`default_scope`]);
+//! admins override them and grant users extra permissions with an expiry
+//! (events of the tenant's permission matrix, effective from the next
+//! request; an expired grant simply stops counting).
 //!
-//! | role       | Customer          | Lead                                 | AuditLog |
-//! |------------|-------------------|--------------------------------------|----------|
-//! | admin      | all, tenant       | all, tenant                          | read     |
-//! | manager    | all, tenant       | all, tenant                          | read     |
-//! | sales      | create/read/update| create/read/update, own + unassigned | —        |
-//! | dispatcher | read              | read                                 | —        |
-//! | accountant | read              | read                                 | —        |
-//! | auditor    | read              | read                                 | read     |
-//! | crew       | —                 | —                                    | —        |
+//! | role       | Customer                 | Lead                         | AuditLog | PersonalData | Permission |
+//! |------------|--------------------------|------------------------------|----------|--------------|------------|
+//! | admin      | all, CLIENT              | all, CLIENT                  | read     | delete       | all        |
+//! | manager    | all, CLIENT              | all, CLIENT                  | read     | —            | read       |
+//! | sales      | create/read/update CLIENT| create/read/update OWN       | —        | —            | —          |
+//! | dispatcher | read CLIENT              | read CLIENT                  | —        | —            | —          |
+//! | accountant | read CLIENT              | read CLIENT                  | —        | —            | —          |
+//! | auditor    | read CLIENT              | read CLIENT                  | read     | —            | read       |
+//! | crew       | —                        | —                            | —        | —            | —          |
 //!
-//! Forgetting a customer (delete on PersonalData) is for admins only.
-//!
-//! "Delete" on a customer is deactivation/reactivation.
+//! OWN covers records assigned to the user, created by the user, or assigned
+//! to no one (the open pool); LOCATION records of one of the user's
+//! locations; CLIENT and ALL the whole tenant. "Delete" on a customer is
+//! deactivation; on personal data it is forgetting the person.
+
+use std::collections::HashMap;
 
 use event_schemas::Role;
+pub use event_schemas::permissions::{Action, Resource, Scope};
 use uuid::Uuid;
 
 use crate::auth::Principal;
 use crate::problem::ApiError;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Resource {
-    Customer,
-    Lead,
-    AuditLog,
-    /// A customer's personal data as such: deleting it is forgetting the
-    /// person (crypto-shredding).
-    PersonalData,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Action {
-    Create,
-    Read,
-    Update,
-    Delete,
-    Approve,
-}
-
-/// Which records of the tenant a permission covers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scope {
-    /// Records assigned to the user, or assigned to nobody.
-    OwnOrUnassigned,
-    /// Every record of the tenant.
-    Tenant,
-}
-
-/// The facts about a record that scopes look at.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RecordOwnership {
-    pub assigned_to: Option<Uuid>,
-}
-
-/// `None`: the role may not do this at all.
-pub fn decide(role: Role, resource: Resource, action: Action) -> Option<Scope> {
+/// The built-in default of a new tenant.
+pub fn default_scope(role: Role, resource: Resource, action: Action) -> Option<Scope> {
     use Action::*;
     use Resource::*;
     use Role::*;
     match (role, resource, action) {
-        (Admin | Manager, Customer | Lead, _) => Some(Scope::Tenant),
-        (Admin | Manager | Auditor, AuditLog, Read) => Some(Scope::Tenant),
-        (Admin, PersonalData, Delete) => Some(Scope::Tenant),
-        (Sales, Customer, Create | Read | Update) => Some(Scope::Tenant),
-        (Sales, Lead, Create | Read | Update) => Some(Scope::OwnOrUnassigned),
-        (Dispatcher | Accountant | Auditor, Customer | Lead, Read) => Some(Scope::Tenant),
+        (Admin | Manager, Customer | Lead, _) => Some(Scope::Client),
+        (Admin | Manager | Auditor, AuditLog, Read) => Some(Scope::Client),
+        (Admin, PersonalData, Delete) => Some(Scope::Client),
+        (Admin, Permission, _) => Some(Scope::Client),
+        (Manager | Auditor, Permission, Read) => Some(Scope::Client),
+        (Sales, Customer, Create | Read | Update) => Some(Scope::Client),
+        (Sales, Lead, Create | Read | Update) => Some(Scope::Own),
+        (Dispatcher | Accountant | Auditor, Customer | Lead, Read) => Some(Scope::Client),
         _ => None,
     }
 }
 
-fn describe(resource: Resource, action: Action) -> String {
-    format!("{action:?} on {resource:?}").to_lowercase()
+/// What a request's caller is allowed beyond the defaults: the tenant's
+/// overrides for the caller's role, and the caller's active grants.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// (resource, action) → scope; `None` takes the default away.
+    pub overrides: HashMap<(Resource, Action), Option<Scope>>,
+    /// Active (not expired, not revoked) grants.
+    pub grants: Vec<(Resource, Action, Scope)>,
 }
 
-/// Checks that `principal` may do `action` on `resource`, and when a record is
-/// given, that the record is within the permission's scope.
+impl Policy {
+    /// Every scope under which `role` may do `action` on `resource`: the
+    /// role's (overridden or default) plus the grants. Empty: not allowed.
+    pub fn scopes(&self, role: Role, resource: Resource, action: Action) -> Vec<Scope> {
+        let role_scope = match self.overrides.get(&(resource, action)) {
+            Some(overridden) => *overridden,
+            None => default_scope(role, resource, action),
+        };
+        let mut scopes: Vec<Scope> = role_scope.into_iter().collect();
+        for (r, a, s) in &self.grants {
+            if (*r, *a) == (resource, action) && !scopes.contains(s) {
+                scopes.push(*s);
+            }
+        }
+        scopes
+    }
+}
+
+/// The facts about a record that scopes look at.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecordOwnership {
+    pub assigned_to: Option<Uuid>,
+    pub created_by: Option<Uuid>,
+    pub location_id: Option<String>,
+}
+
+fn covers(scope: Scope, principal: &Principal, record: &RecordOwnership) -> bool {
+    match scope {
+        Scope::Client | Scope::All => true,
+        Scope::Own => {
+            record.assigned_to.is_none()
+                || record.assigned_to == Some(principal.user_id)
+                || record.created_by == Some(principal.user_id)
+        }
+        Scope::Location => record
+            .location_id
+            .as_ref()
+            .is_some_and(|l| principal.locations.contains(l)),
+    }
+}
+
+fn describe(resource: Resource, action: Action) -> String {
+    format!("{action} on {resource}").to_lowercase()
+}
+
+/// Checks that `principal` may do `action` on `resource`, and when a record
+/// is given, that one of the permission's scopes covers it.
 pub fn authorize(
     principal: &Principal,
     resource: Resource,
     action: Action,
     record: Option<RecordOwnership>,
 ) -> Result<(), ApiError> {
-    let Some(scope) = decide(principal.role, resource, action) else {
+    let scopes = principal.policy.scopes(principal.role, resource, action);
+    if scopes.is_empty() {
         return Err(ApiError::forbidden(format!(
             "role {} may not {}",
             principal.role,
             describe(resource, action)
         )));
-    };
-    match (scope, record) {
-        (Scope::Tenant, _) | (Scope::OwnOrUnassigned, None) => Ok(()),
-        (Scope::OwnOrUnassigned, Some(r)) => {
-            if r.assigned_to.is_none() || r.assigned_to == Some(principal.user_id) {
-                Ok(())
-            } else {
-                Err(ApiError::forbidden(format!(
-                    "role {} may only {} records assigned to them or unassigned",
-                    principal.role,
-                    describe(resource, action)
-                )))
-            }
+    }
+    match record {
+        Some(record) if !scopes.iter().any(|s| covers(*s, principal, &record)) => {
+            Err(ApiError::forbidden(format!(
+                "the {} scope of role {} for {} does not cover this record",
+                scopes
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                principal.role,
+                describe(resource, action)
+            )))
         }
+        _ => Ok(()),
     }
 }
 
@@ -116,26 +145,50 @@ pub fn authorize(
 /// the resource at all.
 pub fn list_scope(principal: &Principal, resource: Resource) -> Result<ListScope, ApiError> {
     authorize(principal, resource, Action::Read, None)?;
-    Ok(match decide(principal.role, resource, Action::Read) {
-        Some(Scope::OwnOrUnassigned) => ListScope::AssignedToOrUnassigned(principal.user_id),
-        _ => ListScope::Tenant,
+    let scopes = principal
+        .policy
+        .scopes(principal.role, resource, Action::Read);
+    if scopes.iter().any(|s| s.is_tenant_wide()) {
+        return Ok(ListScope::Tenant);
+    }
+    Ok(ListScope::Limited {
+        own: scopes.contains(&Scope::Own).then_some(principal.user_id),
+        locations: scopes
+            .contains(&Scope::Location)
+            .then(|| principal.locations.clone()),
     })
 }
 
 /// A filter for list queries (always within the caller's tenant).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ListScope {
     Tenant,
-    AssignedToOrUnassigned(Uuid),
+    /// Records matching any of: OWN for this user, one of these locations.
+    Limited {
+        own: Option<Uuid>,
+        locations: Option<Vec<String>>,
+    },
 }
 
 impl ListScope {
-    /// The user whose records (plus unassigned ones) the list is limited to.
-    pub fn restricted_to(&self) -> Option<Uuid> {
+    /// The user whose own (and unassigned) records are visible, if limited.
+    pub fn own(&self) -> Option<Uuid> {
         match self {
+            Self::Limited { own, .. } => *own,
             Self::Tenant => None,
-            Self::AssignedToOrUnassigned(user) => Some(*user),
         }
+    }
+
+    /// The locations whose records are visible, if limited by location.
+    pub fn locations(&self) -> Option<&[String]> {
+        match self {
+            Self::Limited { locations, .. } => locations.as_deref(),
+            Self::Tenant => None,
+        }
+    }
+
+    pub fn is_limited(&self) -> bool {
+        matches!(self, Self::Limited { .. })
     }
 }
 
@@ -144,86 +197,161 @@ mod tests {
     use super::*;
     use event_schemas::TenantId;
 
-    fn who(role: Role) -> Principal {
+    fn who(role: Role, policy: Policy) -> Principal {
         Principal {
             tenant: TenantId::parse("acme").unwrap(),
             user_id: Uuid::from_u128(1),
             role,
-            locations: vec![],
+            locations: vec!["mtl".into()],
+            policy: std::sync::Arc::new(policy),
         }
     }
 
-    /// The full baseline table, written out independently of `decide`.
+    /// The default table, written out independently of `default_scope`.
     #[test]
-    fn the_baseline_matrix_holds_for_every_role_resource_and_action() {
+    fn the_defaults_hold_for_every_role_resource_and_action() {
         use Action::*;
         use Resource::*;
-        let actions = [Create, Read, Update, Delete, Approve];
         for role in Role::ALL {
-            for resource in [Customer, Lead, AuditLog, PersonalData] {
-                for action in actions {
+            for resource in Resource::ALL {
+                for action in Action::ALL {
                     let expected = match (role, resource) {
-                        (Role::Admin | Role::Manager, Customer | Lead) => Some(Scope::Tenant),
+                        (Role::Admin | Role::Manager, Customer | Lead) => Some(Scope::Client),
                         (Role::Admin | Role::Manager | Role::Auditor, AuditLog) => {
-                            (action == Read).then_some(Scope::Tenant)
+                            (*action == Read).then_some(Scope::Client)
                         }
-                        (Role::Admin, PersonalData) => (action == Delete).then_some(Scope::Tenant),
+                        (Role::Admin, PersonalData) => (*action == Delete).then_some(Scope::Client),
+                        (Role::Admin, Permission) => Some(Scope::Client),
+                        (Role::Manager | Role::Auditor, Permission) => {
+                            (*action == Read).then_some(Scope::Client)
+                        }
                         (Role::Sales, Customer) => {
-                            matches!(action, Create | Read | Update).then_some(Scope::Tenant)
+                            matches!(action, Create | Read | Update).then_some(Scope::Client)
                         }
-                        (Role::Sales, Lead) => matches!(action, Create | Read | Update)
-                            .then_some(Scope::OwnOrUnassigned),
+                        (Role::Sales, Lead) => {
+                            matches!(action, Create | Read | Update).then_some(Scope::Own)
+                        }
                         (Role::Dispatcher | Role::Accountant | Role::Auditor, Customer | Lead) => {
-                            (action == Read).then_some(Scope::Tenant)
+                            (*action == Read).then_some(Scope::Client)
                         }
                         _ => None,
                     };
                     assert_eq!(
-                        decide(*role, resource, action),
+                        default_scope(*role, *resource, *action),
                         expected,
-                        "{role} {resource:?} {action:?}"
+                        "{role} {resource} {action}"
                     );
                 }
             }
         }
     }
 
+    /// Every scope against records it must and must not cover.
     #[test]
-    fn sales_may_change_their_own_and_unassigned_leads_only() {
-        let sales = who(Role::Sales);
-        let mine = RecordOwnership {
-            assigned_to: Some(sales.user_id),
+    fn each_scope_covers_exactly_its_records() {
+        let me = Uuid::from_u128(1);
+        let other = Uuid::from_u128(2);
+        let record = |assigned: Option<Uuid>, created: Option<Uuid>, location: Option<&str>| {
+            RecordOwnership {
+                assigned_to: assigned,
+                created_by: created,
+                location_id: location.map(str::to_owned),
+            }
         };
-        let nobodys = RecordOwnership { assigned_to: None };
-        let theirs = RecordOwnership {
-            assigned_to: Some(Uuid::from_u128(2)),
-        };
-        assert!(authorize(&sales, Resource::Lead, Action::Update, Some(mine)).is_ok());
-        assert!(authorize(&sales, Resource::Lead, Action::Update, Some(nobodys)).is_ok());
-        let err = authorize(&sales, Resource::Lead, Action::Update, Some(theirs)).unwrap_err();
-        assert_eq!(err.status(), axum::http::StatusCode::FORBIDDEN);
+        let p = who(Role::Sales, Policy::default());
+        let cases = [
+            (Scope::Own, record(Some(me), None, None), true),
+            (Scope::Own, record(Some(other), Some(me), None), true),
+            (Scope::Own, record(None, Some(other), None), true),
+            (
+                Scope::Own,
+                record(Some(other), Some(other), Some("mtl")),
+                false,
+            ),
+            (
+                Scope::Location,
+                record(Some(other), None, Some("mtl")),
+                true,
+            ),
+            (Scope::Location, record(Some(me), None, Some("qc")), false),
+            (Scope::Location, record(Some(me), None, None), false),
+            (
+                Scope::Client,
+                record(Some(other), Some(other), Some("qc")),
+                true,
+            ),
+            (Scope::All, record(Some(other), Some(other), None), true),
+        ];
+        for (scope, record, expected) in cases {
+            assert_eq!(covers(scope, &p, &record), expected, "{scope} {record:?}");
+        }
+    }
+
+    #[test]
+    fn overrides_replace_defaults_and_grants_add_to_them() {
+        let mut policy = Policy::default();
+        policy
+            .overrides
+            .insert((Resource::Lead, Action::Read), Some(Scope::Location));
+        policy
+            .overrides
+            .insert((Resource::Customer, Action::Update), None);
+        policy
+            .grants
+            .push((Resource::Lead, Action::Read, Scope::Own));
+        policy
+            .grants
+            .push((Resource::AuditLog, Action::Read, Scope::Client));
+        let sales = who(Role::Sales, policy);
         assert_eq!(
-            list_scope(&sales, Resource::Lead).unwrap(),
-            ListScope::AssignedToOrUnassigned(sales.user_id)
+            sales
+                .policy
+                .scopes(Role::Sales, Resource::Lead, Action::Read),
+            vec![Scope::Location, Scope::Own]
+        );
+        assert!(
+            authorize(&sales, Resource::Customer, Action::Update, None).is_err(),
+            "taken away"
+        );
+        assert!(
+            authorize(&sales, Resource::AuditLog, Action::Read, None).is_ok(),
+            "granted"
         );
         assert_eq!(
-            list_scope(&who(Role::Manager), Resource::Lead).unwrap(),
+            list_scope(&sales, Resource::Lead).unwrap(),
+            ListScope::Limited {
+                own: Some(Uuid::from_u128(1)),
+                locations: Some(vec!["mtl".into()])
+            }
+        );
+        assert_eq!(
+            list_scope(&sales, Resource::AuditLog).unwrap(),
             ListScope::Tenant
         );
     }
 
     #[test]
-    fn crew_cannot_even_list_customers() {
-        assert!(list_scope(&who(Role::Crew), Resource::Customer).is_err());
-        assert!(list_scope(&who(Role::Auditor), Resource::AuditLog).is_ok());
+    fn sales_may_change_their_own_and_unassigned_leads_only() {
+        let sales = who(Role::Sales, Policy::default());
+        let theirs = RecordOwnership {
+            assigned_to: Some(Uuid::from_u128(2)),
+            ..Default::default()
+        };
         assert!(
             authorize(
-                &who(Role::Auditor),
-                Resource::Customer,
+                &sales,
+                Resource::Lead,
                 Action::Update,
-                None
+                Some(RecordOwnership::default())
             )
-            .is_err()
+            .is_ok()
+        );
+        let err = authorize(&sales, Resource::Lead, Action::Update, Some(theirs)).unwrap_err();
+        assert_eq!(err.status(), axum::http::StatusCode::FORBIDDEN);
+        assert!(list_scope(&who(Role::Crew, Policy::default()), Resource::Customer).is_err());
+        assert_eq!(
+            list_scope(&who(Role::Manager, Policy::default()), Resource::Lead).unwrap(),
+            ListScope::Tenant
         );
     }
 }

@@ -19,9 +19,10 @@ pub mod extract;
 pub mod http;
 pub mod pagination;
 pub mod problem;
+pub mod ratelimit;
 
-pub use auth::{JwtKeys, Principal};
-pub use authz::{Action, ListScope, RecordOwnership, Resource};
+pub use auth::{JwtKeys, PolicyStore, Principal};
+pub use authz::{Action, ListScope, Policy, RecordOwnership, Resource, Scope};
 pub use extract::{ApiJson, ApiQuery, IfMatch, PathId};
 pub use pagination::ListResponse;
 pub use problem::{ApiError, ApiResult, Problem, ProblemField};

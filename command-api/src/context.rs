@@ -38,6 +38,7 @@ impl CommandContext {
 impl<S> FromRequestParts<S> for CommandContext
 where
     Arc<JwtKeys>: FromRef<S>,
+    api_common::PolicyStore: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ApiError;

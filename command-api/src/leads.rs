@@ -50,6 +50,10 @@ pub struct CreateLeadRequest {
     pub qualification: BTreeMap<String, bool>,
     #[serde(default)]
     pub assigned_to: Option<Uuid>,
+    /// The branch handling the move (LOCATION-scoped permissions).
+    #[serde(default)]
+    #[schema(example = "mtl-1")]
+    pub location_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -131,6 +135,8 @@ pub struct ActivityRecorded {
 fn ownership(lead: &Lead) -> RecordOwnership {
     RecordOwnership {
         assigned_to: lead.assigned_to,
+        created_by: lead.created_by,
+        location_id: lead.location_id.clone(),
     }
 }
 
@@ -190,11 +196,21 @@ pub async fn create(
     ctx: CommandContext,
     ApiJson(body): ApiJson<CreateLeadRequest>,
 ) -> ApiResult<Response> {
-    authz::authorize(&ctx.principal, Resource::Lead, Action::Create, None)?;
     let assigned_to = match (ctx.principal.role, body.assigned_to) {
         (Role::Sales, None) => Some(ctx.principal.user_id),
         (_, assignee) => assignee,
     };
+    // The new lead must fall within the caller's scope (e.g. their location).
+    let facts = RecordOwnership {
+        assigned_to,
+        created_by: Some(ctx.principal.user_id),
+        location_id: body
+            .location_id
+            .as_deref()
+            .map(str::trim)
+            .map(str::to_owned),
+    };
+    authz::authorize(&ctx.principal, Resource::Lead, Action::Create, Some(facts))?;
     check_assignee(&ctx, assigned_to)?;
     let customer = state
         .customers
@@ -218,6 +234,7 @@ pub async fn create(
         score: body.score,
         qualification: body.qualification,
         assigned_to,
+        location_id: body.location_id,
     });
     let committed = state
         .leads

@@ -25,6 +25,7 @@ pub mod customers;
 pub mod history;
 pub mod idempotency;
 pub mod leads;
+pub mod permissions;
 pub mod relay;
 pub mod sealing;
 pub mod store;
@@ -62,6 +63,8 @@ pub struct CommandState {
     pub leads: Arc<Store<Lead>>,
     /// Records exports of the history.
     pub exports: Arc<Store<aggregates::audit_export::AuditExport>>,
+    /// Each tenant's permission matrix.
+    pub permissions: Arc<Store<aggregates::permissions::TenantPermissions>>,
 }
 
 impl CommandState {
@@ -70,10 +73,17 @@ impl CommandState {
             customers: Arc::new(Store::new(pool.clone(), keystore.clone())),
             leads: Arc::new(Store::new(pool.clone(), keystore.clone())),
             exports: Arc::new(Store::new(pool.clone(), keystore.clone())),
+            permissions: Arc::new(Store::new(pool.clone(), keystore.clone())),
             pool,
             keys,
             keystore,
         }
+    }
+}
+
+impl FromRef<CommandState> for api_common::PolicyStore {
+    fn from_ref(state: &CommandState) -> Self {
+        api_common::PolicyStore(state.pool.clone())
     }
 }
 
@@ -176,6 +186,10 @@ pub fn router(state: CommandState) -> OpenApiRouter {
         .routes(routes!(leads::transition))
         .routes(routes!(leads::assign))
         .routes(routes!(leads::record_activity))
+        .routes(routes!(permissions::matrix))
+        .routes(routes!(permissions::set_role_permission))
+        .routes(routes!(permissions::grant, permissions::grants))
+        .routes(routes!(permissions::revoke))
         .routes(routes!(audit::history))
         .routes(routes!(audit::state))
         .routes(routes!(audit::export))

@@ -179,6 +179,19 @@ where
         Ok(Some((state, reached)))
     }
 
+    /// The aggregate under a well-known id (e.g. a tenant's permission
+    /// matrix), fresh if it has no events yet; another tenant's is 404.
+    pub async fn load_or_new(&self, tenant: &TenantId, id: Uuid) -> Result<Loaded<A>, ApiError> {
+        let context = self.load_context(id).await?;
+        if context.current_sequence > 0 && context.aggregate.tenant() != Some(tenant) {
+            return Err(ApiError::not_found(format!(
+                "no {} with id {id}",
+                A::TYPE.to_lowercase()
+            )));
+        }
+        Ok(Loaded { id, context })
+    }
+
     /// A fresh aggregate for a create command, under a new server-generated id.
     pub fn new_aggregate(&self) -> Loaded<A> {
         let id = Uuid::now_v7();

@@ -34,6 +34,9 @@ pub struct LeadCreated {
     pub assigned_to: Option<Uuid>,
     pub created_by: Uuid,
     pub created_at: DateTime<Utc>,
+    /// The branch handling the move (LOCATION-scoped permissions); since 1.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location_id: Option<String>,
 }
 
 /// Editable lead details changed. Carries the complete details after the
@@ -97,7 +100,7 @@ pub struct SalesActivityRecorded {
 crate::event_enum! {
     /// Every event of the `Lead` aggregate.
     LeadEvent for AGGREGATE_TYPE {
-        LeadCreated("1.0", "A lead was opened for a customer, in status NEW."),
+        LeadCreated("1.1", "A lead was opened for a customer, in status NEW (1.1: optional location_id)."),
         LeadDetailsUpdated("1.0", "Priority, dates, value, notes, score or checklist changed (full details after the change)."),
         LeadStatusChanged("1.0", "The lead moved along the pipeline (LOST carries a reason)."),
         LeadAssigned("1.0", "The lead was assigned to a sales rep, or unassigned."),

@@ -29,6 +29,7 @@ pub mod envelope;
 pub mod integrity;
 pub mod lead;
 pub mod metadata;
+pub mod permissions;
 
 pub use common::{
     Address, InvalidTenantId, LeadPriority, LeadStatus, Role, SalesActivityType, TenantId,

@@ -44,6 +44,7 @@ CREATE TABLE leads (
     score               integer       NOT NULL,
     qualification       jsonb         NOT NULL DEFAULT '{}',
     assigned_to         uuid,
+    location_id         text,
     lost_reason         text,
     first_contacted_at  timestamptz,
     response_seconds    bigint,
@@ -62,6 +63,7 @@ CREATE INDEX leads_by_status ON leads (tenant_id, status, created_at DESC);
 CREATE INDEX leads_by_rep ON leads (tenant_id, assigned_to, created_at DESC);
 CREATE INDEX leads_by_follow_up ON leads (tenant_id, follow_up_date);
 CREATE INDEX leads_by_customer ON leads (tenant_id, customer_id);
+CREATE INDEX leads_by_location ON leads (tenant_id, location_id);
 "#;
 
 async fn set_customer_name(
@@ -98,7 +100,8 @@ impl Projection for Leads {
 
     fn version(&self) -> i32 {
         // 2: customer names opened from sealed events, erased when forgotten.
-        2
+        // 3: location_id.
+        3
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -143,10 +146,11 @@ impl Projection for Leads {
                 sqlx::query(
                     "INSERT INTO leads (tenant_id, id, customer_id, customer_name, source, status, priority,
                                         estimated_move_date, estimated_value, notes, follow_up_date, score,
-                                        qualification, assigned_to, created_by, version, created_at, updated_at)
+                                        qualification, assigned_to, created_by, version, created_at, updated_at,
+                                        location_id)
                      VALUES ($1, $2, $3,
                              (SELECT name FROM lead_customer_names WHERE tenant_id = $1 AND customer_id = $3),
-                             $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                             $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
                 )
                 .bind(tenant)
                 .bind(d.lead_id)
@@ -165,6 +169,7 @@ impl Projection for Leads {
                 .bind(seq)
                 .bind(d.created_at)
                 .bind(e.time)
+                .bind(&d.location_id)
                 .execute(conn)
                 .await?;
             }

@@ -43,6 +43,8 @@ pub struct LeadView {
     #[schema(value_type = BTreeMap<String, bool>)]
     pub qualification: SqlJson<BTreeMap<String, bool>>,
     pub assigned_to: Option<Uuid>,
+    /// The branch handling the move.
+    pub location_id: Option<String>,
     /// Why the lead was lost (status LOST).
     pub lost_reason: Option<String>,
     /// Speed-to-lead: when the customer was first reached, and how long after
@@ -59,8 +61,16 @@ pub struct LeadView {
     pub updated_at: DateTime<Utc>,
 }
 
+fn ownership(lead: &LeadView) -> RecordOwnership {
+    RecordOwnership {
+        assigned_to: lead.assigned_to,
+        created_by: Some(lead.created_by),
+        location_id: lead.location_id.clone(),
+    }
+}
+
 const COLUMNS: &str = "id, customer_id, customer_name, source, status, priority, estimated_move_date, estimated_value, \
-     notes, follow_up_date, score, qualification, assigned_to, lost_reason, first_contacted_at, response_seconds, \
+     notes, follow_up_date, score, qualification, assigned_to, location_id, lost_reason, first_contacted_at, response_seconds, \
      last_contact_at, last_activity_at, last_activity_type, activity_count, created_by, version, created_at, updated_at";
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -120,9 +130,7 @@ pub async fn get_lead(
         &principal,
         Resource::Lead,
         Action::Read,
-        Some(RecordOwnership {
-            assigned_to: lead.assigned_to,
-        }),
+        Some(ownership(&lead)),
     )?;
     Ok(Json(lead))
 }
@@ -134,6 +142,8 @@ pub struct ListParams {
     pub status: Option<LeadStatus>,
     /// Leads assigned to this user.
     pub assigned_to: Option<Uuid>,
+    /// Leads of this location.
+    pub location_id: Option<String>,
     pub priority: Option<LeadPriority>,
     /// Exact source (case-insensitive).
     pub source: Option<String>,
@@ -162,7 +172,9 @@ pub async fn list_leads(
     let sql = format!(
         "SELECT {COLUMNS} FROM read.leads
           WHERE tenant_id = $1
-            AND ($2::uuid IS NULL OR assigned_to = $2 OR assigned_to IS NULL)
+            AND (NOT $12 OR ($2::uuid IS NOT NULL AND (assigned_to = $2 OR created_by = $2 OR assigned_to IS NULL))
+                           OR ($13::text[] IS NOT NULL AND location_id = ANY($13)))
+            AND ($14::text IS NULL OR location_id = $14)
             AND ($3::text IS NULL OR status = $3)
             AND ($4::uuid IS NULL OR assigned_to = $4)
             AND ($5::text IS NULL OR priority = $5)
@@ -175,7 +187,7 @@ pub async fn list_leads(
     );
     let rows: Vec<LeadView> = sqlx::query_as(&sql)
         .bind(principal.tenant.as_str())
-        .bind(scope.restricted_to())
+        .bind(scope.own())
         .bind(params.status.map(LeadStatus::as_str))
         .bind(params.assigned_to)
         .bind(params.priority.map(LeadPriority::as_str))
@@ -185,6 +197,9 @@ pub async fn list_leads(
         .bind(after.map(|(t, _)| t))
         .bind(after.map(|(_, id)| id).unwrap_or_default())
         .bind(i64::from(limit) + 1)
+        .bind(scope.is_limited())
+        .bind(scope.locations())
+        .bind(params.location_id.as_deref())
         .fetch_all(&state.pool)
         .await?;
     Ok(Json(pagination::page(rows, limit, |l| {
@@ -244,9 +259,7 @@ pub async fn lead_timeline(
         &principal,
         Resource::Lead,
         Action::Read,
-        Some(RecordOwnership {
-            assigned_to: lead.assigned_to,
-        }),
+        Some(ownership(&lead)),
     )?;
     let rows: Vec<TimelineEntry> = sqlx::query_as(
         "SELECT sequence, kind, event_type, occurred_at, actor, actor_role, summary, data

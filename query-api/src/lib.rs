@@ -31,6 +31,12 @@ pub struct QueryState {
     pub watch: ReadModelWatch,
 }
 
+impl FromRef<QueryState> for api_common::PolicyStore {
+    fn from_ref(state: &QueryState) -> Self {
+        api_common::PolicyStore(state.pool.clone())
+    }
+}
+
 impl FromRef<QueryState> for Arc<JwtKeys> {
     fn from_ref(state: &QueryState) -> Self {
         state.keys.clone()

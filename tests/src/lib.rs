@@ -66,6 +66,10 @@ impl TestEnv {
 
     /// A fresh environment on the given servers.
     pub async fn try_new(postgres_server_url: &str, nats_url: &str) -> anyhow::Result<Self> {
+        // `RUST_LOG=warn cargo test …` shows the system's logs (e.g. a 500's cause).
+        if std::env::var_os("RUST_LOG").is_some() {
+            crm::telemetry::init_tracing(crm::config::LogFormat::Text);
+        }
         let id = Uuid::new_v4().simple().to_string()[..16].to_owned();
         let db_name = format!("crm_test_{id}");
         let mut config = Config::local();
@@ -75,6 +79,9 @@ impl TestEnv {
         config.subject_prefix = format!("t{id}");
         config.bind = "127.0.0.1:0".parse()?;
         config.db_max_connections = 12;
+        // Tests fire requests faster than any user; the rate-limit tests set their own.
+        config.rate_limit_tenant_rps = 0.0;
+        config.rate_limit_user_rps = 0.0;
         let infra = match Infra::connect(config.clone()).await {
             Ok(infra) => infra,
             Err(e) => {
@@ -312,12 +319,12 @@ impl TestApp {
     pub fn token_for(&self, tenant: &str, user: Uuid, role: Role) -> String {
         self.keys
             .issue(
-                &Principal {
-                    tenant: TenantId::parse(tenant).expect("valid tenant"),
-                    user_id: user,
+                &Principal::new(
+                    TenantId::parse(tenant).expect("valid tenant"),
+                    user,
                     role,
-                    locations: vec![],
-                },
+                    vec![],
+                ),
                 chrono::Duration::hours(1),
             )
             .expect("a token")

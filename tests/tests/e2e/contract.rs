@@ -271,12 +271,12 @@ async fn a_missing_or_invalid_token_is_a_401_problem_on_commands_and_queries() {
     let customer = app.customer(&admin, "a@example.com").await;
     let before = event_count(&app).await;
 
-    let principal = Principal {
-        tenant: TenantId::parse("acme").unwrap(),
-        user_id: Uuid::new_v4(),
-        role: Role::Admin,
-        locations: vec![],
-    };
+    let principal = Principal::new(
+        TenantId::parse("acme").unwrap(),
+        Uuid::new_v4(),
+        Role::Admin,
+        vec![],
+    );
     let other_keys = JwtKeys::hs256(
         &"another-secret-another-secret-another-secret"
             .to_owned()
@@ -2024,7 +2024,11 @@ async fn every_operation_in_the_openapi_document_is_served_by_the_router() {
         let path = template
             .replace("{id}", &Uuid::new_v4().to_string())
             .replace("{tag}", "x")
-            .replace("{aggregate_type}", "Customer");
+            .replace("{aggregate_type}", "Customer")
+            .replace("{grant_id}", &Uuid::new_v4().to_string())
+            .replace("{role}", "sales")
+            .replace("{resource}", "LEAD")
+            .replace("{action}", "READ");
         assert!(
             !path.contains('{'),
             "every parameter is substituted: {template}"

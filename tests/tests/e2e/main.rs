@@ -8,6 +8,7 @@ mod flow;
 mod forget;
 mod idempotency;
 mod integrity;
+mod permissions;
 mod projector;
 mod races;
 mod relay;

@@ -1,0 +1,106 @@
+//! The permission vocabulary (the seed's RolePermission, UserPermission and
+//! PermissionScope) and the events of a tenant's permission matrix.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::common::{Role, TenantId};
+
+/// The aggregate type of a tenant's permission matrix.
+pub const AGGREGATE_TYPE: &str = "TenantPermissions";
+
+/// The id of `tenant`'s permission matrix (one per tenant, derived from it).
+pub fn matrix_id(tenant: &TenantId) -> Uuid {
+    const NAMESPACE: Uuid = Uuid::from_u128(0x6d6f_7665_7273_2d63_726d_2d70_6572_6d73);
+    Uuid::new_v5(&NAMESPACE, tenant.as_str().as_bytes())
+}
+
+crate::common::wire_enum! {
+    /// What a permission is about.
+    Resource {
+        Customer => "CUSTOMER",
+        Lead => "LEAD",
+        AuditLog => "AUDIT_LOG",
+        /// A customer's personal data as such; deleting it forgets the person.
+        PersonalData => "PERSONAL_DATA",
+        /// The permission matrix and grants themselves.
+        Permission => "PERMISSION",
+    }
+}
+
+crate::common::wire_enum! {
+    Action {
+        Create => "CREATE",
+        Read => "READ",
+        Update => "UPDATE",
+        Delete => "DELETE",
+        Approve => "APPROVE",
+    }
+}
+
+crate::common::wire_enum! {
+    /// Which records a permission covers.
+    Scope {
+        /// Records assigned to the user, created by the user, or assigned to
+        /// no one (the open pool).
+        Own => "OWN",
+        /// Records of one of the user's locations (JWT `locations`).
+        Location => "LOCATION",
+        /// Every record of the tenant.
+        Client => "CLIENT",
+        /// Reserved for platform administrators; within this API (which is
+        /// always one tenant's) it means the same as CLIENT.
+        All => "ALL",
+    }
+}
+
+/// A role's permission for one resource and action was set by an admin;
+/// `scope: null` takes it away. Overrides the built-in default.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RolePermissionSet {
+    pub tenant_id: TenantId,
+    pub role: Role,
+    pub resource: Resource,
+    pub action: Action,
+    pub scope: Option<Scope>,
+    pub reason: String,
+}
+
+/// A user was granted a permission beyond their role's, until `expires_at`
+/// (for good when absent).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UserPermissionGranted {
+    pub tenant_id: TenantId,
+    pub grant_id: Uuid,
+    pub user_id: Uuid,
+    pub resource: Resource,
+    pub action: Action,
+    pub scope: Scope,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub reason: String,
+}
+
+/// A grant was revoked before it expired.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UserPermissionRevoked {
+    pub grant_id: Uuid,
+    pub reason: String,
+}
+
+crate::event_enum! {
+    /// Every event of a tenant's permission matrix.
+    PermissionEvent for AGGREGATE_TYPE {
+        RolePermissionSet("1.0", "A role's scope for a resource and action was set (or taken away) by an admin."),
+        UserPermissionGranted("1.0", "A user was granted a permission, with a reason and an optional expiry."),
+        UserPermissionRevoked("1.0", "A user's grant was revoked."),
+    }
+}
+
+impl Scope {
+    /// CLIENT and ALL cover the whole tenant.
+    pub fn is_tenant_wide(self) -> bool {
+        matches!(self, Self::Client | Self::All)
+    }
+}
