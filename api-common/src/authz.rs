@@ -287,6 +287,75 @@ mod tests {
         }
     }
 
+    /// Every role × resource × action × scope: with the role's permission set
+    /// to that scope, exactly the records the scope covers are allowed; with
+    /// it taken away, nothing is; a grant of the scope restores exactly it.
+    #[test]
+    fn every_role_resource_action_and_scope_decides_as_its_scope_says() {
+        let me = Uuid::from_u128(1);
+        let records = [
+            (
+                "mine",
+                RecordOwnership {
+                    assigned_to: Some(me),
+                    ..Default::default()
+                },
+                [true, false, true, true],
+            ),
+            (
+                "another's, at my location",
+                RecordOwnership {
+                    assigned_to: Some(Uuid::from_u128(2)),
+                    location_id: Some("mtl".into()),
+                    ..Default::default()
+                },
+                [false, true, true, true],
+            ),
+            (
+                "another's, elsewhere",
+                RecordOwnership {
+                    assigned_to: Some(Uuid::from_u128(2)),
+                    location_id: Some("qc".into()),
+                    ..Default::default()
+                },
+                [false, false, true, true],
+            ),
+        ];
+        for role in Role::ALL {
+            for resource in Resource::ALL {
+                for action in Action::ALL {
+                    for (i, scope) in Scope::ALL.iter().enumerate() {
+                        let mut policy = Policy::default();
+                        policy.overrides.insert((*resource, *action), Some(*scope));
+                        let p = who(*role, policy);
+                        for (name, record, allowed) in &records {
+                            assert_eq!(
+                                authorize(&p, *resource, *action, Some(record.clone())).is_ok(),
+                                allowed[i],
+                                "{role} {resource} {action} {scope} on {name}"
+                            );
+                        }
+                        let mut none = Policy::default();
+                        none.overrides.insert((*resource, *action), None);
+                        assert!(
+                            authorize(&who(*role, none.clone()), *resource, *action, None).is_err()
+                        );
+                        none.grants.push((*resource, *action, *scope));
+                        let granted = who(*role, none);
+                        for (name, record, allowed) in &records {
+                            assert_eq!(
+                                authorize(&granted, *resource, *action, Some(record.clone()))
+                                    .is_ok(),
+                                allowed[i],
+                                "granted {scope}: {role} {resource} {action} on {name}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn overrides_replace_defaults_and_grants_add_to_them() {
         let mut policy = Policy::default();

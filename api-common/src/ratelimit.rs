@@ -53,7 +53,10 @@ impl RateLimiter {
             return Ok(());
         }
         let burst = rate * 2.0;
-        let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if buckets.len() > MAX_BUCKETS {
             // Idle buckets are full again anyway: forget them.
             buckets.retain(|_, b| now.duration_since(b.last) < Duration::from_secs(60));
