@@ -141,6 +141,35 @@ pub fn authorize(
     }
 }
 
+/// The facts of a record nobody is assigned and no location owns (a
+/// customer): OWN covers it (the open pool), LOCATION does not.
+pub fn unowned() -> Option<RecordOwnership> {
+    Some(RecordOwnership::default())
+}
+
+/// For reads that cannot be narrowed to records (the audit history, exports):
+/// only a tenant-wide scope (CLIENT, ALL) allows them.
+pub fn authorize_tenant_wide(
+    principal: &Principal,
+    resource: Resource,
+    action: Action,
+) -> Result<(), ApiError> {
+    authorize(principal, resource, action, None)?;
+    if principal
+        .policy
+        .scopes(principal.role, resource, action)
+        .iter()
+        .any(|s| s.is_tenant_wide())
+    {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "{} needs a tenant-wide (CLIENT) scope",
+            describe(resource, action)
+        )))
+    }
+}
+
 /// How a list must be filtered for `principal`; `Err` if they may not read
 /// the resource at all.
 pub fn list_scope(principal: &Principal, resource: Resource) -> Result<ListScope, ApiError> {
@@ -354,6 +383,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn unowned_records_are_own_but_in_no_location_and_tenant_wide_reads_need_client() {
+        let mut policy = Policy::default();
+        policy
+            .overrides
+            .insert((Resource::Customer, Action::Read), Some(Scope::Location));
+        policy
+            .overrides
+            .insert((Resource::AuditLog, Action::Read), Some(Scope::Own));
+        let p = who(Role::Manager, policy);
+        assert!(authorize(&p, Resource::Customer, Action::Read, unowned()).is_err());
+        assert!(
+            authorize(&p, Resource::Customer, Action::Update, unowned()).is_ok(),
+            "default CLIENT"
+        );
+        assert!(authorize_tenant_wide(&p, Resource::AuditLog, Action::Read).is_err());
+        assert!(
+            authorize_tenant_wide(
+                &who(Role::Auditor, Policy::default()),
+                Resource::AuditLog,
+                Action::Read
+            )
+            .is_ok()
+        );
     }
 
     #[test]

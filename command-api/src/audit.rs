@@ -106,7 +106,7 @@ pub async fn history(
     Path((kind, id)): Path<(String, String)>,
     ApiQuery(params): ApiQuery<HistoryParams>,
 ) -> ApiResult<Json<ListResponse<HistoryEvent>>> {
-    authz::list_scope(&principal, Resource::AuditLog)?;
+    authz::authorize_tenant_wide(&principal, Resource::AuditLog, authz::Action::Read)?;
     let (kind, id) = (Kind::parse(&kind)?, path_id(&id)?);
     let limit = pagination::limit(params.limit)?;
     let after: Option<i64> = pagination::decode_cursor(params.cursor.as_deref())?;
@@ -181,7 +181,7 @@ pub async fn state(
     Path((kind, id)): Path<(String, String)>,
     ApiQuery(params): ApiQuery<StateParams>,
 ) -> ApiResult<Json<EntityState>> {
-    authz::list_scope(&principal, Resource::AuditLog)?;
+    authz::authorize_tenant_wide(&principal, Resource::AuditLog, authz::Action::Read)?;
     let (kind, id) = (Kind::parse(&kind)?, path_id(&id)?);
     if params.as_of.is_some() && params.version.is_some() {
         return Err(ApiError::invalid_field(
@@ -291,7 +291,7 @@ pub async fn export(
     ctx: CommandContext,
     ApiQuery(params): ApiQuery<ExportParams>,
 ) -> ApiResult<Response> {
-    authz::list_scope(&ctx.principal, Resource::AuditLog)?;
+    authz::authorize_tenant_wide(&ctx.principal, Resource::AuditLog, authz::Action::Read)?;
     if let (Some(from), Some(to)) = (params.from, params.to) {
         if from > to {
             return Err(ApiError::invalid_field("from", "must not be after `to`"));

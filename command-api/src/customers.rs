@@ -237,7 +237,12 @@ pub async fn register(
     ctx: CommandContext,
     ApiJson(body): ApiJson<RegisterCustomerRequest>,
 ) -> ApiResult<Response> {
-    authz::authorize(&ctx.principal, Resource::Customer, Action::Create, None)?;
+    authz::authorize(
+        &ctx.principal,
+        Resource::Customer,
+        Action::Create,
+        authz::unowned(),
+    )?;
     let loaded = state.customers.new_aggregate();
     let keys = contact_keys(body.email.as_deref(), body.phone.as_deref());
     let command = CustomerCommand::Register(RegisterCustomer {
@@ -282,7 +287,12 @@ pub async fn update(
     if_match: IfMatch,
     ApiJson(body): ApiJson<UpdateCustomerRequest>,
 ) -> ApiResult<Response> {
-    authz::authorize(&ctx.principal, Resource::Customer, Action::Update, None)?;
+    authz::authorize(
+        &ctx.principal,
+        Resource::Customer,
+        Action::Update,
+        authz::unowned(),
+    )?;
     let loaded = state.customers.load(&ctx.principal.tenant, id).await?;
     if_match.check(loaded.version())?;
     let email = match &body.email {
@@ -316,7 +326,7 @@ async fn simple(
     action: Action,
     command: CustomerCommand,
 ) -> ApiResult<Response> {
-    authz::authorize(&ctx.principal, Resource::Customer, action, None)?;
+    authz::authorize(&ctx.principal, Resource::Customer, action, authz::unowned())?;
     let loaded = state.customers.load(&ctx.principal.tenant, id).await?;
     if_match.check(loaded.version())?;
     let committed = state

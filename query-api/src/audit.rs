@@ -67,7 +67,7 @@ pub async fn list_events(
     principal: Principal,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<ListResponse<AuditEvent>>> {
-    authz::list_scope(&principal, Resource::AuditLog)?;
+    authz::authorize_tenant_wide(&principal, Resource::AuditLog, authz::Action::Read)?;
     let limit = pagination::limit(params.limit)?;
     let after: Option<i64> = pagination::decode_cursor(params.cursor.as_deref())?;
     if let (Some(from), Some(to)) = (params.from, params.to) {

@@ -68,7 +68,12 @@ pub async fn get_customer(
     PathId(id): PathId,
     ApiQuery(params): ApiQuery<GetParams>,
 ) -> ApiResult<Json<CustomerView>> {
-    authz::authorize(&principal, Resource::Customer, Action::Read, None)?;
+    authz::authorize(
+        &principal,
+        Resource::Customer,
+        Action::Read,
+        authz::unowned(),
+    )?;
     let sql = format!("SELECT {COLUMNS} FROM read.customers WHERE tenant_id = $1 AND id = $2");
     let found = state
         .watch
@@ -121,7 +126,15 @@ pub async fn list_customers(
     principal: Principal,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<ListResponse<CustomerView>>> {
-    authz::list_scope(&principal, Resource::Customer)?;
+    let scope = authz::list_scope(&principal, Resource::Customer)?;
+    // Customers are in nobody's charge and at no location: OWN sees them
+    // all (the open pool), LOCATION alone sees none.
+    if scope.is_limited() && scope.own().is_none() {
+        return Ok(Json(ListResponse {
+            items: Vec::new(),
+            next_cursor: None,
+        }));
+    }
     let limit = pagination::limit(params.limit)?;
     let after: Option<(DateTime<Utc>, Uuid)> = pagination::decode_cursor(params.cursor.as_deref())?;
     let q = params.q.as_deref().map(str::trim).filter(|q| !q.is_empty());

@@ -350,3 +350,56 @@ async fn a_tenants_users_share_the_tenants_rate() {
         .await
         .expect(200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn narrowed_scopes_narrow_lists_and_reads_and_the_history_needs_the_whole_tenant() {
+    let app = TestApp::spawn().await;
+    let admin = app.token("acme", Role::Admin);
+    let customer = app.customer(&admin, "narrow@example.com").await;
+    app.settle().await;
+    let put = |path: &str, body: serde_json::Value| {
+        let (app, admin, path) = (&app, admin.clone(), path.to_owned());
+        async move {
+            app.request(reqwest::Method::PUT, &path, Some(&admin), Some(body), &[])
+                .await
+        }
+    };
+    put(
+        "/v1/permissions/roles/manager/CUSTOMER/READ",
+        json!({"scope": "LOCATION", "reason": "branches"}),
+    )
+    .await
+    .expect(200);
+    put(
+        "/v1/permissions/roles/manager/AUDIT_LOG/READ",
+        json!({"scope": "OWN", "reason": "own actions only"}),
+    )
+    .await
+    .expect(200);
+    let manager = token_with_locations(&app, Role::Manager, Uuid::new_v4(), &["mtl"]);
+    // Customers belong to no location: a LOCATION scope sees none of them.
+    let list = app.get("/v1/customers", &manager).await;
+    list.expect(200);
+    assert_eq!(list.body["items"], json!([]));
+    app.get(&format!("/v1/customers/{customer}"), &manager)
+        .await
+        .expect_problem(403, "forbidden");
+    // Still allowed to update (CLIENT by default).
+    app.patch(
+        &format!("/v1/customers/{customer}"),
+        &manager,
+        json!({"notes": "n"}),
+    )
+    .await
+    .expect(200);
+    // History and exports cannot be narrowed to own records.
+    for path in [
+        "/v1/audit/events".to_owned(),
+        "/v1/audit/export".to_owned(),
+        format!("/v1/audit/Customer/{customer}/history"),
+    ] {
+        app.get(&path, &manager)
+            .await
+            .expect_problem(403, "forbidden");
+    }
+}
