@@ -97,6 +97,7 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     }));
     let errors = Arc::new(AtomicU64::new(0));
     let lag_timeouts = Arc::new(AtomicU64::new(0));
+    let rate_limited = Arc::new(AtomicU64::new(0));
     let probes = Arc::new(Semaphore::new(args.clients * 4));
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.duration);
@@ -109,6 +110,7 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             lag_timeouts.clone(),
             probes.clone(),
         );
+        let rate_limited = rate_limited.clone();
         workers.spawn(async move {
             let mut probes_running = tokio::task::JoinSet::new();
             let mut n = 0u64;
@@ -119,24 +121,37 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
                 let customer = post(&client, &base, &token, "/v1/customers", json!({
                     "first_name": "Bench", "last_name": format!("Client {worker}-{n}"), "email": email,
                 })).await;
-                let Some(customer) = record(&stats, &errors, t, customer).await else { continue };
+                let Some(customer) = record(&stats, &errors, &rate_limited, t, customer).await else { continue };
                 let t = Instant::now();
                 let lead = post(&client, &base, &token, "/v1/leads", json!({
                     "customer_id": customer, "source": "bench", "priority": "HIGH", "estimated_value": "4500.00",
                 })).await;
-                let Some(lead) = record(&stats, &errors, t, lead).await else { continue };
+                let Some(lead) = record(&stats, &errors, &rate_limited, t, lead).await else { continue };
                 let created = Instant::now();
                 let Ok(permit) = probes.clone().acquire_owned().await else { break };
                 let (client, base, token, stats, lag_timeouts) =
                     (client.clone(), base.clone(), token.clone(), stats.clone(), lag_timeouts.clone());
+                let rate_limited = rate_limited.clone();
                 probes_running.spawn(async move {
                     let _permit = permit;
-                    let visible = client
-                        .get(format!("{base}/v1/leads/{lead}?min_version=1"))
-                        .bearer_auth(&token)
-                        .send()
-                        .await
-                        .is_ok_and(|r| r.status().is_success());
+                    // Until visible, within 5 s; a 429 is waited out (and counted).
+                    let deadline = created + Duration::from_secs(5);
+                    let mut visible = false;
+                    while !visible && Instant::now() < deadline {
+                        match client
+                            .get(format!("{base}/v1/leads/{lead}?min_version=1"))
+                            .bearer_auth(&token)
+                            .send()
+                            .await
+                        {
+                            Ok(r) if r.status().is_success() => visible = true,
+                            Ok(r) if r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
+                                rate_limited.fetch_add(1, Ordering::Relaxed);
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                            }
+                            _ => break,
+                        }
+                    }
                     if visible {
                         let micros = created.elapsed().as_micros() as u64;
                         let _ = stats.lock().await.lag.record(micros.max(1));
@@ -163,8 +178,9 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         );
     }
     println!(
-        "commands:        {commands} ok, {} failed",
-        errors.load(Ordering::Relaxed)
+        "commands:        {commands} ok, {} failed; {} requests answered 429 (rate limits) and were retried later",
+        errors.load(Ordering::Relaxed),
+        rate_limited.load(Ordering::Relaxed)
     );
     println!(
         "throughput:      {:.0} commands/s",
@@ -212,6 +228,9 @@ async fn post(
         .send()
         .await?;
     let status = response.status();
+    if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        bail!(RateLimited);
+    }
     let body: Value = response.json().await?;
     if !status.is_success() {
         bail!("{path} answered {status}: {body}");
@@ -222,13 +241,31 @@ async fn post(
         .context("the response has no id")
 }
 
+/// A command answered 429: not a failure, a signal to slow down.
+#[derive(Debug)]
+struct RateLimited;
+
+impl std::fmt::Display for RateLimited {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("rate limited")
+    }
+}
+
+impl std::error::Error for RateLimited {}
+
 async fn record(
     stats: &Mutex<Stats>,
     errors: &AtomicU64,
+    rate_limited: &AtomicU64,
     started: Instant,
     result: anyhow::Result<String>,
 ) -> Option<String> {
     match result {
+        Err(e) if e.is::<RateLimited>() => {
+            rate_limited.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            None
+        }
         Ok(id) => {
             let micros = started.elapsed().as_micros() as u64;
             let _ = stats.lock().await.commands.record(micros.max(1));
