@@ -145,6 +145,31 @@ impl TestEnv {
     }
 }
 
+impl TestEnv {
+    /// An export of `tenant`'s history (all tenants when `None`) from
+    /// `from`, as the NDJSON text `crm events export` writes.
+    pub async fn export_text(
+        &self,
+        tenant: Option<&str>,
+        from: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> String {
+        use futures::TryStreamExt;
+        let lines: Vec<event_schemas::integrity::ExportLine> = command_api::history::export(
+            self.pool().clone(),
+            tenant.map(str::to_owned),
+            from,
+            None,
+        )
+        .try_collect()
+        .await
+        .expect("an export");
+        lines
+            .iter()
+            .map(|l| serde_json::to_string(l).expect("a line") + "\n")
+            .collect()
+    }
+}
+
 impl Drop for TestEnv {
     fn drop(&mut self) {
         let server_url = self.server_url.clone();

@@ -7,8 +7,7 @@ use aggregates::customer::Customer;
 use base64::Engine;
 use crm_tests::TestApp;
 use event_schemas::Role;
-use event_schemas::integrity::{ExportLine, verify_export};
-use futures::TryStreamExt;
+use event_schemas::integrity::verify_export;
 use keystore::{KeyStore, MasterKeys};
 use projections::ProjectorConfig;
 use serde_json::json;
@@ -46,18 +45,6 @@ async fn published_text(app: &TestApp) -> String {
         .await
         .iter()
         .map(|(_, event, _)| serde_json::to_string(event).unwrap())
-        .collect()
-}
-
-async fn export_text(app: &TestApp) -> String {
-    let lines: Vec<ExportLine> =
-        command_api::history::export(app.pool().clone(), Some("acme".to_owned()), None, None)
-            .try_collect()
-            .await
-            .unwrap();
-    lines
-        .iter()
-        .map(|l| serde_json::to_string(l).unwrap() + "\n")
         .collect()
 }
 
@@ -119,7 +106,7 @@ async fn personal_data_is_sealed_where_it_is_stored_and_published_but_readable_t
         "NATS carries no personal data"
     );
     assert_eq!(
-        leaks(&export_text(&app).await),
+        leaks(&app.env.export_text(Some("acme"), None).await),
         None,
         "exports carry no personal data"
     );
@@ -261,7 +248,7 @@ async fn a_forgotten_customer_is_erased_everywhere_while_the_history_and_the_mon
     .unwrap();
     assert_eq!(leaks(&read_models), None);
     assert_eq!(leaks(&published_text(&app).await), None);
-    let export = export_text(&app).await;
+    let export = app.env.export_text(Some("acme"), None).await;
     assert_eq!(leaks(&export), None);
 
     // A rebuild brings nothing back.
@@ -305,7 +292,7 @@ async fn a_forgotten_customer_is_erased_everywhere_while_the_history_and_the_mon
         .await
         .unwrap()
         .unwrap();
-    verify_export(export_text(&app).await.as_bytes()).unwrap();
+    verify_export(app.env.export_text(Some("acme"), None).await.as_bytes()).unwrap();
 
     // The email and phone are free again.
     app.post(

@@ -6,8 +6,7 @@ use std::time::Duration;
 use crm::app::Parts;
 use crm_tests::{TestApp, TestEnv};
 use event_schemas::Role;
-use event_schemas::integrity::{Break, ExportLine, FileError, verify_export};
-use futures::TryStreamExt;
+use event_schemas::integrity::{Break, FileError, verify_export};
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -59,22 +58,6 @@ async fn some_history(app: &TestApp) -> (String, String) {
     last
 }
 
-async fn export_text(
-    pool: &PgPool,
-    tenant: Option<&str>,
-    from: Option<chrono::DateTime<chrono::Utc>>,
-) -> String {
-    let lines: Vec<ExportLine> =
-        command_api::history::export(pool.clone(), tenant.map(str::to_owned), from, None)
-            .try_collect()
-            .await
-            .unwrap();
-    lines
-        .iter()
-        .map(|l| serde_json::to_string(l).unwrap() + "\n")
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_intact_history_verifies_from_the_database_and_from_an_export() {
     let app = app_sealing_every_batch().await;
@@ -97,7 +80,7 @@ async fn an_intact_history_verifies_from_the_database_and_from_an_export() {
         .unwrap();
     assert_eq!(acme.events, events as u64 / 2);
 
-    let full = export_text(app.pool(), Some("acme"), None).await;
+    let full = app.env.export_text(Some("acme"), None).await;
     let report = verify_export(full.as_bytes()).unwrap();
     assert_eq!(report.events, events as u64 / 2);
     assert!(full.lines().next().unwrap().contains("crm-events-export/1"));
@@ -109,7 +92,7 @@ async fn an_intact_history_verifies_from_the_database_and_from_an_export() {
     .fetch_one(app.pool())
     .await
     .unwrap();
-    let window = export_text(app.pool(), Some("acme"), Some(middle)).await;
+    let window = app.env.export_text(Some("acme"), Some(middle)).await;
     assert!(
         window.contains("\"record\":\"anchor\""),
         "a window carries its anchor"
@@ -123,7 +106,7 @@ async fn verify_pinpoints_an_event_altered_with_sql() {
     let app = app_sealing_every_batch().await;
     let (_, lead) = some_history(&app).await;
     chained(app.pool()).await;
-    let exported_before = export_text(app.pool(), Some("globex"), None).await;
+    let exported_before = app.env.export_text(Some("globex"), None).await;
 
     // Someone with database access rewrites history.
     let (victim, sequence): (uuid::Uuid, i64) = sqlx::query_as(
@@ -168,7 +151,7 @@ async fn verify_pinpoints_an_event_altered_with_sql() {
         .unwrap();
 
     // An export taken now carries the alteration; the earlier one does not.
-    let after = export_text(app.pool(), Some("globex"), None).await;
+    let after = app.env.export_text(Some("globex"), None).await;
     assert!(matches!(
         verify_export(after.as_bytes()),
         Err(FileError::Broken(Break::EventAltered { .. }))
