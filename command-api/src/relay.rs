@@ -47,8 +47,9 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub const NOTIFY_CHANNEL: &str = "crm_events";
-/// The projectors' commit notifications (`projections::READ_MODEL_CHANNEL`).
-const READ_MODEL_CHANNEL: &str = "crm_read_models";
+/// The projectors' commit notifications (`projections::READ_MODEL_CHANNEL`;
+/// the end-to-end tests check the copies agree).
+pub const READ_MODEL_CHANNEL: &str = "crm_read_models";
 pub const HEADER_POSITION: &str = "Crm-Position";
 pub const HEADER_TXID: &str = "Crm-Txid";
 
