@@ -17,7 +17,7 @@ use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
 use event_schemas::lead::{
     LeadAssigned, LeadCreated, LeadDetailsUpdated, LeadEvent, LeadFirstContacted,
-    LeadStatusChanged, SalesActivityRecorded,
+    LeadStatusChanged, PipelineCause, SalesActivityRecorded,
 };
 use event_schemas::{LeadPriority, LeadStatus, SalesActivityType, TenantId};
 use rust_decimal::Decimal;
@@ -49,6 +49,9 @@ pub struct Lead {
     pub first_contacted_at: Option<DateTime<Utc>>,
     pub last_contact_at: Option<DateTime<Utc>>,
     pub activity_count: u32,
+    /// Ids of the quote events that already moved this lead.
+    #[serde(default)]
+    pub causes: std::collections::BTreeSet<String>,
 }
 
 impl Lead {
@@ -122,6 +125,16 @@ pub enum LeadAction {
         user_id: Option<Uuid>,
     },
     RecordActivity(RecordActivity),
+    /// The sales process moves the lead because of a quote event. Acts at
+    /// most once per cause, and only when the move goes forward: a lead that
+    /// is already further along, LOST, WON or ARCHIVED is left alone.
+    PipelineMove {
+        to: LeadStatus,
+        /// Only move a lead that is currently in one of these statuses
+        /// (empty: any status from which the move is legal).
+        only_from: Vec<LeadStatus>,
+        cause: PipelineCause,
+    },
 }
 
 /// A lead command: the action, who asked, and when (the aggregate never reads
@@ -447,6 +460,7 @@ impl Lead {
                     to,
                     reason,
                     changed_at: at,
+                    cause: None,
                 })];
                 // Reaching the customer is what moves a lead along the pipeline
                 // (also when a lead lost before any contact is reopened);
@@ -470,6 +484,28 @@ impl Lead {
                 }
             }
             LeadAction::RecordActivity(cmd) => self.record_activity(cmd, at, actor)?,
+            LeadAction::PipelineMove {
+                to,
+                only_from,
+                cause,
+            } => {
+                let applies = !self.causes.contains(&cause.event_id)
+                    && transition_allowed(status, to)
+                    && (only_from.is_empty() || only_from.contains(&status))
+                    && pipeline_rank(status).is_some();
+                if !applies {
+                    return Ok(vec![]);
+                }
+                let mut events = vec![LeadEvent::from(LeadStatusChanged {
+                    from: status,
+                    to,
+                    reason: None,
+                    changed_at: at,
+                    cause: Some(cause),
+                })];
+                events.extend(self.first_contact(at).map(LeadEvent::from));
+                events
+            }
         })
     }
 }
@@ -526,7 +562,12 @@ impl Aggregate for Lead {
                 self.score = e.score;
                 self.qualification = e.qualification;
             }
-            LeadEvent::LeadStatusChanged(e) => self.status = Some(e.to),
+            LeadEvent::LeadStatusChanged(e) => {
+                self.status = Some(e.to);
+                if let Some(cause) = e.cause {
+                    self.causes.insert(cause.event_id);
+                }
+            }
             LeadEvent::LeadAssigned(e) => self.assigned_to = e.assigned_to,
             LeadEvent::LeadFirstContacted(e) => self.first_contacted_at = Some(e.contacted_at),
             LeadEvent::SalesActivityRecorded(e) => {

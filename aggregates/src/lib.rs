@@ -21,6 +21,8 @@ pub mod error;
 pub mod lead;
 pub mod patch;
 pub mod permissions;
+pub mod pricing;
+pub mod sales;
 pub mod values;
 
 pub use error::{DomainError, ErrorKind, FieldError, ValidationErrors, Validator};

@@ -130,6 +130,7 @@ fn status_changed(from: LeadStatus, to: LeadStatus, reason: Option<&str>, at: &s
         to,
         reason: reason.map(str::to_owned),
         changed_at: ts(at),
+        cause: None,
     }
     .into()
 }
@@ -1631,7 +1632,7 @@ proptest! {
                 .map_err(|e| TestCaseError::fail(format!("{current} -> {to} rejected: {e}")))?;
             prop_assert_eq!(
                 &events[0],
-                &LeadEvent::from(LeadStatusChanged { from: current, to, reason, changed_at: at })
+                &LeadEvent::from(LeadStatusChanged { from: current, to, reason, changed_at: at, cause: None })
             );
             first_contacts += events.iter().filter(|e| matches!(e, LeadEvent::LeadFirstContacted(_))).count();
             if current == New && is_pipeline_stage(to) {
@@ -1737,6 +1738,7 @@ fn reopening_a_lead_lost_before_any_contact_stamps_the_first_contact() {
             to: LeadStatus::Lost,
             reason: Some("no answer".into()),
             changed_at: ts("2026-03-10T12:00:00Z"),
+            cause: None,
         }
         .into(),
     );

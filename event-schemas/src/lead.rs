@@ -62,6 +62,20 @@ pub struct LeadStatusChanged {
     pub to: LeadStatus,
     pub reason: Option<String>,
     pub changed_at: DateTime<Utc>,
+    /// Set when the sales process moved the lead (since 1.1): which quote
+    /// event caused it. A cause acts on a lead at most once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<PipelineCause>,
+}
+
+/// Why the sales process moved a lead: the quote event and the rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PipelineCause {
+    /// The id of the triggering event (also the event's causation id).
+    pub event_id: String,
+    pub quote_id: Uuid,
+    /// `quote-sent`, `quote-accepted` or `quotes-rejected`.
+    pub rule: String,
 }
 
 /// The lead was assigned to a sales rep (`assigned_to`), or unassigned (`null`).
@@ -102,7 +116,7 @@ crate::event_enum! {
     LeadEvent for AGGREGATE_TYPE {
         LeadCreated("1.1", "A lead was opened for a customer, in status NEW (1.1: optional location_id)."),
         LeadDetailsUpdated("1.0", "Priority, dates, value, notes, score or checklist changed (full details after the change)."),
-        LeadStatusChanged("1.0", "The lead moved along the pipeline (LOST carries a reason)."),
+        LeadStatusChanged("1.1", "The lead moved along the pipeline (LOST carries a reason; 1.1: the quote event that caused an automatic move)."),
         LeadAssigned("1.0", "The lead was assigned to a sales rep, or unassigned."),
         LeadFirstContacted("1.0", "The customer was first reached (speed-to-lead)."),
         SalesActivityRecorded("1.0", "A sales activity was recorded on the lead."),

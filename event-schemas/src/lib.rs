@@ -26,10 +26,14 @@ pub mod audit;
 pub mod common;
 pub mod customer;
 pub mod envelope;
+pub mod finance;
 pub mod integrity;
+pub mod invoice;
 pub mod lead;
 pub mod metadata;
+pub mod money;
 pub mod permissions;
+pub mod quote;
 
 pub use common::{
     Address, InvalidTenantId, LeadPriority, LeadStatus, Role, SalesActivityType, TenantId,
@@ -80,6 +84,12 @@ pub fn catalogue() -> Vec<EventInfo> {
     [
         customer::CustomerEvent::catalogue(),
         lead::LeadEvent::catalogue(),
+        quote::QuoteEvent::catalogue(),
+        invoice::InvoiceEvent::catalogue(),
+        finance::FinancialTransactionEvent::catalogue(),
+        finance::SalesSettingsEvent::catalogue(),
+        permissions::PermissionEvent::catalogue(),
+        audit::AuditExportEvent::catalogue(),
     ]
     .concat()
 }

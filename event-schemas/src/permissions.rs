@@ -27,6 +27,16 @@ crate::common::wire_enum! {
         PersonalData => "PERSONAL_DATA",
         /// The permission matrix and grants themselves.
         Permission => "PERMISSION",
+        /// Quotes; APPROVE lets a quote over the tenant's threshold be sent.
+        Quote => "QUOTE",
+        /// Invoices; APPROVE issues them and writes credit notes, DELETE voids.
+        Invoice => "INVOICE",
+        /// Payments on invoices and deposits on quotes; UPDATE refunds.
+        Payment => "PAYMENT",
+        /// The financial ledger and its manual entries.
+        FinancialTransaction => "FINANCIAL_TRANSACTION",
+        /// Financial reports (AR aging, revenue) and sales settings.
+        Report => "REPORT",
     }
 }
 
@@ -92,8 +102,8 @@ pub struct UserPermissionRevoked {
 crate::event_enum! {
     /// Every event of a tenant's permission matrix.
     PermissionEvent for AGGREGATE_TYPE {
-        RolePermissionSet("1.0", "A role's scope for a resource and action was set (or taken away) by an admin."),
-        UserPermissionGranted("1.0", "A user was granted a permission, with a reason and an optional expiry."),
+        RolePermissionSet("1.1", "(1.1: sales resources) A role's scope for a resource and action was set (or taken away) by an admin."),
+        UserPermissionGranted("1.1", "(1.1: sales resources) A user was granted a permission, with a reason and an optional expiry."),
         UserPermissionRevoked("1.0", "A user's grant was revoked."),
     }
 }
