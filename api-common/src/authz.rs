@@ -21,6 +21,16 @@
 //! | auditor    | read CLIENT              | read CLIENT                  | read     | —            | read       |
 //! | crew       | —                        | —                            | —        | —            | —          |
 //!
+//! | role       | Quote (APPROVE: over the limit) | Invoice (APPROVE: issue, credit; DELETE: void) | Payment (UPDATE: refund) | FinancialTransaction | Report (UPDATE: sales settings) |
+//! |------------|---------------------------|------------------------|--------------------|--------------|------------------|
+//! | admin      | all, CLIENT               | all, CLIENT            | all, CLIENT        | all, CLIENT  | read/update CLIENT |
+//! | manager    | all, CLIENT               | all, CLIENT            | all, CLIENT        | all, CLIENT  | read/update CLIENT |
+//! | sales      | create/read/update OWN    | read OWN               | create/read OWN (deposits) | —    | —                |
+//! | dispatcher | read CLIENT               | —                      | —                  | —            | —                |
+//! | accountant | read CLIENT               | all, CLIENT            | all, CLIENT        | all, CLIENT  | read CLIENT      |
+//! | auditor    | read CLIENT               | read CLIENT            | read CLIENT        | read CLIENT  | read CLIENT      |
+//! | crew       | —                         | —                      | —                  | —            | —                |
+//!
 //! OWN covers records assigned to the user, created by the user, or assigned
 //! to no one (the open pool); LOCATION records of one of the user's
 //! locations; CLIENT and ALL the whole tenant. "Delete" on a customer is
@@ -49,6 +59,23 @@ pub fn default_scope(role: Role, resource: Resource, action: Action) -> Option<S
         (Sales, Customer, Create | Read | Update) => Some(Scope::Client),
         (Sales, Lead, Create | Read | Update) => Some(Scope::Own),
         (Dispatcher | Accountant | Auditor, Customer | Lead, Read) => Some(Scope::Client),
+        // Money. Managers approve quotes over the tenant's limit; accountants
+        // own invoices, payments, refunds and the ledger; sales quote (their
+        // own), see their own invoices, and take deposits, but never approve,
+        // issue, void or refund; auditors read everything; crew nothing.
+        (Admin | Manager, Quote | Invoice | Payment | FinancialTransaction, _) => {
+            Some(Scope::Client)
+        }
+        (Admin | Manager, Report, Read | Update) => Some(Scope::Client),
+        (Sales, Quote, Create | Read | Update) => Some(Scope::Own),
+        (Sales, Invoice, Read) => Some(Scope::Own),
+        (Sales, Payment, Create | Read) => Some(Scope::Own),
+        (Accountant, Invoice | Payment | FinancialTransaction, _) => Some(Scope::Client),
+        (Accountant, Quote | Report, Read) => Some(Scope::Client),
+        (Dispatcher, Quote, Read) => Some(Scope::Client),
+        (Auditor, Quote | Invoice | Payment | FinancialTransaction | Report, Read) => {
+            Some(Scope::Client)
+        }
         _ => None,
     }
 }
@@ -263,6 +290,27 @@ mod tests {
                         (Role::Dispatcher | Role::Accountant | Role::Auditor, Customer | Lead) => {
                             (*action == Read).then_some(Scope::Client)
                         }
+                        (
+                            Role::Admin | Role::Manager | Role::Accountant,
+                            Invoice | Payment | FinancialTransaction,
+                        ) => Some(Scope::Client),
+                        (Role::Admin | Role::Manager, Quote) => Some(Scope::Client),
+                        (Role::Admin | Role::Manager, Report) => {
+                            matches!(action, Read | Update).then_some(Scope::Client)
+                        }
+                        (Role::Sales, Quote) => {
+                            matches!(action, Create | Read | Update).then_some(Scope::Own)
+                        }
+                        (Role::Sales, Invoice) => (*action == Read).then_some(Scope::Own),
+                        (Role::Sales, Payment) => {
+                            matches!(action, Create | Read).then_some(Scope::Own)
+                        }
+                        (Role::Accountant | Role::Dispatcher, Quote)
+                        | (Role::Accountant, Report) => (*action == Read).then_some(Scope::Client),
+                        (
+                            Role::Auditor,
+                            Quote | Invoice | Payment | FinancialTransaction | Report,
+                        ) => (*action == Read).then_some(Scope::Client),
                         _ => None,
                     };
                     assert_eq!(
