@@ -191,3 +191,40 @@ crate::event_enum! {
         RecurringScheduleStopped("1.0", "The recurring schedule was stopped."),
     }
 }
+
+/// The amounts an issued invoice's status follows from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InvoiceAmounts {
+    pub total: Decimal,
+    /// Payments (deposits included) less refunds.
+    pub net_paid: Decimal,
+    pub credited: Decimal,
+    pub balance: Decimal,
+}
+
+/// The status of an invoice, the one rule shared by the aggregate and every
+/// read model: DRAFT until issued, CANCELLED once voided; an issued invoice
+/// with nothing left to pay is PAID, one the overdue policy flagged while a
+/// balance is left is OVERDUE, one partly settled (paid or credited) is
+/// PARTIAL_PAID, otherwise SENT.
+pub fn invoice_status(
+    issued: bool,
+    voided: bool,
+    overdue: bool,
+    amounts: InvoiceAmounts,
+) -> crate::money::InvoiceStatus {
+    use crate::money::InvoiceStatus::*;
+    if voided {
+        Cancelled
+    } else if !issued {
+        Draft
+    } else if amounts.balance <= Decimal::ZERO {
+        Paid
+    } else if overdue {
+        Overdue
+    } else if amounts.net_paid > Decimal::ZERO || amounts.credited > Decimal::ZERO {
+        PartialPaid
+    } else {
+        Sent
+    }
+}
