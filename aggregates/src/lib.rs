@@ -22,6 +22,7 @@ pub mod lead;
 pub mod patch;
 pub mod permissions;
 pub mod pricing;
+pub mod quote;
 pub mod sales;
 pub mod values;
 
@@ -43,6 +44,12 @@ impl TenantOwned for customer::Customer {
 }
 
 impl TenantOwned for lead::Lead {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
+    }
+}
+
+impl TenantOwned for quote::Quote {
     fn tenant(&self) -> Option<&TenantId> {
         self.tenant_id.as_ref()
     }

@@ -150,6 +150,15 @@ pub struct QuoteDepositRecorded {
     pub payment: PaymentDetails,
 }
 
+/// An invoice was opened for the accepted quote; from now on deposits are
+/// taken on the invoice, and no second invoice is opened from this quote.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct QuoteInvoiced {
+    pub invoice_id: Uuid,
+    pub invoiced_by: Uuid,
+    pub invoiced_at: DateTime<Utc>,
+}
+
 crate::event_enum! {
     /// Every event of the `Quote` aggregate.
     QuoteEvent for AGGREGATE_TYPE {
@@ -164,5 +173,6 @@ crate::event_enum! {
         QuoteRevised("1.0", "A sent quote was reopened as the next revision, in DRAFT."),
         QuoteConverted("1.0", "The accepted quote became a job (journey id)."),
         QuoteDepositRecorded("1.0", "A deposit was taken on the accepted quote."),
+        QuoteInvoiced("1.0", "An invoice was opened for the accepted quote (its deposits carried onto it)."),
     }
 }
