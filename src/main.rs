@@ -146,8 +146,14 @@ enum ProjectionsCommand {
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {
-    text.parse()
-        .map_err(|e: event_schemas::UnknownVariant| e.to_string())
+    let role: Role = text
+        .parse()
+        .map_err(|e: event_schemas::UnknownVariant| e.to_string())?;
+    if role.is_person() {
+        Ok(role)
+    } else {
+        Err("`system` is reserved for the backend's own processes".into())
+    }
 }
 
 #[tokio::main]

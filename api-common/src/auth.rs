@@ -167,6 +167,11 @@ impl JwtKeys {
             .role
             .parse()
             .map_err(|e| ApiError::unauthorized(format!("the token's `role` is invalid: {e}")))?;
+        if !Role::is_person(role) {
+            return Err(ApiError::unauthorized(
+                "the token's `role` is reserved for the backend's own processes",
+            ));
+        }
         Ok(Principal {
             tenant,
             user_id,

@@ -25,9 +25,12 @@ pub mod customers;
 pub mod history;
 pub mod idempotency;
 pub mod leads;
+pub mod money;
 pub mod permissions;
+pub mod quotes;
 pub mod relay;
 pub mod sealing;
+pub mod settings;
 pub mod store;
 
 use std::sync::Arc;
@@ -61,6 +64,7 @@ pub struct CommandState {
     pub keystore: Arc<keystore::KeyStore>,
     pub customers: Arc<Store<Customer>>,
     pub leads: Arc<Store<Lead>>,
+    pub quotes: Arc<Store<aggregates::quote::Quote>>,
     /// Records exports of the history.
     pub exports: Arc<Store<aggregates::audit_export::AuditExport>>,
     /// Each tenant's permission matrix.
@@ -72,6 +76,7 @@ impl CommandState {
         Self {
             customers: Arc::new(Store::new(pool.clone(), keystore.clone())),
             leads: Arc::new(Store::new(pool.clone(), keystore.clone())),
+            quotes: Arc::new(Store::new(pool.clone(), keystore.clone())),
             exports: Arc::new(Store::new(pool.clone(), keystore.clone())),
             permissions: Arc::new(Store::new(pool.clone(), keystore.clone())),
             pool,
@@ -186,6 +191,17 @@ pub fn router(state: CommandState) -> OpenApiRouter {
         .routes(routes!(leads::transition))
         .routes(routes!(leads::assign))
         .routes(routes!(leads::record_activity))
+        .routes(routes!(quotes::create))
+        .routes(routes!(quotes::update))
+        .routes(routes!(quotes::copy))
+        .routes(routes!(quotes::approve))
+        .routes(routes!(quotes::send))
+        .routes(routes!(quotes::view))
+        .routes(routes!(quotes::accept))
+        .routes(routes!(quotes::reject))
+        .routes(routes!(quotes::revise))
+        .routes(routes!(quotes::convert))
+        .routes(routes!(quotes::deposit))
         .routes(routes!(permissions::matrix))
         .routes(routes!(permissions::set_role_permission))
         .routes(routes!(permissions::grant, permissions::grants))

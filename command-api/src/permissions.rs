@@ -77,7 +77,7 @@ pub async fn matrix(
     .fetch_all(&state.pool)
     .await?;
     let mut permissions = Vec::new();
-    for role in Role::ALL {
+    for role in Role::ALL.iter().filter(|r| r.is_person()) {
         for resource in Resource::ALL {
             for action in Action::ALL {
                 let overridden = overrides.iter().find(|(r, res, a, _)| {
@@ -175,8 +175,15 @@ pub async fn set_role_permission(
     ApiJson(body): ApiJson<SetRolePermissionRequest>,
 ) -> ApiResult<Response> {
     authz::authorize(&ctx.principal, Resource::Permission, Action::Update, None)?;
+    let role: Role = parse("role", &role)?;
+    if !role.is_person() {
+        return Err(ApiError::invalid_field(
+            "role",
+            "`system` is the backend's own role and has no permissions to set",
+        ));
+    }
     let action = PermissionAction::SetRolePermission {
-        role: parse("role", &role)?,
+        role,
         resource: parse("resource", &resource.to_uppercase())?,
         action: parse("action", &action.to_uppercase())?,
         scope: body.scope,

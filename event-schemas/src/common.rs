@@ -125,8 +125,22 @@ wire_enum! {
         Accountant => "accountant",
         Auditor => "auditor",
         Crew => "crew",
+        /// The backend's own processes (the sales process manager, the
+        /// expiry, overdue and recurring-invoice policies). Only in event
+        /// metadata: never in a token, never in the permission matrix.
+        System => "system",
     }
 }
+
+impl Role {
+    /// The roles people have (every role but `system`).
+    pub fn is_person(self) -> bool {
+        self != Role::System
+    }
+}
+
+/// The user id the backend's own processes act as (with role `system`).
+pub const SYSTEM_USER: uuid::Uuid = uuid::Uuid::from_u128(0x5359_5354_454d_0000_0000_0000_0000_0001);
 
 wire_enum! {
     /// The seed's `LeadStatus`: the sales pipeline.
