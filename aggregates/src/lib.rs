@@ -18,11 +18,14 @@
 pub mod audit_export;
 pub mod customer;
 pub mod error;
+pub mod finance;
+pub mod invoice;
 pub mod lead;
 pub mod patch;
 pub mod permissions;
 pub mod pricing;
 pub mod sales;
+pub mod settings;
 pub mod values;
 
 pub use error::{DomainError, ErrorKind, FieldError, ValidationErrors, Validator};
@@ -43,6 +46,24 @@ impl TenantOwned for customer::Customer {
 }
 
 impl TenantOwned for lead::Lead {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
+    }
+}
+
+impl TenantOwned for invoice::Invoice {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
+    }
+}
+
+impl TenantOwned for finance::FinancialTransaction {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.entry.as_ref().map(|e| &e.tenant_id)
+    }
+}
+
+impl TenantOwned for settings::SalesSettings {
     fn tenant(&self) -> Option<&TenantId> {
         self.tenant_id.as_ref()
     }
