@@ -19,8 +19,12 @@
 //!
 //! The status is never stored: it follows from the facts through
 //! [`event_schemas::invoice::invoice_status`], the rule the read models share.
-//! The balance is `total − (payments incl. deposits − refunds) − credit notes`
-//! and never negative.
+//! The balance is `total − (payments incl. deposits − refunds) − credit notes`;
+//! once issued it is never negative (payments and credit notes are capped at
+//! it, and issuing is refused while deposits exceed the total). A draft's
+//! balance uses its preview total, and deposits on a draft may be refunded
+//! (a draft cannot be voided, so that is how a cancelled job's deposit goes
+//! back); issuing applies the deposits net of those refunds.
 //!
 //! A recurring invoice is cycle 1 of its schedule (dated `start_date`);
 //! `GenerateNextCycle` records cycles 2, 3, … each naming the child invoice

@@ -254,6 +254,13 @@ mod tests {
     }
 
     #[test]
+    fn payment_terms_run_from_zero_to_a_year() {
+        assert_eq!(payment_terms_days(0), Ok(0));
+        assert_eq!(payment_terms_days(365), Ok(365));
+        assert!(payment_terms_days(366).is_err());
+    }
+
+    #[test]
     fn currency_defaults_to_cad() {
         assert_eq!(currency(None).unwrap(), "CAD");
         assert_eq!(currency(Some("USD")).unwrap(), "USD");
