@@ -18,12 +18,15 @@
 pub mod audit_export;
 pub mod customer;
 pub mod error;
+pub mod finance;
+pub mod invoice;
 pub mod lead;
 pub mod patch;
 pub mod permissions;
 pub mod pricing;
 pub mod quote;
 pub mod sales;
+pub mod settings;
 pub mod values;
 
 pub use error::{DomainError, ErrorKind, FieldError, ValidationErrors, Validator};
@@ -50,6 +53,24 @@ impl TenantOwned for lead::Lead {
 }
 
 impl TenantOwned for quote::Quote {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
+    }
+}
+
+impl TenantOwned for invoice::Invoice {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
+    }
+}
+
+impl TenantOwned for finance::FinancialTransaction {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.entry.as_ref().map(|e| &e.tenant_id)
+    }
+}
+
+impl TenantOwned for settings::SalesSettings {
     fn tenant(&self) -> Option<&TenantId> {
         self.tenant_id.as_ref()
     }

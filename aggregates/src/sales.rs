@@ -15,6 +15,8 @@ pub const MAX_ITEMS: usize = 200;
 /// 1 000 000 units.
 pub const MAX_QUANTITY: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
 const MAX_GATEWAY_DATA_BYTES: usize = 16 * 1024;
+/// The longest payment term, in days.
+pub const MAX_PAYMENT_TERMS_DAYS: u32 = 365;
 
 /// A line item as a client sends it (no totals: the server computes them).
 #[derive(Clone, Debug, PartialEq)]
@@ -76,6 +78,16 @@ pub fn currency(value: Option<&str>) -> Result<String, String> {
         Some(c) if c.len() == 3 && c.chars().all(|ch| ch.is_ascii_uppercase()) => Ok(c.into()),
         Some(_) => Err("must be a three-letter ISO 4217 code like CAD".into()),
     }
+}
+
+/// Days from issue to due date: 0 (due on issue) to [`MAX_PAYMENT_TERMS_DAYS`].
+pub fn payment_terms_days(days: u32) -> Result<u32, String> {
+    if days > MAX_PAYMENT_TERMS_DAYS {
+        return Err(format!(
+            "must be between 0 and {MAX_PAYMENT_TERMS_DAYS} days"
+        ));
+    }
+    Ok(days)
 }
 
 /// Validates and prices `items`, keeping the ids of items that have one.
@@ -239,6 +251,13 @@ mod tests {
         let errors = v.finish().unwrap_err();
         let fields: Vec<_> = errors.fields().collect();
         assert_eq!(fields, ["items[1].quantity", "items[1].unit_price"]);
+    }
+
+    #[test]
+    fn payment_terms_run_from_zero_to_a_year() {
+        assert_eq!(payment_terms_days(0), Ok(0));
+        assert_eq!(payment_terms_days(365), Ok(365));
+        assert!(payment_terms_days(366).is_err());
     }
 
     #[test]
