@@ -322,6 +322,23 @@ fn price(
         v.error("items", "must have at least one item");
     }
     let items = sales::line_items(&mut v, input.items);
+    // The most a customer could owe: every optional item selected.
+    let all: Vec<Uuid> = items.iter().map(|i| i.item_id).collect();
+    if let Ok(most) = pricing::totals(
+        &items,
+        &all,
+        hourly.as_ref(),
+        input.province,
+        today,
+        input.tax_exempt,
+    ) {
+        if most.total > values::MAX_MONEY {
+            v.error(
+                "items",
+                format!("the quote's total must not exceed {}", values::MAX_MONEY),
+            );
+        }
+    }
     v.finish()?;
     let totals = pricing::totals(
         &items,
@@ -422,7 +439,12 @@ impl Quote {
                 category: event_schemas::money::QuoteItemCategory::MovingServices,
                 subcategory: Some("labour".into()),
                 optional: false,
-                sort_order: items.iter().map(|i| i.sort_order).max().unwrap_or(0) + 1,
+                sort_order: items
+                    .iter()
+                    .map(|i| i.sort_order)
+                    .max()
+                    .unwrap_or(0)
+                    .saturating_add(1),
                 notes: None,
             });
         }
@@ -487,8 +509,15 @@ impl Quote {
             .location_id
             .as_deref()
             .map(|l| v.check("location_id", values::identifier(l)));
-        v.finish()?;
-        let draft = price(cmd.input, at, cmd.is_template)?;
+        // Every invalid field is reported at once.
+        let draft = match (v.finish(), price(cmd.input, at, cmd.is_template)) {
+            (Ok(()), priced) => priced?,
+            (Err(mut errors), Err(QuoteError::Invalid(more))) => {
+                errors.0.extend(more.0);
+                return Err(errors.into());
+            }
+            (Err(errors), _) => return Err(errors.into()),
+        };
         if !cmd.parties.customer_active {
             return Err(QuoteError::CustomerInactive(cmd.parties.customer_id));
         }
@@ -667,6 +696,16 @@ impl Quote {
             },
             QuoteAction::Accept(cmd) => {
                 self.require(&[Sent, Viewed], "accepted", "SENT or VIEWED")?;
+                if cmd.revision > self.revision {
+                    return Err(ValidationErrors::single(
+                        "revision",
+                        format!(
+                            "revision {} does not exist; the current one is {}",
+                            cmd.revision, self.revision
+                        ),
+                    )
+                    .into());
+                }
                 if cmd.revision != self.revision {
                     return Err(QuoteError::RevisionSuperseded {
                         offered: cmd.revision,

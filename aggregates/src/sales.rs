@@ -12,6 +12,8 @@ use crate::pricing::line_total;
 use crate::values;
 
 pub const MAX_ITEMS: usize = 200;
+/// Sort orders stay well inside `i32` (a derived item is placed after them).
+pub const MAX_SORT_ORDER: i32 = 1_000_000;
 /// 1 000 000 units.
 pub const MAX_QUANTITY: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
 const MAX_GATEWAY_DATA_BYTES: usize = 16 * 1024;
@@ -114,6 +116,15 @@ pub fn line_items(v: &mut Validator, items: Vec<ItemInput>) -> Vec<LineItem> {
             &field("notes"),
             values::optional_text(item.notes.as_deref(), values::MAX_LONG_TEXT),
         );
+        if item
+            .sort_order
+            .is_some_and(|o| !(-MAX_SORT_ORDER..=MAX_SORT_ORDER).contains(&o))
+        {
+            v.error(
+                &field("sort_order"),
+                format!("must be between -{MAX_SORT_ORDER} and {MAX_SORT_ORDER}"),
+            );
+        }
         let item_id = item.item_id.unwrap_or_else(Uuid::now_v7);
         if !seen.insert(item_id) {
             v.error(&field("item_id"), "appears twice");
