@@ -123,10 +123,8 @@ pub async fn start(
     let projector_config = ProjectorConfig::new(&config.nats_stream, &config.subject_prefix);
     let projectors: Vec<Arc<dyn Projection>> = match &parts.projectors {
         ProjectorSet::None => Vec::new(),
-        ProjectorSet::All => projections::all(infra.keystore.clone()),
-        ProjectorSet::Named(names) => {
-            projections::select(infra.keystore.clone(), names).map_err(anyhow::Error::msg)?
-        }
+        ProjectorSet::All => infra.consumers(),
+        ProjectorSet::Named(names) => infra.select_consumers(names).map_err(anyhow::Error::msg)?,
     };
     for projection in &projectors {
         tasks.spawn(projections::run_projector(
@@ -134,6 +132,20 @@ pub async fn start(
             infra.js.clone(),
             projector_config.clone(),
             projection.clone(),
+            shutdown.clone(),
+        ));
+    }
+    if parts.command_api && config.policy_interval_secs > 0 {
+        let stores = processes::policies::PolicyStores {
+            pool: infra.pool.clone(),
+            quotes: Arc::new(command_api::store::Store::new(
+                infra.pool.clone(),
+                infra.keystore.clone(),
+            )),
+        };
+        tasks.spawn(processes::policies::run(
+            stores,
+            Duration::from_secs(config.policy_interval_secs),
             shutdown.clone(),
         ));
     }
@@ -161,7 +173,7 @@ pub async fn start(
             infra: infra.clone(),
             metrics,
             projections: if projectors.is_empty() {
-                projections::all(infra.keystore.clone())
+                infra.consumers()
             } else {
                 projectors.clone()
             },

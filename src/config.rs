@@ -114,6 +114,16 @@ pub struct Config {
     )]
     pub seal_interval_secs: u64,
 
+    /// How often the policies (quote expiry, invoice overdue, recurring
+    /// invoices) look for what fell due (seconds; 0: never, e.g. in tests).
+    #[arg(
+        long,
+        env = "CRM_POLICY_INTERVAL_SECS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub policy_interval_secs: u64,
+
     /// Requests per second per tenant, per process (0: unlimited; burst 2×).
     #[arg(
         long,
@@ -159,6 +169,7 @@ impl Config {
             nats_replicas: 1,
             nats_duplicate_window_secs: 120,
             seal_interval_secs: 60,
+            policy_interval_secs: 60,
             rate_limit_tenant_rps: 1000.0,
             rate_limit_user_rps: 100.0,
             cors_origins: Vec::new(),

@@ -43,7 +43,7 @@ impl Infra {
         let pool = connect_postgres(&config.database_url, config.db_max_connections).await?;
         MIGRATOR.run(&pool).await.context("applying migrations")?;
         let keystore = Arc::new(keystore::KeyStore::new(pool.clone(), master));
-        projections::runner::install(&pool, &projections::all(keystore.clone()))
+        projections::runner::install(&pool, &consumers(&pool, &keystore))
             .await
             .context("creating the read-model tables")?;
         let (nats, js) = connect_nats(&config.nats_url).await?;
@@ -135,4 +135,53 @@ pub async fn connect_nats(url: &str) -> anyhow::Result<(async_nats::Client, jets
         .map_err(|_| anyhow!("NATS is not reachable at {url}; {START_NATS}"))?
         .map_err(|e| anyhow!("NATS is not reachable at {url} ({e}); {START_NATS}"))?;
     Ok((client.clone(), jetstream::new(client)))
+}
+
+/// Every stream consumer of this build: the read models and the processes
+/// (sales process manager, deadlines), run and managed alike.
+pub fn consumers(
+    pool: &sqlx::PgPool,
+    keystore: &Arc<keystore::KeyStore>,
+) -> Vec<Arc<dyn projections::Projection>> {
+    let mut all = projections::all(keystore.clone());
+    all.extend(processes::consumers(Arc::new(
+        command_api::store::Store::new(pool.clone(), keystore.clone()),
+    )));
+    all
+}
+
+/// The consumers named (all when `names` is empty); unknown names are an error.
+pub fn select_consumers(
+    pool: &sqlx::PgPool,
+    keystore: &Arc<keystore::KeyStore>,
+    names: &[String],
+) -> Result<Vec<Arc<dyn projections::Projection>>, String> {
+    let all = consumers(pool, keystore);
+    if names.is_empty() {
+        return Ok(all);
+    }
+    names
+        .iter()
+        .map(|n| {
+            all.iter().find(|p| p.name() == n).cloned().ok_or_else(|| {
+                let known: Vec<_> = all.iter().map(|p| p.name()).collect();
+                format!("unknown projection `{n}`; known: {}", known.join(", "))
+            })
+        })
+        .collect()
+}
+
+impl Infra {
+    /// Every stream consumer (see [`consumers`]).
+    pub fn consumers(&self) -> Vec<Arc<dyn projections::Projection>> {
+        consumers(&self.pool, &self.keystore)
+    }
+
+    /// The consumers named (see [`select_consumers`]).
+    pub fn select_consumers(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<Arc<dyn projections::Projection>>, String> {
+        select_consumers(&self.pool, &self.keystore, names)
+    }
 }

@@ -484,13 +484,8 @@ async fn projections_command(config: Config, command: ProjectionsCommand) -> any
     let stream = infra.config.nats_stream.clone();
     match command {
         ProjectionsCommand::Status { json } => {
-            let statuses = projections::status(
-                &infra.pool,
-                &infra.js,
-                &stream,
-                &projections::all(infra.keystore.clone()),
-            )
-            .await?;
+            let statuses =
+                projections::status(&infra.pool, &infra.js, &stream, &infra.consumers()).await?;
             let relay = command_api::relay::status(&infra.pool, &stream).await?;
             if json {
                 println!(
@@ -529,10 +524,10 @@ async fn projections_command(config: Config, command: ProjectionsCommand) -> any
             Ok(())
         }
         ProjectionsCommand::Rebuild { name } => {
-            let projection =
-                projections::select(infra.keystore.clone(), std::slice::from_ref(&name))
-                    .map_err(anyhow::Error::msg)?
-                    .remove(0);
+            let projection = infra
+                .select_consumers(std::slice::from_ref(&name))
+                .map_err(anyhow::Error::msg)?
+                .remove(0);
             let bar = ProgressBar::new(0);
             bar.set_style(
                 ProgressStyle::with_template(
@@ -564,7 +559,8 @@ async fn projections_command(config: Config, command: ProjectionsCommand) -> any
             Ok(())
         }
         ProjectionsCommand::Retry { name } => {
-            projections::select(infra.keystore.clone(), std::slice::from_ref(&name))
+            infra
+                .select_consumers(std::slice::from_ref(&name))
                 .map_err(anyhow::Error::msg)?;
             if projections::runner::retry(&infra.pool, &name).await? {
                 println!("{name} will retry its failed event");

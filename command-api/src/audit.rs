@@ -23,11 +23,14 @@ use crate::context::CommandContext;
 use crate::store::Store;
 use crate::{CommandState, history};
 
+const KINDS: &str = "Customer, Lead or Quote";
+
 /// The entity kinds whose history can be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Customer,
     Lead,
+    Quote,
 }
 
 impl Kind {
@@ -35,8 +38,10 @@ impl Kind {
         match text.to_ascii_lowercase().as_str() {
             "customer" | "customers" => Ok(Self::Customer),
             "lead" | "leads" => Ok(Self::Lead),
+            "quote" | "quotes" => Ok(Self::Quote),
             _ => Err(ApiError::not_found(format!(
-                "no aggregate type `{text}`; use Customer or Lead"
+                "no aggregate type `{text}`; use {}",
+                KINDS
             ))),
         }
     }
@@ -45,6 +50,7 @@ impl Kind {
         match self {
             Self::Customer => event_schemas::customer::AGGREGATE_TYPE,
             Self::Lead => event_schemas::lead::AGGREGATE_TYPE,
+            Self::Quote => event_schemas::quote::AGGREGATE_TYPE,
         }
     }
 }
@@ -90,7 +96,7 @@ pub struct HistoryParams {
 #[utoipa::path(
     get, path = "/v1/audit/{aggregate_type}/{id}/history", tag = "audit",
     params(
-        ("aggregate_type" = String, Path, description = "`Customer` or `Lead`"),
+        ("aggregate_type" = String, Path, description = "`Customer`, `Lead` or `Quote`"),
         ("id" = Uuid, Path, description = "The entity's id"),
         HistoryParams,
     ),
@@ -164,7 +170,7 @@ pub struct EntityState {
 #[utoipa::path(
     get, path = "/v1/audit/{aggregate_type}/{id}/state", tag = "audit",
     params(
-        ("aggregate_type" = String, Path, description = "`Customer` or `Lead`"),
+        ("aggregate_type" = String, Path, description = "`Customer`, `Lead` or `Quote`"),
         ("id" = Uuid, Path, description = "The entity's id"),
         StateParams,
     ),
@@ -221,6 +227,7 @@ pub async fn state(
     let found = match kind {
         Kind::Customer => json_state(state.customers.state_at(tenant, id, version).await?),
         Kind::Lead => json_state(state.leads.state_at(tenant, id, version).await?),
+        Kind::Quote => json_state(state.quotes.state_at(tenant, id, version).await?),
     };
     let (value, reached) = found.ok_or_else(not_found)?;
     if version.is_some_and(|v| v > reached) {

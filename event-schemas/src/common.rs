@@ -140,7 +140,8 @@ impl Role {
 }
 
 /// The user id the backend's own processes act as (with role `system`).
-pub const SYSTEM_USER: uuid::Uuid = uuid::Uuid::from_u128(0x5359_5354_454d_0000_0000_0000_0000_0001);
+pub const SYSTEM_USER: uuid::Uuid =
+    uuid::Uuid::from_u128(0x5359_5354_454d_0000_0000_0000_0000_0001);
 
 wire_enum! {
     /// The seed's `LeadStatus`: the sales pipeline.

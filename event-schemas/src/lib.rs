@@ -36,8 +36,8 @@ pub mod permissions;
 pub mod quote;
 
 pub use common::{
-    Address, InvalidTenantId, LeadPriority, LeadStatus, Role, SalesActivityType, TenantId,
-    UnknownVariant,
+    Address, InvalidTenantId, LeadPriority, LeadStatus, Role, SYSTEM_USER, SalesActivityType,
+    TenantId, UnknownVariant,
 };
 pub use envelope::CloudEvent;
 pub use metadata::{EventMetadata, MetadataError};

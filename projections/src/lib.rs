@@ -173,6 +173,10 @@ pub enum ProjectionError {
     Nats(String),
     #[error("{0}")]
     Stopped(String),
+    /// A command a process manager issued could not be committed now (the
+    /// event store is unavailable, or kept losing a race): retried.
+    #[error("command not committed: {0}")]
+    CommandRetry(String),
 }
 
 impl ProjectionError {
@@ -188,7 +192,7 @@ impl ProjectionError {
                     | sqlx::Error::Tls(_)
                     | sqlx::Error::Protocol(_)
             ),
-            Self::Nats(_) => true,
+            Self::Nats(_) | Self::CommandRetry(_) => true,
             Self::Decode(_) | Self::Stopped(_) => false,
         }
     }

@@ -82,6 +82,8 @@ impl TestEnv {
         // Tests fire requests faster than any user; the rate-limit tests set their own.
         config.rate_limit_tenant_rps = 0.0;
         config.rate_limit_user_rps = 0.0;
+        // Tests run the time-driven policies themselves, for a chosen day.
+        config.policy_interval_secs = 0;
         let infra = match Infra::connect(config.clone()).await {
             Ok(infra) => infra,
             Err(e) => {
@@ -465,7 +467,7 @@ pub async fn settle(env: &TestEnv) {
             env.pool(),
             env.js(),
             &env.config.nats_stream,
-            &projections::all(env.infra.keystore.clone()),
+            &env.infra.consumers(),
         )
         .await
         .expect("projection status");

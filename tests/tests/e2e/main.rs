@@ -10,6 +10,7 @@ mod idempotency;
 mod integrity;
 mod permissions;
 mod projector;
+mod quotes;
 mod races;
 mod relay;
 mod roles;

@@ -1,0 +1,29 @@
+//! # processes: what the backend does by itself
+//!
+//! * [`pipeline`]: the sales process manager. Fed from JetStream like a
+//!   projection (same exactly-once runner, same restart safety), it moves
+//!   leads along the pipeline when their quotes are sent, accepted or
+//!   rejected.
+//! * [`policies`]: time-driven policies (quote expiry, invoice overdue,
+//!   recurring invoices): a projection of what falls due when, and a ticker
+//!   that issues the commands.
+//!
+//! Both act through the aggregates' commands, with role `system` and the
+//! causing event's id as causation id, so the audit trail shows why.
+
+pub mod pipeline;
+pub mod policies;
+
+use std::sync::Arc;
+
+use aggregates::lead::Lead;
+use command_api::store::Store;
+use projections::Projection;
+
+/// The stream consumers of this crate, run and managed like projections.
+pub fn consumers(leads: Arc<Store<Lead>>) -> Vec<Arc<dyn Projection>> {
+    vec![
+        Arc::new(pipeline::LeadPipeline { leads }),
+        Arc::new(policies::Deadlines),
+    ]
+}

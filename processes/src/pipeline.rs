@@ -1,0 +1,275 @@
+//! The sales process manager: keeps each lead's pipeline status true to its
+//! quotes.
+//!
+//! ```text
+//!  JetStream ──proj-lead-pipeline──▶ LeadPipeline::apply ──▶ pipeline_quotes (own state)
+//!                                         │
+//!                                         └─▶ Lead: PipelineMove { to, cause: quote event }
+//! ```
+//!
+//! Rules (a move only ever goes forward along the pipeline; a lead that is
+//! further along, WON, LOST or ARCHIVED is left alone):
+//!
+//! * **quote-sent**: sending a quote of the lead moves a lead before
+//!   PROPOSAL_SENT (NEW, CONTACTED, QUALIFIED) to PROPOSAL_SENT. The first
+//!   sent quote is the one that moves it; later ones find it there already.
+//! * **quote-accepted**: accepting a quote moves the lead to WON.
+//! * **quotes-rejected**: when a rejection leaves the lead with no quote
+//!   awaiting an answer (SENT or VIEWED) and none accepted or converted, a
+//!   lead at PROPOSAL_SENT moves to NEGOTIATION: the customer turned down
+//!   what was sent, so the next step is to negotiate a revision. A lead in
+//!   any other status stays. Drafts not yet sent, expired quotes and
+//!   templates do not count as open.
+//!
+//! Restart-safe and idempotent: it runs as a projection (exactly-once
+//! checkpoint for its own table), and each lead command carries the quote
+//! event's id as its cause, which the Lead aggregate acts on at most once, so
+//! a redelivered event or a replay moves nothing twice. The lead's events
+//! carry `causation_id` = the quote event's id and the quote command's
+//! correlation id, with actor `system`.
+
+use std::sync::Arc;
+
+use aggregates::lead::{Lead, LeadAction, LeadCommand, LeadError};
+use chrono::Utc;
+use command_api::store::{CommandError, Store};
+use event_schemas::lead::PipelineCause;
+use event_schemas::money::QuoteStatus;
+use event_schemas::quote::{AGGREGATE_TYPE as QUOTE, QuoteDrafted};
+use event_schemas::{EventMetadata, LeadStatus, Role, SYSTEM_USER};
+use projections::{ProjectedEvent, Projection, ProjectionError};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// How often a lead command that loses a race is retried before the event
+/// is redelivered.
+const ATTEMPTS: usize = 5;
+
+pub struct LeadPipeline {
+    pub leads: Arc<Store<Lead>>,
+}
+
+const DDL: &str = r#"
+CREATE TABLE pipeline_quotes (
+    tenant_id text NOT NULL,
+    quote_id  uuid NOT NULL,
+    lead_id   uuid NOT NULL,
+    status    text NOT NULL,
+    PRIMARY KEY (tenant_id, quote_id)
+);
+CREATE INDEX pipeline_quotes_by_lead ON pipeline_quotes (tenant_id, lead_id);
+"#;
+
+/// The statuses in which a quote keeps a lead out of NEGOTIATION.
+const OPEN_OR_WON: &[&str] = &["SENT", "VIEWED", "ACCEPTED", "CONVERTED"];
+
+/// A lead move decided from one quote event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Move {
+    pub to: LeadStatus,
+    pub only_from: Vec<LeadStatus>,
+    pub rule: &'static str,
+}
+
+/// The move (if any) after a quote reached `status`; `open_or_won` counts the
+/// lead's quotes that are awaiting an answer, accepted or converted (after
+/// this event).
+pub fn decide(status: QuoteStatus, open_or_won: i64) -> Option<Move> {
+    match status {
+        QuoteStatus::Sent => Some(Move {
+            to: LeadStatus::ProposalSent,
+            only_from: vec![],
+            rule: "quote-sent",
+        }),
+        QuoteStatus::Accepted => Some(Move {
+            to: LeadStatus::Won,
+            only_from: vec![],
+            rule: "quote-accepted",
+        }),
+        QuoteStatus::Rejected if open_or_won == 0 => Some(Move {
+            to: LeadStatus::Negotiation,
+            only_from: vec![LeadStatus::ProposalSent],
+            rule: "quotes-rejected",
+        }),
+        _ => None,
+    }
+}
+
+fn status_after(event_type: &str) -> Option<QuoteStatus> {
+    Some(match event_type {
+        "QuoteSent" => QuoteStatus::Sent,
+        "QuoteViewed" => QuoteStatus::Viewed,
+        "QuoteAccepted" => QuoteStatus::Accepted,
+        "QuoteRejected" => QuoteStatus::Rejected,
+        "QuoteExpired" => QuoteStatus::Expired,
+        "QuoteRevised" => QuoteStatus::Draft,
+        "QuoteConverted" => QuoteStatus::Converted,
+        _ => return None,
+    })
+}
+
+impl LeadPipeline {
+    async fn move_lead(
+        &self,
+        ev: &ProjectedEvent,
+        lead_id: Uuid,
+        quote_id: Uuid,
+        decided: Move,
+    ) -> Result<(), ProjectionError> {
+        let e = &ev.event;
+        let cause = PipelineCause {
+            event_id: e.id.to_string(),
+            quote_id,
+            rule: decided.rule.to_owned(),
+        };
+        for _ in 0..ATTEMPTS {
+            let loaded = match self.leads.load(&e.tenant, lead_id).await {
+                Ok(loaded) => loaded,
+                Err(err) if err.status().as_u16() == 404 => {
+                    tracing::warn!(%lead_id, %quote_id, "the quote's lead does not exist; nothing to move");
+                    return Ok(());
+                }
+                Err(err) => return Err(ProjectionError::CommandRetry(err.detail().to_owned())),
+            };
+            let now = Utc::now();
+            let command = LeadCommand {
+                at: now,
+                actor: SYSTEM_USER,
+                action: LeadAction::PipelineMove {
+                    to: decided.to,
+                    only_from: decided.only_from.clone(),
+                    cause: cause.clone(),
+                },
+            };
+            let metadata = EventMetadata {
+                tenant_id: e.tenant.clone(),
+                user_id: SYSTEM_USER,
+                role: Role::System,
+                correlation_id: e.correlationid.clone(),
+                causation_id: e.id.to_string(),
+                command_id: Uuid::now_v7(),
+                recorded_at: now,
+            };
+            match self.leads.execute(loaded, command, &metadata).await {
+                Ok(committed) => {
+                    if committed.events > 0 {
+                        tracing::info!(%lead_id, %quote_id, to = %decided.to, rule = decided.rule, "lead moved by the sales process");
+                    }
+                    return Ok(());
+                }
+                Err(CommandError::Conflict) => continue,
+                // A closed (archived) lead is left alone.
+                Err(CommandError::Domain(LeadError::Closed(_))) => return Ok(()),
+                Err(CommandError::Domain(other)) => {
+                    tracing::warn!(%lead_id, %quote_id, error = %other, "the sales process could not move the lead");
+                    return Ok(());
+                }
+                Err(other) => return Err(ProjectionError::CommandRetry(other.to_string())),
+            }
+        }
+        Err(ProjectionError::CommandRetry(format!(
+            "lead {lead_id} kept changing under the sales process"
+        )))
+    }
+}
+
+#[async_trait::async_trait]
+impl Projection for LeadPipeline {
+    fn name(&self) -> &'static str {
+        "lead-pipeline"
+    }
+
+    fn version(&self) -> i32 {
+        1
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["pipeline_quotes"]
+    }
+
+    fn ddl(&self) -> &'static str {
+        DDL
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        ev: &ProjectedEvent,
+    ) -> Result<(), ProjectionError> {
+        let e = &ev.event;
+        if e.aggregatetype != QUOTE {
+            return Ok(());
+        }
+        let tenant = e.tenant.as_str();
+        let quote_id = ev.aggregate_uuid()?;
+        if e.event_type == "QuoteDrafted" {
+            let d: QuoteDrafted = ev.data()?;
+            if let (false, Some(lead)) = (d.is_template, d.lead_id) {
+                sqlx::query(
+                    "INSERT INTO pipeline_quotes (tenant_id, quote_id, lead_id, status)
+                     VALUES ($1, $2, $3, 'DRAFT') ON CONFLICT DO NOTHING",
+                )
+                .bind(tenant)
+                .bind(quote_id)
+                .bind(lead)
+                .execute(&mut *conn)
+                .await?;
+            }
+            return Ok(());
+        }
+        let Some(status) = status_after(&e.event_type) else {
+            return Ok(());
+        };
+        let lead: Option<Uuid> = sqlx::query_scalar(
+            "UPDATE pipeline_quotes SET status = $3 WHERE tenant_id = $1 AND quote_id = $2 RETURNING lead_id",
+        )
+        .bind(tenant)
+        .bind(quote_id)
+        .bind(status.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(lead) = lead else {
+            return Ok(());
+        };
+        let open_or_won: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pipeline_quotes
+              WHERE tenant_id = $1 AND lead_id = $2 AND status = ANY($3)",
+        )
+        .bind(tenant)
+        .bind(lead)
+        .bind(OPEN_OR_WON)
+        .fetch_one(&mut *conn)
+        .await?;
+        match decide(status, open_or_won) {
+            Some(decided) => self.move_lead(ev, lead, quote_id, decided).await,
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sent_quote_proposes_and_an_accepted_one_wins() {
+        assert_eq!(
+            decide(QuoteStatus::Sent, 1).unwrap().to,
+            LeadStatus::ProposalSent
+        );
+        assert_eq!(
+            decide(QuoteStatus::Accepted, 1).unwrap().to,
+            LeadStatus::Won
+        );
+        assert_eq!(decide(QuoteStatus::Viewed, 1), None);
+        assert_eq!(decide(QuoteStatus::Expired, 0), None);
+    }
+
+    #[test]
+    fn a_rejection_negotiates_only_when_nothing_is_left_open() {
+        assert_eq!(decide(QuoteStatus::Rejected, 1), None);
+        let m = decide(QuoteStatus::Rejected, 0).unwrap();
+        assert_eq!(m.to, LeadStatus::Negotiation);
+        assert_eq!(m.only_from, vec![LeadStatus::ProposalSent]);
+    }
+}
