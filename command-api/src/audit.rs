@@ -23,7 +23,7 @@ use crate::context::CommandContext;
 use crate::store::Store;
 use crate::{CommandState, history};
 
-const KINDS: &str = "Customer, Lead or Quote";
+const KINDS: &str = "Customer, Lead, Quote or Invoice";
 
 /// The entity kinds whose history can be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +31,7 @@ enum Kind {
     Customer,
     Lead,
     Quote,
+    Invoice,
 }
 
 impl Kind {
@@ -39,6 +40,7 @@ impl Kind {
             "customer" | "customers" => Ok(Self::Customer),
             "lead" | "leads" => Ok(Self::Lead),
             "quote" | "quotes" => Ok(Self::Quote),
+            "invoice" | "invoices" => Ok(Self::Invoice),
             _ => Err(ApiError::not_found(format!(
                 "no aggregate type `{text}`; use {}",
                 KINDS
@@ -51,6 +53,7 @@ impl Kind {
             Self::Customer => event_schemas::customer::AGGREGATE_TYPE,
             Self::Lead => event_schemas::lead::AGGREGATE_TYPE,
             Self::Quote => event_schemas::quote::AGGREGATE_TYPE,
+            Self::Invoice => event_schemas::invoice::AGGREGATE_TYPE,
         }
     }
 }
@@ -96,7 +99,7 @@ pub struct HistoryParams {
 #[utoipa::path(
     get, path = "/v1/audit/{aggregate_type}/{id}/history", tag = "audit",
     params(
-        ("aggregate_type" = String, Path, description = "`Customer`, `Lead` or `Quote`"),
+        ("aggregate_type" = String, Path, description = "`Customer`, `Lead`, `Quote` or `Invoice`"),
         ("id" = Uuid, Path, description = "The entity's id"),
         HistoryParams,
     ),
@@ -170,7 +173,7 @@ pub struct EntityState {
 #[utoipa::path(
     get, path = "/v1/audit/{aggregate_type}/{id}/state", tag = "audit",
     params(
-        ("aggregate_type" = String, Path, description = "`Customer`, `Lead` or `Quote`"),
+        ("aggregate_type" = String, Path, description = "`Customer`, `Lead`, `Quote` or `Invoice`"),
         ("id" = Uuid, Path, description = "The entity's id"),
         StateParams,
     ),
@@ -228,6 +231,7 @@ pub async fn state(
         Kind::Customer => json_state(state.customers.state_at(tenant, id, version).await?),
         Kind::Lead => json_state(state.leads.state_at(tenant, id, version).await?),
         Kind::Quote => json_state(state.quotes.state_at(tenant, id, version).await?),
+        Kind::Invoice => json_state(state.invoices.state_at(tenant, id, version).await?),
     };
     let (value, reached) = found.ok_or_else(not_found)?;
     if version.is_some_and(|v| v > reached) {

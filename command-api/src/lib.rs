@@ -22,8 +22,10 @@ pub mod audit;
 pub mod chain;
 pub mod context;
 pub mod customers;
+pub mod finance;
 pub mod history;
 pub mod idempotency;
+pub mod invoices;
 pub mod leads;
 pub mod money;
 pub mod permissions;
@@ -65,6 +67,11 @@ pub struct CommandState {
     pub customers: Arc<Store<Customer>>,
     pub leads: Arc<Store<Lead>>,
     pub quotes: Arc<Store<aggregates::quote::Quote>>,
+    pub invoices: Arc<Store<aggregates::invoice::Invoice>>,
+    /// Manual ledger entries.
+    pub transactions: Arc<Store<aggregates::finance::FinancialTransaction>>,
+    /// Each tenant's sales settings.
+    pub settings: Arc<Store<aggregates::settings::SalesSettings>>,
     /// Records exports of the history.
     pub exports: Arc<Store<aggregates::audit_export::AuditExport>>,
     /// Each tenant's permission matrix.
@@ -77,6 +84,9 @@ impl CommandState {
             customers: Arc::new(Store::new(pool.clone(), keystore.clone())),
             leads: Arc::new(Store::new(pool.clone(), keystore.clone())),
             quotes: Arc::new(Store::new(pool.clone(), keystore.clone())),
+            invoices: Arc::new(Store::new(pool.clone(), keystore.clone())),
+            transactions: Arc::new(Store::new(pool.clone(), keystore.clone())),
+            settings: Arc::new(Store::new(pool.clone(), keystore.clone())),
             exports: Arc::new(Store::new(pool.clone(), keystore.clone())),
             permissions: Arc::new(Store::new(pool.clone(), keystore.clone())),
             pool,
@@ -202,6 +212,17 @@ pub fn router(state: CommandState) -> OpenApiRouter {
         .routes(routes!(quotes::revise))
         .routes(routes!(quotes::convert))
         .routes(routes!(quotes::deposit))
+        .routes(routes!(invoices::create))
+        .routes(routes!(invoices::from_quote))
+        .routes(routes!(invoices::update))
+        .routes(routes!(invoices::issue))
+        .routes(routes!(invoices::void))
+        .routes(routes!(invoices::pay))
+        .routes(routes!(invoices::refund))
+        .routes(routes!(invoices::credit_note))
+        .routes(routes!(invoices::stop_recurring))
+        .routes(routes!(finance::record))
+        .routes(routes!(settings::get, settings::update))
         .routes(routes!(permissions::matrix))
         .routes(routes!(permissions::set_role_permission))
         .routes(routes!(permissions::grant, permissions::grants))

@@ -1,0 +1,119 @@
+//! Manual ledger entries: expenses, transfers, adjustments and other income
+//! entered by hand (payments, refunds and credit notes reach the ledger by
+//! themselves).
+
+use aggregates::finance::{
+    FinancialTransactionAction, FinancialTransactionCommand, RecordTransaction,
+};
+use api_common::authz::{self, Action, Resource};
+use api_common::{ApiError, ApiJson, ApiResult};
+use axum::extract::State;
+use axum::response::Response;
+use chrono::NaiveDate;
+use event_schemas::money::FinancialTransactionType;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::context::CommandContext;
+use crate::{CommandResponse, CommandState, created};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordTransactionRequest {
+    #[serde(rename = "type")]
+    pub transaction_type: FinancialTransactionType,
+    /// More than 0; an ADJUSTMENT may be negative (never 0).
+    #[schema(value_type = String, example = "182.40")]
+    pub amount: Decimal,
+    /// ISO 4217; `CAD` by default.
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[schema(example = "Diesel, truck 3")]
+    pub description: String,
+    #[schema(example = "fuel")]
+    pub category: String,
+    #[serde(default)]
+    pub subcategory: Option<String>,
+    /// A receipt or statement reference.
+    #[serde(default)]
+    pub reference: Option<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Default: today.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub transaction_date: Option<NaiveDate>,
+    #[serde(default)]
+    pub invoice_id: Option<Uuid>,
+    #[serde(default)]
+    pub journey_id: Option<Uuid>,
+}
+
+#[utoipa::path(
+    post, path = "/v1/financial-transactions", tag = "ledger",
+    request_body = RecordTransactionRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first response")),
+    responses(
+        (status = 201, description = "Entry recorded", body = CommandResponse),
+        (status = 422, description = "Invalid field (named)", body = api_common::Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn record(
+    State(state): State<CommandState>,
+    ctx: CommandContext,
+    ApiJson(body): ApiJson<RecordTransactionRequest>,
+) -> ApiResult<Response> {
+    authz::authorize(
+        &ctx.principal,
+        Resource::FinancialTransaction,
+        Action::Create,
+        None,
+    )?;
+    if let Some(invoice) = body.invoice_id {
+        if state
+            .invoices
+            .find(&ctx.principal.tenant, invoice)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::invalid_field(
+                "invoice_id",
+                "no invoice with this id",
+            ));
+        }
+    }
+    let loaded = state.transactions.new_aggregate();
+    let command = FinancialTransactionCommand {
+        at: ctx.now,
+        actor: ctx.principal.user_id,
+        action: FinancialTransactionAction::Record(RecordTransaction {
+            transaction_id: loaded.id(),
+            tenant_id: ctx.principal.tenant.clone(),
+            transaction_type: body.transaction_type,
+            amount: body.amount,
+            currency: body.currency,
+            description: body.description,
+            category: body.category,
+            subcategory: body.subcategory,
+            reference: body.reference,
+            notes: body.notes,
+            tags: body.tags,
+            transaction_date: body.transaction_date,
+            invoice_id: body.invoice_id,
+            journey_id: body.journey_id,
+        }),
+    };
+    let committed = state
+        .transactions
+        .execute(loaded, command, &ctx.metadata())
+        .await?;
+    Ok(created(
+        &format!("/v1/financial-transactions/{}", committed.id),
+        committed,
+    ))
+}
