@@ -136,13 +136,8 @@ pub async fn start(
         ));
     }
     if parts.command_api && config.policy_interval_secs > 0 {
-        let stores = processes::policies::PolicyStores {
-            pool: infra.pool.clone(),
-            quotes: Arc::new(command_api::store::Store::new(
-                infra.pool.clone(),
-                infra.keystore.clone(),
-            )),
-        };
+        let stores =
+            processes::policies::PolicyStores::new(infra.pool.clone(), infra.keystore.clone());
         tasks.spawn(processes::policies::run(
             stores,
             Duration::from_secs(config.policy_interval_secs),

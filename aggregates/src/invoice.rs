@@ -427,10 +427,16 @@ impl Invoice {
 
     /// When the next cycle falls due, while the schedule is active.
     pub fn next_cycle_date(&self) -> Option<NaiveDate> {
+        self.next_cycle().map(|(_, date)| date)
+    }
+
+    /// The next cycle's number (2, 3, …) and date, while the schedule is active.
+    pub fn next_cycle(&self) -> Option<(u32, NaiveDate)> {
         if !self.is_issued() || self.voided || self.recurring_stopped {
             return None;
         }
-        cycle_within_schedule(self.schedule()?, self.last_cycle.max(1) + 1)
+        let cycle = self.last_cycle.max(1) + 1;
+        Some((cycle, cycle_within_schedule(self.schedule()?, cycle)?))
     }
 }
 

@@ -364,20 +364,6 @@ fn price(
     })
 }
 
-fn item_input(item: &LineItem) -> ItemInput {
-    ItemInput {
-        item_id: Some(item.item_id),
-        description: item.description.clone(),
-        quantity: item.quantity,
-        unit_price: item.unit_price,
-        category: item.category,
-        subcategory: item.subcategory.clone(),
-        optional: item.optional,
-        sort_order: Some(item.sort_order),
-        notes: item.notes.clone(),
-    }
-}
-
 fn hourly_input(h: &HourlyPricing) -> HourlyInput {
     HourlyInput {
         rate: h.rate,
@@ -398,7 +384,7 @@ pub fn input_of(terms: &QuoteTerms) -> QuoteInput {
         province: terms.province,
         tax_exempt: terms.tax_exempt,
         template_name: terms.template_name.clone(),
-        items: terms.items.iter().map(item_input).collect(),
+        items: terms.items.iter().map(ItemInput::from).collect(),
     }
 }
 

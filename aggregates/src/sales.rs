@@ -35,6 +35,23 @@ pub struct ItemInput {
     pub notes: Option<String>,
 }
 
+impl From<&LineItem> for ItemInput {
+    /// The input that reproduces a priced item (edits, copies, recurring cycles).
+    fn from(item: &LineItem) -> Self {
+        Self {
+            item_id: Some(item.item_id),
+            description: item.description.clone(),
+            quantity: item.quantity,
+            unit_price: item.unit_price,
+            category: item.category,
+            subcategory: item.subcategory.clone(),
+            optional: item.optional,
+            sort_order: Some(item.sort_order),
+            notes: item.notes.clone(),
+        }
+    }
+}
+
 /// A payment as a client reports it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PaymentInput {

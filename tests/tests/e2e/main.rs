@@ -8,6 +8,7 @@ mod flow;
 mod forget;
 mod idempotency;
 mod integrity;
+mod invoices;
 mod permissions;
 mod projector;
 mod quotes;

@@ -2,8 +2,6 @@
 //! templates, deposits, the sales process moving leads, the expiry policy,
 //! permissions and tenancy.
 
-use std::sync::Arc;
-
 use chrono::{Duration, Utc};
 use crm_tests::TestApp;
 use event_schemas::Role;
@@ -265,13 +263,8 @@ async fn the_expiry_policy_expires_sent_quotes_once_their_validity_has_passed() 
     let draft = app.post("/v1/quotes", &admin, quote_body(&lead)).await.id();
     app.settle().await;
 
-    let stores = processes::policies::PolicyStores {
-        pool: app.pool().clone(),
-        quotes: Arc::new(command_api::store::Store::new(
-            app.pool().clone(),
-            app.env.infra.keystore.clone(),
-        )),
-    };
+    let stores =
+        processes::policies::PolicyStores::new(app.pool().clone(), app.env.infra.keystore.clone());
     let today = Utc::now().date_naive();
     // On its last valid day nothing happens.
     let report = processes::policies::run_once(&stores, today + Duration::days(30))
