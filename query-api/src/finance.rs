@@ -27,10 +27,12 @@ pub struct TransactionView {
     pub transaction_type: String,
     /// As entered (positive, except manual adjustments).
     #[schema(value_type = String, example = "250.00")]
+    #[serde(serialize_with = "crate::money")]
     pub amount: Decimal,
     /// The signed effect on cash: income +, expenses and refunds −,
     /// transfers and credit notes 0.
     #[schema(value_type = String, example = "-250.00")]
+    #[serde(serialize_with = "crate::money")]
     pub cash_effect: Decimal,
     pub currency: String,
     pub description: String,

@@ -61,10 +61,13 @@ pub struct InvoiceView {
     pub recurring_stop_reason: Option<String>,
     /// A preview while a draft; fixed at issue.
     #[schema(value_type = String, example = "1000.00")]
+    #[serde(serialize_with = "crate::money")]
     pub subtotal: Decimal,
     #[schema(value_type = String, example = "130.00")]
+    #[serde(serialize_with = "crate::money")]
     pub tax_total: Decimal,
     #[schema(value_type = String, example = "1130.00")]
+    #[serde(serialize_with = "crate::money")]
     pub total: Decimal,
     #[schema(value_type = Vec<Object>)]
     pub tax_lines: SqlJson<Value>,
@@ -76,13 +79,17 @@ pub struct InvoiceView {
     pub issued_at: Option<DateTime<Utc>>,
     /// Payments (deposits included) less refunds.
     #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
     pub paid: Decimal,
     #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
     pub refunded: Decimal,
     #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
     pub credited: Decimal,
     /// What is left to pay (`null` until issued).
     #[schema(value_type = Option<String>)]
+    #[serde(serialize_with = "crate::money_opt")]
     pub balance: Option<Decimal>,
     /// Status OVERDUE: flagged by the overdue policy, with a balance left.
     pub overdue: bool,
@@ -115,9 +122,11 @@ pub struct InvoicePaymentView {
     pub is_deposit: bool,
     /// How much of it was refunded.
     #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
     pub refunded: Decimal,
     /// The balance after it (`null` for deposits, applied at issue).
     #[schema(value_type = Option<String>)]
+    #[serde(serialize_with = "crate::money_opt")]
     pub balance_after: Option<Decimal>,
 }
 
@@ -126,11 +135,13 @@ pub struct RefundView {
     pub refund_id: Uuid,
     pub payment_id: Uuid,
     #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
     pub amount: Decimal,
     pub reason: String,
     pub refunded_by: Uuid,
     pub refunded_at: DateTime<Utc>,
     #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
     pub balance_after: Decimal,
 }
 
@@ -140,16 +151,20 @@ pub struct CreditNoteView {
     /// `<invoice number>-CN<n>`.
     pub number: String,
     #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
     pub amount: Decimal,
     /// The pre-tax part of `amount`.
     #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
     pub subtotal_portion: Decimal,
     #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
     pub tax_portion: Decimal,
     pub reason: String,
     pub issued_by: Uuid,
     pub issued_at: DateTime<Utc>,
     #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
     pub balance_after: Decimal,
 }
 

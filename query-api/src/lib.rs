@@ -78,6 +78,26 @@ pub(crate) fn like_escape(text: &str) -> String {
     out
 }
 
+/// Serializes money as a decimal string with exactly two places
+/// (`"0.00"`, `"1130.00"`), whatever scale the database returned.
+pub(crate) fn money<S: serde::Serializer>(
+    amount: &rust_decimal::Decimal,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&format_args!("{amount:.2}"))
+}
+
+/// [`money`] for an optional amount.
+pub(crate) fn money_opt<S: serde::Serializer>(
+    amount: &Option<rust_decimal::Decimal>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match amount {
+        Some(amount) => money(amount, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
 type Select<'q, T> = sqlx::query::QueryAs<'q, sqlx::Postgres, T, sqlx::postgres::PgArguments>;
 
 /// A page of `table`'s rows the caller's scope covers, newest first

@@ -53,10 +53,13 @@ pub struct QuoteView {
     pub items: SqlJson<Value>,
     /// Of the required items (optional ones excluded).
     #[schema(value_type = String, example = "1250.00")]
+    #[serde(serialize_with = "crate::money")]
     pub subtotal: Decimal,
     #[schema(value_type = String, example = "162.50")]
+    #[serde(serialize_with = "crate::money")]
     pub tax_total: Decimal,
     #[schema(value_type = String, example = "1412.50")]
+    #[serde(serialize_with = "crate::money")]
     pub total: Decimal,
     /// Each tax component: `code`, `rate`, `taxable`, `amount`.
     #[schema(value_type = Vec<Object>)]
@@ -86,6 +89,7 @@ pub struct QuoteView {
     pub converted_at: Option<DateTime<Utc>>,
     /// Deposits taken on the quote.
     #[schema(value_type = String, example = "200.00")]
+    #[serde(serialize_with = "crate::money")]
     pub deposit_total: Decimal,
     pub created_by: Uuid,
     /// The quote's version (events applied); see `min_version`.
@@ -105,6 +109,7 @@ const COLUMNS: &str = "id, customer_id, lead_id, location_id, status, revision, 
 pub struct PaymentView {
     pub payment_id: Uuid,
     #[schema(value_type = String, example = "200.00")]
+    #[serde(serialize_with = "crate::money")]
     pub amount: Decimal,
     #[schema(value_type = PaymentMethod)]
     pub method: String,
@@ -115,6 +120,7 @@ pub struct PaymentView {
     #[schema(value_type = Option<Object>)]
     pub gateway_data: Option<SqlJson<Value>>,
     #[schema(value_type = Option<String>)]
+    #[serde(serialize_with = "crate::money_opt")]
     pub processing_fee: Option<Decimal>,
     pub receipt_url: Option<String>,
     pub notes: Option<String>,
@@ -135,10 +141,13 @@ pub struct RevisionView {
     #[schema(value_type = Vec<Object>)]
     pub items: SqlJson<Value>,
     #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
     pub subtotal: Decimal,
     #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
     pub tax_total: Decimal,
     #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
     pub total: Decimal,
     #[schema(value_type = Vec<Object>)]
     pub tax_lines: SqlJson<Value>,

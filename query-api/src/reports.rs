@@ -129,16 +129,22 @@ pub struct AgingRow {
     pub invoices: i64,
     /// Not yet due at `as_of`.
     #[schema(value_type = String, example = "1130.00")]
+    #[serde(serialize_with = "crate::money")]
     pub current: Decimal,
     #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
     pub days_1_30: Decimal,
     #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
     pub days_31_60: Decimal,
     #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
     pub days_61_90: Decimal,
     #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
     pub days_over_90: Decimal,
     #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
     pub total: Decimal,
     #[serde(skip)]
     #[schema(ignore)]
@@ -189,7 +195,8 @@ pub async fn ar_aging(
                FROM read.invoices i
               WHERE i.tenant_id = $1 AND i.issued_at IS NOT NULL AND i.voided_at IS NULL AND i.balance > 0
                 AND (i.issued_at AT TIME ZONE 'UTC')::date <= $2)
-         SELECT o.customer_id, min(c.first_name || ' ' || c.last_name) AS customer_name, o.currency,
+         SELECT o.customer_id, o.currency,
+                CASE WHEN GROUPING(o.customer_id) = 0 THEN min(c.first_name || ' ' || c.last_name) END AS customer_name,
                 count(*) AS invoices,
                 coalesce(sum(o.balance) FILTER (WHERE o.late <= 0), 0)::numeric(14, 2) AS current,
                 coalesce(sum(o.balance) FILTER (WHERE o.late BETWEEN 1 AND 30), 0)::numeric(14, 2) AS days_1_30,
@@ -294,18 +301,23 @@ pub struct RevenueRow {
     pub credit_notes: i64,
     /// Pre-tax subtotal of the invoices.
     #[schema(value_type = String, example = "1000.00")]
+    #[serde(serialize_with = "crate::money")]
     pub invoiced: Decimal,
     /// Pre-tax part of the credit notes.
     #[schema(value_type = String, example = "100.00")]
+    #[serde(serialize_with = "crate::money")]
     pub credited: Decimal,
     /// invoiced − credited.
     #[schema(value_type = String, example = "900.00")]
+    #[serde(serialize_with = "crate::money")]
     pub revenue: Decimal,
     /// Tax charged less the credit notes' tax part.
     #[schema(value_type = String, example = "117.00")]
+    #[serde(serialize_with = "crate::money")]
     pub tax: Decimal,
     /// revenue + tax.
     #[schema(value_type = String, example = "1017.00")]
+    #[serde(serialize_with = "crate::money")]
     pub gross: Decimal,
     #[serde(skip)]
     #[schema(ignore)]

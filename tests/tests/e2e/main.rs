@@ -13,5 +13,6 @@ mod projector;
 mod races;
 mod relay;
 mod roles;
+mod sales_read;
 mod services;
 mod tenancy;
