@@ -27,13 +27,14 @@ use sqlx::PgConnection;
 use sqlx::types::Json;
 
 use crate::{
-    PAYMENT_COLUMNS, PAYMENT_COUNT, ProjectedEvent, Projection, ProjectionError, TOTALS_COLUMNS,
-    advance, bind_payment, bind_totals, on_aggregate, placeholders,
+    PAYMENT_COLUMNS, PAYMENT_COUNT, ProjectedEvent, Projection, ProjectionError, Statement, Step,
+    TOTALS_COLUMNS, bind_payment, bind_totals, on_aggregate, placeholders,
 };
 
 pub struct Invoices;
 
-const DDL: &str = r#"
+const DDL: &str = concat!(
+    r#"
 CREATE TABLE invoices (
     tenant_id             text           NOT NULL,
     id                    uuid           NOT NULL,
@@ -56,11 +57,9 @@ CREATE TABLE invoices (
     journey_id            uuid,
     items                 jsonb          NOT NULL,
     recurring             jsonb,
-    subtotal              numeric(14, 2) NOT NULL,
-    tax_total             numeric(14, 2) NOT NULL,
-    total                 numeric(14, 2) NOT NULL,
-    tax_lines             jsonb          NOT NULL,
-    tax_date              date,
+"#,
+    crate::totals_ddl!(),
+    r#"
     due_date              date,
     issued_by             uuid,
     issued_at             timestamptz,
@@ -91,17 +90,9 @@ CREATE UNIQUE INDEX invoices_by_number ON invoices (tenant_id, number);
 CREATE TABLE invoice_payments (
     tenant_id      text           NOT NULL,
     invoice_id     uuid           NOT NULL,
-    payment_id     uuid           NOT NULL,
-    amount         numeric(14, 2) NOT NULL,
-    method         text           NOT NULL,
-    transaction_id text,
-    gateway        text,
-    gateway_data   jsonb,
-    processing_fee numeric(14, 2),
-    receipt_url    text,
-    notes          text,
-    received_at    timestamptz    NOT NULL,
-    recorded_by    uuid           NOT NULL,
+"#,
+    crate::payment_ddl!(),
+    r#"
     is_deposit     boolean        NOT NULL,
     refunded       numeric(14, 2) NOT NULL DEFAULT 0,
     balance_after  numeric(14, 2),
@@ -134,7 +125,8 @@ CREATE TABLE invoice_credit_notes (
     PRIMARY KEY (tenant_id, invoice_id, credit_note_id)
 );
 CREATE INDEX invoice_credit_notes_by_date ON invoice_credit_notes (tenant_id, issued_at);
-"#;
+"#
+);
 
 /// The columns [`bind_terms`] fills, in its order.
 fn terms_columns() -> String {
@@ -144,10 +136,7 @@ fn terms_columns() -> String {
 }
 const TERMS_COUNT: usize = 14;
 
-fn bind_terms<'q>(
-    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    t: &InvoiceTerms,
-) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+fn bind_terms<'q>(query: Statement<'q>, t: &InvoiceTerms) -> Statement<'q> {
     let query = query
         .bind(t.currency.clone())
         .bind(t.province.as_str())
@@ -242,188 +231,193 @@ impl Projection for Invoices {
         conn: &mut PgConnection,
         ev: &ProjectedEvent,
     ) -> Result<(), ProjectionError> {
-        let e = &ev.event;
-        if e.aggregatetype != INVOICE {
-            return Ok(());
+        match crate::step(conn, ev, (INVOICE, "InvoiceDrafted"), "invoices").await? {
+            None => Ok(()),
+            Some(Step::Create) => create(conn, ev).await,
+            Some(Step::Update) => update(conn, ev).await,
         }
-        if e.event_type == "InvoiceDrafted" {
-            let d: InvoiceDrafted = ev.data()?;
-            let deposits: Decimal = d.deposits.iter().map(|p| p.amount).sum();
+    }
+}
+
+/// The aggregate's first event inserts its row.
+async fn create(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), ProjectionError> {
+    let e = &ev.event;
+    let d: InvoiceDrafted = ev.data()?;
+    let deposits: Decimal = d.deposits.iter().map(|p| p.amount).sum();
+    let sql = format!(
+        "INSERT INTO invoices (tenant_id, id, {}, customer_id, quote_id, quote_revision, lead_id, location_id,
+                               sales_rep, recurring_origin, created_by, created_at, status, paid, version,
+                               updated_at)
+         VALUES ($1, $2, {}, {})",
+        terms_columns(),
+        placeholders(3, TERMS_COUNT),
+        placeholders(3 + TERMS_COUNT, 13),
+    );
+    bind_terms(on_aggregate(&sql, ev)?, &d.draft)
+        .bind(d.customer_id)
+        .bind(d.quote_id)
+        .bind(d.quote_revision.map(|r| r as i32))
+        .bind(d.lead_id)
+        .bind(&d.location_id)
+        .bind(d.sales_rep)
+        .bind(d.recurring_origin.as_ref().map(Json))
+        .bind(d.created_by)
+        .bind(d.created_at)
+        .bind("DRAFT")
+        .bind(deposits)
+        .bind(e.sequence)
+        .bind(e.time)
+        .execute(&mut *conn)
+        .await?;
+    for deposit in &d.deposits {
+        insert_payment(conn, ev, deposit, None).await?;
+    }
+    refresh_status(conn, ev).await
+}
+
+/// A later event updates it (its version was advanced already).
+async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), ProjectionError> {
+    let e = &ev.event;
+    match e.event_type.as_str() {
+        "InvoiceDraftUpdated" => {
+            let d: InvoiceDraftUpdated = ev.data()?;
             let sql = format!(
-                "INSERT INTO invoices (tenant_id, id, {}, customer_id, quote_id, quote_revision, lead_id, location_id,
-                                       sales_rep, recurring_origin, created_by, created_at, status, paid, version,
-                                       updated_at)
-                 VALUES ($1, $2, {}, {})",
+                "UPDATE invoices SET ({}) = ({}) WHERE tenant_id = $1 AND id = $2",
                 terms_columns(),
                 placeholders(3, TERMS_COUNT),
-                placeholders(3 + TERMS_COUNT, 13),
             );
             bind_terms(on_aggregate(&sql, ev)?, &d.draft)
-                .bind(d.customer_id)
-                .bind(d.quote_id)
-                .bind(d.quote_revision.map(|r| r as i32))
-                .bind(d.lead_id)
-                .bind(&d.location_id)
-                .bind(d.sales_rep)
-                .bind(d.recurring_origin.as_ref().map(Json))
-                .bind(d.created_by)
-                .bind(d.created_at)
-                .bind("DRAFT")
-                .bind(deposits)
-                .bind(e.sequence)
-                .bind(e.time)
                 .execute(&mut *conn)
                 .await?;
-            for deposit in &d.deposits {
-                insert_payment(conn, ev, deposit, None).await?;
-            }
-            return refresh_status(conn, ev).await;
         }
-        crate::ignore(ev, &[INVOICE])?;
-        if !advance(conn, "invoices", ev).await? {
-            return Ok(());
-        }
-        match e.event_type.as_str() {
-            "InvoiceDraftUpdated" => {
-                let d: InvoiceDraftUpdated = ev.data()?;
-                let sql = format!(
-                    "UPDATE invoices SET ({}) = ({}) WHERE tenant_id = $1 AND id = $2",
-                    terms_columns(),
-                    placeholders(3, TERMS_COUNT),
-                );
-                bind_terms(on_aggregate(&sql, ev)?, &d.draft)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            "InvoiceIssued" => {
-                let d: InvoiceIssued = ev.data()?;
-                let sql = format!(
-                    "UPDATE invoices SET number = $3, invoice_sequence = $4, issued_by = $5, issued_at = $6,
-                            due_date = $7, paid = $8, balance = $9, ({TOTALS_COLUMNS}) = ({})
-                      WHERE tenant_id = $1 AND id = $2",
-                    placeholders(10, 5)
-                );
-                let query = on_aggregate(&sql, ev)?
-                    .bind(&d.invoice_number)
-                    .bind(d.sequence)
-                    .bind(d.issued_by)
-                    .bind(d.issued_at)
-                    .bind(d.due_date)
-                    .bind(d.paid_by_deposits)
-                    .bind(d.balance_after);
-                bind_totals(query, &d.totals).execute(&mut *conn).await?;
-            }
-            "InvoiceVoided" => {
-                let d: InvoiceVoided = ev.data()?;
-                on_aggregate(
-                    "UPDATE invoices SET voided_at = $3, voided_by = $4, void_reason = $5 WHERE tenant_id = $1 AND id = $2",
-                    ev,
-                )?
-                .bind(d.voided_at)
-                .bind(d.voided_by)
-                .bind(&d.reason)
-                .execute(&mut *conn)
-                .await?;
-            }
-            "PaymentRecorded" => {
-                let d: PaymentRecorded = ev.data()?;
-                insert_payment(conn, ev, &d.payment, Some(d.balance_after)).await?;
-                on_aggregate(
-                    "UPDATE invoices SET paid = paid + $3, balance = $4 WHERE tenant_id = $1 AND id = $2",
-                    ev,
-                )?
-                .bind(d.payment.amount)
-                .bind(d.balance_after)
-                .execute(&mut *conn)
-                .await?;
-            }
-            "PaymentRefunded" => {
-                let d: PaymentRefunded = ev.data()?;
-                on_aggregate(
-                    "INSERT INTO invoice_refunds (tenant_id, invoice_id, refund_id, payment_id, amount, reason,
-                                                  refunded_by, refunded_at, balance_after)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    ev,
-                )?
-                .bind(d.refund_id)
-                .bind(d.payment_id)
-                .bind(d.amount)
-                .bind(&d.reason)
-                .bind(d.refunded_by)
-                .bind(d.refunded_at)
-                .bind(d.balance_after)
-                .execute(&mut *conn)
-                .await?;
-                on_aggregate(
-                    "WITH p AS (UPDATE invoice_payments SET refunded = refunded + $4
-                                 WHERE tenant_id = $1 AND invoice_id = $2 AND payment_id = $3)
-                     UPDATE invoices SET paid = paid - $4, refunded = refunded + $4, balance = $5
-                      WHERE tenant_id = $1 AND id = $2",
-                    ev,
-                )?
-                .bind(d.payment_id)
-                .bind(d.amount)
-                .bind(d.balance_after)
-                .execute(&mut *conn)
-                .await?;
-            }
-            "CreditNoteIssued" => {
-                let d: CreditNoteIssued = ev.data()?;
-                on_aggregate(
-                    "WITH c AS (INSERT INTO invoice_credit_notes (tenant_id, invoice_id, credit_note_id, number, amount,
-                                                                  subtotal_portion, tax_portion, reason, issued_by,
-                                                                  issued_at, balance_after)
-                                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11))
-                     UPDATE invoices SET credited = credited + $5, balance = $11 WHERE tenant_id = $1 AND id = $2",
-                    ev,
-                )?
-                .bind(d.credit_note_id)
-                .bind(&d.credit_note_number)
-                .bind(d.amount)
-                .bind(d.subtotal_portion)
-                .bind(d.tax_portion)
-                .bind(&d.reason)
+        "InvoiceIssued" => {
+            let d: InvoiceIssued = ev.data()?;
+            let sql = format!(
+                "UPDATE invoices SET number = $3, invoice_sequence = $4, issued_by = $5, issued_at = $6,
+                        due_date = $7, paid = $8, balance = $9, ({TOTALS_COLUMNS}) = ({})
+                  WHERE tenant_id = $1 AND id = $2",
+                placeholders(10, 5)
+            );
+            let query = on_aggregate(&sql, ev)?
+                .bind(&d.invoice_number)
+                .bind(d.sequence)
                 .bind(d.issued_by)
                 .bind(d.issued_at)
-                .bind(d.balance_after)
-                .execute(&mut *conn)
-                .await?;
-            }
-            "InvoiceOverdue" => {
-                let d: InvoiceOverdue = ev.data()?;
-                on_aggregate(
-                    "UPDATE invoices SET overdue_flagged = true, overdue_as_of = $3 WHERE tenant_id = $1 AND id = $2",
-                    ev,
-                )?
-                .bind(d.as_of)
-                .execute(&mut *conn)
-                .await?;
-            }
-            "RecurringInvoiceGenerated" => {
-                let d: RecurringInvoiceGenerated = ev.data()?;
-                on_aggregate(
-                    "UPDATE invoices SET last_cycle = $3, next_cycle_date = $4 WHERE tenant_id = $1 AND id = $2",
-                    ev,
-                )?
-                .bind(d.cycle as i32)
-                .bind(d.next_cycle_date)
-                .execute(&mut *conn)
-                .await?;
-            }
-            "RecurringScheduleStopped" => {
-                let d: RecurringScheduleStopped = ev.data()?;
-                on_aggregate(
-                    "UPDATE invoices SET recurring_stopped_at = $3, recurring_stop_reason = $4, next_cycle_date = NULL
-                      WHERE tenant_id = $1 AND id = $2",
-                    ev,
-                )?
-                .bind(d.stopped_at)
-                .bind(&d.reason)
-                .execute(&mut *conn)
-                .await?;
-            }
-            _ => {}
+                .bind(d.due_date)
+                .bind(d.paid_by_deposits)
+                .bind(d.balance_after);
+            bind_totals(query, &d.totals).execute(&mut *conn).await?;
         }
-        refresh_status(conn, ev).await
+        "InvoiceVoided" => {
+            let d: InvoiceVoided = ev.data()?;
+            on_aggregate(
+                "UPDATE invoices SET voided_at = $3, voided_by = $4, void_reason = $5 WHERE tenant_id = $1 AND id = $2",
+                ev,
+            )?
+            .bind(d.voided_at)
+            .bind(d.voided_by)
+            .bind(&d.reason)
+            .execute(&mut *conn)
+            .await?;
+        }
+        "PaymentRecorded" => {
+            let d: PaymentRecorded = ev.data()?;
+            insert_payment(conn, ev, &d.payment, Some(d.balance_after)).await?;
+            on_aggregate(
+                "UPDATE invoices SET paid = paid + $3, balance = $4 WHERE tenant_id = $1 AND id = $2",
+                ev,
+            )?
+            .bind(d.payment.amount)
+            .bind(d.balance_after)
+            .execute(&mut *conn)
+            .await?;
+        }
+        "PaymentRefunded" => {
+            let d: PaymentRefunded = ev.data()?;
+            on_aggregate(
+                "INSERT INTO invoice_refunds (tenant_id, invoice_id, refund_id, payment_id, amount, reason,
+                                              refunded_by, refunded_at, balance_after)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                ev,
+            )?
+            .bind(d.refund_id)
+            .bind(d.payment_id)
+            .bind(d.amount)
+            .bind(&d.reason)
+            .bind(d.refunded_by)
+            .bind(d.refunded_at)
+            .bind(d.balance_after)
+            .execute(&mut *conn)
+            .await?;
+            on_aggregate(
+                "WITH p AS (UPDATE invoice_payments SET refunded = refunded + $4
+                             WHERE tenant_id = $1 AND invoice_id = $2 AND payment_id = $3)
+                 UPDATE invoices SET paid = paid - $4, refunded = refunded + $4, balance = $5
+                  WHERE tenant_id = $1 AND id = $2",
+                ev,
+            )?
+            .bind(d.payment_id)
+            .bind(d.amount)
+            .bind(d.balance_after)
+            .execute(&mut *conn)
+            .await?;
+        }
+        "CreditNoteIssued" => {
+            let d: CreditNoteIssued = ev.data()?;
+            on_aggregate(
+                "WITH c AS (INSERT INTO invoice_credit_notes (tenant_id, invoice_id, credit_note_id, number, amount,
+                                                              subtotal_portion, tax_portion, reason, issued_by,
+                                                              issued_at, balance_after)
+                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11))
+                 UPDATE invoices SET credited = credited + $5, balance = $11 WHERE tenant_id = $1 AND id = $2",
+                ev,
+            )?
+            .bind(d.credit_note_id)
+            .bind(&d.credit_note_number)
+            .bind(d.amount)
+            .bind(d.subtotal_portion)
+            .bind(d.tax_portion)
+            .bind(&d.reason)
+            .bind(d.issued_by)
+            .bind(d.issued_at)
+            .bind(d.balance_after)
+            .execute(&mut *conn)
+            .await?;
+        }
+        "InvoiceOverdue" => {
+            let d: InvoiceOverdue = ev.data()?;
+            on_aggregate(
+                "UPDATE invoices SET overdue_flagged = true, overdue_as_of = $3 WHERE tenant_id = $1 AND id = $2",
+                ev,
+            )?
+            .bind(d.as_of)
+            .execute(&mut *conn)
+            .await?;
+        }
+        "RecurringInvoiceGenerated" => {
+            let d: RecurringInvoiceGenerated = ev.data()?;
+            on_aggregate(
+                "UPDATE invoices SET last_cycle = $3, next_cycle_date = $4 WHERE tenant_id = $1 AND id = $2",
+                ev,
+            )?
+            .bind(d.cycle as i32)
+            .bind(d.next_cycle_date)
+            .execute(&mut *conn)
+            .await?;
+        }
+        "RecurringScheduleStopped" => {
+            let d: RecurringScheduleStopped = ev.data()?;
+            on_aggregate(
+                "UPDATE invoices SET recurring_stopped_at = $3, recurring_stop_reason = $4, next_cycle_date = NULL
+                  WHERE tenant_id = $1 AND id = $2",
+                ev,
+            )?
+            .bind(d.stopped_at)
+            .bind(&d.reason)
+            .execute(&mut *conn)
+            .await?;
+        }
+        _ => {}
     }
+    refresh_status(conn, ev).await
 }

@@ -273,12 +273,45 @@ pub(crate) async fn create_tables(
     Ok(())
 }
 
+/// A statement being bound.
+pub(crate) type Statement<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// The DDL of a payment's columns (see [`PAYMENT_COLUMNS`]).
+macro_rules! payment_ddl {
+    () => {
+        "payment_id     uuid           NOT NULL,
+    amount         numeric(14, 2) NOT NULL,
+    method         text           NOT NULL,
+    transaction_id text,
+    gateway        text,
+    gateway_data   jsonb,
+    processing_fee numeric(14, 2),
+    receipt_url    text,
+    notes          text,
+    received_at    timestamptz    NOT NULL,
+    recorded_by    uuid           NOT NULL,"
+    };
+}
+pub(crate) use payment_ddl;
+
+/// The DDL of server-computed totals (see [`TOTALS_COLUMNS`]).
+macro_rules! totals_ddl {
+    () => {
+        "subtotal  numeric(14, 2) NOT NULL,
+    tax_total numeric(14, 2) NOT NULL,
+    total     numeric(14, 2) NOT NULL,
+    tax_lines jsonb          NOT NULL,
+    tax_date  date,"
+    };
+}
+pub(crate) use totals_ddl;
+
 /// A statement about the event's aggregate, with `$1` bound to the tenant
 /// and `$2` to the aggregate id.
 pub(crate) fn on_aggregate<'q>(
     sql: &'q str,
     ev: &ProjectedEvent,
-) -> Result<sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>, ProjectionError> {
+) -> Result<Statement<'q>, ProjectionError> {
     Ok(sqlx::query(sql)
         .bind(ev.event.tenant.as_str().to_owned())
         .bind(ev.aggregate_uuid()?))
@@ -303,14 +336,41 @@ pub(crate) async fn advance(
     Ok(done.rows_affected() == 1)
 }
 
+/// What an event means to a read model with one row per aggregate.
+pub(crate) enum Step {
+    /// The aggregate's first event: insert the row.
+    Create,
+    /// A later event, not applied yet (the row's version was advanced).
+    Update,
+}
+
+/// Sorts an event for a read model keeping one row per `aggregate` in
+/// `table`: `None` for events of other aggregates and events already
+/// applied; an unknown event type of the aggregate is an error.
+pub(crate) async fn step(
+    conn: &mut PgConnection,
+    ev: &ProjectedEvent,
+    (aggregate, first_event): (&str, &str),
+    table: &'static str,
+) -> Result<Option<Step>, ProjectionError> {
+    if ev.event.aggregatetype != aggregate {
+        return Ok(None);
+    }
+    if ev.event.event_type == first_event {
+        return Ok(Some(Step::Create));
+    }
+    ignore(ev, &[aggregate])?;
+    Ok(advance(conn, table, ev).await?.then_some(Step::Update))
+}
+
 /// The columns [`bind_totals`] fills, in its order.
 pub(crate) const TOTALS_COLUMNS: &str = "subtotal, tax_total, total, tax_lines, tax_date";
 
 /// Binds server-computed totals as [`TOTALS_COLUMNS`].
 pub(crate) fn bind_totals<'q>(
-    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    query: Statement<'q>,
     totals: &event_schemas::money::Totals,
-) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+) -> Statement<'q> {
     query
         .bind(totals.subtotal)
         .bind(totals.tax_total)
@@ -334,9 +394,9 @@ pub(crate) const PAYMENT_COUNT: usize = 11;
 
 /// Binds a payment's details as [`PAYMENT_COLUMNS`].
 pub(crate) fn bind_payment<'q>(
-    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    query: Statement<'q>,
     p: &event_schemas::money::PaymentDetails,
-) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+) -> Statement<'q> {
     query
         .bind(p.payment_id)
         .bind(p.amount)

@@ -20,13 +20,14 @@ use sqlx::PgConnection;
 use sqlx::types::Json;
 
 use crate::{
-    PAYMENT_COLUMNS, PAYMENT_COUNT, ProjectedEvent, Projection, ProjectionError, TOTALS_COLUMNS,
-    advance, bind_payment, bind_totals, on_aggregate, placeholders,
+    PAYMENT_COLUMNS, PAYMENT_COUNT, ProjectedEvent, Projection, ProjectionError, Statement, Step,
+    TOTALS_COLUMNS, bind_payment, bind_totals, on_aggregate, placeholders,
 };
 
 pub struct Quotes;
 
-const DDL: &str = r#"
+const DDL: &str = concat!(
+    r#"
 CREATE TABLE quotes (
     tenant_id               text          NOT NULL,
     id                      uuid          NOT NULL,
@@ -47,11 +48,9 @@ CREATE TABLE quotes (
     tax_exempt              boolean       NOT NULL,
     template_name           text,
     items                   jsonb         NOT NULL,
-    subtotal                numeric(14, 2) NOT NULL,
-    tax_total               numeric(14, 2) NOT NULL,
-    total                   numeric(14, 2) NOT NULL,
-    tax_lines               jsonb         NOT NULL,
-    tax_date                date,
+"#,
+    crate::totals_ddl!(),
+    r#"
     approved_by             uuid,
     approved_at             timestamptz,
     sent_by                 uuid,
@@ -86,11 +85,9 @@ CREATE TABLE quote_revisions (
     revision      integer        NOT NULL,
     status        text           NOT NULL,
     items         jsonb          NOT NULL,
-    subtotal      numeric(14, 2) NOT NULL,
-    tax_total     numeric(14, 2) NOT NULL,
-    total         numeric(14, 2) NOT NULL,
-    tax_lines     jsonb          NOT NULL,
-    tax_date      date,
+"#,
+    crate::totals_ddl!(),
+    r#"
     opened_at     timestamptz    NOT NULL,
     sent_at       timestamptz,
     superseded_at timestamptz,
@@ -99,20 +96,13 @@ CREATE TABLE quote_revisions (
 CREATE TABLE quote_deposits (
     tenant_id      text           NOT NULL,
     quote_id       uuid           NOT NULL,
-    payment_id     uuid           NOT NULL,
-    amount         numeric(14, 2) NOT NULL,
-    method         text           NOT NULL,
-    transaction_id text,
-    gateway        text,
-    gateway_data   jsonb,
-    processing_fee numeric(14, 2),
-    receipt_url    text,
-    notes          text,
-    received_at    timestamptz    NOT NULL,
-    recorded_by    uuid           NOT NULL,
+"#,
+    crate::payment_ddl!(),
+    r#"
     PRIMARY KEY (tenant_id, quote_id, payment_id)
 );
-"#;
+"#
+);
 
 /// The columns [`bind_terms`] fills, in its order.
 fn terms_columns() -> String {
@@ -122,10 +112,7 @@ fn terms_columns() -> String {
 }
 const TERMS_COUNT: usize = 15;
 
-fn bind_terms<'q>(
-    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    t: &QuoteTerms,
-) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+fn bind_terms<'q>(query: Statement<'q>, t: &QuoteTerms) -> Statement<'q> {
     let query = query
         .bind(t.currency.clone())
         .bind(t.valid_until)
@@ -168,7 +155,7 @@ fn set_status<'q>(
     sql: &'q str,
     ev: &ProjectedEvent,
     status: QuoteStatus,
-) -> Result<sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>, ProjectionError> {
+) -> Result<Statement<'q>, ProjectionError> {
     Ok(on_aggregate(sql, ev)?.bind(status.as_str()))
 }
 
@@ -195,182 +182,187 @@ impl Projection for Quotes {
         conn: &mut PgConnection,
         ev: &ProjectedEvent,
     ) -> Result<(), ProjectionError> {
-        let e = &ev.event;
-        if e.aggregatetype != QUOTE {
-            return Ok(());
+        match crate::step(conn, ev, (QUOTE, "QuoteDrafted"), "quotes").await? {
+            None => Ok(()),
+            Some(Step::Create) => create(conn, ev).await,
+            Some(Step::Update) => update(conn, ev).await,
         }
-        if e.event_type == "QuoteDrafted" {
-            let d: QuoteDrafted = ev.data()?;
+    }
+}
+
+/// The aggregate's first event inserts its row.
+async fn create(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), ProjectionError> {
+    let e = &ev.event;
+    let d: QuoteDrafted = ev.data()?;
+    let sql = format!(
+        "INSERT INTO quotes (tenant_id, id, {}, customer_id, lead_id, location_id, is_template, copied_from,
+                             created_by, created_at, status, revision, version, updated_at)
+         VALUES ($1, $2, {}, {}, 1, $26, $27)",
+        terms_columns(),
+        placeholders(3, TERMS_COUNT),
+        placeholders(3 + TERMS_COUNT, 8),
+    );
+    bind_terms(on_aggregate(&sql, ev)?, &d.draft)
+        .bind(d.customer_id)
+        .bind(d.lead_id)
+        .bind(&d.location_id)
+        .bind(d.is_template)
+        .bind(d.copied_from)
+        .bind(d.created_by)
+        .bind(d.created_at)
+        .bind(QuoteStatus::Draft.as_str())
+        .bind(e.sequence)
+        .bind(e.time)
+        .execute(&mut *conn)
+        .await?;
+    sync_revision(conn, ev).await
+}
+
+/// A later event updates it (its version was advanced already).
+async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), ProjectionError> {
+    let e = &ev.event;
+    match e.event_type.as_str() {
+        "QuoteDraftUpdated" => {
+            let d: QuoteDraftUpdated = ev.data()?;
             let sql = format!(
-                "INSERT INTO quotes (tenant_id, id, {}, customer_id, lead_id, location_id, is_template, copied_from,
-                                     created_by, created_at, status, revision, version, updated_at)
-                 VALUES ($1, $2, {}, {}, 1, $26, $27)",
+                "UPDATE quotes SET ({}) = ({}), approved_by = NULL, approved_at = NULL
+                  WHERE tenant_id = $1 AND id = $2",
                 terms_columns(),
                 placeholders(3, TERMS_COUNT),
-                placeholders(3 + TERMS_COUNT, 8),
             );
             bind_terms(on_aggregate(&sql, ev)?, &d.draft)
-                .bind(d.customer_id)
-                .bind(d.lead_id)
-                .bind(&d.location_id)
-                .bind(d.is_template)
-                .bind(d.copied_from)
-                .bind(d.created_by)
-                .bind(d.created_at)
-                .bind(QuoteStatus::Draft.as_str())
-                .bind(e.sequence)
-                .bind(e.time)
                 .execute(&mut *conn)
                 .await?;
-            return sync_revision(conn, ev).await;
         }
-        crate::ignore(ev, &[QUOTE])?;
-        if !advance(conn, "quotes", ev).await? {
-            return Ok(());
+        "QuoteApproved" => {
+            let d: QuoteApproved = ev.data()?;
+            on_aggregate(
+                "UPDATE quotes SET approved_by = $3, approved_at = $4 WHERE tenant_id = $1 AND id = $2",
+                ev,
+            )?
+            .bind(d.approved_by)
+            .bind(d.approved_at)
+            .execute(&mut *conn)
+            .await?;
         }
-        match e.event_type.as_str() {
-            "QuoteDraftUpdated" => {
-                let d: QuoteDraftUpdated = ev.data()?;
-                let sql = format!(
-                    "UPDATE quotes SET ({}) = ({}), approved_by = NULL, approved_at = NULL
-                      WHERE tenant_id = $1 AND id = $2",
-                    terms_columns(),
-                    placeholders(3, TERMS_COUNT),
-                );
-                bind_terms(on_aggregate(&sql, ev)?, &d.draft)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            "QuoteApproved" => {
-                let d: QuoteApproved = ev.data()?;
-                on_aggregate(
-                    "UPDATE quotes SET approved_by = $3, approved_at = $4 WHERE tenant_id = $1 AND id = $2",
-                    ev,
-                )?
-                .bind(d.approved_by)
-                .bind(d.approved_at)
-                .execute(&mut *conn)
-                .await?;
-            }
-            "QuoteSent" => {
-                let d: QuoteSent = ev.data()?;
-                let sql = format!(
-                    "UPDATE quotes SET status = $3, sent_by = $4, sent_at = $5, viewed_at = NULL, ({TOTALS_COLUMNS}) = ({})
-                      WHERE tenant_id = $1 AND id = $2",
-                    placeholders(6, 5)
-                );
-                let query = set_status(&sql, ev, QuoteStatus::Sent)?
-                    .bind(d.sent_by)
-                    .bind(d.sent_at);
-                bind_totals(query, &d.totals).execute(&mut *conn).await?;
-            }
-            "QuoteViewed" => {
-                let d: QuoteViewed = ev.data()?;
-                set_status(
-                    "UPDATE quotes SET status = CASE WHEN status = 'SENT' THEN $3 ELSE status END,
-                            viewed_at = coalesce(viewed_at, $4)
-                      WHERE tenant_id = $1 AND id = $2",
-                    ev,
-                    QuoteStatus::Viewed,
-                )?
-                .bind(d.viewed_at)
-                .execute(&mut *conn)
-                .await?;
-            }
-            "QuoteAccepted" => {
-                let d: QuoteAccepted = ev.data()?;
-                set_status(
-                    "UPDATE quotes SET status = $3, accepted_by_name = $4, accepted_at = $5, accepted_ip = $6,
-                            accepted_revision = $7, selected_optional_items = $8, accepted_totals = $9
-                      WHERE tenant_id = $1 AND id = $2",
-                    ev,
-                    QuoteStatus::Accepted,
-                )?
-                .bind(&d.accepted_by_name)
-                .bind(d.accepted_at)
-                .bind(&d.accepted_ip)
-                .bind(d.revision as i32)
-                .bind(&d.selected_optional_items)
-                .bind(Json(&d.totals))
-                .execute(&mut *conn)
-                .await?;
-            }
-            "QuoteRejected" => {
-                let d: QuoteRejected = ev.data()?;
-                set_status(
-                    "UPDATE quotes SET status = $3, rejection_reason = $4, rejected_at = $5 WHERE tenant_id = $1 AND id = $2",
-                    ev,
-                    QuoteStatus::Rejected,
-                )?
-                .bind(&d.reason)
-                .bind(d.rejected_at)
-                .execute(&mut *conn)
-                .await?;
-            }
-            "QuoteExpired" => {
-                let d: QuoteExpired = ev.data()?;
-                set_status(
-                    "UPDATE quotes SET status = $3, expired_at = $4 WHERE tenant_id = $1 AND id = $2",
-                    ev,
-                    QuoteStatus::Expired,
-                )?
-                .bind(d.expired_at)
-                .execute(&mut *conn)
-                .await?;
-            }
-            "QuoteRevised" => {
-                let d: QuoteRevised = ev.data()?;
-                on_aggregate(
-                    "UPDATE quote_revisions SET superseded_at = $4
-                      WHERE tenant_id = $1 AND quote_id = $2 AND revision = $3",
-                    ev,
-                )?
-                .bind(d.from_revision as i32)
-                .bind(d.revised_at)
-                .execute(&mut *conn)
-                .await?;
-                set_status(
-                    "UPDATE quotes SET status = $3, revision = $4, approved_by = NULL, approved_at = NULL,
-                            sent_by = NULL, sent_at = NULL, viewed_at = NULL
-                      WHERE tenant_id = $1 AND id = $2",
-                    ev,
-                    QuoteStatus::Draft,
-                )?
-                .bind(d.revision as i32)
-                .execute(&mut *conn)
-                .await?;
-            }
-            "QuoteConverted" => {
-                let d: QuoteConverted = ev.data()?;
-                set_status(
-                    "UPDATE quotes SET status = $3, journey_id = $4, converted_at = $5 WHERE tenant_id = $1 AND id = $2",
-                    ev,
-                    QuoteStatus::Converted,
-                )?
-                .bind(d.journey_id)
-                .bind(d.converted_at)
-                .execute(&mut *conn)
-                .await?;
-            }
-            "QuoteDepositRecorded" => {
-                let QuoteDepositRecorded { payment: p } = ev.data()?;
-                let sql = format!(
-                    "INSERT INTO quote_deposits (tenant_id, quote_id, {PAYMENT_COLUMNS}) VALUES ($1, $2, {})",
-                    placeholders(3, PAYMENT_COUNT)
-                );
-                bind_payment(on_aggregate(&sql, ev)?, &p)
-                    .execute(&mut *conn)
-                    .await?;
-                on_aggregate(
-                    "UPDATE quotes SET deposit_total = deposit_total + $3 WHERE tenant_id = $1 AND id = $2",
-                    ev,
-                )?
-                .bind(p.amount)
-                .execute(&mut *conn)
-                .await?;
-            }
-            _ => {}
+        "QuoteSent" => {
+            let d: QuoteSent = ev.data()?;
+            let sql = format!(
+                "UPDATE quotes SET status = $3, sent_by = $4, sent_at = $5, viewed_at = NULL, ({TOTALS_COLUMNS}) = ({})
+                  WHERE tenant_id = $1 AND id = $2",
+                placeholders(6, 5)
+            );
+            let query = set_status(&sql, ev, QuoteStatus::Sent)?
+                .bind(d.sent_by)
+                .bind(d.sent_at);
+            bind_totals(query, &d.totals).execute(&mut *conn).await?;
         }
-        sync_revision(conn, ev).await
+        "QuoteViewed" => {
+            let d: QuoteViewed = ev.data()?;
+            set_status(
+                "UPDATE quotes SET status = CASE WHEN status = 'SENT' THEN $3 ELSE status END,
+                        viewed_at = coalesce(viewed_at, $4)
+                  WHERE tenant_id = $1 AND id = $2",
+                ev,
+                QuoteStatus::Viewed,
+            )?
+            .bind(d.viewed_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        "QuoteAccepted" => {
+            let d: QuoteAccepted = ev.data()?;
+            set_status(
+                "UPDATE quotes SET status = $3, accepted_by_name = $4, accepted_at = $5, accepted_ip = $6,
+                        accepted_revision = $7, selected_optional_items = $8, accepted_totals = $9
+                  WHERE tenant_id = $1 AND id = $2",
+                ev,
+                QuoteStatus::Accepted,
+            )?
+            .bind(&d.accepted_by_name)
+            .bind(d.accepted_at)
+            .bind(&d.accepted_ip)
+            .bind(d.revision as i32)
+            .bind(&d.selected_optional_items)
+            .bind(Json(&d.totals))
+            .execute(&mut *conn)
+            .await?;
+        }
+        "QuoteRejected" => {
+            let d: QuoteRejected = ev.data()?;
+            set_status(
+                "UPDATE quotes SET status = $3, rejection_reason = $4, rejected_at = $5 WHERE tenant_id = $1 AND id = $2",
+                ev,
+                QuoteStatus::Rejected,
+            )?
+            .bind(&d.reason)
+            .bind(d.rejected_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        "QuoteExpired" => {
+            let d: QuoteExpired = ev.data()?;
+            set_status(
+                "UPDATE quotes SET status = $3, expired_at = $4 WHERE tenant_id = $1 AND id = $2",
+                ev,
+                QuoteStatus::Expired,
+            )?
+            .bind(d.expired_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        "QuoteRevised" => {
+            let d: QuoteRevised = ev.data()?;
+            on_aggregate(
+                "UPDATE quote_revisions SET superseded_at = $4
+                  WHERE tenant_id = $1 AND quote_id = $2 AND revision = $3",
+                ev,
+            )?
+            .bind(d.from_revision as i32)
+            .bind(d.revised_at)
+            .execute(&mut *conn)
+            .await?;
+            set_status(
+                "UPDATE quotes SET status = $3, revision = $4, approved_by = NULL, approved_at = NULL,
+                        sent_by = NULL, sent_at = NULL, viewed_at = NULL
+                  WHERE tenant_id = $1 AND id = $2",
+                ev,
+                QuoteStatus::Draft,
+            )?
+            .bind(d.revision as i32)
+            .execute(&mut *conn)
+            .await?;
+        }
+        "QuoteConverted" => {
+            let d: QuoteConverted = ev.data()?;
+            set_status(
+                "UPDATE quotes SET status = $3, journey_id = $4, converted_at = $5 WHERE tenant_id = $1 AND id = $2",
+                ev,
+                QuoteStatus::Converted,
+            )?
+            .bind(d.journey_id)
+            .bind(d.converted_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        "QuoteDepositRecorded" => {
+            let QuoteDepositRecorded { payment: p } = ev.data()?;
+            let sql = format!(
+                "INSERT INTO quote_deposits (tenant_id, quote_id, {PAYMENT_COLUMNS}) VALUES ($1, $2, {})",
+                placeholders(3, PAYMENT_COUNT)
+            );
+            bind_payment(on_aggregate(&sql, ev)?, &p)
+                .execute(&mut *conn)
+                .await?;
+            on_aggregate(
+                "UPDATE quotes SET deposit_total = deposit_total + $3 WHERE tenant_id = $1 AND id = $2",
+                ev,
+            )?
+            .bind(p.amount)
+            .execute(&mut *conn)
+            .await?;
+        }
+        _ => {}
     }
+    sync_revision(conn, ev).await
 }

@@ -173,6 +173,18 @@ impl Feed<'_> {
     }
 }
 
+/// An issued invoice to book: customer, lead, rep, issue time, due date,
+/// subtotal, and the events that followed the issue.
+type Booked = (
+    Uuid,
+    Option<Uuid>,
+    Uuid,
+    DateTime<Utc>,
+    NaiveDate,
+    &'static str,
+    Vec<InvoiceEvent>,
+);
+
 struct Draft {
     id: Uuid,
     customer: Uuid,
@@ -893,16 +905,28 @@ async fn ar_aging_buckets_open_balances_and_revenue_is_recognised_at_issue_net_o
     let website = lead(alice, "website").await;
     let referral = lead(alice, "Referral, friend").await;
     let (r1, r2) = (Uuid::new_v4(), Uuid::new_v4());
-    let mut sequence = 0;
-    // (customer, lead, rep, issued, due, subtotal, payment) → balance = total − payment.
-    let mut invoice = async |customer: Uuid,
-                             lead: Option<Uuid>,
-                             rep: Uuid,
-                             issued_at: DateTime<Utc>,
-                             due: NaiveDate,
-                             subtotal: &str,
-                             mut more: Vec<InvoiceEvent>| {
-        sequence += 1;
+    let voided = invoice::InvoiceVoided {
+        reason: "wrong customer".to_owned(),
+        voided_by: Uuid::nil(),
+        voided_at: at(2026, 2, 11),
+    };
+    // (customer, lead, rep, issued, due, subtotal, what followed the issue)
+    #[rustfmt::skip]
+    let book: Vec<Booked> = vec![
+        // Alice: 31–60 days late, current, 61–90 days late (partly paid).
+        (alice, Some(website), r1, at(2026, 1, 10), day(2026, 2, 9), "1000.00", vec![]),
+        (alice, Some(referral), r2, at(2026, 3, 20), day(2026, 4, 19), "200.00",
+         vec![paid(payment("26.00", None, at(2026, 3, 21)), "200.00")]),
+        (alice, Some(referral), r1, at(2026, 1, 20), day(2026, 1, 20), "400.00",
+         vec![paid(payment("52.00", None, at(2026, 1, 25)), "400.00")]),
+        // Bob: over 90 days late (issued last year), 1–30 days late after a
+        // credit note, and a voided invoice.
+        (bob, None, r1, at(2025, 11, 15), day(2025, 12, 15), "500.00", vec![]),
+        (bob, Some(website), r2, at(2026, 2, 1), day(2026, 3, 3), "300.00",
+         vec![credit("113.00", "100.00", at(2026, 2, 15), "226.00")]),
+        (bob, Some(website), r1, at(2026, 2, 10), day(2026, 3, 12), "900.00", vec![voided.into()]),
+    ];
+    for (n, (customer, lead, rep, issued_at, due, subtotal, more)) in book.into_iter().enumerate() {
         let d = Draft {
             id: Uuid::new_v4(),
             customer,
@@ -912,82 +936,11 @@ async fn ar_aging_buckets_open_balances_and_revenue_is_recognised_at_issue_net_o
         };
         let mut events = vec![
             invoice_drafted(&d, Some(rep), subtotal, vec![]),
-            issued(sequence, issued_at, due, subtotal, "0"),
+            issued(n as i64 + 1, issued_at, due, subtotal, "0"),
         ];
-        events.append(&mut more);
+        events.extend(more);
         feed.invoice(d.id, events).await;
-        d.id
-    };
-    // Alice: 31–60 days late, current, 61–90 days late (partly paid).
-    invoice(
-        alice,
-        Some(website),
-        r1,
-        at(2026, 1, 10),
-        day(2026, 2, 9),
-        "1000.00",
-        vec![],
-    )
-    .await;
-    invoice(
-        alice,
-        Some(referral),
-        r2,
-        at(2026, 3, 20),
-        day(2026, 4, 19),
-        "200.00",
-        vec![paid(payment("26.00", None, at(2026, 3, 21)), "200.00")],
-    )
-    .await;
-    invoice(
-        alice,
-        Some(referral),
-        r1,
-        at(2026, 1, 20),
-        day(2026, 1, 20),
-        "400.00",
-        vec![paid(payment("52.00", None, at(2026, 1, 25)), "400.00")],
-    )
-    .await;
-    // Bob: over 90 days late (issued last year), 1–30 days late after a
-    // credit note, and a voided invoice.
-    invoice(
-        bob,
-        None,
-        r1,
-        at(2025, 11, 15),
-        day(2025, 12, 15),
-        "500.00",
-        vec![],
-    )
-    .await;
-    invoice(
-        bob,
-        Some(website),
-        r2,
-        at(2026, 2, 1),
-        day(2026, 3, 3),
-        "300.00",
-        vec![credit("113.00", "100.00", at(2026, 2, 15), "226.00")],
-    )
-    .await;
-    invoice(
-        bob,
-        Some(website),
-        r1,
-        at(2026, 2, 10),
-        day(2026, 3, 12),
-        "900.00",
-        vec![
-            invoice::InvoiceVoided {
-                reason: "wrong customer".to_owned(),
-                voided_by: Uuid::nil(),
-                voided_at: at(2026, 2, 11),
-            }
-            .into(),
-        ],
-    )
-    .await;
+    }
     app.settle().await;
 
     let accountant = app.token(TENANT, Role::Accountant);
