@@ -316,6 +316,95 @@ fn assert_invalid(r: &TestResponse, field: &str) {
     assert_eq!(r.problem_fields(), vec![field.to_owned()], "{}", r.body);
 }
 
+/// One sale through every quote, invoice and ledger table: a revised quote
+/// with a deposit; its invoice paid (with a fee), partly refunded and
+/// credited; a manual ledger entry. For tests of other parts (rebuilds)
+/// that need rows everywhere.
+pub(crate) async fn feed_a_sale(app: &TestApp, tenant: &'static str) {
+    let feed = Feed { app, tenant };
+    let q = Draft {
+        id: Uuid::new_v4(),
+        customer: Uuid::new_v4(),
+        lead: None,
+        created_by: Uuid::nil(),
+        created_at: at(2026, 1, 5),
+    };
+    let deposit = payment("100.00", None, at(2026, 1, 8));
+    let terms = quote_terms(vec![item("Move", "1000.00", false)], "1000.00");
+    feed.quote(
+        q.id,
+        vec![
+            quote_drafted(&q, false, terms),
+            quote::QuoteRevised {
+                from_revision: 1,
+                revision: 2,
+                revised_by: Uuid::nil(),
+                revised_at: at(2026, 1, 6),
+            }
+            .into(),
+            quote::QuoteDepositRecorded {
+                payment: deposit.clone(),
+            }
+            .into(),
+        ],
+    )
+    .await;
+    let i = Draft {
+        id: Uuid::new_v4(),
+        ..q
+    };
+    let card = payment("200.00", Some("5.00"), at(2026, 2, 2));
+    feed.invoice(
+        i.id,
+        vec![
+            invoice_drafted(&i, None, "1000.00", vec![deposit]),
+            issued(1, at(2026, 2, 1), day(2026, 3, 1), "1000.00", "100.00"),
+            paid(card.clone(), "830.00"),
+            invoice::PaymentRefunded {
+                refund_id: Uuid::new_v4(),
+                payment_id: card.payment_id,
+                amount: m("50.00"),
+                reason: "goodwill".to_owned(),
+                refunded_by: Uuid::nil(),
+                refunded_at: at(2026, 2, 3),
+                balance_after: m("880.00"),
+            }
+            .into(),
+            credit("113.00", "100.00", at(2026, 2, 4), "767.00"),
+        ],
+    )
+    .await;
+    let manual = Uuid::new_v4();
+    feed.append(
+        TRANSACTION_AGGREGATE_TYPE,
+        manual,
+        [manual_expense(tenant, manual)],
+    )
+    .await;
+}
+
+fn manual_expense(tenant: &str, id: Uuid) -> FinancialTransactionEvent {
+    FinancialTransactionRecorded {
+        tenant_id: TenantId::parse(tenant).unwrap(),
+        transaction_id: id,
+        transaction_type: FinancialTransactionType::Expense,
+        amount: m("75.00"),
+        currency: "CAD".to_owned(),
+        description: "Truck fuel, \"diesel\"".to_owned(),
+        category: "Fuel".to_owned(),
+        subcategory: None,
+        reference: None,
+        notes: None,
+        tags: vec!["truck-2".to_owned()],
+        transaction_date: day(2026, 3, 8),
+        invoice_id: None,
+        journey_id: None,
+        recorded_by: Uuid::nil(),
+        recorded_at: at(2026, 3, 8),
+    }
+    .into()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quote_reads_with_its_revisions_deposits_and_acceptance_and_lists_filter_and_scope() {
     let app = TestApp::spawn().await;
@@ -646,26 +735,7 @@ async fn invoices_show_payments_refunds_credit_notes_voids_and_overdue_and_the_l
     feed.append(
         TRANSACTION_AGGREGATE_TYPE,
         manual,
-        [FinancialTransactionEvent::from(
-            FinancialTransactionRecorded {
-                tenant_id: TenantId::parse(TENANT).unwrap(),
-                transaction_id: manual,
-                transaction_type: FinancialTransactionType::Expense,
-                amount: m("75.00"),
-                currency: "CAD".to_owned(),
-                description: "Truck fuel, \"diesel\"".to_owned(),
-                category: "Fuel".to_owned(),
-                subcategory: None,
-                reference: None,
-                notes: None,
-                tags: vec!["truck-2".to_owned()],
-                transaction_date: day(2026, 3, 8),
-                invoice_id: None,
-                journey_id: None,
-                recorded_by: Uuid::nil(),
-                recorded_at: at(2026, 3, 8),
-            },
-        )],
+        [manual_expense(TENANT, manual)],
     )
     .await;
 
