@@ -25,7 +25,10 @@
 
 pub mod audit;
 pub mod customers;
+pub mod invoices;
 pub mod leads;
+pub mod ledger;
+pub mod quotes;
 pub mod rebuild;
 pub mod runner;
 pub mod status;
@@ -227,6 +230,9 @@ pub fn all(keys: Arc<keystore::KeyStore>) -> Vec<Arc<dyn Projection>> {
         Arc::new(leads::Leads { keys }),
         Arc::new(timeline::LeadTimeline),
         Arc::new(audit::AuditTrail),
+        Arc::new(quotes::Quotes),
+        Arc::new(invoices::Invoices),
+        Arc::new(ledger::Ledger),
     ]
 }
 
@@ -269,4 +275,142 @@ pub(crate) async fn create_tables(
     // A plain &str runs as a simple query, which may hold several statements.
     sqlx::Executor::execute(&mut *conn, projection.ddl()).await?;
     Ok(())
+}
+
+/// A statement being bound.
+pub(crate) type Statement<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// The DDL of a payment's columns (see [`PAYMENT_COLUMNS`]).
+macro_rules! payment_ddl {
+    () => {
+        "payment_id     uuid           NOT NULL,
+    amount         numeric(14, 2) NOT NULL,
+    method         text           NOT NULL,
+    transaction_id text,
+    gateway        text,
+    gateway_data   jsonb,
+    processing_fee numeric(14, 2),
+    receipt_url    text,
+    notes          text,
+    received_at    timestamptz    NOT NULL,
+    recorded_by    uuid           NOT NULL,"
+    };
+}
+pub(crate) use payment_ddl;
+
+/// The DDL of server-computed totals (see [`TOTALS_COLUMNS`]).
+macro_rules! totals_ddl {
+    () => {
+        "subtotal  numeric(14, 2) NOT NULL,
+    tax_total numeric(14, 2) NOT NULL,
+    total     numeric(14, 2) NOT NULL,
+    tax_lines jsonb          NOT NULL,
+    tax_date  date,"
+    };
+}
+pub(crate) use totals_ddl;
+
+/// A statement about the event's aggregate, with `$1` bound to the tenant
+/// and `$2` to the aggregate id.
+pub(crate) fn on_aggregate<'q>(
+    sql: &'q str,
+    ev: &ProjectedEvent,
+) -> Result<Statement<'q>, ProjectionError> {
+    Ok(sqlx::query(sql)
+        .bind(ev.event.tenant.as_str().to_owned())
+        .bind(ev.aggregate_uuid()?))
+}
+
+/// Moves the row of the event's aggregate in `table` (keyed by `tenant_id`,
+/// `id`, with `version` and `updated_at`) to the event's sequence; `false`
+/// when the row is missing or already at or past it (nothing else to apply).
+pub(crate) async fn advance(
+    conn: &mut PgConnection,
+    table: &'static str,
+    ev: &ProjectedEvent,
+) -> Result<bool, ProjectionError> {
+    let sql = format!(
+        "UPDATE {table} SET version = $3, updated_at = $4 WHERE tenant_id = $1 AND id = $2 AND version < $3"
+    );
+    let done = on_aggregate(&sql, ev)?
+        .bind(ev.event.sequence)
+        .bind(ev.event.time)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// What an event means to a read model with one row per aggregate.
+pub(crate) enum Step {
+    /// The aggregate's first event: insert the row.
+    Create,
+    /// A later event, not applied yet (the row's version was advanced).
+    Update,
+}
+
+/// Sorts an event for a read model keeping one row per `aggregate` in
+/// `table`: `None` for events of other aggregates and events already
+/// applied; an unknown event type of the aggregate is an error.
+pub(crate) async fn step(
+    conn: &mut PgConnection,
+    ev: &ProjectedEvent,
+    (aggregate, first_event): (&str, &str),
+    table: &'static str,
+) -> Result<Option<Step>, ProjectionError> {
+    if ev.event.aggregatetype != aggregate {
+        return Ok(None);
+    }
+    if ev.event.event_type == first_event {
+        return Ok(Some(Step::Create));
+    }
+    ignore(ev, &[aggregate])?;
+    Ok(advance(conn, table, ev).await?.then_some(Step::Update))
+}
+
+/// The columns [`bind_totals`] fills, in its order.
+pub(crate) const TOTALS_COLUMNS: &str = "subtotal, tax_total, total, tax_lines, tax_date";
+
+/// Binds server-computed totals as [`TOTALS_COLUMNS`].
+pub(crate) fn bind_totals<'q>(
+    query: Statement<'q>,
+    totals: &event_schemas::money::Totals,
+) -> Statement<'q> {
+    query
+        .bind(totals.subtotal)
+        .bind(totals.tax_total)
+        .bind(totals.total)
+        .bind(sqlx::types::Json(totals.tax_lines.clone()))
+        .bind(totals.tax_date)
+}
+
+/// `$from, $from+1, …` for `count` parameters.
+pub(crate) fn placeholders(from: usize, count: usize) -> String {
+    (from..from + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The columns [`bind_payment`] fills, in its order.
+pub(crate) const PAYMENT_COLUMNS: &str = "payment_id, amount, method, transaction_id, gateway, gateway_data, \
+     processing_fee, receipt_url, notes, received_at, recorded_by";
+pub(crate) const PAYMENT_COUNT: usize = 11;
+
+/// Binds a payment's details as [`PAYMENT_COLUMNS`].
+pub(crate) fn bind_payment<'q>(
+    query: Statement<'q>,
+    p: &event_schemas::money::PaymentDetails,
+) -> Statement<'q> {
+    query
+        .bind(p.payment_id)
+        .bind(p.amount)
+        .bind(p.method.as_str())
+        .bind(p.transaction_id.clone())
+        .bind(p.gateway.clone())
+        .bind(p.gateway_data.clone().map(sqlx::types::Json))
+        .bind(p.processing_fee)
+        .bind(p.receipt_url.clone())
+        .bind(p.notes.clone())
+        .bind(p.received_at)
+        .bind(p.recorded_by)
 }

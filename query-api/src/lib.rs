@@ -11,7 +11,11 @@
 
 pub mod audit;
 pub mod customers;
+pub mod finance;
+pub mod invoices;
 pub mod leads;
+pub mod quotes;
+pub mod reports;
 pub mod wait;
 
 use std::sync::Arc;
@@ -52,6 +56,13 @@ pub fn router(state: QueryState) -> OpenApiRouter {
         .routes(routes!(leads::list_leads))
         .routes(routes!(leads::lead_timeline))
         .routes(routes!(audit::list_events))
+        .routes(routes!(quotes::get_quote))
+        .routes(routes!(quotes::list_quotes))
+        .routes(routes!(invoices::get_invoice))
+        .routes(routes!(invoices::list_invoices))
+        .routes(routes!(finance::list_transactions))
+        .routes(routes!(reports::ar_aging))
+        .routes(routes!(reports::revenue))
         .with_state(state)
 }
 
@@ -65,6 +76,104 @@ pub(crate) fn like_escape(text: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// Serializes money as a decimal string with exactly two places
+/// (`"0.00"`, `"1130.00"`), whatever scale the database returned.
+pub(crate) fn money<S: serde::Serializer>(
+    amount: &rust_decimal::Decimal,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&format_args!("{amount:.2}"))
+}
+
+/// [`money`] for an optional amount.
+pub(crate) fn money_opt<S: serde::Serializer>(
+    amount: &Option<rust_decimal::Decimal>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match amount {
+        Some(amount) => money(amount, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
+type Select<'q, T> = sqlx::query::QueryAs<'q, sqlx::Postgres, T, sqlx::postgres::PgArguments>;
+
+/// A page of `table`'s rows the caller's scope covers, newest first
+/// (`created_at`, `id`). `owner` and `location` are the SQL expressions
+/// OWN and LOCATION scopes look at; `filters` are more `AND …` conditions
+/// whose parameters start at `$8`, bound by `bind`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn newest_first<T>(
+    state: &QueryState,
+    principal: &api_common::Principal,
+    scope: &api_common::ListScope,
+    (table, columns): (&str, &str),
+    (owner, location): (&str, &str),
+    filters: &str,
+    (limit, cursor): (Option<u32>, Option<&str>),
+    bind: impl for<'q> FnOnce(Select<'q, T>) -> Select<'q, T>,
+    key: impl Fn(&T) -> (chrono::DateTime<chrono::Utc>, uuid::Uuid),
+) -> api_common::ApiResult<api_common::ListResponse<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    use api_common::pagination;
+    let limit = pagination::limit(limit)?;
+    let after: Option<(chrono::DateTime<chrono::Utc>, uuid::Uuid)> =
+        pagination::decode_cursor(cursor)?;
+    let sql = format!(
+        "SELECT {columns} FROM {table}
+          WHERE tenant_id = $1
+            AND (NOT $2 OR ($3::uuid IS NOT NULL AND {owner} = $3)
+                        OR ($4::text[] IS NOT NULL AND {location} = ANY($4)))
+            AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6))
+            {filters}
+          ORDER BY created_at DESC, id DESC
+          LIMIT $7"
+    );
+    let query = sqlx::query_as(&sql)
+        .bind(principal.tenant.as_str())
+        .bind(scope.is_limited())
+        .bind(scope.own())
+        .bind(scope.locations())
+        .bind(after.map(|(t, _)| t))
+        .bind(after.map(|(_, id)| id).unwrap_or_default())
+        .bind(i64::from(limit) + 1);
+    let rows: Vec<T> = bind(query).fetch_all(&state.pool).await?;
+    Ok(pagination::page(rows, limit, key))
+}
+
+/// The rows of `sql` (`$1` the caller's tenant, `$2` the parent's id).
+pub(crate) async fn children<T>(
+    state: &QueryState,
+    principal: &api_common::Principal,
+    sql: &str,
+    parent: uuid::Uuid,
+) -> api_common::ApiResult<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    Ok(sqlx::query_as(sql)
+        .bind(principal.tenant.as_str())
+        .bind(parent)
+        .fetch_all(&state.pool)
+        .await?)
+}
+
+/// 422 naming `to` when a date range ends before it starts.
+pub(crate) fn check_range<T: PartialOrd>(
+    from: Option<T>,
+    to: Option<T>,
+) -> api_common::ApiResult<()> {
+    match (from, to) {
+        (Some(from), Some(to)) if from > to => Err(api_common::ApiError::invalid_field(
+            "to",
+            "must not be before `from`",
+        )),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -96,6 +96,40 @@ impl ReadModelWatch {
     }
 }
 
+/// One entity's row (`sql` with `$1` the caller's tenant, `$2` the id),
+/// waiting for `min_version` as [`ReadModelWatch::until`] does; `None` when
+/// the caller's tenant has no such entity.
+pub(crate) async fn fetch_versioned<T>(
+    state: &crate::QueryState,
+    principal: &Principal,
+    (aggregate_type, id): (&str, Uuid),
+    min_version: Option<u64>,
+    sql: &str,
+    version: fn(&T) -> i64,
+) -> Result<Option<T>, ApiError>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    state
+        .watch
+        .until(
+            min_version.unwrap_or(0),
+            || async {
+                let row: Option<T> = sqlx::query_as(sql)
+                    .bind(principal.tenant.as_str())
+                    .bind(id)
+                    .fetch_optional(&state.pool)
+                    .await?;
+                Ok(row.map(|r| {
+                    let v = version(&r) as u64;
+                    (r, v)
+                }))
+            },
+            || exists_in_store(&state.pool, principal, aggregate_type, id),
+        )
+        .await
+}
+
 /// Whether the event store holds `aggregate_type`/`id` for the caller's
 /// tenant. A read model that lacks a row may just be behind; the event store
 /// tells a late row from one that will never come (unknown id, or another

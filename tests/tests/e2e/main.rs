@@ -15,5 +15,6 @@ mod quotes;
 mod races;
 mod relay;
 mod roles;
+mod sales_read;
 mod services;
 mod tenancy;

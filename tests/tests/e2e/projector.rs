@@ -405,6 +405,10 @@ async fn a_rebuild_yields_the_same_tables_as_live_while_queries_keep_working() {
             .expect(200);
         }
     }
+    // Quotes, invoices and the ledger have no write side here yet: their
+    // events go straight into the event store.
+    crate::sales_read::feed_a_sale(&app, "acme").await;
+    crate::sales_read::feed_a_sale(&app, "globex").await;
     app.settle().await;
     let live = dump_read_models(&app).await;
     assert!(

@@ -1,0 +1,295 @@
+//! `GET /v1/quotes/{id}` and `GET /v1/quotes`.
+//!
+//! A quote belongs to its author (`created_by`): a sales rep (scope OWN)
+//! sees their own quotes only; LOCATION scopes look at `location_id`.
+
+use api_common::authz::{self, Action, RecordOwnership, Resource};
+use api_common::pagination::ListResponse;
+use api_common::{ApiError, ApiQuery, ApiResult, PathId, Principal};
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, NaiveDate, Utc};
+use event_schemas::money::{PaymentMethod, PricingType, Province, QuoteStatus};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::types::Json as SqlJson;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::QueryState;
+
+/// A quote as it stands: its current revision's terms, items and totals.
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct QuoteView {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub lead_id: Option<Uuid>,
+    pub location_id: Option<String>,
+    #[schema(value_type = QuoteStatus)]
+    pub status: String,
+    /// The current revision (1, 2, …).
+    pub revision: i32,
+    pub is_template: bool,
+    pub template_name: Option<String>,
+    /// The template this quote was copied from.
+    pub copied_from: Option<Uuid>,
+    pub currency: String,
+    #[schema(value_type = String, format = Date)]
+    pub valid_until: NaiveDate,
+    pub terms: Option<String>,
+    pub notes: Option<String>,
+    #[schema(value_type = PricingType)]
+    pub pricing_type: String,
+    /// Rate, estimated and minimum hours, labour total (HOURLY pricing).
+    #[schema(value_type = Option<Object>)]
+    pub hourly: Option<SqlJson<Value>>,
+    #[schema(value_type = Province)]
+    pub province: String,
+    pub tax_exempt: bool,
+    /// The line items (`item_id`, `description`, `quantity`, `unit_price`,
+    /// `line_total`, `category`, `optional`, …).
+    #[schema(value_type = Vec<Object>)]
+    pub items: SqlJson<Value>,
+    /// Of the required items (optional ones excluded).
+    #[schema(value_type = String, example = "1250.00")]
+    #[serde(serialize_with = "crate::money")]
+    pub subtotal: Decimal,
+    #[schema(value_type = String, example = "162.50")]
+    #[serde(serialize_with = "crate::money")]
+    pub tax_total: Decimal,
+    #[schema(value_type = String, example = "1412.50")]
+    #[serde(serialize_with = "crate::money")]
+    pub total: Decimal,
+    /// Each tax component: `code`, `rate`, `taxable`, `amount`.
+    #[schema(value_type = Vec<Object>)]
+    pub tax_lines: SqlJson<Value>,
+    /// The date whose tax rates were used.
+    #[schema(value_type = Option<String>, format = Date)]
+    pub tax_date: Option<NaiveDate>,
+    pub approved_by: Option<Uuid>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub sent_by: Option<Uuid>,
+    pub sent_at: Option<DateTime<Utc>>,
+    /// The customer's first view of the current revision.
+    pub viewed_at: Option<DateTime<Utc>>,
+    pub accepted_by_name: Option<String>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub accepted_ip: Option<String>,
+    pub accepted_revision: Option<i32>,
+    pub selected_optional_items: Option<Vec<Uuid>>,
+    /// The totals accepted, selected optional items included.
+    #[schema(value_type = Option<Object>)]
+    pub accepted_totals: Option<SqlJson<Value>>,
+    pub rejection_reason: Option<String>,
+    pub rejected_at: Option<DateTime<Utc>>,
+    pub expired_at: Option<DateTime<Utc>>,
+    /// The job the quote became.
+    pub journey_id: Option<Uuid>,
+    pub converted_at: Option<DateTime<Utc>>,
+    /// Deposits taken on the quote.
+    #[schema(value_type = String, example = "200.00")]
+    #[serde(serialize_with = "crate::money")]
+    pub deposit_total: Decimal,
+    pub created_by: Uuid,
+    /// The quote's version (events applied); see `min_version`.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, customer_id, lead_id, location_id, status, revision, is_template, template_name, copied_from, \
+     currency, valid_until, terms, notes, pricing_type, hourly, province, tax_exempt, items, subtotal, tax_total, total, \
+     tax_lines, tax_date, approved_by, approved_at, sent_by, sent_at, viewed_at, accepted_by_name, accepted_at, \
+     accepted_ip, accepted_revision, selected_optional_items, accepted_totals, rejection_reason, rejected_at, \
+     expired_at, journey_id, converted_at, deposit_total, created_by, version, created_at, updated_at";
+
+/// A payment as recorded (a deposit on a quote, a payment on an invoice).
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct PaymentView {
+    pub payment_id: Uuid,
+    #[schema(value_type = String, example = "200.00")]
+    #[serde(serialize_with = "crate::money")]
+    pub amount: Decimal,
+    #[schema(value_type = PaymentMethod)]
+    pub method: String,
+    /// The gateway's transaction id.
+    pub transaction_id: Option<String>,
+    pub gateway: Option<String>,
+    /// The gateway's response, as it sent it.
+    #[schema(value_type = Option<Object>)]
+    pub gateway_data: Option<SqlJson<Value>>,
+    #[schema(value_type = Option<String>)]
+    #[serde(serialize_with = "crate::money_opt")]
+    pub processing_fee: Option<Decimal>,
+    pub receipt_url: Option<String>,
+    pub notes: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub recorded_by: Uuid,
+}
+
+pub(crate) const PAYMENT_COLUMNS: &str = "payment_id, amount, method, transaction_id, gateway, gateway_data, \
+     processing_fee, receipt_url, notes, received_at, recorded_by";
+
+/// One revision of a quote.
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct RevisionView {
+    pub revision: i32,
+    /// The status the revision is in, or ended in when superseded.
+    #[schema(value_type = QuoteStatus)]
+    pub status: String,
+    #[schema(value_type = Vec<Object>)]
+    pub items: SqlJson<Value>,
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
+    pub subtotal: Decimal,
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
+    pub tax_total: Decimal,
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
+    pub total: Decimal,
+    #[schema(value_type = Vec<Object>)]
+    pub tax_lines: SqlJson<Value>,
+    /// When the revision was drafted (revision 1) or reopened.
+    pub opened_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    /// When the next revision replaced it.
+    pub superseded_at: Option<DateTime<Utc>>,
+}
+
+/// A quote with its deposits and revision history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuoteDetail {
+    #[serde(flatten)]
+    pub quote: QuoteView,
+    /// Oldest first.
+    pub deposits: Vec<PaymentView>,
+    /// Oldest first; the last is the current revision.
+    pub revisions: Vec<RevisionView>,
+}
+
+fn ownership(quote: &QuoteView) -> RecordOwnership {
+    RecordOwnership {
+        assigned_to: Some(quote.created_by),
+        created_by: Some(quote.created_by),
+        location_id: quote.location_id.clone(),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct GetParams {
+    /// Wait (up to 5 s) until the read model holds at least this version.
+    pub min_version: Option<u64>,
+}
+
+#[utoipa::path(
+    get, path = "/v1/quotes/{id}", tag = "quotes",
+    params(("id" = Uuid, Path, description = "Quote id"), GetParams),
+    responses(
+        (status = 200, description = "The quote with its items, totals, tax lines, deposits and revisions", body = QuoteDetail),
+        (status = 403, description = "A sales rep asking for another rep's quote", body = api_common::Problem),
+        (status = 404, description = "No such quote in this tenant", body = api_common::Problem),
+        (status = 503, description = "min_version not reached within 5 s", body = api_common::Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_quote(
+    State(state): State<QueryState>,
+    principal: Principal,
+    PathId(id): PathId,
+    ApiQuery(params): ApiQuery<GetParams>,
+) -> ApiResult<Json<QuoteDetail>> {
+    authz::authorize(&principal, Resource::Quote, Action::Read, None)?;
+    let sql = format!("SELECT {COLUMNS} FROM read.quotes WHERE tenant_id = $1 AND id = $2");
+    let quote: QuoteView = crate::wait::fetch_versioned(
+        &state,
+        &principal,
+        ("Quote", id),
+        params.min_version,
+        &sql,
+        |q: &QuoteView| q.version,
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found(format!("no quote with id {id}")))?;
+    authz::authorize(
+        &principal,
+        Resource::Quote,
+        Action::Read,
+        Some(ownership(&quote)),
+    )?;
+    let deposits = crate::children(
+        &state,
+        &principal,
+        &format!(
+            "SELECT {PAYMENT_COLUMNS} FROM read.quote_deposits WHERE tenant_id = $1 AND quote_id = $2
+              ORDER BY received_at, payment_id"
+        ),
+        id,
+    )
+    .await?;
+    let revisions = crate::children(
+        &state,
+        &principal,
+        "SELECT revision, status, items, subtotal, tax_total, total, tax_lines, opened_at, sent_at, superseded_at
+           FROM read.quote_revisions WHERE tenant_id = $1 AND quote_id = $2 ORDER BY revision",
+        id,
+    )
+    .await?;
+    Ok(Json(QuoteDetail {
+        quote,
+        deposits,
+        revisions,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    pub status: Option<QuoteStatus>,
+    pub customer_id: Option<Uuid>,
+    pub lead_id: Option<Uuid>,
+    /// Templates only (`true`) or real quotes only (`false`).
+    pub is_template: Option<bool>,
+    /// 1 to 200, default 50.
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/v1/quotes", tag = "quotes",
+    params(ListParams),
+    responses((status = 200, description = "Quotes the caller may see, newest first", body = ListResponse<QuoteView>)),
+    security(("bearer" = []))
+)]
+pub async fn list_quotes(
+    State(state): State<QueryState>,
+    principal: Principal,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> ApiResult<Json<ListResponse<QuoteView>>> {
+    let scope = authz::list_scope(&principal, Resource::Quote)?;
+    let page = crate::newest_first(
+        &state,
+        &principal,
+        &scope,
+        ("read.quotes", COLUMNS),
+        ("created_by", "location_id"),
+        "AND ($8::text IS NULL OR status = $8)
+         AND ($9::uuid IS NULL OR customer_id = $9)
+         AND ($10::uuid IS NULL OR lead_id = $10)
+         AND ($11::boolean IS NULL OR is_template = $11)",
+        (params.limit, params.cursor.as_deref()),
+        |q| {
+            q.bind(params.status.map(QuoteStatus::as_str))
+                .bind(params.customer_id)
+                .bind(params.lead_id)
+                .bind(params.is_template)
+        },
+        |q: &QuoteView| (q.created_at, q.id),
+    )
+    .await?;
+    Ok(Json(page))
+}
