@@ -177,11 +177,13 @@ pub struct Created {
     pub version: u64,
 }
 
-/// Who owns an invoice for OWN scopes: its sales rep, else its author.
+/// Who owns an invoice for OWN scopes: its sales rep, else its author (as
+/// on the read side).
 pub fn ownership(invoice: &Invoice) -> RecordOwnership {
+    let owner = invoice.sales_rep.or(invoice.created_by);
     RecordOwnership {
-        assigned_to: invoice.sales_rep.or(invoice.created_by),
-        created_by: invoice.created_by,
+        assigned_to: owner,
+        created_by: owner,
         location_id: invoice.location_id.clone(),
     }
 }

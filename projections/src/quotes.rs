@@ -13,8 +13,8 @@
 use event_schemas::money::QuoteStatus;
 use event_schemas::quote::{
     AGGREGATE_TYPE as QUOTE, QuoteAccepted, QuoteApproved, QuoteConverted, QuoteDepositRecorded,
-    QuoteDraftUpdated, QuoteDrafted, QuoteExpired, QuoteRejected, QuoteRevised, QuoteSent,
-    QuoteTerms, QuoteViewed,
+    QuoteDraftUpdated, QuoteDrafted, QuoteExpired, QuoteInvoiced, QuoteRejected, QuoteRevised,
+    QuoteSent, QuoteTerms, QuoteViewed,
 };
 use sqlx::PgConnection;
 use sqlx::types::Json;
@@ -67,6 +67,8 @@ CREATE TABLE quotes (
     expired_at              timestamptz,
     journey_id              uuid,
     converted_at            timestamptz,
+    invoice_id              uuid,
+    invoiced_at             timestamptz,
     deposit_total           numeric(14, 2) NOT NULL DEFAULT 0,
     created_by              uuid          NOT NULL,
     created_at              timestamptz   NOT NULL,
@@ -166,7 +168,8 @@ impl Projection for Quotes {
     }
 
     fn version(&self) -> i32 {
-        1
+        // 2: the invoice opened for the quote.
+        2
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -342,6 +345,17 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             )?
             .bind(d.journey_id)
             .bind(d.converted_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        "QuoteInvoiced" => {
+            let d: QuoteInvoiced = ev.data()?;
+            on_aggregate(
+                "UPDATE quotes SET invoice_id = $3, invoiced_at = $4 WHERE tenant_id = $1 AND id = $2",
+                ev,
+            )?
+            .bind(d.invoice_id)
+            .bind(d.invoiced_at)
             .execute(&mut *conn)
             .await?;
         }

@@ -87,6 +87,9 @@ pub struct QuoteView {
     /// The job the quote became.
     pub journey_id: Option<Uuid>,
     pub converted_at: Option<DateTime<Utc>>,
+    /// The invoice opened for the accepted quote.
+    pub invoice_id: Option<Uuid>,
+    pub invoiced_at: Option<DateTime<Utc>>,
     /// Deposits taken on the quote.
     #[schema(value_type = String, example = "200.00")]
     #[serde(serialize_with = "crate::money")]
@@ -102,7 +105,7 @@ const COLUMNS: &str = "id, customer_id, lead_id, location_id, status, revision, 
      currency, valid_until, terms, notes, pricing_type, hourly, province, tax_exempt, items, subtotal, tax_total, total, \
      tax_lines, tax_date, approved_by, approved_at, sent_by, sent_at, viewed_at, accepted_by_name, accepted_at, \
      accepted_ip, accepted_revision, selected_optional_items, accepted_totals, rejection_reason, rejected_at, \
-     expired_at, journey_id, converted_at, deposit_total, created_by, version, created_at, updated_at";
+     expired_at, journey_id, converted_at, invoice_id, invoiced_at, deposit_total, created_by, version, created_at, updated_at";
 
 /// A payment as recorded (a deposit on a quote, a payment on an invoice).
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]

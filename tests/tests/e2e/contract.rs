@@ -1985,6 +1985,28 @@ async fn the_openapi_document_is_3_1_and_documents_every_route_of_the_contract()
         ("get", "/v1/leads"),
         ("get", "/v1/leads/{id}/timeline"),
         ("get", "/v1/audit/events"),
+        ("post", "/v1/quotes"),
+        ("patch", "/v1/quotes/{id}"),
+        ("post", "/v1/quotes/{id}/send"),
+        ("post", "/v1/quotes/{id}/view"),
+        ("post", "/v1/quotes/{id}/accept"),
+        ("post", "/v1/quotes/{id}/reject"),
+        ("post", "/v1/quotes/{id}/revise"),
+        ("post", "/v1/quotes/{id}/approve"),
+        ("post", "/v1/quotes/{id}/convert"),
+        ("post", "/v1/quotes/{id}/copy"),
+        ("post", "/v1/quotes/{id}/deposits"),
+        ("post", "/v1/quotes/{id}/invoice"),
+        ("post", "/v1/invoices"),
+        ("patch", "/v1/invoices/{id}"),
+        ("post", "/v1/invoices/{id}/issue"),
+        ("post", "/v1/invoices/{id}/void"),
+        ("post", "/v1/invoices/{id}/payments"),
+        ("post", "/v1/invoices/{id}/payments/{payment_id}/refunds"),
+        ("post", "/v1/invoices/{id}/credit-notes"),
+        ("post", "/v1/financial-transactions"),
+        ("get", "/v1/settings/sales"),
+        ("put", "/v1/settings/sales"),
         ("get", "/v1/quotes/{id}"),
         ("get", "/v1/quotes"),
         ("get", "/v1/invoices/{id}"),
@@ -2033,6 +2055,7 @@ async fn every_operation_in_the_openapi_document_is_served_by_the_router() {
             .replace("{tag}", "x")
             .replace("{aggregate_type}", "Customer")
             .replace("{grant_id}", &Uuid::new_v4().to_string())
+            .replace("{payment_id}", &Uuid::new_v4().to_string())
             .replace("{role}", "sales")
             .replace("{resource}", "LEAD")
             .replace("{action}", "READ");

@@ -15,6 +15,7 @@ mod quotes;
 mod races;
 mod relay;
 mod roles;
+mod sales_flow;
 mod sales_read;
 mod services;
 mod tenancy;
