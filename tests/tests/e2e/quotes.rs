@@ -517,6 +517,7 @@ async fn another_tenants_quote_is_not_found_on_every_route() {
     let other = app.token("globex", Role::Admin);
     for action in [
         "send", "view", "accept", "reject", "revise", "approve", "convert", "copy", "deposits",
+        "invoice",
     ] {
         let body = match action {
             "accept" => json!({"revision": 1, "accepted_by_name": "J"}),
