@@ -1,7 +1,15 @@
 //! `crm bench`: drives a running server over HTTP with C concurrent clients
-//! for T seconds, each registering a customer and opening a lead for it, and
-//! prints throughput, command latency and projection lag (the time from a
-//! lead's 201 until `GET /v1/leads/{id}?min_version=1` returns it).
+//! for T seconds and prints throughput, command latency (overall and per
+//! command) and projection lag (the time from the last command of a round
+//! until its read model shows that version).
+//!
+//! Workloads (`--workload`):
+//! * `leads`: each round registers a customer and opens a lead.
+//! * `sales`: each round runs the money path: customer, lead, quote (three
+//!   items, one optional), send, accept, a deposit, invoice the quote, issue
+//!   it (a gapless number: every issue in the tenant serializes on one
+//!   counter row), then two payments; the lag is measured to the PAID
+//!   invoice in its read model.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,10 +43,22 @@ pub struct BenchArgs {
     /// PID of the server, to report its memory (Linux).
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// What each client does in a round.
+    #[arg(long, value_enum, default_value_t = Workload::Leads)]
+    pub workload: Workload,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    /// Customer + lead.
+    Leads,
+    /// Customer, lead, quote, send, accept, deposit, invoice, issue, two payments.
+    Sales,
 }
 
 struct Stats {
     commands: Histogram<u64>,
+    by_command: std::collections::BTreeMap<&'static str, Histogram<u64>>,
     lag: Histogram<u64>,
 }
 
@@ -88,11 +108,13 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
 
     let memory_before = args.server_pid.and_then(memory_kib);
     println!(
-        "crm bench: {} clients for {} s against {base} (tenant {tenant})",
-        args.clients, args.duration
+        "crm bench: {:?} workload, {} clients for {} s against {base} (tenant {tenant})",
+        args.workload, args.clients, args.duration
     );
+    let workload = args.workload;
     let stats = Arc::new(Mutex::new(Stats {
         commands: histogram(),
+        by_command: Default::default(),
         lag: histogram(),
     }));
     let errors = Arc::new(AtomicU64::new(0));
@@ -116,21 +138,31 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             let mut n = 0u64;
             while Instant::now() < deadline {
                 n += 1;
-                let email = format!("bench-{worker}-{n}-{}@example.com", Uuid::now_v7().simple());
-                let t = Instant::now();
-                let customer = post(&client, &base, &token, "/v1/customers", json!({
-                    "first_name": "Bench", "last_name": format!("Client {worker}-{n}"), "email": email,
-                })).await;
-                let Some(customer) = record(&stats, &errors, &rate_limited, t, customer).await else { continue };
-                let t = Instant::now();
-                let lead = post(&client, &base, &token, "/v1/leads", json!({
-                    "customer_id": customer, "source": "bench", "priority": "HIGH", "estimated_value": "4500.00",
-                })).await;
-                let Some(lead) = record(&stats, &errors, &rate_limited, t, lead).await else { continue };
+                let ctx = Round {
+                    client: &client,
+                    base: &base,
+                    token: &token,
+                    stats: &stats,
+                    errors: &errors,
+                    rate_limited: &rate_limited,
+                };
+                let Some((probe_path, version)) = (match workload {
+                    Workload::Leads => leads_round(&ctx, worker, n).await,
+                    Workload::Sales => sales_round(&ctx, worker, n).await,
+                }) else {
+                    continue;
+                };
                 let created = Instant::now();
-                let Ok(permit) = probes.clone().acquire_owned().await else { break };
-                let (client, base, token, stats, lag_timeouts) =
-                    (client.clone(), base.clone(), token.clone(), stats.clone(), lag_timeouts.clone());
+                let Ok(permit) = probes.clone().acquire_owned().await else {
+                    break;
+                };
+                let (client, base, token, stats, lag_timeouts) = (
+                    client.clone(),
+                    base.clone(),
+                    token.clone(),
+                    stats.clone(),
+                    lag_timeouts.clone(),
+                );
                 let rate_limited = rate_limited.clone();
                 probes_running.spawn(async move {
                     let _permit = permit;
@@ -139,7 +171,7 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
                     let mut visible = false;
                     while !visible && Instant::now() < deadline {
                         match client
-                            .get(format!("{base}/v1/leads/{lead}?min_version=1"))
+                            .get(format!("{base}{probe_path}?min_version={version}"))
                             .bearer_auth(&token)
                             .send()
                             .await
@@ -194,13 +226,22 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         stats.commands.max() as f64 / 1000.0
     );
     println!(
-        "projection lag:  p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  ({} leads measured, {} not visible within 5 s)",
+        "projection lag:  p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  ({} rounds measured, {} not visible within 5 s)",
         ms(&stats.lag, 0.50),
         ms(&stats.lag, 0.99),
         stats.lag.max() as f64 / 1000.0,
         stats.lag.len(),
         lag_timeouts.load(Ordering::Relaxed)
     );
+    for (name, h) in &stats.by_command {
+        println!(
+            "  {name:<16} {:>7} ok  p50 {:>6.1} ms  p95 {:>6.1} ms  p99 {:>6.1} ms",
+            h.len(),
+            ms(h, 0.50),
+            ms(h, 0.95),
+            ms(h, 0.99)
+        );
+    }
     if let (Some(pid), Some((rss0, _))) = (args.server_pid, memory_before) {
         if let Some((rss, hwm)) = memory_kib(pid) {
             println!(
@@ -220,7 +261,7 @@ async fn post(
     token: &str,
     path: &str,
     body: Value,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Value> {
     let response = client
         .post(format!("{base}{path}"))
         .bearer_auth(token)
@@ -235,10 +276,127 @@ async fn post(
     if !status.is_success() {
         bail!("{path} answered {status}: {body}");
     }
-    body["id"]
-        .as_str()
-        .map(str::to_owned)
-        .context("the response has no id")
+    if !body["id"].is_string() {
+        bail!("{path}: the response has no id: {body}");
+    }
+    Ok(body)
+}
+
+/// What one client's round needs.
+struct Round<'a> {
+    client: &'a reqwest::Client,
+    base: &'a str,
+    token: &'a str,
+    stats: &'a Mutex<Stats>,
+    errors: &'a AtomicU64,
+    rate_limited: &'a AtomicU64,
+}
+
+impl Round<'_> {
+    /// Runs one command, timing it under `name`; `None` when it failed.
+    async fn command(&self, name: &'static str, path: &str, body: Value) -> Option<Value> {
+        let t = Instant::now();
+        let result = post(self.client, self.base, self.token, path, body).await;
+        record(self.stats, self.errors, self.rate_limited, name, t, result).await
+    }
+}
+
+fn id_of(body: &Value) -> String {
+    body["id"].as_str().unwrap_or_default().to_owned()
+}
+
+fn version_of(body: &Value) -> u64 {
+    body["version"].as_u64().unwrap_or(1)
+}
+
+/// A customer and a lead; the lead's read model is probed.
+async fn leads_round(r: &Round<'_>, worker: usize, n: u64) -> Option<(String, u64)> {
+    let customer = customer(r, worker, n).await?;
+    let lead = r
+        .command(
+            "lead",
+            "/v1/leads",
+            json!({"customer_id": customer, "source": "bench", "priority": "HIGH", "estimated_value": "4500.00"}),
+        )
+        .await?;
+    Some((format!("/v1/leads/{}", id_of(&lead)), version_of(&lead)))
+}
+
+async fn customer(r: &Round<'_>, worker: usize, n: u64) -> Option<String> {
+    let email = format!("bench-{worker}-{n}-{}@example.com", Uuid::now_v7().simple());
+    let customer = r
+        .command(
+            "customer",
+            "/v1/customers",
+            json!({"first_name": "Bench", "last_name": format!("Client {worker}-{n}"), "email": email}),
+        )
+        .await?;
+    Some(id_of(&customer))
+}
+
+/// The money path of one sale; the PAID invoice's read model is probed.
+async fn sales_round(r: &Round<'_>, worker: usize, n: u64) -> Option<(String, u64)> {
+    let customer = customer(r, worker, n).await?;
+    let lead = r
+        .command(
+            "lead",
+            "/v1/leads",
+            json!({"customer_id": customer, "source": if n % 2 == 0 { "web" } else { "referral" }}),
+        )
+        .await?;
+    let valid_until = (chrono::Utc::now().date_naive() + chrono::Duration::days(30)).to_string();
+    let quote = r
+        .command(
+            "quote",
+            "/v1/quotes",
+            json!({"lead_id": id_of(&lead), "valid_until": valid_until, "province": "QC",
+                   "items": [
+                       {"description": "Movers", "quantity": "12.5", "unit_price": "62.50", "category": "MOVING_SERVICES"},
+                       {"description": "Truck", "quantity": "1", "unit_price": "240.00", "category": "EQUIPMENT_RENTAL"},
+                       {"description": "Insurance", "quantity": "1", "unit_price": "45.00", "category": "INSURANCE", "optional": true}
+                   ]}),
+        )
+        .await?;
+    let q = id_of(&quote);
+    r.command("quote send", &format!("/v1/quotes/{q}/send"), json!({}))
+        .await?;
+    r.command(
+        "quote accept",
+        &format!("/v1/quotes/{q}/accept"),
+        json!({"revision": 1, "accepted_by_name": "Bench Customer", "accepted_ip": "127.0.0.1"}),
+    )
+    .await?;
+    r.command(
+        "deposit",
+        &format!("/v1/quotes/{q}/deposits"),
+        json!({"amount": "200.00", "method": "CREDIT_CARD", "processing_fee": "5.80"}),
+    )
+    .await?;
+    let invoice = r
+        .command("invoice", &format!("/v1/quotes/{q}/invoice"), json!({}))
+        .await?;
+    let i = id_of(&invoice);
+    r.command(
+        "invoice issue",
+        &format!("/v1/invoices/{i}/issue"),
+        json!({}),
+    )
+    .await?;
+    // 781.25 + 240.00 = 1021.25 + GST 51.06 + QST 101.87 = 1174.18; 200.00 deposit.
+    r.command(
+        "payment",
+        &format!("/v1/invoices/{i}/payments"),
+        json!({"amount": "500.00", "method": "DEBIT_CARD"}),
+    )
+    .await?;
+    let paid = r
+        .command(
+            "payment",
+            &format!("/v1/invoices/{i}/payments"),
+            json!({"amount": "474.18", "method": "BANK_TRANSFER"}),
+        )
+        .await?;
+    Some((format!("/v1/invoices/{i}"), version_of(&paid)))
 }
 
 /// A command answered 429: not a failure, a signal to slow down.
@@ -257,19 +415,26 @@ async fn record(
     stats: &Mutex<Stats>,
     errors: &AtomicU64,
     rate_limited: &AtomicU64,
+    name: &'static str,
     started: Instant,
-    result: anyhow::Result<String>,
-) -> Option<String> {
+    result: anyhow::Result<Value>,
+) -> Option<Value> {
     match result {
         Err(e) if e.is::<RateLimited>() => {
             rate_limited.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(Duration::from_millis(50)).await;
             None
         }
-        Ok(id) => {
-            let micros = started.elapsed().as_micros() as u64;
-            let _ = stats.lock().await.commands.record(micros.max(1));
-            Some(id)
+        Ok(body) => {
+            let micros = (started.elapsed().as_micros() as u64).max(1);
+            let mut stats = stats.lock().await;
+            let _ = stats.commands.record(micros);
+            let _ = stats
+                .by_command
+                .entry(name)
+                .or_insert_with(histogram)
+                .record(micros);
+            Some(body)
         }
         Err(e) => {
             if errors.fetch_add(1, Ordering::Relaxed) < 5 {

@@ -260,6 +260,10 @@ pub enum InvoiceError {
     Voided,
     #[error("deposits of {deposits} exceed the invoice total of {total}")]
     DepositsExceedTotal { deposits: Decimal, total: Decimal },
+    #[error(
+        "the recurring schedule's second cycle ({second}) would already be due on issue; start the schedule later"
+    )]
+    ScheduleInThePast { second: NaiveDate },
     #[error("invoice has {net_paid} paid; refund the payments before voiding it")]
     HasPayments { net_paid: Decimal },
     #[error("payment of {amount} exceeds the balance of {balance}")]
@@ -294,6 +298,7 @@ impl DomainError for InvoiceError {
             Self::NotIssued => "invoice.not-issued",
             Self::Voided => "invoice.voided",
             Self::DepositsExceedTotal { .. } => "invoice.deposits-exceed-total",
+            Self::ScheduleInThePast { .. } => "invoice.schedule-in-the-past",
             Self::HasPayments { .. } => "invoice.has-payments",
             Self::Overpayment { .. } => "invoice.overpayment",
             Self::DuplicatePayment(_) => "invoice.duplicate-payment",
@@ -489,6 +494,13 @@ fn validate_terms(v: &mut Validator, raw: RawTerms, on: NaiveDate) -> Option<Inv
         "tax_date",
         pricing::totals(&raw.items, &[], None, raw.province, on, raw.tax_exempt),
     );
+    // Read models and reports store amounts as NUMERIC(14, 2).
+    if totals.as_ref().is_some_and(|t| t.total > values::MAX_MONEY) {
+        v.error(
+            "items",
+            format!("the invoice's total must not exceed {}", values::MAX_MONEY),
+        );
+    }
     Some(InvoiceTerms {
         currency: currency?,
         province: raw.province,
@@ -744,6 +756,13 @@ impl Invoice {
             current.tax_exempt,
         )
         .map_err(|m| ValidationErrors::single("tax_date", m))?;
+        // A schedule starting long before the issue would bill its missed
+        // cycles all at once (numbered, only voidable): refused.
+        if let Some(second) = current.recurring.as_ref().and_then(|s| cycle_date(s, 2)) {
+            if second <= issue_date {
+                return Err(InvoiceError::ScheduleInThePast { second });
+            }
+        }
         // Every payment of a draft is a deposit (net of refunds made since).
         let deposits = self.net_paid();
         if deposits > totals.total {

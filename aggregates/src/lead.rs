@@ -52,6 +52,9 @@ pub struct Lead {
     /// Ids of the quote events that already moved this lead.
     #[serde(default)]
     pub causes: std::collections::BTreeSet<String>,
+    /// When the status last changed (or the lead was opened).
+    #[serde(default)]
+    pub status_changed_at: Option<DateTime<Utc>>,
 }
 
 impl Lead {
@@ -134,6 +137,10 @@ pub enum LeadAction {
         /// (empty: any status from which the move is legal).
         only_from: Vec<LeadStatus>,
         cause: PipelineCause,
+        /// When the causing event happened. A lead whose status changed
+        /// after that is left alone: a replayed old event (a rebuild of the
+        /// process manager) never overrides what happened since.
+        caused_at: DateTime<Utc>,
     },
 }
 
@@ -488,8 +495,12 @@ impl Lead {
                 to,
                 only_from,
                 cause,
+                caused_at,
             } => {
                 let applies = !self.causes.contains(&cause.event_id)
+                    && self
+                        .status_changed_at
+                        .is_none_or(|changed| changed <= caused_at)
                     && transition_allowed(status, to)
                     && (only_from.is_empty() || only_from.contains(&status))
                     && pipeline_rank(status).is_some();
@@ -549,6 +560,7 @@ impl Aggregate for Lead {
                     created_by: Some(e.created_by),
                     created_at: Some(e.created_at),
                     location_id: e.location_id,
+                    status_changed_at: Some(e.created_at),
                     ..Self::default()
                 }
             }
@@ -564,6 +576,7 @@ impl Aggregate for Lead {
             }
             LeadEvent::LeadStatusChanged(e) => {
                 self.status = Some(e.to);
+                self.status_changed_at = Some(e.changed_at);
                 if let Some(cause) = e.cause {
                     self.causes.insert(cause.event_id);
                 }

@@ -2231,3 +2231,45 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_schedule_whose_second_cycle_is_already_due_is_not_issued() {
+    // Monthly from Feb 10: the Mar 10 cycle would be due when issued on Mar 12.
+    let drafted = InvoiceDrafted {
+        draft: InvoiceTerms {
+            recurring: Some(monthly_from(date(2026, 2, 10), None)),
+            ..terms()
+        },
+        ..invoice_drafted()
+    };
+    let err = run(
+        &[drafted.into()],
+        command(ISSUED_AT, InvoiceAction::Issue { tax_date: None }),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        InvoiceError::ScheduleInThePast {
+            second: date(2026, 3, 10)
+        }
+    );
+    assert_eq!(rule(&err), "invoice.schedule-in-the-past");
+}
+
+#[test]
+fn an_invoice_total_beyond_the_storable_maximum_is_refused_naming_the_items() {
+    let mut huge = movers_input();
+    huge.quantity = Decimal::new(1_000_000, 0);
+    huge.unit_price = Decimal::new(99_999_999_999, 2);
+    let result = run(
+        &[],
+        command(
+            DRAFTED_AT,
+            InvoiceAction::Draft(DraftInvoice {
+                items: vec![huge],
+                ..draft_invoice()
+            }),
+        ),
+    );
+    assert_eq!(rejected_fields(result), ["items"]);
+}

@@ -1791,3 +1791,152 @@ fn a_lead_records_its_location_and_rejects_a_malformed_one() {
             "must be 1 to 64 characters of letters, digits, - and _",
         ));
 }
+
+// ------------------------------------------------------------ the sales process
+
+fn cause(event: &str, rule: &str) -> event_schemas::lead::PipelineCause {
+    event_schemas::lead::PipelineCause {
+        event_id: event.to_owned(),
+        quote_id: Uuid::from_u128(0x0195_0000_0000_7000_8000_0000_0000_3001),
+        rule: rule.to_owned(),
+    }
+}
+
+fn pipeline_move(
+    to: LeadStatus,
+    only_from: Vec<LeadStatus>,
+    event: &str,
+    caused_at: &str,
+) -> LeadAction {
+    LeadAction::PipelineMove {
+        to,
+        only_from,
+        cause: cause(event, "quote-sent"),
+        caused_at: ts(caused_at),
+    }
+}
+
+#[test]
+fn a_sent_quote_moves_a_new_lead_to_proposal_sent_naming_its_cause_and_stamping_first_contact() {
+    lead()
+        .given(vec![lead_created().into()])
+        .when(command(
+            "2026-03-11T10:00:05Z",
+            pipeline_move(ProposalSent, vec![], "ev-1", "2026-03-11T10:00:00Z"),
+        ))
+        .then_expect_events(vec![
+            LeadStatusChanged {
+                from: New,
+                to: ProposalSent,
+                reason: None,
+                changed_at: ts("2026-03-11T10:00:05Z"),
+                cause: Some(cause("ev-1", "quote-sent")),
+            }
+            .into(),
+            first_contacted("2026-03-11T10:00:05Z", 72_005),
+        ]);
+}
+
+#[test]
+fn a_cause_moves_a_lead_at_most_once() {
+    let moved = LeadStatusChanged {
+        from: New,
+        to: ProposalSent,
+        reason: None,
+        changed_at: ts("2026-03-11T10:00:05Z"),
+        cause: Some(cause("ev-1", "quote-sent")),
+    };
+    // A redelivered event acts once, whatever move it would decide now.
+    lead()
+        .given(vec![
+            lead_created().into(),
+            moved.into(),
+            first_contacted("2026-03-11T10:00:05Z", 72_005),
+        ])
+        .when(command(
+            "2026-03-11T10:00:06Z",
+            pipeline_move(Negotiation, vec![], "ev-1", "2026-03-11T10:00:06Z"),
+        ))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn the_sales_process_never_moves_a_lead_backwards_or_out_of_lost_or_won() {
+    for (status, history) in [
+        (
+            Negotiation,
+            vec![status_changed(
+                New,
+                Negotiation,
+                None,
+                "2026-03-11T09:00:00Z",
+            )],
+        ),
+        (
+            Lost,
+            vec![status_changed(
+                New,
+                Lost,
+                Some(LOST_REASON),
+                "2026-03-11T09:00:00Z",
+            )],
+        ),
+        (
+            Won,
+            vec![status_changed(New, Won, None, "2026-03-11T09:00:00Z")],
+        ),
+    ] {
+        let mut given: Vec<LeadEvent> = vec![lead_created().into()];
+        given.extend(history);
+        let events = lead()
+            .given(given)
+            .when(command(
+                "2026-03-11T10:00:05Z",
+                pipeline_move(ProposalSent, vec![], "ev-2", "2026-03-11T10:00:00Z"),
+            ))
+            .inspect_result()
+            .unwrap();
+        assert!(events.is_empty(), "{status}: {events:?}");
+    }
+}
+
+#[test]
+fn a_rejection_move_applies_only_from_the_statuses_it_names() {
+    let at_qualified = vec![
+        lead_created().into(),
+        status_changed(New, Qualified, None, "2026-03-11T09:00:00Z"),
+    ];
+    let events = lead()
+        .given(at_qualified)
+        .when(command(
+            "2026-03-11T10:00:05Z",
+            pipeline_move(
+                Negotiation,
+                vec![ProposalSent],
+                "ev-3",
+                "2026-03-11T10:00:00Z",
+            ),
+        ))
+        .inspect_result()
+        .unwrap();
+    assert!(events.is_empty());
+}
+
+#[test]
+fn an_old_quote_event_replayed_after_the_lead_changed_moves_nothing() {
+    // Accepted while the lead was LOST (a no-op then); the lead was reopened
+    // later; a rebuild replays the acceptance: still nothing.
+    let events = lead()
+        .given(vec![
+            lead_created().into(),
+            status_changed(New, Lost, Some(LOST_REASON), "2026-03-11T09:00:00Z"),
+            status_changed(Lost, Contacted, None, "2026-03-13T09:00:00Z"),
+        ])
+        .when(command(
+            "2026-03-20T10:00:00Z",
+            pipeline_move(Won, vec![], "ev-4", "2026-03-12T10:00:00Z"),
+        ))
+        .inspect_result()
+        .unwrap();
+    assert!(events.is_empty(), "{events:?}");
+}

@@ -361,29 +361,11 @@ pub async fn from_quote(
             ),
         ));
     }
-    // First mark the quote (no more deposits on it), then draft the invoice
-    // with the deposits the quote holds at that version.
-    state
-        .quotes
-        .execute(
-            quote,
-            aggregates::quote::QuoteCommand {
-                at: ctx.now,
-                actor: ctx.principal.user_id,
-                action: QuoteAction::MarkInvoiced { invoice_id },
-            },
-            &ctx.metadata(),
-        )
-        .await?;
     let defaults = crate::settings::current(&state, &ctx.principal.tenant).await?;
     let terms = q
         .terms
         .as_ref()
         .ok_or_else(|| ApiError::internal("a quote without terms"))?;
-    let loaded = state
-        .invoices
-        .load_or_new(&ctx.principal.tenant, invoice_id)
-        .await?;
     let action = InvoiceAction::DraftFromQuote(AcceptedQuote {
         invoice_id,
         tenant_id: ctx.principal.tenant.clone(),
@@ -405,6 +387,28 @@ pub async fn from_quote(
         items: q.accepted_items(),
         deposits: q.deposits.clone(),
     });
+    // Decide the invoice before touching the quote, so bad input writes nothing.
+    Invoice::default()
+        .decide(command(&ctx, action.clone()))
+        .map_err(|e| ApiError::from_domain(&e))?;
+    // Mark the quote (no more deposits on it), then draft the invoice with
+    // the deposits the quote held at that version.
+    state
+        .quotes
+        .execute(
+            quote,
+            aggregates::quote::QuoteCommand {
+                at: ctx.now,
+                actor: ctx.principal.user_id,
+                action: QuoteAction::MarkInvoiced { invoice_id },
+            },
+            &ctx.metadata(),
+        )
+        .await?;
+    let loaded = state
+        .invoices
+        .load_or_new(&ctx.principal.tenant, invoice_id)
+        .await?;
     let committed = state
         .invoices
         .execute(loaded, command(&ctx, action), &ctx.metadata())
@@ -550,6 +554,11 @@ pub async fn pay(
     if_match: IfMatch,
     ApiJson(body): ApiJson<PaymentRequest>,
 ) -> ApiResult<Response> {
+    // Recording a payment settles the invoice: it takes the right to
+    // change invoices too (accountants, managers), not just to take
+    // payments (sales reps take deposits on their quotes).
+    let invoice = load_authorized(&state, &ctx, id, Resource::Invoice, Action::Update).await?;
+    drop(invoice);
     let payment_id = Uuid::now_v7();
     let action = InvoiceAction::RecordPayment(body.into_input(payment_id));
     let permission = (Resource::Payment, Action::Create);

@@ -371,7 +371,14 @@ pub async fn copy(
     PathId(id): PathId,
     JsonOrEmpty(body): JsonOrEmpty<CopyQuoteRequest>,
 ) -> ApiResult<Response> {
-    let template = load_authorized(&state, &ctx, id, Resource::Quote, Action::Read).await?;
+    // Templates are shared models: anyone who may read quotes copies them.
+    let template = state.quotes.load(&ctx.principal.tenant, id).await?;
+    let facts = if template.state().is_template {
+        authz::unowned()
+    } else {
+        Some(ownership(template.state()))
+    };
+    authz::authorize(&ctx.principal, Resource::Quote, Action::Read, facts)?;
     let valid_until = body
         .valid_until
         .unwrap_or_else(|| ctx.now.date_naive() + chrono::Duration::days(30));

@@ -24,7 +24,11 @@
 //! Restart-safe and idempotent: it runs as a projection (exactly-once
 //! checkpoint for its own table), and each lead command carries the quote
 //! event's id as its cause, which the Lead aggregate acts on at most once, so
-//! a redelivered event or a replay moves nothing twice. The lead's events
+//! a redelivered event or a replay moves nothing twice. It also carries the
+//! event's time: a lead whose status changed after the quote event is left
+//! alone, so a rebuild that replays old quote events never overrides what
+//! happened to the lead since (e.g. an acceptance while the lead was LOST,
+//! the lead reopened later). The lead's events
 //! carry `causation_id` = the quote event's id and the quote command's
 //! correlation id, with actor `system`.
 
@@ -139,6 +143,7 @@ impl LeadPipeline {
                     to: decided.to,
                     only_from: decided.only_from.clone(),
                     cause: cause.clone(),
+                    caused_at: e.time,
                 },
             };
             let metadata = EventMetadata {

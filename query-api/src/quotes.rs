@@ -173,6 +173,10 @@ pub struct QuoteDetail {
 }
 
 fn ownership(quote: &QuoteView) -> RecordOwnership {
+    if quote.is_template {
+        // Templates are shared models, read by every rep (the open pool).
+        return RecordOwnership::default();
+    }
     RecordOwnership {
         assigned_to: Some(quote.created_by),
         created_by: Some(quote.created_by),
@@ -279,7 +283,11 @@ pub async fn list_quotes(
         &principal,
         &scope,
         ("read.quotes", COLUMNS),
-        ("created_by", "location_id"),
+        // Templates are shared models: every rep with OWN scope sees them.
+        (
+            "(CASE WHEN is_template THEN $3::uuid ELSE created_by END)",
+            "location_id",
+        ),
         "AND ($8::text IS NULL OR status = $8)
          AND ($9::uuid IS NULL OR customer_id = $9)
          AND ($10::uuid IS NULL OR lead_id = $10)

@@ -437,6 +437,14 @@ async fn roles_decide_who_issues_voids_and_refunds() {
         .await;
     payment.expect(201);
     let payment = payment.body["payment_id"].as_str().unwrap().to_owned();
+    // Sales reps take deposits on quotes, but do not settle invoices.
+    app.post(
+        &format!("/v1/invoices/{draft}/payments"),
+        &sales,
+        json!({"amount": "10.00", "method": "CASH"}),
+    )
+    .await
+    .expect_problem(403, "forbidden");
     app.post(
         &format!("/v1/invoices/{draft}/payments/{payment}/refunds"),
         &sales,

@@ -335,6 +335,26 @@ async fn templates_are_copied_into_new_drafts_for_another_lead() {
         state["terms"]["items"][0]["item_id"],
         template_state["terms"]["items"][0]["item_id"]
     );
+    // Templates are shared: a sales rep sees and copies the admin's.
+    let sales = app.token("acme", Role::Sales);
+    app.settle().await;
+    let listed = app.get("/v1/quotes?is_template=true", &sales).await;
+    listed.expect(200);
+    assert_eq!(listed.body["items"][0]["id"], template.as_str());
+    app.get(&format!("/v1/quotes/{template}"), &sales)
+        .await
+        .expect(200);
+    app.post(
+        &format!("/v1/quotes/{template}/copy"),
+        &sales,
+        json!({"lead_id": other_lead}),
+    )
+    .await
+    .expect(201);
+    // But not the admin's ordinary quotes.
+    app.get(&format!("/v1/quotes/{}", copy.id()), &sales)
+        .await
+        .expect_problem(403, "forbidden");
     // Only templates are copied.
     app.post(
         &format!("/v1/quotes/{}/copy", copy.id()),

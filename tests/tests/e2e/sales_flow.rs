@@ -130,6 +130,18 @@ async fn a_lead_is_quoted_won_invoiced_and_paid_and_every_view_agrees() {
     assert_eq!(q["deposit_total"], "300.00");
     assert_eq!(q["revisions"].as_array().unwrap().len(), 2);
 
+    // A bad request to invoice the quote writes nothing, not even on the quote.
+    app.post(
+        &format!("/v1/quotes/{quote}/invoice"),
+        &accountant,
+        json!({"payment_terms_days": 400}),
+    )
+    .await
+    .expect_problem(422, "validation");
+    let history = app
+        .get(&format!("/v1/audit/quote/{quote}/history"), &auditor)
+        .await;
+    assert_eq!(history.body["items"].as_array().unwrap().len(), 7);
     // The accountant invoices the quote and issues the invoice.
     let invoice = app
         .post(

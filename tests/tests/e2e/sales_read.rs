@@ -601,18 +601,19 @@ async fn a_quote_reads_with_its_revisions_deposits_and_acceptance_and_lists_filt
         .await
         .expect_problem(400, "bad-request");
 
-    // Scopes: a rep sees their own quotes; crew none; another tenant nothing.
+    // Scopes: a rep sees their own quotes and the shared templates; crew
+    // none; another tenant nothing.
     let sales = app.token_for(TENANT, rep, Role::Sales);
     assert_eq!(
         ids(&app.get("/v1/quotes", &sales).await),
-        vec![q1.id.to_string()]
+        vec![template.id.to_string(), q1.id.to_string()]
     );
     app.get(&format!("/v1/quotes/{}", q1.id), &sales)
         .await
         .expect(200);
     app.get(&format!("/v1/quotes/{}", template.id), &sales)
         .await
-        .expect_problem(403, "forbidden");
+        .expect(200);
     let crew = app.token(TENANT, Role::Crew);
     app.get("/v1/quotes", &crew)
         .await
