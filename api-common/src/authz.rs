@@ -31,6 +31,19 @@
 //! | auditor    | read CLIENT               | read CLIENT            | read CLIENT        | read CLIENT  | read CLIENT      |
 //! | crew       | —                         | —                      | —                  | —            | —                |
 //!
+//! | role       | Equipment (DELETE: retire/sell) | EquipmentAssignment (DELETE: cancel) | Inventory |
+//! |------------|---------------------|-------------------------|---------------------|
+//! | admin      | all, CLIENT         | all, CLIENT             | all, CLIENT         |
+//! | manager    | all, CLIENT         | all, CLIENT             | all, CLIENT         |
+//! | dispatcher | create/read/update CLIENT | all but approve, CLIENT | create/read/update CLIENT |
+//! | crew       | read CLIENT         | read/update OWN (their own: check out, return) | — |
+//! | accountant | read CLIENT         | read CLIENT             | read CLIENT (valuation) |
+//! | auditor    | read CLIENT         | read CLIENT             | read CLIENT         |
+//! | sales      | —                   | —                       | —                   |
+//!
+//! The operations reports need read on what they report: utilization and
+//! maintenance due on Equipment, the inventory valuation on Inventory.
+//!
 //! OWN covers records assigned to the user, created by the user, or assigned
 //! to no one (the open pool); LOCATION records of one of the user's
 //! locations; CLIENT and ALL the whole tenant. "Delete" on a customer is
@@ -74,6 +87,19 @@ pub fn default_scope(role: Role, resource: Resource, action: Action) -> Option<S
         (Accountant, Quote | Report, Read) => Some(Scope::Client),
         (Dispatcher, Quote, Read) => Some(Scope::Client),
         (Auditor, Quote | Invoice | Payment | FinancialTransaction | Report, Read) => {
+            Some(Scope::Client)
+        }
+        // Operations. Dispatchers and managers run the fleet and assign it;
+        // crews see and check out/return their own assignments; accountants
+        // read the equipment and stock (valuations); auditors read all.
+        (Admin | Manager, Equipment | EquipmentAssignment | Inventory, _) => Some(Scope::Client),
+        (Dispatcher, Equipment | EquipmentAssignment | Inventory, Create | Read | Update) => {
+            Some(Scope::Client)
+        }
+        (Dispatcher, EquipmentAssignment, Delete) => Some(Scope::Client),
+        (Crew, EquipmentAssignment, Read | Update) => Some(Scope::Own),
+        (Crew, Equipment, Read) => Some(Scope::Client),
+        (Accountant | Auditor, Equipment | EquipmentAssignment | Inventory, Read) => {
             Some(Scope::Client)
         }
         _ => None,
@@ -310,6 +336,24 @@ mod tests {
                         (
                             Role::Auditor,
                             Quote | Invoice | Payment | FinancialTransaction | Report,
+                        ) => (*action == Read).then_some(Scope::Client),
+                        (
+                            Role::Admin | Role::Manager,
+                            Equipment | EquipmentAssignment | Inventory,
+                        ) => Some(Scope::Client),
+                        (Role::Dispatcher, EquipmentAssignment) => {
+                            (*action != Approve).then_some(Scope::Client)
+                        }
+                        (Role::Dispatcher, Equipment | Inventory) => {
+                            matches!(action, Create | Read | Update).then_some(Scope::Client)
+                        }
+                        (Role::Crew, EquipmentAssignment) => {
+                            matches!(action, Read | Update).then_some(Scope::Own)
+                        }
+                        (Role::Crew, Equipment) => (*action == Read).then_some(Scope::Client),
+                        (
+                            Role::Accountant | Role::Auditor,
+                            Equipment | EquipmentAssignment | Inventory,
                         ) => (*action == Read).then_some(Scope::Client),
                         _ => None,
                     };

@@ -35,8 +35,17 @@ crate::common::wire_enum! {
         Payment => "PAYMENT",
         /// The financial ledger and its manual entries.
         FinancialTransaction => "FINANCIAL_TRANSACTION",
-        /// Financial reports (AR aging, revenue) and sales settings.
+        /// Financial reports (AR aging, revenue) and sales settings; the
+        /// operations reports (utilization, maintenance due, valuation).
         Report => "REPORT",
+        /// Trucks, trailers and tools, and their maintenance (UPDATE also
+        /// schedules, starts and completes maintenance; DELETE retires or sells).
+        Equipment => "EQUIPMENT",
+        /// Equipment assigned to jobs and crews (UPDATE checks out, returns,
+        /// reschedules; DELETE cancels).
+        EquipmentAssignment => "EQUIPMENT_ASSIGNMENT",
+        /// Stock items and their transactions and transfers.
+        Inventory => "INVENTORY",
     }
 }
 
@@ -102,8 +111,8 @@ pub struct UserPermissionRevoked {
 crate::event_enum! {
     /// Every event of a tenant's permission matrix.
     PermissionEvent for AGGREGATE_TYPE {
-        RolePermissionSet("1.1", "(1.1: sales resources) A role's scope for a resource and action was set (or taken away) by an admin."),
-        UserPermissionGranted("1.1", "(1.1: sales resources) A user was granted a permission, with a reason and an optional expiry."),
+        RolePermissionSet("1.2", "(1.1: sales resources; 1.2: equipment, assignments, inventory) A role's scope for a resource and action was set (or taken away) by an admin."),
+        UserPermissionGranted("1.2", "(1.1: sales resources; 1.2: equipment, assignments, inventory) A user was granted a permission, with a reason and an optional expiry."),
         UserPermissionRevoked("1.0", "A user's grant was revoked."),
     }
 }
