@@ -60,6 +60,10 @@ pub enum CommandError<E: std::error::Error> {
     /// claim (email, phone) was taken in the same instant.
     #[error("concurrent write conflict")]
     Conflict,
+    /// An exclusion constraint refused the events (e.g. two bookings of one
+    /// piece of equipment overlap): a business conflict, named by the route.
+    #[error("refused by constraint {0}")]
+    Excluded(String),
     #[error("event store unavailable: {0}")]
     Unavailable(String),
     #[error("event store failure: {0}")]
@@ -71,6 +75,10 @@ impl<E: DomainError> From<CommandError<E>> for ApiError {
         match e {
             CommandError::Domain(err) => ApiError::from_domain(&err),
             CommandError::Conflict => ApiError::concurrent_write(),
+            CommandError::Excluded(constraint) => ApiError::conflict(
+                "booking.overlap",
+                format!("the change overlaps an existing booking ({constraint})"),
+            ),
             CommandError::Unavailable(detail) => {
                 tracing::warn!(%detail, "event store unavailable");
                 ApiError::unavailable("the event store is unavailable; retry shortly", 2)
@@ -89,6 +97,11 @@ fn store_error<E: std::error::Error>(e: AggregateError<E>) -> CommandError<E> {
             CommandError::Internal(format!("stored event does not deserialize: {err}"))
         }
         AggregateError::UnexpectedError(err) => {
+            if let Some(sqlx::Error::Database(db)) = err.downcast_ref::<sqlx::Error>() {
+                if db.code().as_deref() == Some("23P01") {
+                    return CommandError::Excluded(db.constraint().unwrap_or_default().to_owned());
+                }
+            }
             // sqlx reports an exhausted or closed pool as "unexpected".
             let text = err.to_string();
             if text.contains("pool timed out") || text.contains("pool closed") {
