@@ -32,9 +32,6 @@ use crate::quotes::payment_created;
 use crate::store::{CommandError, Committed, Loaded};
 use crate::{CommandResponse, CommandState, JsonOrEmpty, created, ok, respond};
 
-/// How often a command that lost a race is decided again on fresh state.
-const ATTEMPTS: usize = 8;
-
 /// A recurring schedule (storage billing): a new invoice every `interval`
 /// from `start_date` (this invoice covers the first cycle) until stopped or
 /// `end_date`.
@@ -203,42 +200,28 @@ async fn load_authorized(
     resource: Resource,
     action: Action,
 ) -> ApiResult<Loaded<Invoice>> {
-    let loaded = state.invoices.load(&ctx.principal.tenant, id).await?;
-    authz::authorize(
-        &ctx.principal,
-        resource,
-        action,
-        Some(ownership(loaded.state())),
-    )?;
-    Ok(loaded)
+    crate::act::load_authorized(&state.invoices, ctx, id, (resource, action), ownership).await
 }
 
-/// Load (404 for another tenant's), authorize, `If-Match`, decide, commit;
-/// without `If-Match`, a lost race is decided again on the fresh state.
+/// Runs `action` on an invoice the caller may `permission` (see [`crate::act`]).
 async fn act(
     state: &CommandState,
     ctx: &CommandContext,
     id: Uuid,
     if_match: &IfMatch,
-    (resource, permission): (Resource, Action),
+    permission: (Resource, Action),
     action: InvoiceAction,
 ) -> ApiResult<Committed> {
-    let attempts = if if_match.0.is_some() { 1 } else { ATTEMPTS };
-    for attempt in 1..=attempts {
-        let loaded = load_authorized(state, ctx, id, resource, permission).await?;
-        if_match.check(loaded.version())?;
-        match state
-            .invoices
-            .execute(loaded, command(ctx, action.clone()), &ctx.metadata())
-            .await
-        {
-            Err(CommandError::Conflict) if attempt < attempts => {
-                tokio::time::sleep(std::time::Duration::from_millis(2 * attempt as u64)).await;
-            }
-            other => return Ok(other?),
-        }
-    }
-    Err(ApiError::concurrent_write())
+    crate::act::act(
+        &state.invoices,
+        ctx,
+        id,
+        if_match,
+        permission,
+        ownership,
+        || command(ctx, action.clone()),
+    )
+    .await
 }
 
 async fn check_customer(state: &CommandState, ctx: &CommandContext, id: Uuid) -> ApiResult<()> {

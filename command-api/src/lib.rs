@@ -18,6 +18,7 @@
 //! * [`idempotency`]: `Idempotency-Key` handling.
 //! * [`relay`]: events table → JetStream, gap-safe, one leader at a time.
 
+pub mod act;
 pub mod audit;
 pub mod chain;
 pub mod context;

@@ -197,32 +197,28 @@ pub async fn load_authorized(
     resource: Resource,
     action: Action,
 ) -> ApiResult<Loaded<Quote>> {
-    let loaded = state.quotes.load(&ctx.principal.tenant, id).await?;
-    authz::authorize(
-        &ctx.principal,
-        resource,
-        action,
-        Some(ownership(loaded.state())),
-    )?;
-    Ok(loaded)
+    crate::act::load_authorized(&state.quotes, ctx, id, (resource, action), ownership).await
 }
 
-/// Runs `action` on a quote the caller may `permission`: load (404 for another
-/// tenant's), authorize, `If-Match`, commit.
+/// Runs `action` on a quote the caller may `permission` on `resource`.
 async fn act(
     state: &CommandState,
     ctx: &CommandContext,
     id: Uuid,
     if_match: IfMatch,
-    permission: Action,
+    permission: (Resource, Action),
     action: QuoteAction,
 ) -> ApiResult<Committed> {
-    let loaded = load_authorized(state, ctx, id, Resource::Quote, permission).await?;
-    if_match.check(loaded.version())?;
-    Ok(state
-        .quotes
-        .execute(loaded, command(ctx, action), &ctx.metadata())
-        .await?)
+    crate::act::act(
+        &state.quotes,
+        ctx,
+        id,
+        &if_match,
+        permission,
+        ownership,
+        || command(ctx, action.clone()),
+    )
+    .await
 }
 
 /// Resolves the customer and lead of a new quote: the lead's customer when
@@ -424,9 +420,15 @@ pub async fn update(
         template_name: body.template_name,
         items: body.items.map(money::items),
     });
-    Ok(ok(
-        act(&state, &ctx, id, if_match, Action::Update, action).await?
-    ))
+    Ok(ok(act(
+        &state,
+        &ctx,
+        id,
+        if_match,
+        (Resource::Quote, Action::Update),
+        action,
+    )
+    .await?))
 }
 
 macro_rules! simple_route {
@@ -446,7 +448,7 @@ macro_rules! simple_route {
             PathId(id): PathId,
             if_match: IfMatch,
         ) -> ApiResult<Response> {
-            Ok(ok(act(&state, &ctx, id, if_match, $permission, $action).await?))
+            Ok(ok(act(&state, &ctx, id, if_match, (Resource::Quote, $permission), $action).await?))
         }
     };
 }
@@ -492,9 +494,15 @@ pub async fn send(
     let action = QuoteAction::Send {
         approval_threshold: settings.quote_approval_threshold,
     };
-    Ok(ok(
-        act(&state, &ctx, id, if_match, Action::Update, action).await?
-    ))
+    Ok(ok(act(
+        &state,
+        &ctx,
+        id,
+        if_match,
+        (Resource::Quote, Action::Update),
+        action,
+    )
+    .await?))
 }
 
 #[utoipa::path(
@@ -520,9 +528,15 @@ pub async fn accept(
         accepted_ip: body.accepted_ip,
         selected_optional_items: body.selected_optional_items,
     });
-    Ok(ok(
-        act(&state, &ctx, id, if_match, Action::Update, action).await?
-    ))
+    Ok(ok(act(
+        &state,
+        &ctx,
+        id,
+        if_match,
+        (Resource::Quote, Action::Update),
+        action,
+    )
+    .await?))
 }
 
 #[utoipa::path(
@@ -542,9 +556,15 @@ pub async fn reject(
     let action = QuoteAction::Reject {
         reason: body.reason,
     };
-    Ok(ok(
-        act(&state, &ctx, id, if_match, Action::Update, action).await?
-    ))
+    Ok(ok(act(
+        &state,
+        &ctx,
+        id,
+        if_match,
+        (Resource::Quote, Action::Update),
+        action,
+    )
+    .await?))
 }
 
 #[utoipa::path(
@@ -564,9 +584,15 @@ pub async fn convert(
     let action = QuoteAction::Convert {
         journey_id: body.journey_id,
     };
-    Ok(ok(
-        act(&state, &ctx, id, if_match, Action::Update, action).await?
-    ))
+    Ok(ok(act(
+        &state,
+        &ctx,
+        id,
+        if_match,
+        (Resource::Quote, Action::Update),
+        action,
+    )
+    .await?))
 }
 
 #[utoipa::path(
@@ -592,29 +618,20 @@ pub async fn deposit(
 ) -> ApiResult<Response> {
     let payment_id = Uuid::now_v7();
     let action = QuoteAction::RecordDeposit(body.into_input(payment_id));
-    let committed = act_on(&state, &ctx, id, if_match, Resource::Payment, action).await?;
+    let committed = act(
+        &state,
+        &ctx,
+        id,
+        if_match,
+        (Resource::Payment, Action::Create),
+        action,
+    )
+    .await?;
     Ok(payment_created(
         &format!("/v1/quotes/{id}"),
         payment_id,
         committed,
     ))
-}
-
-/// Like [`act`], with the permission of another resource (payments).
-async fn act_on(
-    state: &CommandState,
-    ctx: &CommandContext,
-    id: Uuid,
-    if_match: IfMatch,
-    resource: Resource,
-    action: QuoteAction,
-) -> ApiResult<Committed> {
-    let loaded = load_authorized(state, ctx, id, resource, Action::Create).await?;
-    if_match.check(loaded.version())?;
-    Ok(state
-        .quotes
-        .execute(loaded, command(ctx, action), &ctx.metadata())
-        .await?)
 }
 
 /// `201` with the new payment's id.
