@@ -95,6 +95,10 @@ BEGIN
     ELSIF NEW.aggregate_type = 'InventoryItem' AND NEW.event_type = 'InventoryItemCreated' THEN
         INSERT INTO inventory_sku_claims (tenant_id, location_id, sku, item_id)
         VALUES (tenant, data ->> 'location_id', upper(data ->> 'sku'), NEW.aggregate_id);
+    ELSIF NEW.aggregate_type = 'InventoryItem' AND NEW.event_type = 'InventoryItemUpdated' THEN
+        -- The SKU may change; the location never does.
+        UPDATE inventory_sku_claims SET sku = upper(data ->> 'sku')
+         WHERE tenant_id = tenant AND item_id = NEW.aggregate_id;
     END IF;
     RETURN NULL;
 END
