@@ -23,7 +23,8 @@ use crate::context::CommandContext;
 use crate::store::Store;
 use crate::{CommandState, history};
 
-const KINDS: &str = "Customer, Lead, Quote or Invoice";
+const KINDS: &str =
+    "Customer, Lead, Quote, Invoice, Equipment, EquipmentAssignment or InventoryItem";
 
 /// The entity kinds whose history can be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +33,9 @@ enum Kind {
     Lead,
     Quote,
     Invoice,
+    Equipment,
+    Assignment,
+    Inventory,
 }
 
 impl Kind {
@@ -41,6 +45,11 @@ impl Kind {
             "lead" | "leads" => Ok(Self::Lead),
             "quote" | "quotes" => Ok(Self::Quote),
             "invoice" | "invoices" => Ok(Self::Invoice),
+            "equipment" => Ok(Self::Equipment),
+            "equipmentassignment" | "equipment-assignment" | "equipment-assignments" => {
+                Ok(Self::Assignment)
+            }
+            "inventoryitem" | "inventory" => Ok(Self::Inventory),
             _ => Err(ApiError::not_found(format!(
                 "no aggregate type `{text}`; use {}",
                 KINDS
@@ -54,6 +63,9 @@ impl Kind {
             Self::Lead => event_schemas::lead::AGGREGATE_TYPE,
             Self::Quote => event_schemas::quote::AGGREGATE_TYPE,
             Self::Invoice => event_schemas::invoice::AGGREGATE_TYPE,
+            Self::Equipment => event_schemas::equipment::AGGREGATE_TYPE,
+            Self::Assignment => event_schemas::assignment::AGGREGATE_TYPE,
+            Self::Inventory => event_schemas::inventory::AGGREGATE_TYPE,
         }
     }
 }
@@ -99,7 +111,7 @@ pub struct HistoryParams {
 #[utoipa::path(
     get, path = "/v1/audit/{aggregate_type}/{id}/history", tag = "audit",
     params(
-        ("aggregate_type" = String, Path, description = "`Customer`, `Lead`, `Quote` or `Invoice`"),
+        ("aggregate_type" = String, Path, description = "`Customer`, `Lead`, `Quote`, `Invoice`, `Equipment`, `EquipmentAssignment` or `InventoryItem`"),
         ("id" = Uuid, Path, description = "The entity's id"),
         HistoryParams,
     ),
@@ -173,7 +185,7 @@ pub struct EntityState {
 #[utoipa::path(
     get, path = "/v1/audit/{aggregate_type}/{id}/state", tag = "audit",
     params(
-        ("aggregate_type" = String, Path, description = "`Customer`, `Lead`, `Quote` or `Invoice`"),
+        ("aggregate_type" = String, Path, description = "`Customer`, `Lead`, `Quote`, `Invoice`, `Equipment`, `EquipmentAssignment` or `InventoryItem`"),
         ("id" = Uuid, Path, description = "The entity's id"),
         StateParams,
     ),
@@ -232,6 +244,9 @@ pub async fn state(
         Kind::Lead => json_state(state.leads.state_at(tenant, id, version).await?),
         Kind::Quote => json_state(state.quotes.state_at(tenant, id, version).await?),
         Kind::Invoice => json_state(state.invoices.state_at(tenant, id, version).await?),
+        Kind::Equipment => json_state(state.equipment.state_at(tenant, id, version).await?),
+        Kind::Assignment => json_state(state.assignments.state_at(tenant, id, version).await?),
+        Kind::Inventory => json_state(state.inventory.state_at(tenant, id, version).await?),
     };
     let (value, reached) = found.ok_or_else(not_found)?;
     if version.is_some_and(|v| v > reached) {

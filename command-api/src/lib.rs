@@ -29,6 +29,7 @@ pub mod idempotency;
 pub mod invoices;
 pub mod leads;
 pub mod money;
+pub mod operations;
 pub mod permissions;
 pub mod quotes;
 pub mod relay;
@@ -73,6 +74,9 @@ pub struct CommandState {
     pub transactions: Arc<Store<aggregates::finance::FinancialTransaction>>,
     /// Each tenant's sales settings.
     pub settings: Arc<Store<aggregates::settings::SalesSettings>>,
+    pub equipment: Arc<Store<aggregates::equipment::Equipment>>,
+    pub assignments: Arc<Store<aggregates::assignment::EquipmentAssignment>>,
+    pub inventory: Arc<Store<aggregates::inventory::InventoryItem>>,
     /// Records exports of the history.
     pub exports: Arc<Store<aggregates::audit_export::AuditExport>>,
     /// Each tenant's permission matrix.
@@ -88,6 +92,9 @@ impl CommandState {
             invoices: Arc::new(Store::new(pool.clone(), keystore.clone())),
             transactions: Arc::new(Store::new(pool.clone(), keystore.clone())),
             settings: Arc::new(Store::new(pool.clone(), keystore.clone())),
+            equipment: Arc::new(Store::new(pool.clone(), keystore.clone())),
+            assignments: Arc::new(Store::new(pool.clone(), keystore.clone())),
+            inventory: Arc::new(Store::new(pool.clone(), keystore.clone())),
             exports: Arc::new(Store::new(pool.clone(), keystore.clone())),
             permissions: Arc::new(Store::new(pool.clone(), keystore.clone())),
             pool,
@@ -224,6 +231,23 @@ pub fn router(state: CommandState) -> OpenApiRouter {
         .routes(routes!(invoices::stop_recurring))
         .routes(routes!(finance::record))
         .routes(routes!(settings::get, settings::update))
+        .routes(routes!(operations::register))
+        .routes(routes!(operations::update))
+        .routes(routes!(operations::retire))
+        .routes(routes!(operations::sell))
+        .routes(routes!(operations::report_defect))
+        .routes(routes!(operations::repair))
+        .routes(routes!(operations::schedule_maintenance))
+        .routes(routes!(operations::start_maintenance))
+        .routes(routes!(operations::complete_maintenance))
+        .routes(routes!(operations::assign))
+        .routes(routes!(operations::checkout))
+        .routes(routes!(operations::return_equipment))
+        .routes(routes!(operations::cancel))
+        .routes(routes!(operations::reschedule))
+        .routes(routes!(operations::create_item))
+        .routes(routes!(operations::record_transaction))
+        .routes(routes!(operations::transfer))
         .routes(routes!(permissions::matrix))
         .routes(routes!(permissions::set_role_permission))
         .routes(routes!(permissions::grant, permissions::grants))

@@ -2007,6 +2007,23 @@ async fn the_openapi_document_is_3_1_and_documents_every_route_of_the_contract()
         ("post", "/v1/financial-transactions"),
         ("get", "/v1/settings/sales"),
         ("put", "/v1/settings/sales"),
+        ("post", "/v1/equipment"),
+        ("patch", "/v1/equipment/{id}"),
+        ("post", "/v1/equipment/{id}/retire"),
+        ("post", "/v1/equipment/{id}/sell"),
+        ("post", "/v1/equipment/{id}/report-defect"),
+        ("post", "/v1/equipment/{id}/repair"),
+        ("post", "/v1/equipment/{id}/maintenance"),
+        ("post", "/v1/equipment/{id}/maintenance/{mid}/start"),
+        ("post", "/v1/equipment/{id}/maintenance/{mid}/complete"),
+        ("post", "/v1/equipment-assignments"),
+        ("post", "/v1/equipment-assignments/{id}/checkout"),
+        ("post", "/v1/equipment-assignments/{id}/return"),
+        ("post", "/v1/equipment-assignments/{id}/cancel"),
+        ("post", "/v1/equipment-assignments/{id}/reschedule"),
+        ("post", "/v1/inventory"),
+        ("post", "/v1/inventory/{id}/transactions"),
+        ("post", "/v1/inventory/transfers"),
         ("get", "/v1/quotes/{id}"),
         ("get", "/v1/quotes"),
         ("get", "/v1/invoices/{id}"),
@@ -2056,6 +2073,7 @@ async fn every_operation_in_the_openapi_document_is_served_by_the_router() {
             .replace("{aggregate_type}", "Customer")
             .replace("{grant_id}", &Uuid::new_v4().to_string())
             .replace("{payment_id}", &Uuid::new_v4().to_string())
+            .replace("{mid}", &Uuid::new_v4().to_string())
             .replace("{role}", "sales")
             .replace("{resource}", "LEAD")
             .replace("{action}", "READ");

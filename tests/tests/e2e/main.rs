@@ -9,6 +9,7 @@ mod forget;
 mod idempotency;
 mod integrity;
 mod invoices;
+mod operations;
 mod permissions;
 mod projector;
 mod quotes;

@@ -1,0 +1,444 @@
+//! Equipment, assignments and inventory over HTTP: no double-booking under
+//! concurrency, maintenance and repairs block assignments, stock never goes
+//! negative under concurrency, transfers, permissions and tenancy.
+
+use chrono::{DateTime, Duration, Utc};
+use crm_tests::TestApp;
+use event_schemas::Role;
+use futures::future::join_all;
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+fn at(hours_from_now: i64) -> String {
+    let t: DateTime<Utc> = Utc::now() + Duration::hours(hours_from_now);
+    t.to_rfc3339()
+}
+
+fn truck(serial: &str) -> Value {
+    json!({
+        "location_id": "mtl-1", "name": "Truck 7", "equipment_type": "TRUCK",
+        "serial_number": serial, "manufacturer": "Isuzu", "model": "NPR", "year": 2022,
+        "purchase_date": "2022-05-01", "purchase_price": "85000.00",
+        "depreciation": {"method": "STRAIGHT_LINE", "useful_life_years": 10, "salvage_value": "5000.00"},
+        "maintenance_schedule": {"interval_days": 90}
+    })
+}
+
+async fn register(app: &TestApp, token: &str, serial: &str) -> String {
+    let r = app.post("/v1/equipment", token, truck(serial)).await;
+    r.expect(201);
+    r.id()
+}
+
+fn assignment(equipment: &str, from: i64, to: i64) -> Value {
+    json!({"equipment_id": equipment, "journey_id": uuid::Uuid::new_v4(),
+           "starts_at": at(from), "ends_at": at(to), "purpose": "Local move"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_racing_requests_for_one_truck_give_one_booking_and_nineteen_conflicts_naming_it() {
+    let app = TestApp::spawn().await;
+    let dispatcher = app.token("acme", Role::Dispatcher);
+    let truck = register(&app, &dispatcher, "SN-RACE-1").await;
+    // 20 periods that all overlap: [24 h + i min, 30 h + i min) from now.
+    let requests = (0..20).map(|i| {
+        let mut body = assignment(&truck, 24, 30);
+        body["starts_at"] =
+            json!((Utc::now() + Duration::hours(24) + Duration::minutes(i)).to_rfc3339());
+        body["ends_at"] =
+            json!((Utc::now() + Duration::hours(30) + Duration::minutes(i)).to_rfc3339());
+        let (app, token) = (&app, &dispatcher);
+        async move { app.post("/v1/equipment-assignments", token, body).await }
+    });
+    let responses = join_all(requests).await;
+    let winners: Vec<_> = responses.iter().filter(|r| r.status == 201).collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "{:?}",
+        responses.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    let winner = winners[0].id();
+    for r in responses.iter().filter(|r| r.status != 201) {
+        r.expect_problem(409, "conflict");
+        assert!(
+            r.body["detail"].as_str().unwrap().contains(&winner),
+            "names the assignment it overlaps: {}",
+            r.body
+        );
+    }
+    let bookings: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM equipment_bookings WHERE tenant_id = 'acme' AND equipment_id = $1",
+    )
+    .bind(&truck)
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(bookings, 1);
+    // Back to back is fine ([) periods); another truck is free.
+    app.post(
+        "/v1/equipment-assignments",
+        &dispatcher,
+        assignment(&truck, 30 + 19, 60),
+    )
+    .await
+    .expect(201);
+    let other = register(&app, &dispatcher, "SN-RACE-2").await;
+    app.post(
+        "/v1/equipment-assignments",
+        &dispatcher,
+        assignment(&other, 24, 30),
+    )
+    .await
+    .expect(201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_windows_repairs_and_reschedules_obey_the_same_rule() {
+    let app = TestApp::spawn().await;
+    let dispatcher = app.token("acme", Role::Dispatcher);
+    let truck = register(&app, &dispatcher, "SN-MAINT").await;
+    // A maintenance window tomorrow, 8:00 for 8 hours from now + 24 h.
+    let window = app
+        .post(
+            &format!("/v1/equipment/{truck}/maintenance"),
+            &dispatcher,
+            json!({"maintenance_type": "PREVENTIVE", "window_start": at(24), "window_end": at(32),
+                   "description": "Oil and brakes"}),
+        )
+        .await;
+    window.expect(201);
+    let maintenance = window.body["maintenance_id"].as_str().unwrap().to_owned();
+    let refused = app
+        .post(
+            "/v1/equipment-assignments",
+            &dispatcher,
+            assignment(&truck, 30, 40),
+        )
+        .await;
+    refused.expect_problem(409, "conflict");
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&maintenance)
+    );
+    // Before the window is fine; stretching into it is not.
+    let booked = app
+        .post(
+            "/v1/equipment-assignments",
+            &dispatcher,
+            assignment(&truck, 10, 20),
+        )
+        .await;
+    booked.expect(201);
+    let booked = booked.id();
+    app.post(
+        &format!("/v1/equipment-assignments/{booked}/reschedule"),
+        &dispatcher,
+        json!({"starts_at": at(10), "ends_at": at(26)}),
+    )
+    .await
+    .expect_problem(409, "conflict");
+    app.post(
+        &format!("/v1/equipment-assignments/{booked}/reschedule"),
+        &dispatcher,
+        json!({"starts_at": at(8), "ends_at": at(22)}),
+    )
+    .await
+    .expect(200);
+    // A defect puts the truck in REPAIR: no assignment until repaired.
+    app.post(
+        &format!("/v1/equipment/{truck}/report-defect"),
+        &dispatcher,
+        json!({"description": "Brake light out"}),
+    )
+    .await
+    .expect(200);
+    let repair = app
+        .post(
+            "/v1/equipment-assignments",
+            &dispatcher,
+            assignment(&truck, 50, 60),
+        )
+        .await;
+    repair.expect_problem(409, "conflict");
+    assert!(repair.body["detail"].as_str().unwrap().contains("REPAIR"));
+    app.post(
+        &format!("/v1/equipment/{truck}/repair"),
+        &dispatcher,
+        json!({"notes": "Bulb replaced", "cost": "12.50"}),
+    )
+    .await
+    .expect(200);
+    app.post(
+        "/v1/equipment-assignments",
+        &dispatcher,
+        assignment(&truck, 50, 60),
+    )
+    .await
+    .expect(201);
+    // Cancelling frees the period.
+    app.post(
+        &format!("/v1/equipment-assignments/{booked}/cancel"),
+        &dispatcher,
+        json!({"reason": "customer postponed"}),
+    )
+    .await
+    .expect(200);
+    app.post(
+        "/v1/equipment-assignments",
+        &dispatcher,
+        assignment(&truck, 9, 21),
+    )
+    .await
+    .expect(201);
+    // Serial numbers are unique per tenant.
+    let dup = app
+        .post("/v1/equipment", &dispatcher, truck_body("sn-maint"))
+        .await;
+    dup.expect_problem(409, "conflict");
+    assert_eq!(dup.problem_fields(), ["serial_number"]);
+}
+
+fn truck_body(serial: &str) -> Value {
+    truck(serial)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crews_see_and_check_out_only_their_own_assignments() {
+    let app = TestApp::spawn().await;
+    let dispatcher = app.token("acme", Role::Dispatcher);
+    let truck = register(&app, &dispatcher, "SN-CREW").await;
+    let mover = uuid::Uuid::new_v4();
+    let crew = app.token_for("acme", mover, Role::Crew);
+    let other_crew = app.token("acme", Role::Crew);
+    let mut body = assignment(&truck, 1, 8);
+    body["user_id"] = json!(mover);
+    let mine = app
+        .post("/v1/equipment-assignments", &dispatcher, body)
+        .await;
+    mine.expect(201);
+    let mine = mine.id();
+    app.post(
+        "/v1/equipment-assignments",
+        &crew,
+        assignment(&truck, 10, 12),
+    )
+    .await
+    .expect_problem(403, "forbidden");
+    app.post(
+        &format!("/v1/equipment-assignments/{mine}/checkout"),
+        &other_crew,
+        json!({}),
+    )
+    .await
+    .expect_problem(403, "forbidden");
+    // Return before checkout is refused; checkout then return completes it.
+    app.post(
+        &format!("/v1/equipment-assignments/{mine}/return"),
+        &crew,
+        json!({}),
+    )
+    .await
+    .expect_problem(409, "conflict");
+    app.post(
+        &format!("/v1/equipment-assignments/{mine}/checkout"),
+        &crew,
+        json!({"odometer_km": 42000}),
+    )
+    .await
+    .expect(200);
+    app.post(
+        &format!("/v1/equipment-assignments/{mine}/cancel"),
+        &dispatcher,
+        json!({"reason": "too late"}),
+    )
+    .await
+    .expect_problem(409, "conflict");
+    app.post(
+        &format!("/v1/equipment-assignments/{mine}/return"),
+        &crew,
+        json!({"odometer_km": 42080, "condition_notes": "clean"}),
+    )
+    .await
+    .expect(200);
+}
+
+fn blankets(location: &str) -> Value {
+    json!({"location_id": location, "sku": "BLK-01", "name": "Moving blankets", "category": "PACKING",
+           "min_quantity": "20", "unit_cost": "8.00", "unit_price": "15.00"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_concurrent_sales_never_sell_more_than_the_stock() {
+    let app = TestApp::spawn().await;
+    let dispatcher = app.token("acme", Role::Dispatcher);
+    let item = app
+        .post("/v1/inventory", &dispatcher, blankets("mtl-1"))
+        .await;
+    item.expect(201);
+    let item = item.id();
+    app.post(
+        &format!("/v1/inventory/{item}/transactions"),
+        &dispatcher,
+        json!({"transaction_type": "PURCHASE", "quantity": "50", "unit_cost": "8.00", "reference": "PO-1"}),
+    )
+    .await
+    .expect(201);
+    // 10 × 7 = 70 against 50 in stock.
+    let sales = (0..10).map(|_| {
+        let (app, token, item) = (&app, &dispatcher, &item);
+        async move {
+            app.post(
+                &format!("/v1/inventory/{item}/transactions"),
+                token,
+                json!({"transaction_type": "SALE", "quantity": "7"}),
+            )
+            .await
+        }
+    });
+    let responses = join_all(sales).await;
+    let sold = responses.iter().filter(|r| r.status == 201).count();
+    assert_eq!(sold, 7, "7 × 7 = 49 fit in 50");
+    for r in responses.iter().filter(|r| r.status != 201) {
+        r.expect_problem(409, "conflict");
+        assert!(
+            r.body["detail"].as_str().unwrap().contains('1'),
+            "{}",
+            r.body
+        );
+    }
+    let state = app
+        .get(
+            &format!("/v1/audit/inventory/{item}/state"),
+            &app.token("acme", Role::Auditor),
+        )
+        .await;
+    state.expect(200);
+    let quantity: Decimal = state.body["state"]["quantity"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(quantity, Decimal::ONE);
+    // SKUs are unique per location, not across locations.
+    app.post("/v1/inventory", &dispatcher, blankets("mtl-1"))
+        .await
+        .expect_problem(409, "conflict");
+    let other = app
+        .post("/v1/inventory", &dispatcher, blankets("qc-2"))
+        .await;
+    other.expect(201);
+    // A transfer larger than the stock is refused; a fitting one moves stock.
+    app.post(
+        "/v1/inventory/transfers",
+        &dispatcher,
+        json!({"from_item_id": item, "to_item_id": other.id(), "quantity": "2"}),
+    )
+    .await
+    .expect_problem(409, "conflict");
+    let transfer = app
+        .post(
+            "/v1/inventory/transfers",
+            &dispatcher,
+            json!({"from_item_id": item, "to_item_id": other.id(), "quantity": "1"}),
+        )
+        .await;
+    transfer.expect(201);
+    let other_state = app
+        .get(
+            &format!("/v1/audit/inventory/{}/state", other.id()),
+            &app.token("acme", Role::Auditor),
+        )
+        .await;
+    assert_eq!(other_state.body["state"]["quantity"], "1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_tenants_equipment_assignments_and_stock_are_not_found() {
+    let app = TestApp::spawn().await;
+    let admin = app.token("acme", Role::Admin);
+    let truck = register(&app, &admin, "SN-TENANT").await;
+    let booked = app
+        .post(
+            "/v1/equipment-assignments",
+            &admin,
+            assignment(&truck, 5, 9),
+        )
+        .await;
+    booked.expect(201);
+    let booked = booked.id();
+    let item = app
+        .post("/v1/inventory", &admin, blankets("mtl-1"))
+        .await
+        .id();
+    let other = app.token("globex", Role::Admin);
+    for (path, body) in [
+        (
+            format!("/v1/equipment/{truck}/retire"),
+            json!({"reason": "x"}),
+        ),
+        (
+            format!("/v1/equipment/{truck}/sell"),
+            json!({"price": "1.00", "buyer": "x"}),
+        ),
+        (
+            format!("/v1/equipment/{truck}/report-defect"),
+            json!({"description": "x"}),
+        ),
+        (format!("/v1/equipment/{truck}/repair"), json!({})),
+        (
+            format!("/v1/equipment/{truck}/maintenance"),
+            json!({"maintenance_type": "INSPECTION", "window_start": at(100), "window_end": at(101), "description": "x"}),
+        ),
+        (
+            format!("/v1/equipment-assignments/{booked}/checkout"),
+            json!({}),
+        ),
+        (
+            format!("/v1/equipment-assignments/{booked}/return"),
+            json!({}),
+        ),
+        (
+            format!("/v1/equipment-assignments/{booked}/cancel"),
+            json!({"reason": "x"}),
+        ),
+        (
+            format!("/v1/equipment-assignments/{booked}/reschedule"),
+            json!({"starts_at": at(5), "ends_at": at(6)}),
+        ),
+        (
+            format!("/v1/inventory/{item}/transactions"),
+            json!({"transaction_type": "PURCHASE", "quantity": "1", "unit_cost": "1.00"}),
+        ),
+    ] {
+        app.post(&path, &other, body)
+            .await
+            .expect_problem(404, "not-found");
+    }
+    app.patch(
+        &format!("/v1/equipment/{truck}"),
+        &other,
+        json!({"name": "x"}),
+    )
+    .await
+    .expect_problem(404, "not-found");
+    // Nor can another tenant book this tenant's truck or move its stock.
+    app.post(
+        "/v1/equipment-assignments",
+        &other,
+        assignment(&truck, 50, 51),
+    )
+    .await
+    .expect_problem(422, "validation");
+    let theirs = app.post("/v1/inventory", &other, blankets("mtl-1")).await;
+    theirs.expect(201);
+    app.post(
+        "/v1/inventory/transfers",
+        &other,
+        json!({"from_item_id": theirs.id(), "to_item_id": item, "quantity": "1"}),
+    )
+    .await
+    .expect_problem(422, "validation");
+}
