@@ -442,3 +442,78 @@ async fn another_tenants_equipment_assignments_and_stock_are_not_found() {
     .await
     .expect_problem(422, "validation");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_left_halfway_is_completed_by_the_policy_once() {
+    use aggregates::inventory::{InventoryAction, InventoryCommand, TransferOut};
+    let app = TestApp::spawn().await;
+    let dispatcher = app.token("acme", Role::Dispatcher);
+    let from = app
+        .post("/v1/inventory", &dispatcher, blankets("mtl-1"))
+        .await
+        .id();
+    let to = app
+        .post("/v1/inventory", &dispatcher, blankets("qc-2"))
+        .await
+        .id();
+    app.post(
+        &format!("/v1/inventory/{from}/transactions"),
+        &dispatcher,
+        json!({"transaction_type": "PURCHASE", "quantity": "30", "unit_cost": "9.50"}),
+    )
+    .await
+    .expect(201);
+    // The out side only, as if the request had died before the in side.
+    let store: command_api::store::Store<aggregates::inventory::InventoryItem> =
+        command_api::store::Store::new(app.pool().clone(), app.env.infra.keystore.clone());
+    let tenant = event_schemas::TenantId::parse("acme").unwrap();
+    let source = store.load(&tenant, from.parse().unwrap()).await.unwrap();
+    let command = InventoryCommand {
+        at: Utc::now(),
+        actor: uuid::Uuid::new_v4(),
+        action: InventoryAction::TransferOut(TransferOut {
+            transaction_id: uuid::Uuid::new_v4(),
+            transfer_id: uuid::Uuid::new_v4(),
+            quantity: Decimal::new(12, 0),
+            to_item_id: to.parse().unwrap(),
+            to_location_id: "qc-2".into(),
+            reference: None,
+            notes: None,
+        }),
+    };
+    let metadata = event_schemas::EventMetadata {
+        tenant_id: tenant.clone(),
+        user_id: uuid::Uuid::new_v4(),
+        role: Role::Dispatcher,
+        correlation_id: "test".into(),
+        causation_id: "test".into(),
+        command_id: uuid::Uuid::new_v4(),
+        recorded_at: Utc::now(),
+    };
+    store.execute(source, command, &metadata).await.unwrap();
+    app.settle().await;
+    let stores =
+        processes::policies::PolicyStores::new(app.pool().clone(), app.env.infra.keystore.clone());
+    let today = Utc::now().date_naive();
+    // Not before a minute has passed (the request may still be running).
+    let early = processes::policies::run_at(&stores, today, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(early.transfers_completed, 0);
+    let later = Utc::now() + Duration::minutes(2);
+    let report = processes::policies::run_at(&stores, today, later)
+        .await
+        .unwrap();
+    assert_eq!(report.transfers_completed, 1);
+    let auditor = app.token("acme", Role::Auditor);
+    let state = app
+        .get(&format!("/v1/audit/inventory/{to}/state"), &auditor)
+        .await;
+    assert_eq!(state.body["state"]["quantity"], "12");
+    assert_eq!(state.body["state"]["average_cost"], "9.5000");
+    app.settle().await;
+    let again = processes::policies::run_at(&stores, today, later)
+        .await
+        .unwrap();
+    assert_eq!(again.transfers_completed, 0);
+}
