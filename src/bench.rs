@@ -10,6 +10,12 @@
 //!   it (a gapless number: every issue in the tenant serializes on one
 //!   counter row), then two payments; the lag is measured to the PAID
 //!   invoice in its read model.
+//! * `assignments`: many requests contending for few trucks. The bench
+//!   registers `--trucks` trucks (default 4); each round books a random
+//!   truck for a random 4-hour slot in the next 30 days; a slot already
+//!   taken answers 409 (counted as a conflict, not a failure); a booked
+//!   slot is checked out and returned. The lag is to the assignment's read
+//!   model.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,6 +52,9 @@ pub struct BenchArgs {
     /// What each client does in a round.
     #[arg(long, value_enum, default_value_t = Workload::Leads)]
     pub workload: Workload,
+    /// Trucks the `assignments` workload contends for.
+    #[arg(long, default_value_t = 4)]
+    pub trucks: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -54,6 +63,8 @@ pub enum Workload {
     Leads,
     /// Customer, lead, quote, send, accept, deposit, invoice, issue, two payments.
     Sales,
+    /// Bookings of a few trucks by every client (409s for taken slots).
+    Assignments,
 }
 
 struct Stats {
@@ -112,6 +123,23 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         args.workload, args.clients, args.duration
     );
     let workload = args.workload;
+    let trucks: Arc<Vec<String>> = Arc::new(if workload == Workload::Assignments {
+        let token = token_for_new_user()?;
+        let mut ids = Vec::new();
+        for n in 0..args.trucks.max(1) {
+            let body = post(&client, &base, &token, "/v1/equipment", json!({
+                "location_id": "bench", "name": format!("Bench truck {n}"), "equipment_type": "TRUCK",
+                "serial_number": format!("BENCH-{}-{n}", Uuid::now_v7().simple()),
+            }))
+            .await
+            .context("registering the bench trucks")?;
+            ids.push(id_of(&body));
+        }
+        ids
+    } else {
+        Vec::new()
+    });
+    let conflicts = Arc::new(AtomicU64::new(0));
     let stats = Arc::new(Mutex::new(Stats {
         commands: histogram(),
         by_command: Default::default(),
@@ -133,6 +161,7 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             probes.clone(),
         );
         let rate_limited = rate_limited.clone();
+        let (trucks, conflicts) = (trucks.clone(), conflicts.clone());
         workers.spawn(async move {
             let mut probes_running = tokio::task::JoinSet::new();
             let mut n = 0u64;
@@ -149,6 +178,9 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
                 let Some((probe_path, version)) = (match workload {
                     Workload::Leads => leads_round(&ctx, worker, n).await,
                     Workload::Sales => sales_round(&ctx, worker, n).await,
+                    Workload::Assignments => {
+                        assignments_round(&ctx, &trucks, &conflicts, worker, n).await
+                    }
                 }) else {
                     continue;
                 };
@@ -218,6 +250,13 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         "throughput:      {:.0} commands/s",
         commands as f64 / elapsed
     );
+    if workload == Workload::Assignments {
+        println!(
+            "bookings:        {} refused as taken (409, naming the booking), {} trucks",
+            conflicts.load(Ordering::Relaxed),
+            trucks.len()
+        );
+    }
     println!(
         "command latency: p50 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
         ms(&stats.commands, 0.50),
@@ -332,6 +371,94 @@ async fn customer(r: &Round<'_>, worker: usize, n: u64) -> Option<String> {
         )
         .await?;
     Some(id_of(&customer))
+}
+
+/// Books a random truck for a random 4-hour slot in the next 30 days; a
+/// taken slot (409) is counted as a conflict; a booked one is checked out
+/// and returned.
+async fn assignments_round(
+    r: &Round<'_>,
+    trucks: &[String],
+    conflicts: &AtomicU64,
+    worker: usize,
+    n: u64,
+) -> Option<(String, u64)> {
+    // A cheap deterministic spread over trucks and slots.
+    let seed = (worker as u64).wrapping_mul(6_364_136_223_846_793_005)
+        ^ n.wrapping_mul(1_442_695_040_888_963_407);
+    let truck = &trucks[(seed % trucks.len() as u64) as usize];
+    let slot = (seed >> 17) % (30 * 6);
+    let start = chrono::Utc::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)?
+        .and_utc()
+        + chrono::Duration::days(1)
+        + chrono::Duration::hours(4 * slot as i64);
+    let body = json!({"equipment_id": truck, "journey_id": Uuid::now_v7(),
+                      "starts_at": start.to_rfc3339(), "ends_at": (start + chrono::Duration::hours(4)).to_rfc3339(),
+                      "purpose": "bench"});
+    let t = Instant::now();
+    let response = r
+        .client
+        .post(format!("{}/v1/equipment-assignments", r.base))
+        .bearer_auth(r.token)
+        .json(&body)
+        .send()
+        .await;
+    let booked = match response {
+        Ok(resp) if resp.status() == reqwest::StatusCode::CONFLICT => {
+            conflicts.fetch_add(1, Ordering::Relaxed);
+            let micros = (t.elapsed().as_micros() as u64).max(1);
+            let mut stats = r.stats.lock().await;
+            let _ = stats
+                .by_command
+                .entry("assign (409)")
+                .or_insert_with(histogram)
+                .record(micros);
+            return None;
+        }
+        Ok(resp) => {
+            let status = resp.status();
+            let result = match resp.json::<Value>().await {
+                Ok(v) if status.is_success() => Ok(v),
+                Ok(v) if status == reqwest::StatusCode::TOO_MANY_REQUESTS => {
+                    Err(anyhow::Error::new(RateLimited))
+                }
+                Ok(v) => Err(anyhow::anyhow!("assign answered {status}: {v}")),
+                Err(e) => Err(e.into()),
+            };
+            record(r.stats, r.errors, r.rate_limited, "assign", t, result).await?
+        }
+        Err(e) => {
+            record(
+                r.stats,
+                r.errors,
+                r.rate_limited,
+                "assign",
+                t,
+                Err(e.into()),
+            )
+            .await?
+        }
+    };
+    let a = id_of(&booked);
+    r.command(
+        "checkout",
+        &format!("/v1/equipment-assignments/{a}/checkout"),
+        json!({}),
+    )
+    .await?;
+    let returned = r
+        .command(
+            "return",
+            &format!("/v1/equipment-assignments/{a}/return"),
+            json!({}),
+        )
+        .await?;
+    Some((
+        format!("/v1/equipment-assignments/{a}"),
+        version_of(&returned),
+    ))
 }
 
 /// The money path of one sale; the PAID invoice's read model is probed.
