@@ -421,7 +421,7 @@ async fn assignments_round(
             let status = resp.status();
             let result = match resp.json::<Value>().await {
                 Ok(v) if status.is_success() => Ok(v),
-                Ok(v) if status == reqwest::StatusCode::TOO_MANY_REQUESTS => {
+                Ok(_) if status == reqwest::StatusCode::TOO_MANY_REQUESTS => {
                     Err(anyhow::Error::new(RateLimited))
                 }
                 Ok(v) => Err(anyhow::anyhow!("assign answered {status}: {v}")),
