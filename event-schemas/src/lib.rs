@@ -22,12 +22,15 @@
 //! field) bumps the minor version; an incompatible one is a new version with
 //! an upcaster from the old one.
 
+pub mod assignment;
 pub mod audit;
 pub mod common;
 pub mod customer;
 pub mod envelope;
+pub mod equipment;
 pub mod finance;
 pub mod integrity;
+pub mod inventory;
 pub mod invoice;
 pub mod lead;
 pub mod metadata;
@@ -90,6 +93,9 @@ pub fn catalogue() -> Vec<EventInfo> {
         finance::SalesSettingsEvent::catalogue(),
         permissions::PermissionEvent::catalogue(),
         audit::AuditExportEvent::catalogue(),
+        equipment::EquipmentEvent::catalogue(),
+        assignment::EquipmentAssignmentEvent::catalogue(),
+        inventory::InventoryItemEvent::catalogue(),
     ]
     .concat()
 }
