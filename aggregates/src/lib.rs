@@ -15,10 +15,13 @@
 //! assert!(!transition_allowed(Won, Lost));
 //! ```
 
+pub mod assignment;
 pub mod audit_export;
 pub mod customer;
+pub mod equipment;
 pub mod error;
 pub mod finance;
+pub mod inventory;
 pub mod invoice;
 pub mod lead;
 pub mod patch;
@@ -71,6 +74,24 @@ impl TenantOwned for finance::FinancialTransaction {
 }
 
 impl TenantOwned for settings::SalesSettings {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
+    }
+}
+
+impl TenantOwned for equipment::Equipment {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
+    }
+}
+
+impl TenantOwned for assignment::EquipmentAssignment {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
+    }
+}
+
+impl TenantOwned for inventory::InventoryItem {
     fn tenant(&self) -> Option<&TenantId> {
         self.tenant_id.as_ref()
     }
