@@ -9,11 +9,15 @@
 //! Every query is scoped to the caller's tenant: another tenant's id is
 //! simply not found. Lists are keyset-paginated, newest first.
 
+pub mod assignments;
 pub mod audit;
 pub mod customers;
+pub mod equipment;
 pub mod finance;
+pub mod inventory;
 pub mod invoices;
 pub mod leads;
+pub mod ops_reports;
 pub mod quotes;
 pub mod reports;
 pub mod wait;
@@ -63,6 +67,15 @@ pub fn router(state: QueryState) -> OpenApiRouter {
         .routes(routes!(finance::list_transactions))
         .routes(routes!(reports::ar_aging))
         .routes(routes!(reports::revenue))
+        .routes(routes!(equipment::get_equipment))
+        .routes(routes!(equipment::list_equipment))
+        .routes(routes!(assignments::get_assignment))
+        .routes(routes!(assignments::list_assignments))
+        .routes(routes!(inventory::get_item))
+        .routes(routes!(inventory::list_items))
+        .routes(routes!(ops_reports::equipment_utilization))
+        .routes(routes!(ops_reports::maintenance_due))
+        .routes(routes!(ops_reports::inventory_valuation))
         .with_state(state)
 }
 
