@@ -31,17 +31,22 @@ pub struct InventoryItemView {
     pub category: String,
     pub subcategory: Option<String>,
     #[schema(value_type = String, example = "12.000")]
+    #[serde(serialize_with = "crate::quantity")]
     pub quantity: Decimal,
     /// The reorder point: at or below it the item is low on stock.
     #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::quantity")]
     pub min_quantity: Decimal,
     #[schema(value_type = Option<String>)]
+    #[serde(serialize_with = "crate::quantity_opt")]
     pub max_quantity: Option<Decimal>,
     /// The list cost.
     #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::unit_cost")]
     pub unit_cost: Decimal,
     /// The weighted average cost of the stock.
     #[schema(value_type = String, example = "4.2500")]
+    #[serde(serialize_with = "crate::unit_cost")]
     pub average_cost: Decimal,
     #[schema(value_type = String)]
     #[serde(serialize_with = "crate::money")]
@@ -73,12 +78,16 @@ pub struct InventoryTransactionView {
     pub transaction_type: String,
     /// Signed: in > 0, out < 0.
     #[schema(value_type = String, example = "-2.000")]
+    #[serde(serialize_with = "crate::quantity")]
     pub quantity_change: Decimal,
     #[schema(value_type = Option<String>)]
+    #[serde(serialize_with = "crate::unit_cost_opt")]
     pub unit_cost: Option<Decimal>,
     #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::quantity")]
     pub quantity_after: Decimal,
     #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::unit_cost")]
     pub average_cost_after: Decimal,
     pub reference: Option<String>,
     pub notes: Option<String>,

@@ -111,6 +111,44 @@ pub(crate) fn money_opt<S: serde::Serializer>(
     }
 }
 
+/// Serializes a stock quantity with exactly three places (`"0.000"`).
+pub(crate) fn quantity<S: serde::Serializer>(
+    amount: &rust_decimal::Decimal,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&format_args!("{amount:.3}"))
+}
+
+/// [`quantity`] for an optional quantity.
+pub(crate) fn quantity_opt<S: serde::Serializer>(
+    amount: &Option<rust_decimal::Decimal>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match amount {
+        Some(amount) => quantity(amount, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// Serializes a unit cost with exactly four places (the weighted average's).
+pub(crate) fn unit_cost<S: serde::Serializer>(
+    amount: &rust_decimal::Decimal,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&format_args!("{amount:.4}"))
+}
+
+/// [`unit_cost`] for an optional cost.
+pub(crate) fn unit_cost_opt<S: serde::Serializer>(
+    amount: &Option<rust_decimal::Decimal>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match amount {
+        Some(amount) => unit_cost(amount, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
 type Select<'q, T> = sqlx::query::QueryAs<'q, sqlx::Postgres, T, sqlx::postgres::PgArguments>;
 
 /// A page of `table`'s rows the caller's scope covers, newest first

@@ -17,7 +17,7 @@
 //!   when nothing was available).
 //!
 //! Then one row per type (sums of the hours; the percent of the sums).
-//! Hours are decimals with 2 places. Status now (REPAIR, say) does not
+//! Hours and percents are decimal strings with 2 places. Status now (REPAIR, say) does not
 //! reduce the available hours: only maintenance windows and the service
 //! period do.
 //!
@@ -64,15 +64,20 @@ pub struct UtilizationRow {
     #[schema(value_type = EquipmentStatus)]
     pub status: String,
     #[schema(value_type = String, example = "168.00")]
+    #[serde(serialize_with = "crate::money")]
     pub range_hours: Decimal,
     #[schema(value_type = String, example = "8.00")]
+    #[serde(serialize_with = "crate::money")]
     pub maintenance_hours: Decimal,
     #[schema(value_type = String, example = "160.00")]
+    #[serde(serialize_with = "crate::money")]
     pub available_hours: Decimal,
     #[schema(value_type = String, example = "40.00")]
+    #[serde(serialize_with = "crate::money")]
     pub assigned_hours: Decimal,
     /// assigned ÷ available × 100; `null` when nothing was available.
     #[schema(value_type = Option<String>, example = "25.00")]
+    #[serde(serialize_with = "crate::money_opt")]
     #[sqlx(skip)]
     pub utilization_percent: Option<Decimal>,
 }
@@ -83,14 +88,19 @@ pub struct UtilizationByType {
     pub equipment_type: String,
     pub equipment: i64,
     #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
     pub range_hours: Decimal,
     #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
     pub maintenance_hours: Decimal,
     #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
     pub available_hours: Decimal,
     #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
     pub assigned_hours: Decimal,
     #[schema(value_type = Option<String>)]
+    #[serde(serialize_with = "crate::money_opt")]
     pub utilization_percent: Option<Decimal>,
 }
 
@@ -406,6 +416,7 @@ pub struct ValuationRow {
     pub items: i64,
     /// The units in stock.
     #[schema(value_type = String, example = "120.000")]
+    #[serde(serialize_with = "crate::quantity")]
     pub quantity: Decimal,
     /// Σ quantity × average cost.
     #[schema(value_type = String, example = "510.00")]

@@ -9,6 +9,7 @@ mod forget;
 mod idempotency;
 mod integrity;
 mod invoices;
+mod ops_read;
 mod permissions;
 mod projector;
 mod quotes;
