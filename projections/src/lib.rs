@@ -23,8 +23,11 @@
 //! [`Projection::version`]; a worker that finds another version in the
 //! checkpoint rebuilds the projection from the stream before going live.
 
+pub mod assignments;
 pub mod audit;
 pub mod customers;
+pub mod equipment;
+pub mod inventory;
 pub mod invoices;
 pub mod leads;
 pub mod ledger;
@@ -233,6 +236,9 @@ pub fn all(keys: Arc<keystore::KeyStore>) -> Vec<Arc<dyn Projection>> {
         Arc::new(quotes::Quotes),
         Arc::new(invoices::Invoices),
         Arc::new(ledger::Ledger),
+        Arc::new(equipment::Equipment),
+        Arc::new(assignments::Assignments),
+        Arc::new(inventory::Inventory),
     ]
 }
 

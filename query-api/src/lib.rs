@@ -9,11 +9,15 @@
 //! Every query is scoped to the caller's tenant: another tenant's id is
 //! simply not found. Lists are keyset-paginated, newest first.
 
+pub mod assignments;
 pub mod audit;
 pub mod customers;
+pub mod equipment;
 pub mod finance;
+pub mod inventory;
 pub mod invoices;
 pub mod leads;
+pub mod ops_reports;
 pub mod quotes;
 pub mod reports;
 pub mod wait;
@@ -63,6 +67,15 @@ pub fn router(state: QueryState) -> OpenApiRouter {
         .routes(routes!(finance::list_transactions))
         .routes(routes!(reports::ar_aging))
         .routes(routes!(reports::revenue))
+        .routes(routes!(equipment::get_equipment))
+        .routes(routes!(equipment::list_equipment))
+        .routes(routes!(assignments::get_assignment))
+        .routes(routes!(assignments::list_assignments))
+        .routes(routes!(inventory::get_item))
+        .routes(routes!(inventory::list_items))
+        .routes(routes!(ops_reports::equipment_utilization))
+        .routes(routes!(ops_reports::maintenance_due))
+        .routes(routes!(ops_reports::inventory_valuation))
         .with_state(state)
 }
 
@@ -94,6 +107,44 @@ pub(crate) fn money_opt<S: serde::Serializer>(
 ) -> Result<S::Ok, S::Error> {
     match amount {
         Some(amount) => money(amount, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// Serializes a stock quantity with exactly three places (`"0.000"`).
+pub(crate) fn quantity<S: serde::Serializer>(
+    amount: &rust_decimal::Decimal,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&format_args!("{amount:.3}"))
+}
+
+/// [`quantity`] for an optional quantity.
+pub(crate) fn quantity_opt<S: serde::Serializer>(
+    amount: &Option<rust_decimal::Decimal>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match amount {
+        Some(amount) => quantity(amount, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// Serializes a unit cost with exactly four places (the weighted average's).
+pub(crate) fn unit_cost<S: serde::Serializer>(
+    amount: &rust_decimal::Decimal,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&format_args!("{amount:.4}"))
+}
+
+/// [`unit_cost`] for an optional cost.
+pub(crate) fn unit_cost_opt<S: serde::Serializer>(
+    amount: &Option<rust_decimal::Decimal>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match amount {
+        Some(amount) => unit_cost(amount, serializer),
         None => serializer.serialize_none(),
     }
 }

@@ -67,17 +67,17 @@ fn csv_field(text: &str) -> String {
     }
 }
 
-fn money(amount: Decimal) -> String {
+pub(crate) fn money(amount: Decimal) -> String {
     format!("{:.2}", amount)
 }
 
 /// A report row as CSV cells: text is escaped, money and counts are not.
-enum Cell {
+pub(crate) enum Cell {
     Text(String),
     Number(String),
 }
 
-fn csv_body(header: &[&str], rows: impl Iterator<Item = Vec<Cell>>) -> String {
+pub(crate) fn csv_body(header: &[&str], rows: impl Iterator<Item = Vec<Cell>>) -> String {
     let mut out = header.join(",");
     out.push_str("\r\n");
     for row in rows {
@@ -94,7 +94,7 @@ fn csv_body(header: &[&str], rows: impl Iterator<Item = Vec<Cell>>) -> String {
     out
 }
 
-fn respond<T: Serialize>(
+pub(crate) fn respond<T: Serialize>(
     headers: &HeaderMap,
     report: T,
     filename: &str,

@@ -1517,7 +1517,14 @@ async fn list_parameters_are_validated() {
     let app = TestApp::spawn().await;
     let admin = app.token("acme", Role::Admin);
     app.settle().await;
-    for list in ["/v1/customers", "/v1/leads", "/v1/audit/events"] {
+    for list in [
+        "/v1/customers",
+        "/v1/leads",
+        "/v1/audit/events",
+        "/v1/equipment",
+        "/v1/equipment-assignments",
+        "/v1/inventory",
+    ] {
         for limit in ["0", "201", "-1", "ten"] {
             let response = app.get(&format!("{list}?limit={limit}"), &admin).await;
             assert_eq!(
@@ -2031,6 +2038,15 @@ async fn the_openapi_document_is_3_1_and_documents_every_route_of_the_contract()
         ("get", "/v1/financial-transactions"),
         ("get", "/v1/reports/ar-aging"),
         ("get", "/v1/reports/revenue"),
+        ("get", "/v1/equipment/{id}"),
+        ("get", "/v1/equipment"),
+        ("get", "/v1/equipment-assignments/{id}"),
+        ("get", "/v1/equipment-assignments"),
+        ("get", "/v1/inventory/{id}"),
+        ("get", "/v1/inventory"),
+        ("get", "/v1/reports/equipment-utilization"),
+        ("get", "/v1/reports/maintenance-due"),
+        ("get", "/v1/reports/inventory-valuation"),
         ("get", "/healthz"),
         ("get", "/readyz"),
         ("get", "/metrics"),

@@ -10,6 +10,7 @@ mod idempotency;
 mod integrity;
 mod invoices;
 mod operations;
+mod ops_read;
 mod permissions;
 mod projector;
 mod quotes;

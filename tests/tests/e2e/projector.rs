@@ -405,10 +405,15 @@ async fn a_rebuild_yields_the_same_tables_as_live_while_queries_keep_working() {
             .expect(200);
         }
     }
-    // Quotes, invoices and the ledger have no write side here yet: their
+    // Quotes, invoices, the ledger and operations have no write side here yet: their
     // events go straight into the event store.
     crate::sales_read::feed_a_sale(&app, "acme").await;
     crate::sales_read::feed_a_sale(&app, "globex").await;
+    // Likewise equipment, assignments and inventory (with a transfer).
+    for tenant in ["acme", "globex"] {
+        let fleet = crate::ops_read::feed_operations(&app, tenant).await;
+        crate::ops_read::feed_a_transfer(&app, tenant, &fleet).await;
+    }
     app.settle().await;
     let live = dump_read_models(&app).await;
     assert!(

@@ -103,14 +103,14 @@ fn payment(amount: &str, fee: Option<&str>, received_at: DateTime<Utc>) -> Payme
 }
 
 /// Appends events to the event store the way the write side stores them.
-struct Feed<'a> {
-    app: &'a TestApp,
-    tenant: &'static str,
+pub(crate) struct Feed<'a> {
+    pub(crate) app: &'a TestApp,
+    pub(crate) tenant: &'static str,
 }
 
 impl Feed<'_> {
     /// Appends `events` to the aggregate's stream; returns its version.
-    async fn append<E: Serialize>(
+    pub(crate) async fn append<E: Serialize>(
         &self,
         aggregate_type: &str,
         id: Uuid,

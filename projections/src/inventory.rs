@@ -1,0 +1,433 @@
+//! `read.inventory_items`: one row per stocked item at a location: SKU,
+//! barcode, name, category, quantity, reorder point (`min_quantity`),
+//! `max_quantity`, list unit cost, weighted average cost, unit price,
+//! supplier, expiry, `low_stock` and the last transaction. Quantity and
+//! average cost are the last transaction's `quantity_after` and
+//! `average_cost_after`, never recomputed. `low_stock` starts true (an item
+//! is created with quantity 0), `LowStockReached` sets it and
+//! `StockReplenished` clears it. `version` is the item's aggregate sequence.
+//!
+//! `read.inventory_transactions`: one row per transaction (transfer legs
+//! name their transfer and counterpart).
+//!
+//! `read.inventory_transfers`: one row per transfer, and what makes a
+//! transfer atomic for readers. A transfer is two events on two items (out
+//! of the source, into the destination, one `transfer_id`), which may reach
+//! the projection in different batches. The first leg seen is kept here
+//! (status PENDING, `pending_item_id`, `pending_event`) without touching its
+//! item, and every later event of that item waits behind it (`held`, in
+//! order), so the item's row stays as it was, version included. The batch
+//! that sees the other leg applies both legs, then the held events, in one
+//! transaction (status COMPLETED): readers see both quantities changed or
+//! neither. Either leg may come first.
+
+use std::collections::VecDeque;
+
+use event_schemas::CloudEvent;
+use event_schemas::inventory::{
+    AGGREGATE_TYPE as INVENTORY, InventoryItemCreated, InventoryItemDetails, InventoryItemUpdated,
+    InventoryTransactionRecorded, TransferLeg,
+};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::{
+    ProjectedEvent, Projection, ProjectionError, Statement, Step, on_aggregate, placeholders,
+};
+
+pub struct Inventory;
+
+const DDL: &str = r#"
+CREATE TABLE inventory_items (
+    tenant_id           text           NOT NULL,
+    id                  uuid           NOT NULL,
+    location_id         text           NOT NULL,
+    sku                 text           NOT NULL,
+    barcode             text,
+    name                text           NOT NULL,
+    description         text,
+    category            text           NOT NULL,
+    subcategory         text,
+    min_quantity        numeric(14, 3) NOT NULL,
+    max_quantity        numeric(14, 3),
+    unit_cost           numeric(14, 4) NOT NULL,
+    unit_price          numeric(14, 2) NOT NULL,
+    supplier            jsonb,
+    expiry_date         date,
+    quantity            numeric(14, 3) NOT NULL DEFAULT 0,
+    average_cost        numeric(14, 4) NOT NULL DEFAULT 0,
+    low_stock           boolean        NOT NULL DEFAULT true,
+    last_transaction_at timestamptz,
+    created_by          uuid           NOT NULL,
+    created_at          timestamptz    NOT NULL,
+    updated_at          timestamptz    NOT NULL,
+    version             bigint         NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX inventory_items_newest ON inventory_items (tenant_id, created_at DESC, id DESC);
+CREATE INDEX inventory_items_by_location ON inventory_items (tenant_id, location_id, category);
+CREATE INDEX inventory_items_low_stock ON inventory_items (tenant_id) WHERE low_stock;
+CREATE TABLE inventory_transactions (
+    tenant_id               text           NOT NULL,
+    item_id                 uuid           NOT NULL,
+    transaction_id          uuid           NOT NULL,
+    transaction_type        text           NOT NULL,
+    quantity_change         numeric(14, 3) NOT NULL,
+    unit_cost               numeric(14, 4),
+    quantity_after          numeric(14, 3) NOT NULL,
+    average_cost_after      numeric(14, 4) NOT NULL,
+    reference               text,
+    notes                   text,
+    transfer_id             uuid,
+    counterpart_item_id     uuid,
+    counterpart_location_id text,
+    recorded_by             uuid           NOT NULL,
+    recorded_at             timestamptz    NOT NULL,
+    sequence                bigint         NOT NULL,
+    PRIMARY KEY (tenant_id, item_id, transaction_id)
+);
+CREATE INDEX inventory_transactions_newest ON inventory_transactions (tenant_id, item_id, sequence DESC);
+CREATE TABLE inventory_transfers (
+    tenant_id        text           NOT NULL,
+    transfer_id      uuid           NOT NULL,
+    status           text           NOT NULL,
+    from_item_id     uuid           NOT NULL,
+    from_location_id text,
+    to_item_id       uuid           NOT NULL,
+    to_location_id   text,
+    quantity         numeric(14, 3) NOT NULL,
+    unit_cost        numeric(14, 4),
+    out_recorded_at  timestamptz,
+    in_recorded_at   timestamptz,
+    pending_item_id  uuid,
+    pending_event    jsonb,
+    held             jsonb          NOT NULL DEFAULT '[]',
+    PRIMARY KEY (tenant_id, transfer_id)
+);
+CREATE INDEX inventory_transfers_pending ON inventory_transfers (tenant_id, pending_item_id) WHERE status = 'PENDING';
+"#;
+
+/// The columns [`bind_details`] fills, in its order.
+const DETAILS_COLUMNS: &str = "sku, barcode, name, description, category, subcategory, min_quantity, max_quantity, \
+     unit_cost, unit_price, supplier, expiry_date";
+const DETAILS_COUNT: usize = 12;
+
+fn bind_details<'q>(query: Statement<'q>, d: &InventoryItemDetails) -> Statement<'q> {
+    query
+        .bind(d.sku.clone())
+        .bind(d.barcode.clone())
+        .bind(d.name.clone())
+        .bind(d.description.clone())
+        .bind(d.category.clone())
+        .bind(d.subcategory.clone())
+        .bind(d.min_quantity)
+        .bind(d.max_quantity)
+        .bind(d.unit_cost)
+        .bind(d.unit_price)
+        .bind(d.supplier.clone().map(Json))
+        .bind(d.expiry_date)
+}
+
+/// An event as kept in `inventory_transfers` while it waits.
+#[derive(Serialize, Deserialize)]
+struct Kept {
+    stream_seq: u64,
+    event: CloudEvent,
+}
+
+impl Kept {
+    fn of(ev: &ProjectedEvent) -> Self {
+        Self {
+            stream_seq: ev.stream_seq,
+            event: ev.event.clone(),
+        }
+    }
+
+    fn into_event(self) -> ProjectedEvent {
+        ProjectedEvent {
+            stream_seq: self.stream_seq,
+            event: self.event,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Projection for Inventory {
+    fn name(&self) -> &'static str {
+        "inventory"
+    }
+
+    fn version(&self) -> i32 {
+        1
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &[
+            "inventory_items",
+            "inventory_transactions",
+            "inventory_transfers",
+        ]
+    }
+
+    fn ddl(&self) -> &'static str {
+        DDL
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        ev: &ProjectedEvent,
+    ) -> Result<(), ProjectionError> {
+        if ev.event.aggregatetype != INVENTORY {
+            return Ok(());
+        }
+        // Events released by a completed transfer run before anything else.
+        let mut queue = VecDeque::from([ev.clone()]);
+        while let Some(ev) = queue.pop_front() {
+            let released = route(conn, &ev).await?;
+            for e in released.into_iter().rev() {
+                queue.push_front(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Applies, holds or pairs one event; returns the events a completed
+/// transfer released (to apply next, in order).
+async fn route(
+    conn: &mut PgConnection,
+    ev: &ProjectedEvent,
+) -> Result<Vec<ProjectedEvent>, ProjectionError> {
+    let tenant = ev.event.tenant.as_str();
+    let item = ev.aggregate_uuid()?;
+    // An item with a pending transfer leg: everything after it waits.
+    let blocked: Option<Uuid> = sqlx::query_scalar(
+        "SELECT transfer_id FROM inventory_transfers
+          WHERE tenant_id = $1 AND pending_item_id = $2 AND status = 'PENDING'",
+    )
+    .bind(tenant)
+    .bind(item)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(transfer) = blocked {
+        sqlx::query(
+            "UPDATE inventory_transfers SET held = held || jsonb_build_array($3::jsonb)
+              WHERE tenant_id = $1 AND transfer_id = $2",
+        )
+        .bind(tenant)
+        .bind(transfer)
+        .bind(Json(Kept::of(ev)))
+        .execute(&mut *conn)
+        .await?;
+        return Ok(vec![]);
+    }
+    let leg = match ev.event.event_type.as_str() {
+        "InventoryTransactionRecorded" => {
+            let d: InventoryTransactionRecorded = ev.data()?;
+            d.transfer.clone().map(|leg| (d, leg))
+        }
+        _ => None,
+    };
+    let Some((tx, leg)) = leg else {
+        apply_now(conn, ev).await?;
+        return Ok(vec![]);
+    };
+    type Pending = (String, Option<Uuid>, Option<Json<Kept>>, Json<Vec<Kept>>);
+    let pending: Option<Pending> = sqlx::query_as(
+        "SELECT status, pending_item_id, pending_event, held FROM inventory_transfers
+          WHERE tenant_id = $1 AND transfer_id = $2",
+    )
+    .bind(tenant)
+    .bind(leg.transfer_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match pending {
+        None => {
+            hold_leg(conn, ev, &tx, &leg, item).await?;
+            Ok(vec![])
+        }
+        Some((status, Some(other), Some(Json(first)), Json(held)))
+            if status == "PENDING" && other != item =>
+        {
+            // Both legs: apply them (and what waited) in this transaction.
+            let first = first.into_event();
+            apply_now(conn, &first).await?;
+            apply_now(conn, ev).await?;
+            let at = tx.recorded_at;
+            sqlx::query(
+                "UPDATE inventory_transfers
+                    SET status = 'COMPLETED', pending_item_id = NULL, pending_event = NULL, held = '[]',
+                        out_recorded_at = coalesce(out_recorded_at, $3),
+                        in_recorded_at = coalesce(in_recorded_at, $3)
+                  WHERE tenant_id = $1 AND transfer_id = $2",
+            )
+            .bind(tenant)
+            .bind(leg.transfer_id)
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+            Ok(held.into_iter().map(Kept::into_event).collect())
+        }
+        Some(_) => Err(ProjectionError::Decode(format!(
+            "transfer {} (stream seq {}): a second leg on item {item} or a third leg",
+            leg.transfer_id, ev.stream_seq
+        ))),
+    }
+}
+
+/// Keeps the first leg of a transfer seen, without touching its item.
+async fn hold_leg(
+    conn: &mut PgConnection,
+    ev: &ProjectedEvent,
+    tx: &InventoryTransactionRecorded,
+    leg: &TransferLeg,
+    item: Uuid,
+) -> Result<(), ProjectionError> {
+    let location: Option<String> = sqlx::query_scalar(
+        "SELECT location_id FROM inventory_items WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(ev.event.tenant.as_str())
+    .bind(item)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let out = tx.quantity_change < Decimal::ZERO;
+    let (from, from_location, to, to_location) = if out {
+        (
+            item,
+            location,
+            leg.counterpart_item_id,
+            Some(leg.counterpart_location_id.clone()),
+        )
+    } else {
+        (
+            leg.counterpart_item_id,
+            Some(leg.counterpart_location_id.clone()),
+            item,
+            location,
+        )
+    };
+    sqlx::query(
+        "INSERT INTO inventory_transfers (tenant_id, transfer_id, status, from_item_id, from_location_id, to_item_id,
+                                          to_location_id, quantity, unit_cost, out_recorded_at, in_recorded_at,
+                                          pending_item_id, pending_event)
+         VALUES ($1, $2, 'PENDING', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(ev.event.tenant.as_str())
+    .bind(leg.transfer_id)
+    .bind(from)
+    .bind(from_location)
+    .bind(to)
+    .bind(to_location)
+    .bind(tx.quantity_change.abs())
+    .bind(tx.unit_cost)
+    .bind(out.then_some(tx.recorded_at))
+    .bind((!out).then_some(tx.recorded_at))
+    .bind(item)
+    .bind(Json(Kept::of(ev)))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Applies an event to its item's row.
+async fn apply_now(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), ProjectionError> {
+    match crate::step(
+        conn,
+        ev,
+        (INVENTORY, "InventoryItemCreated"),
+        "inventory_items",
+    )
+    .await?
+    {
+        None => Ok(()),
+        Some(Step::Create) => create(conn, ev).await,
+        Some(Step::Update) => update(conn, ev).await,
+    }
+}
+
+async fn create(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), ProjectionError> {
+    let e = &ev.event;
+    let d: InventoryItemCreated = ev.data()?;
+    let sql = format!(
+        "INSERT INTO inventory_items (tenant_id, id, {DETAILS_COLUMNS}, location_id, created_by, created_at,
+                                      version, updated_at)
+         VALUES ($1, $2, {})",
+        placeholders(3, DETAILS_COUNT + 5),
+    );
+    bind_details(on_aggregate(&sql, ev)?, &d.details)
+        .bind(&d.location_id)
+        .bind(d.created_by)
+        .bind(d.created_at)
+        .bind(e.sequence)
+        .bind(e.time)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), ProjectionError> {
+    match ev.event.event_type.as_str() {
+        "InventoryItemUpdated" => {
+            let d: InventoryItemUpdated = ev.data()?;
+            let sql = format!(
+                "UPDATE inventory_items SET ({DETAILS_COLUMNS}) = ({}) WHERE tenant_id = $1 AND id = $2",
+                placeholders(3, DETAILS_COUNT)
+            );
+            bind_details(on_aggregate(&sql, ev)?, &d.details)
+                .execute(conn)
+                .await?;
+        }
+        "InventoryTransactionRecorded" => {
+            let d: InventoryTransactionRecorded = ev.data()?;
+            let leg = d.transfer.as_ref();
+            on_aggregate(
+                "INSERT INTO inventory_transactions (tenant_id, item_id, transaction_id, transaction_type,
+                        quantity_change, unit_cost, quantity_after, average_cost_after, reference, notes,
+                        transfer_id, counterpart_item_id, counterpart_location_id, recorded_by, recorded_at, sequence)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                ev,
+            )?
+            .bind(d.transaction_id)
+            .bind(d.transaction_type.as_str())
+            .bind(d.quantity_change)
+            .bind(d.unit_cost)
+            .bind(d.quantity_after)
+            .bind(d.average_cost_after)
+            .bind(&d.reference)
+            .bind(&d.notes)
+            .bind(leg.map(|l| l.transfer_id))
+            .bind(leg.map(|l| l.counterpart_item_id))
+            .bind(leg.map(|l| l.counterpart_location_id.clone()))
+            .bind(d.recorded_by)
+            .bind(d.recorded_at)
+            .bind(ev.event.sequence)
+            .execute(&mut *conn)
+            .await?;
+            on_aggregate(
+                "UPDATE inventory_items SET quantity = $3, average_cost = $4, last_transaction_at = $5
+                  WHERE tenant_id = $1 AND id = $2",
+                ev,
+            )?
+            .bind(d.quantity_after)
+            .bind(d.average_cost_after)
+            .bind(d.recorded_at)
+            .execute(conn)
+            .await?;
+        }
+        "LowStockReached" | "StockReplenished" => {
+            on_aggregate(
+                "UPDATE inventory_items SET low_stock = $3 WHERE tenant_id = $1 AND id = $2",
+                ev,
+            )?
+            .bind(ev.event.event_type == "LowStockReached")
+            .execute(conn)
+            .await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,521 @@
+//! Operations reports, as JSON or (with `Accept: text/csv`) as CSV with a
+//! header row, formulas defused (the financial reports' helpers). They need
+//! read on what they report with a tenant-wide scope: Equipment for
+//! utilization and maintenance due, Inventory for the valuation.
+//!
+//! **Equipment utilization** (`GET /v1/reports/equipment-utilization?from=&to=`):
+//! over `[from, to)` (dates, UTC midnights), per piece of equipment:
+//! - `range_hours`: the hours of the range it was in service: from its
+//!   registration (if later than `from`) to its retirement or sale (if
+//!   earlier than `to`); equipment out of service the whole range is left out;
+//! - `maintenance_hours`: the hours of that time held by maintenance windows
+//!   (not cancelled; up to an early completion);
+//! - `available_hours` = range − maintenance;
+//! - `assigned_hours`: the hours of that time held by assignments (not
+//!   cancelled; up to an early return);
+//! - `utilization_percent` = assigned ÷ available × 100, 2 places (`null`
+//!   when nothing was available).
+//!
+//! Then one row per type (sums of the hours; the percent of the sums).
+//! Hours and percents are decimal strings with 2 places. Status now (REPAIR, say) does not
+//! reduce the available hours: only maintenance windows and the service
+//! period do.
+//!
+//! **Maintenance due** (`GET /v1/reports/maintenance-due?within_days=&as_of=`):
+//! equipment not retired or sold whose `next_due_date` is on or before
+//! `as_of` (default today, UTC) + `within_days` (default 30), overdue ones
+//! included, by due date.
+//!
+//! **Inventory valuation** (`GET /v1/reports/inventory-valuation`): per
+//! location and category, the stock at its weighted average cost
+//! (Σ quantity × average cost, rounded to the cent per group), with one
+//! total per location and a grand total.
+
+use api_common::authz::{self, Action, Resource};
+use api_common::{ApiError, ApiQuery, ApiResult, Principal};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use chrono::{DateTime, NaiveDate, Utc};
+use event_schemas::equipment::{EquipmentStatus, EquipmentType};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::QueryState;
+use crate::reports::{Cell, csv_body, money, respond};
+
+fn percent(part: Decimal, whole: Decimal) -> Option<Decimal> {
+    (whole > Decimal::ZERO).then(|| (part / whole * Decimal::ONE_HUNDRED).round_dp(2))
+}
+
+fn hours(h: Decimal) -> String {
+    format!("{h:.2}")
+}
+
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct UtilizationRow {
+    pub equipment_id: Uuid,
+    pub name: String,
+    #[schema(value_type = EquipmentType)]
+    pub equipment_type: String,
+    pub location_id: String,
+    #[schema(value_type = EquipmentStatus)]
+    pub status: String,
+    #[schema(value_type = String, example = "168.00")]
+    #[serde(serialize_with = "crate::money")]
+    pub range_hours: Decimal,
+    #[schema(value_type = String, example = "8.00")]
+    #[serde(serialize_with = "crate::money")]
+    pub maintenance_hours: Decimal,
+    #[schema(value_type = String, example = "160.00")]
+    #[serde(serialize_with = "crate::money")]
+    pub available_hours: Decimal,
+    #[schema(value_type = String, example = "40.00")]
+    #[serde(serialize_with = "crate::money")]
+    pub assigned_hours: Decimal,
+    /// assigned ÷ available × 100; `null` when nothing was available.
+    #[schema(value_type = Option<String>, example = "25.00")]
+    #[serde(serialize_with = "crate::money_opt")]
+    #[sqlx(skip)]
+    pub utilization_percent: Option<Decimal>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UtilizationByType {
+    #[schema(value_type = EquipmentType)]
+    pub equipment_type: String,
+    pub equipment: i64,
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
+    pub range_hours: Decimal,
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
+    pub maintenance_hours: Decimal,
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
+    pub available_hours: Decimal,
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "crate::money")]
+    pub assigned_hours: Decimal,
+    #[schema(value_type = Option<String>)]
+    #[serde(serialize_with = "crate::money_opt")]
+    pub utilization_percent: Option<Decimal>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UtilizationReport {
+    #[schema(value_type = String, format = Date)]
+    pub from: NaiveDate,
+    /// Exclusive.
+    #[schema(value_type = String, format = Date)]
+    pub to: NaiveDate,
+    /// By type, then name.
+    pub equipment: Vec<UtilizationRow>,
+    /// By type.
+    pub types: Vec<UtilizationByType>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UtilizationParams {
+    /// First day (inclusive), `YYYY-MM-DD`; required.
+    #[param(value_type = String, format = Date)]
+    pub from: Option<NaiveDate>,
+    /// The day after the last (exclusive), after `from`; required.
+    #[param(value_type = String, format = Date)]
+    pub to: Option<NaiveDate>,
+}
+
+fn midnight(day: NaiveDate) -> DateTime<Utc> {
+    day.and_time(chrono::NaiveTime::MIN).and_utc()
+}
+
+#[utoipa::path(
+    get, path = "/v1/reports/equipment-utilization", tag = "reports",
+    params(UtilizationParams),
+    responses(
+        (status = 200, description = "Hours assigned ÷ hours available per piece of equipment and per type (CSV with `Accept: text/csv`)",
+         content((UtilizationReport = "application/json"), (String = "text/csv"))),
+        (status = 422, description = "A parameter is missing or invalid (named in `errors`)", body = api_common::Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn equipment_utilization(
+    State(state): State<QueryState>,
+    principal: Principal,
+    headers: HeaderMap,
+    ApiQuery(params): ApiQuery<UtilizationParams>,
+) -> ApiResult<Response> {
+    authz::authorize_tenant_wide(&principal, Resource::Equipment, Action::Read)?;
+    let from = params
+        .from
+        .ok_or_else(|| ApiError::invalid_field("from", "is required"))?;
+    let to = params
+        .to
+        .ok_or_else(|| ApiError::invalid_field("to", "is required"))?;
+    if from >= to {
+        return Err(ApiError::invalid_field("to", "must be after `from`"));
+    }
+    let mut equipment: Vec<UtilizationRow> = sqlx::query_as(
+        "WITH live AS (
+             SELECT e.id, e.name, e.equipment_type, e.location_id, e.status,
+                    greatest($2::timestamptz, e.created_at) AS s,
+                    least($3::timestamptz, coalesce(e.retired_at, e.sold_at, $3::timestamptz)) AS t
+               FROM read.equipment e
+              WHERE e.tenant_id = $1),
+         served AS (SELECT * FROM live WHERE s < t),
+         maintenance AS (
+             SELECT l.id, sum(extract(epoch FROM least(l.t, m.booked_until) - greatest(l.s, m.window_start))) AS secs
+               FROM served l
+               JOIN read.equipment_maintenance m ON m.tenant_id = $1 AND m.equipment_id = l.id
+              WHERE m.status <> 'CANCELLED' AND m.window_start < l.t AND m.booked_until > l.s
+              GROUP BY l.id),
+         assigned AS (
+             SELECT l.id, sum(extract(epoch FROM least(l.t, a.booked_until) - greatest(l.s, a.starts_at))) AS secs
+               FROM served l
+               JOIN read.equipment_assignments a ON a.tenant_id = $1 AND a.equipment_id = l.id
+              WHERE a.status <> 'CANCELLED' AND a.starts_at < l.t AND a.booked_until > l.s
+              GROUP BY l.id)
+         SELECT l.id AS equipment_id, l.name, l.equipment_type, l.location_id, l.status,
+                round(extract(epoch FROM l.t - l.s) / 3600, 2) AS range_hours,
+                round(coalesce(m.secs, 0) / 3600, 2) AS maintenance_hours,
+                round((extract(epoch FROM l.t - l.s) - coalesce(m.secs, 0)) / 3600, 2) AS available_hours,
+                round(coalesce(a.secs, 0) / 3600, 2) AS assigned_hours
+           FROM served l
+           LEFT JOIN maintenance m ON m.id = l.id
+           LEFT JOIN assigned a ON a.id = l.id
+          ORDER BY l.equipment_type, l.name, l.id",
+    )
+    .bind(principal.tenant.as_str())
+    .bind(midnight(from))
+    .bind(midnight(to))
+    .fetch_all(&state.pool)
+    .await?;
+    let mut types: Vec<UtilizationByType> = Vec::new();
+    for row in &mut equipment {
+        row.utilization_percent = percent(row.assigned_hours, row.available_hours);
+        let group = match types.last_mut() {
+            Some(t) if t.equipment_type == row.equipment_type => t,
+            _ => {
+                types.push(UtilizationByType {
+                    equipment_type: row.equipment_type.clone(),
+                    equipment: 0,
+                    range_hours: Decimal::ZERO,
+                    maintenance_hours: Decimal::ZERO,
+                    available_hours: Decimal::ZERO,
+                    assigned_hours: Decimal::ZERO,
+                    utilization_percent: None,
+                });
+                types.last_mut().expect("just pushed")
+            }
+        };
+        group.equipment += 1;
+        group.range_hours += row.range_hours;
+        group.maintenance_hours += row.maintenance_hours;
+        group.available_hours += row.available_hours;
+        group.assigned_hours += row.assigned_hours;
+    }
+    for t in &mut types {
+        t.utilization_percent = percent(t.assigned_hours, t.available_hours);
+    }
+    let report = UtilizationReport {
+        from,
+        to,
+        equipment,
+        types,
+    };
+    let opt = |p: Option<Decimal>| Cell::Number(p.map(hours).unwrap_or_default());
+    Ok(respond(
+        &headers,
+        report,
+        &format!("equipment-utilization-{from}-{to}.csv"),
+        |r| {
+            csv_body(
+                &[
+                    "equipment_id",
+                    "name",
+                    "equipment_type",
+                    "location_id",
+                    "status",
+                    "range_hours",
+                    "maintenance_hours",
+                    "available_hours",
+                    "assigned_hours",
+                    "utilization_percent",
+                ],
+                r.equipment
+                    .iter()
+                    .map(|row| {
+                        vec![
+                            Cell::Text(row.equipment_id.to_string()),
+                            Cell::Text(row.name.clone()),
+                            Cell::Text(row.equipment_type.clone()),
+                            Cell::Text(row.location_id.clone()),
+                            Cell::Text(row.status.clone()),
+                            Cell::Number(hours(row.range_hours)),
+                            Cell::Number(hours(row.maintenance_hours)),
+                            Cell::Number(hours(row.available_hours)),
+                            Cell::Number(hours(row.assigned_hours)),
+                            opt(row.utilization_percent),
+                        ]
+                    })
+                    .chain(r.types.iter().map(|t| {
+                        vec![
+                            Cell::Text(String::new()),
+                            Cell::Text("TOTAL".to_owned()),
+                            Cell::Text(t.equipment_type.clone()),
+                            Cell::Text(String::new()),
+                            Cell::Text(String::new()),
+                            Cell::Number(hours(t.range_hours)),
+                            Cell::Number(hours(t.maintenance_hours)),
+                            Cell::Number(hours(t.available_hours)),
+                            Cell::Number(hours(t.assigned_hours)),
+                            opt(t.utilization_percent),
+                        ]
+                    })),
+            )
+        },
+    ))
+}
+
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct MaintenanceDueRow {
+    pub equipment_id: Uuid,
+    pub name: String,
+    #[schema(value_type = EquipmentType)]
+    pub equipment_type: String,
+    pub location_id: String,
+    #[schema(value_type = EquipmentStatus)]
+    pub status: String,
+    pub serial_number: Option<String>,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub last_maintenance_date: Option<NaiveDate>,
+    #[schema(value_type = String, format = Date)]
+    pub next_due_date: NaiveDate,
+    /// Days from `as_of` to the due date (negative: overdue).
+    pub days_until_due: i32,
+    pub overdue: bool,
+    pub odometer_km: Option<i32>,
+    pub maintenance_interval_days: Option<i32>,
+    pub maintenance_interval_km: Option<i32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MaintenanceDueReport {
+    #[schema(value_type = String, format = Date)]
+    pub as_of: NaiveDate,
+    pub within_days: u32,
+    /// By due date (the most overdue first).
+    pub equipment: Vec<MaintenanceDueRow>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MaintenanceDueParams {
+    /// Due within this many days of `as_of` (0 to 3650, default 30).
+    pub within_days: Option<u32>,
+    /// Default today (UTC), `YYYY-MM-DD`.
+    #[param(value_type = Option<String>, format = Date)]
+    pub as_of: Option<NaiveDate>,
+}
+
+#[utoipa::path(
+    get, path = "/v1/reports/maintenance-due", tag = "reports",
+    params(MaintenanceDueParams),
+    responses(
+        (status = 200, description = "Equipment whose maintenance is due within N days or overdue, by due date (CSV with `Accept: text/csv`)",
+         content((MaintenanceDueReport = "application/json"), (String = "text/csv"))),
+        (status = 422, description = "A parameter is invalid (named in `errors`)", body = api_common::Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn maintenance_due(
+    State(state): State<QueryState>,
+    principal: Principal,
+    headers: HeaderMap,
+    ApiQuery(params): ApiQuery<MaintenanceDueParams>,
+) -> ApiResult<Response> {
+    authz::authorize_tenant_wide(&principal, Resource::Equipment, Action::Read)?;
+    let within_days = params.within_days.unwrap_or(30);
+    if within_days > 3650 {
+        return Err(ApiError::invalid_field(
+            "within_days",
+            "must be between 0 and 3650",
+        ));
+    }
+    let as_of = params.as_of.unwrap_or_else(|| Utc::now().date_naive());
+    let equipment: Vec<MaintenanceDueRow> = sqlx::query_as(
+        "SELECT id AS equipment_id, name, equipment_type, location_id, status, serial_number, last_maintenance_date,
+                next_due_date, (next_due_date - $2::date) AS days_until_due, next_due_date < $2::date AS overdue,
+                odometer_km, maintenance_interval_days, maintenance_interval_km
+           FROM read.equipment
+          WHERE tenant_id = $1 AND status NOT IN ('RETIRED', 'SOLD') AND next_due_date <= $2::date + $3::integer
+          ORDER BY next_due_date, name, id",
+    )
+    .bind(principal.tenant.as_str())
+    .bind(as_of)
+    .bind(within_days as i32)
+    .fetch_all(&state.pool)
+    .await?;
+    let report = MaintenanceDueReport {
+        as_of,
+        within_days,
+        equipment,
+    };
+    Ok(respond(
+        &headers,
+        report,
+        &format!("maintenance-due-{as_of}.csv"),
+        |r| {
+            csv_body(
+                &[
+                    "equipment_id",
+                    "name",
+                    "equipment_type",
+                    "location_id",
+                    "status",
+                    "serial_number",
+                    "last_maintenance_date",
+                    "next_due_date",
+                    "days_until_due",
+                    "overdue",
+                ],
+                r.equipment.iter().map(|row| {
+                    vec![
+                        Cell::Text(row.equipment_id.to_string()),
+                        Cell::Text(row.name.clone()),
+                        Cell::Text(row.equipment_type.clone()),
+                        Cell::Text(row.location_id.clone()),
+                        Cell::Text(row.status.clone()),
+                        Cell::Text(row.serial_number.clone().unwrap_or_default()),
+                        Cell::Text(
+                            row.last_maintenance_date
+                                .map(|d| d.to_string())
+                                .unwrap_or_default(),
+                        ),
+                        Cell::Text(row.next_due_date.to_string()),
+                        Cell::Number(row.days_until_due.to_string()),
+                        Cell::Number(row.overdue.to_string()),
+                    ]
+                }),
+            )
+        },
+    ))
+}
+
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct ValuationRow {
+    /// `null` on the grand total.
+    pub location_id: Option<String>,
+    /// `null` on totals.
+    pub category: Option<String>,
+    pub items: i64,
+    /// The units in stock.
+    #[schema(value_type = String, example = "120.000")]
+    #[serde(serialize_with = "crate::quantity")]
+    pub quantity: Decimal,
+    /// Σ quantity × average cost.
+    #[schema(value_type = String, example = "510.00")]
+    #[serde(serialize_with = "crate::money")]
+    pub value: Decimal,
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub level: i32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ValuationReport {
+    /// By location, then category.
+    pub rows: Vec<ValuationRow>,
+    /// One per location.
+    pub locations: Vec<ValuationRow>,
+    #[schema(value_type = String, example = "1510.00")]
+    #[serde(serialize_with = "crate::money")]
+    pub total: Decimal,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ValuationParams {}
+
+#[utoipa::path(
+    get, path = "/v1/reports/inventory-valuation", tag = "reports",
+    params(ValuationParams),
+    responses(
+        (status = 200, description = "Stock at weighted average cost per location and category, with totals (CSV with `Accept: text/csv`)",
+         content((ValuationReport = "application/json"), (String = "text/csv"))),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn inventory_valuation(
+    State(state): State<QueryState>,
+    principal: Principal,
+    headers: HeaderMap,
+    ApiQuery(_params): ApiQuery<ValuationParams>,
+) -> ApiResult<Response> {
+    authz::authorize_tenant_wide(&principal, Resource::Inventory, Action::Read)?;
+    let rows: Vec<ValuationRow> = sqlx::query_as(
+        "SELECT location_id, category, count(*) AS items, coalesce(sum(quantity), 0) AS quantity,
+                coalesce(round(sum(quantity * average_cost), 2), 0)::numeric(14, 2) AS value,
+                (GROUPING(location_id) + GROUPING(category))::integer AS level
+           FROM read.inventory_items
+          WHERE tenant_id = $1
+          GROUP BY GROUPING SETS ((location_id, category), (location_id), ())
+          ORDER BY level, location_id, category",
+    )
+    .bind(principal.tenant.as_str())
+    .fetch_all(&state.pool)
+    .await?;
+    let total = rows
+        .iter()
+        .find(|r| r.level == 2)
+        .map(|r| r.value)
+        .unwrap_or_default();
+    let (rows, rest): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.level == 0);
+    let locations = rest.into_iter().filter(|r| r.level == 1).collect();
+    let report = ValuationReport {
+        rows,
+        locations,
+        total,
+    };
+    Ok(respond(&headers, report, "inventory-valuation.csv", |r| {
+        let line = |row: &ValuationRow| {
+            vec![
+                Cell::Text(
+                    row.location_id
+                        .clone()
+                        .unwrap_or_else(|| "TOTAL".to_owned()),
+                ),
+                Cell::Text(
+                    row.category
+                        .clone()
+                        .unwrap_or_else(|| if row.level > 0 { "TOTAL" } else { "" }.to_owned()),
+                ),
+                Cell::Number(row.items.to_string()),
+                Cell::Number(row.quantity.normalize().to_string()),
+                Cell::Number(money(row.value)),
+            ]
+        };
+        let total = ValuationRow {
+            location_id: None,
+            category: None,
+            items: r.rows.iter().map(|x| x.items).sum(),
+            quantity: r.rows.iter().map(|x| x.quantity).sum(),
+            value: r.total,
+            level: 2,
+        };
+        csv_body(
+            &["location_id", "category", "items", "quantity", "value"],
+            r.rows
+                .iter()
+                .chain(&r.locations)
+                .map(line)
+                .chain(std::iter::once(line(&total))),
+        )
+    }))
+}
