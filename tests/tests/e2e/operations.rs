@@ -517,3 +517,81 @@ async fn a_transfer_left_halfway_is_completed_by_the_policy_once() {
         .unwrap();
     assert_eq!(again.transfers_completed, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_reach_the_read_models_availability_low_stock_and_transfers() {
+    let app = TestApp::spawn().await;
+    let dispatcher = app.token("acme", Role::Dispatcher);
+    let booked = register(&app, &dispatcher, "SN-READ-1").await;
+    let free = register(&app, &dispatcher, "SN-READ-2").await;
+    app.post(
+        "/v1/equipment-assignments",
+        &dispatcher,
+        assignment(&booked, 20, 30),
+    )
+    .await
+    .expect(201);
+    let from = app
+        .post("/v1/inventory", &dispatcher, blankets("mtl-1"))
+        .await
+        .id();
+    let to = app
+        .post("/v1/inventory", &dispatcher, blankets("qc-2"))
+        .await
+        .id();
+    for (item, body) in [
+        (
+            &from,
+            json!({"transaction_type": "PURCHASE", "quantity": "30", "unit_cost": "8.00"}),
+        ),
+        (&from, json!({"transaction_type": "SALE", "quantity": "5"})),
+    ] {
+        app.post(
+            &format!("/v1/inventory/{item}/transactions"),
+            &dispatcher,
+            body,
+        )
+        .await
+        .expect(201);
+    }
+    app.post(
+        "/v1/inventory/transfers",
+        &dispatcher,
+        json!({"from_item_id": from, "to_item_id": to, "quantity": "10"}),
+    )
+    .await
+    .expect(201);
+    app.settle().await;
+
+    // The booked truck is not available during its booking; the other is.
+    let (a, b) = (urlencode(&at(22)), urlencode(&at(24)));
+    let available = app
+        .get(
+            &format!("/v1/equipment?available_from={a}&available_to={b}"),
+            &dispatcher,
+        )
+        .await;
+    available.expect(200);
+    let ids: Vec<&str> = available.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [free.as_str()], "{}", available.body);
+    // 30 − 5 − 10 = 15 ≤ 20 (the reorder point): listed for reordering.
+    let low = app.get("/v1/inventory?low_stock=true", &dispatcher).await;
+    low.expect(200);
+    let low: Vec<(&str, &str)> = low.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["id"].as_str().unwrap(), i["quantity"].as_str().unwrap()))
+        .collect();
+    assert!(low.contains(&(from.as_str(), "15.000")), "{low:?}");
+    assert!(low.contains(&(to.as_str(), "10.000")), "{low:?}");
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('+', "%2B").replace(':', "%3A")
+}
