@@ -6,7 +6,9 @@
 -- bookings are kept by a trigger in the same transaction as the events (like
 -- the customer contact claims), so a booking exists exactly when a committed
 -- event holds it, and of 20 racing requests for one truck exactly one
--- commits: the others fail on the constraint and write nothing.
+-- commits: the others fail on the constraint (or, when two check each other
+-- at the same instant, on a deadlock the command bus retries) and write
+-- nothing.
 
 CREATE EXTENSION IF NOT EXISTS btree_gist;
 
@@ -33,6 +35,45 @@ CREATE TABLE equipment_serial_claims
 );
 CREATE INDEX equipment_serial_claims_by_equipment ON equipment_serial_claims (tenant_id, equipment_id);
 
+-- Whether each piece of equipment can be booked: kept from its events by the
+-- same trigger, and read FOR SHARE when a booking is made or moved, so a
+-- booking and a concurrent defect, maintenance start, retirement or sale are
+-- serialized (the second one sees the first).
+CREATE TABLE equipment_state
+(
+    tenant_id      text    NOT NULL,
+    equipment_id   text    NOT NULL,
+    open_defects   integer NOT NULL DEFAULT 0,
+    in_maintenance boolean NOT NULL DEFAULT false,
+    final_status   text,
+    PRIMARY KEY (tenant_id, equipment_id)
+);
+
+CREATE FUNCTION equipment_status(s equipment_state) RETURNS text
+    LANGUAGE sql IMMUTABLE AS
+$$
+SELECT CASE
+           WHEN s.final_status IS NOT NULL THEN s.final_status
+           WHEN s.open_defects > 0 THEN 'REPAIR'
+           WHEN s.in_maintenance THEN 'MAINTENANCE'
+           ELSE 'ACTIVE' END
+$$;
+
+-- Refuses a booking of equipment that cannot be booked now (SQLSTATE CRM01,
+-- the message names the status).
+CREATE FUNCTION check_equipment_bookable(tenant text, equipment text) RETURNS void
+    LANGUAGE plpgsql AS
+$$
+DECLARE
+    s equipment_state;
+BEGIN
+    SELECT * INTO s FROM equipment_state WHERE tenant_id = tenant AND equipment_id = equipment FOR SHARE;
+    IF FOUND AND equipment_status(s) <> 'ACTIVE' THEN
+        RAISE EXCEPTION 'equipment % is %', equipment, equipment_status(s) USING ERRCODE = 'CRM01';
+    END IF;
+END
+$$;
+
 CREATE TABLE inventory_sku_claims
 (
     tenant_id   text NOT NULL,
@@ -51,6 +92,24 @@ DECLARE
     id     text;
 BEGIN
     IF NEW.aggregate_type = 'Equipment' THEN
+        IF NEW.event_type = 'EquipmentRegistered' THEN
+            INSERT INTO equipment_state (tenant_id, equipment_id) VALUES (tenant, NEW.aggregate_id)
+            ON CONFLICT DO NOTHING;
+        ELSIF NEW.event_type = 'DefectReported' THEN
+            UPDATE equipment_state SET open_defects = open_defects + 1
+             WHERE tenant_id = tenant AND equipment_id = NEW.aggregate_id;
+        ELSIF NEW.event_type = 'EquipmentRepaired' THEN
+            UPDATE equipment_state
+               SET open_defects = greatest(0, open_defects - json_array_length(coalesce(data -> 'repaired_defects', '[]'::json)))
+             WHERE tenant_id = tenant AND equipment_id = NEW.aggregate_id;
+        ELSIF NEW.event_type = 'MaintenanceStarted' THEN
+            UPDATE equipment_state SET in_maintenance = true
+             WHERE tenant_id = tenant AND equipment_id = NEW.aggregate_id;
+        ELSIF NEW.event_type IN ('EquipmentRetired', 'EquipmentSold') THEN
+            UPDATE equipment_state
+               SET final_status = CASE NEW.event_type WHEN 'EquipmentRetired' THEN 'RETIRED' ELSE 'SOLD' END
+             WHERE tenant_id = tenant AND equipment_id = NEW.aggregate_id;
+        END IF;
         IF NEW.event_type IN ('EquipmentRegistered', 'EquipmentUpdated') THEN
             DELETE FROM equipment_serial_claims WHERE tenant_id = tenant AND equipment_id = NEW.aggregate_id;
             IF data ->> 'serial_number' IS NOT NULL THEN
@@ -62,6 +121,8 @@ BEGIN
             VALUES (tenant, NEW.aggregate_id, data ->> 'maintenance_id', 'maintenance',
                     tstzrange((data ->> 'window_start')::timestamptz, (data ->> 'window_end')::timestamptz, '[)'));
         ELSIF NEW.event_type = 'MaintenanceCompleted' THEN
+            UPDATE equipment_state SET in_maintenance = false
+             WHERE tenant_id = tenant AND equipment_id = NEW.aggregate_id;
             -- Finished early: the rest of the window is free again.
             id := data ->> 'maintenance_id';
             DELETE FROM equipment_bookings
@@ -71,20 +132,29 @@ BEGIN
                SET period = tstzrange(lower(period), least(upper(period), (data ->> 'completed_at')::timestamptz), '[)')
              WHERE tenant_id = tenant AND booking_id = id;
         ELSIF NEW.event_type = 'MaintenanceCancelled' THEN
+            UPDATE equipment_state SET in_maintenance = false
+             WHERE tenant_id = tenant AND equipment_id = NEW.aggregate_id;
             DELETE FROM equipment_bookings WHERE tenant_id = tenant AND booking_id = data ->> 'maintenance_id';
         END IF;
     ELSIF NEW.aggregate_type = 'EquipmentAssignment' THEN
         IF NEW.event_type = 'EquipmentAssigned' THEN
+            PERFORM check_equipment_bookable(tenant, data ->> 'equipment_id');
             INSERT INTO equipment_bookings (tenant_id, equipment_id, booking_id, kind, period)
             VALUES (tenant, data ->> 'equipment_id', NEW.aggregate_id, 'assignment',
                     tstzrange((data ->> 'starts_at')::timestamptz, (data ->> 'ends_at')::timestamptz, '[)'));
         ELSIF NEW.event_type = 'AssignmentRescheduled' THEN
+            PERFORM check_equipment_bookable(tenant, (SELECT equipment_id FROM equipment_bookings
+                                                       WHERE tenant_id = tenant AND booking_id = NEW.aggregate_id));
             UPDATE equipment_bookings
                SET period = tstzrange((data ->> 'starts_at')::timestamptz, (data ->> 'ends_at')::timestamptz, '[)')
              WHERE tenant_id = tenant AND booking_id = NEW.aggregate_id;
         ELSIF NEW.event_type = 'AssignmentReturned' THEN
             -- Returned early: the rest of the period is free again (a late
-            -- return never extends the booking: it is a fact, not a request).
+            -- return never extends the booking: it is a fact, not a request);
+            -- returned before the period began: nothing stays booked.
+            DELETE FROM equipment_bookings
+             WHERE tenant_id = tenant AND booking_id = NEW.aggregate_id
+               AND (data ->> 'returned_at')::timestamptz <= lower(period);
             UPDATE equipment_bookings
                SET period = tstzrange(lower(period), least(upper(period), (data ->> 'returned_at')::timestamptz), '[)')
              WHERE tenant_id = tenant AND booking_id = NEW.aggregate_id

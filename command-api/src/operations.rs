@@ -341,6 +341,7 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateEquipmentRequest>,
 ) -> ApiResult<Response> {
     serial_holder(&state, &ctx, body.serial_number.as_deref(), Some(id)).await?;
+    let serial = body.serial_number.clone();
     let loaded = load_authorized(
         &state.equipment,
         &ctx,
@@ -375,17 +376,25 @@ pub async fn update(
     if let Some(schedule) = body.maintenance_schedule {
         details.maintenance_schedule = schedule;
     }
-    drop(loaded);
-    let committed = run_equipment(
-        &state,
-        &ctx,
-        id,
-        &if_match,
-        Action::Update,
-        EquipmentAction::Update(details),
-    )
-    .await?;
-    Ok(ok(committed))
+    if_match.check(loaded.version())?;
+    // The edit was merged into this version: a concurrent change is a 409,
+    // never silently overwritten.
+    match state
+        .equipment
+        .execute(
+            loaded,
+            equipment_command(&ctx, EquipmentAction::Update(details)),
+            &ctx.metadata(),
+        )
+        .await
+    {
+        Ok(committed) => Ok(ok(committed)),
+        Err(CommandError::Conflict) => {
+            serial_holder(&state, &ctx, serial.as_deref(), Some(id)).await?;
+            Err(ApiError::concurrent_write())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[utoipa::path(
@@ -662,6 +671,36 @@ pub async fn complete_maintenance(
     .await?))
 }
 
+#[utoipa::path(
+    post, path = "/v1/equipment/{id}/maintenance/{mid}/cancel", tag = "equipment",
+    request_body = ReasonRequest,
+    params(("id" = Uuid, Path, description = "Equipment id"), ("mid" = Uuid, Path, description = "Maintenance id"), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    responses((status = 200, description = "Cancelled: the window is free again", body = CommandResponse)),
+    security(("bearer" = []))
+)]
+pub async fn cancel_maintenance(
+    State(state): State<CommandState>,
+    ctx: CommandContext,
+    Path(raw): Path<(String, String)>,
+    if_match: IfMatch,
+    ApiJson(body): ApiJson<ReasonRequest>,
+) -> ApiResult<Response> {
+    let (id, maintenance_id) = ids(raw)?;
+    let action = EquipmentAction::CancelMaintenance {
+        maintenance_id,
+        reason: body.reason,
+    };
+    Ok(ok(run_equipment(
+        &state,
+        &ctx,
+        id,
+        &if_match,
+        Action::Update,
+        action,
+    )
+    .await?))
+}
+
 // ------------------------------------------------------------ assignments
 
 /// Book equipment for a job and/or a crew member over [starts_at, ends_at).
@@ -750,33 +789,51 @@ pub async fn assign(
         .await?
         .ok_or_else(|| ApiError::invalid_field("equipment_id", "no equipment with this id"))?;
     let period = (body.starts_at, body.ends_at);
-    let loaded = state.assignments.new_aggregate();
-    let action = AssignmentAction::Assign(AssignEquipment {
-        assignment_id: loaded.id(),
-        tenant_id: ctx.principal.tenant.clone(),
-        equipment_id: body.equipment_id,
-        equipment_status: Some(equipment.state().status()),
-        journey_id: body.journey_id,
-        user_id: body.user_id,
-        starts_at: body.starts_at,
-        ends_at: body.ends_at,
-        purpose: body.purpose,
-        notes: body.notes,
-    });
-    match state
-        .assignments
-        .execute(loaded, assignment_command(&ctx, action), &ctx.metadata())
-        .await
-    {
-        Ok(committed) => Ok(created(
-            &format!("/v1/equipment-assignments/{}", committed.id),
-            committed,
-        )),
-        Err(CommandError::Excluded(_)) => {
-            Err(overlapping(&state, &ctx, body.equipment_id, period, None).await?)
+    // A deadlock between two racing bookings is retried: the retry then meets
+    // the winner's booking and is refused naming it.
+    for attempt in 1..=5 {
+        let loaded = state.assignments.new_aggregate();
+        let action = AssignmentAction::Assign(AssignEquipment {
+            assignment_id: loaded.id(),
+            tenant_id: ctx.principal.tenant.clone(),
+            equipment_id: body.equipment_id,
+            equipment_status: Some(equipment.state().status()),
+            journey_id: body.journey_id,
+            user_id: body.user_id,
+            starts_at: body.starts_at,
+            ends_at: body.ends_at,
+            purpose: body.purpose.clone(),
+            notes: body.notes.clone(),
+        });
+        match state
+            .assignments
+            .execute(loaded, assignment_command(&ctx, action), &ctx.metadata())
+            .await
+        {
+            Ok(committed) => {
+                return Ok(created(
+                    &format!("/v1/equipment-assignments/{}", committed.id),
+                    committed,
+                ));
+            }
+            Err(CommandError::Excluded(_)) => {
+                return Err(overlapping(&state, &ctx, body.equipment_id, period, None).await?);
+            }
+            Err(CommandError::Refused(detail)) => return Err(unavailable(detail)),
+            Err(CommandError::Conflict) if attempt < 5 => continue,
+            Err(e) => return Err(e.into()),
         }
-        Err(e) => Err(e.into()),
     }
+    Err(ApiError::concurrent_write())
+}
+
+/// 409: the equipment cannot be booked now (the database saw its status
+/// change in the same instant as the booking).
+fn unavailable(detail: String) -> ApiError {
+    ApiError::conflict(
+        "assignment.equipment-unavailable",
+        format!("{detail}: it cannot be assigned"),
+    )
 }
 
 async fn run_assignment(
@@ -905,7 +962,9 @@ pub async fn reschedule(
         starts_at: body.starts_at,
         ends_at: body.ends_at,
     };
-    match run_assignment(&state, &ctx, id, &if_match, Action::Update, action).await {
+    // Moving a booking books another period: the right to book it, not just
+    // to check it out (crews check out and return theirs, never move them).
+    match run_assignment(&state, &ctx, id, &if_match, Action::Create, action).await {
         Err(e) if e.kind() == "conflict" && e.detail().contains("equipment_bookings") => {
             let loaded = state.assignments.load(&ctx.principal.tenant, id).await?;
             let equipment = loaded.state().equipment_id.unwrap_or_default();
@@ -950,6 +1009,42 @@ pub struct InventoryItemRequest {
     pub unit_cost: Decimal,
     #[schema(value_type = String, example = "15.00")]
     pub unit_price: Decimal,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub supplier: Option<Supplier>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub expiry_date: Option<NaiveDate>,
+}
+
+/// Changes to an item's details (never its quantity: that is transactions).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateItemRequest {
+    #[serde(default)]
+    pub sku: Option<String>,
+    #[serde(default)]
+    pub barcode: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub subcategory: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub min_quantity: Option<Decimal>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub max_quantity: Option<Decimal>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub unit_cost: Option<Decimal>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub unit_price: Option<Decimal>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub supplier: Option<Supplier>,
@@ -1112,6 +1207,80 @@ pub async fn create_item(
 }
 
 #[utoipa::path(
+    patch, path = "/v1/inventory/{id}", tag = "inventory",
+    request_body = UpdateItemRequest,
+    params(("id" = Uuid, Path, description = "Item id"), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    responses(
+        (status = 200, description = "Updated (or unchanged); moving the reorder point across the stock raises the low-stock signal", body = CommandResponse),
+        (status = 409, description = "SKU taken at this location (`sku.unique`), or a concurrent change", body = api_common::Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update_item(
+    State(state): State<CommandState>,
+    ctx: CommandContext,
+    PathId(id): PathId,
+    if_match: IfMatch,
+    ApiJson(body): ApiJson<UpdateItemRequest>,
+) -> ApiResult<Response> {
+    let loaded = load_authorized(
+        &state.inventory,
+        &ctx,
+        id,
+        (Resource::Inventory, Action::Update),
+        item_ownership,
+    )
+    .await?;
+    if_match.check(loaded.version())?;
+    let location = loaded.state().location_id().unwrap_or_default().to_owned();
+    let current = loaded
+        .state()
+        .details
+        .as_ref()
+        .ok_or_else(|| ApiError::internal("an item without details"))?;
+    if let Some(sku) = body
+        .sku
+        .as_deref()
+        .filter(|s| !s.trim().eq_ignore_ascii_case(&current.sku))
+    {
+        sku_holder(&state, &ctx, &location, sku).await?;
+    }
+    let mut details = ItemDetailsInput::from(current);
+    macro_rules! set {
+        ($($field:ident),*) => { $(if let Some(v) = body.$field { details.$field = v; })* };
+    }
+    macro_rules! set_some {
+        ($($field:ident),*) => { $(if let Some(v) = body.$field { details.$field = Some(v); })* };
+    }
+    set!(sku, name, category, min_quantity, unit_cost, unit_price);
+    set_some!(
+        barcode,
+        description,
+        subcategory,
+        max_quantity,
+        supplier,
+        expiry_date
+    );
+    let sku = details.sku.clone();
+    match state
+        .inventory
+        .execute(
+            loaded,
+            inventory_command(&ctx, InventoryAction::Update(details)),
+            &ctx.metadata(),
+        )
+        .await
+    {
+        Ok(committed) => Ok(ok(committed)),
+        Err(CommandError::Conflict) => {
+            sku_holder(&state, &ctx, &location, &sku).await?;
+            Err(ApiError::concurrent_write())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[utoipa::path(
     post, path = "/v1/inventory/{id}/transactions", tag = "inventory",
     request_body = InventoryTransactionRequest,
     params(
@@ -1261,7 +1430,7 @@ pub async fn transfer(
         reference: body.reference,
         notes: body.notes,
     });
-    act(
+    let destination = act(
         &state.inventory,
         &ctx,
         body.to_item_id,
@@ -1274,7 +1443,7 @@ pub async fn transfer(
     Ok(respond(
         StatusCode::CREATED,
         Some(&format!("/v1/inventory/{}", body.to_item_id)),
-        0,
+        destination.version,
         &TransferDone {
             transfer_id,
             from_item_id: body.from_item_id,

@@ -64,6 +64,10 @@ pub enum CommandError<E: std::error::Error> {
     /// piece of equipment overlap): a business conflict, named by the route.
     #[error("refused by constraint {0}")]
     Excluded(String),
+    /// A rule the database checks at commit refused the events (the message
+    /// says why, e.g. `equipment … is REPAIR`).
+    #[error("{0}")]
+    Refused(String),
     #[error("event store unavailable: {0}")]
     Unavailable(String),
     #[error("event store failure: {0}")]
@@ -75,6 +79,7 @@ impl<E: DomainError> From<CommandError<E>> for ApiError {
         match e {
             CommandError::Domain(err) => ApiError::from_domain(&err),
             CommandError::Conflict => ApiError::concurrent_write(),
+            CommandError::Refused(detail) => ApiError::conflict("rule.refused", detail),
             CommandError::Excluded(constraint) => ApiError::conflict(
                 "booking.overlap",
                 format!("the change overlaps an existing booking ({constraint})"),
@@ -98,8 +103,18 @@ fn store_error<E: std::error::Error>(e: AggregateError<E>) -> CommandError<E> {
         }
         AggregateError::UnexpectedError(err) => {
             if let Some(sqlx::Error::Database(db)) = err.downcast_ref::<sqlx::Error>() {
-                if db.code().as_deref() == Some("23P01") {
-                    return CommandError::Excluded(db.constraint().unwrap_or_default().to_owned());
+                match db.code().as_deref() {
+                    Some("23P01") => {
+                        return CommandError::Excluded(
+                            db.constraint().unwrap_or_default().to_owned(),
+                        );
+                    }
+                    // A rule checked by a trigger (e.g. equipment that cannot be booked).
+                    Some("CRM01") => return CommandError::Refused(db.message().to_owned()),
+                    // Two writers checking each other's rows (exclusion
+                    // constraints can deadlock): retried like a lost race.
+                    Some("40P01" | "40001") => return CommandError::Conflict,
+                    _ => {}
                 }
             }
             // sqlx reports an exhausted or closed pool as "unexpected".

@@ -7,8 +7,8 @@
 //!
 //! `booked_until` is the end of the time it holds the equipment: `ends_at`,
 //! or the return time when returned early (as the booking trigger does: a
-//! return before the start or after the end changes nothing); `null` when
-//! cancelled.
+//! return after the end changes nothing); `null` when cancelled or returned
+//! before the period began.
 
 use event_schemas::assignment::{
     AGGREGATE_TYPE as ASSIGNMENT, AssignmentCancelled, AssignmentCheckedOut, AssignmentRescheduled,
@@ -64,7 +64,8 @@ impl Projection for Assignments {
     }
 
     fn version(&self) -> i32 {
-        1
+        // 2: a return before the start holds nothing.
+        2
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -141,7 +142,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
                 "UPDATE equipment_assignments
                     SET status = 'COMPLETED', returned_at = $3, returned_by = $4, return_odometer_km = $5,
                         condition_notes = $6,
-                        booked_until = CASE WHEN $3 > starts_at THEN least(ends_at, $3) ELSE booked_until END
+                        booked_until = CASE WHEN $3 > starts_at THEN least(ends_at, $3) ELSE NULL END
                   WHERE tenant_id = $1 AND id = $2",
                 ev,
             )?

@@ -595,3 +595,157 @@ async fn commands_reach_the_read_models_availability_low_stock_and_transfers() {
 fn urlencode(s: &str) -> String {
     s.replace('+', "%2B").replace(':', "%3A")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_refuses_a_booking_of_equipment_that_went_to_repair_in_the_same_instant() {
+    use aggregates::assignment::{AssignEquipment, AssignmentAction, AssignmentCommand};
+    let app = TestApp::spawn().await;
+    let dispatcher = app.token("acme", Role::Dispatcher);
+    let truck = register(&app, &dispatcher, "SN-STALE").await;
+    app.post(
+        &format!("/v1/equipment/{truck}/report-defect"),
+        &dispatcher,
+        json!({"description": "Flat tyre"}),
+    )
+    .await
+    .expect(200);
+    // A command decided on a stale read (the truck still ACTIVE) is refused
+    // at commit by the trigger, which sees the defect.
+    let store: command_api::store::Store<aggregates::assignment::EquipmentAssignment> =
+        command_api::store::Store::new(app.pool().clone(), app.env.infra.keystore.clone());
+    let tenant = event_schemas::TenantId::parse("acme").unwrap();
+    let loaded = store.new_aggregate();
+    let command = AssignmentCommand {
+        at: Utc::now(),
+        actor: uuid::Uuid::new_v4(),
+        action: AssignmentAction::Assign(AssignEquipment {
+            assignment_id: loaded.id(),
+            tenant_id: tenant.clone(),
+            equipment_id: truck.parse().unwrap(),
+            equipment_status: Some(event_schemas::equipment::EquipmentStatus::Active),
+            journey_id: Some(uuid::Uuid::new_v4()),
+            user_id: None,
+            starts_at: Utc::now() + Duration::hours(5),
+            ends_at: Utc::now() + Duration::hours(9),
+            purpose: None,
+            notes: None,
+        }),
+    };
+    let metadata = event_schemas::EventMetadata {
+        tenant_id: tenant,
+        user_id: uuid::Uuid::new_v4(),
+        role: Role::Dispatcher,
+        correlation_id: "test".into(),
+        causation_id: "test".into(),
+        command_id: uuid::Uuid::new_v4(),
+        recorded_at: Utc::now(),
+    };
+    match store.execute(loaded, command, &metadata).await {
+        Err(command_api::store::CommandError::Refused(detail)) => {
+            assert!(detail.contains("REPAIR"), "{detail}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let bookings: i64 = sqlx::query_scalar("SELECT count(*) FROM equipment_bookings")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(bookings, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_windows_early_returns_and_item_edits_behave() {
+    let app = TestApp::spawn().await;
+    let dispatcher = app.token("acme", Role::Dispatcher);
+    let truck = register(&app, &dispatcher, "SN-EDGE").await;
+    let window = app
+        .post(
+            &format!("/v1/equipment/{truck}/maintenance"),
+            &dispatcher,
+            json!({"maintenance_type": "INSPECTION", "window_start": at(10), "window_end": at(12), "description": "Safety"}),
+        )
+        .await;
+    window.expect(201);
+    let mid = window.body["maintenance_id"].as_str().unwrap().to_owned();
+    app.post(
+        &format!("/v1/equipment/{truck}/maintenance/{mid}/cancel"),
+        &dispatcher,
+        json!({"reason": "inspector sick"}),
+    )
+    .await
+    .expect(200);
+    // The window is free again.
+    let mover = uuid::Uuid::new_v4();
+    let mut body = assignment(&truck, 10, 12);
+    body["user_id"] = json!(mover);
+    let booked = app
+        .post("/v1/equipment-assignments", &dispatcher, body)
+        .await;
+    booked.expect(201);
+    let booked = booked.id();
+    // Crews check out and return their assignments but never move them.
+    let crew = app.token_for("acme", mover, Role::Crew);
+    app.post(
+        &format!("/v1/equipment-assignments/{booked}/reschedule"),
+        &crew,
+        json!({"starts_at": at(10), "ends_at": at(40)}),
+    )
+    .await
+    .expect_problem(403, "forbidden");
+    // Taken and brought back before the period began: nothing stays booked.
+    app.post(
+        &format!("/v1/equipment-assignments/{booked}/checkout"),
+        &crew,
+        json!({}),
+    )
+    .await
+    .expect(200);
+    app.post(
+        &format!("/v1/equipment-assignments/{booked}/return"),
+        &crew,
+        json!({}),
+    )
+    .await
+    .expect(200);
+    app.post(
+        "/v1/equipment-assignments",
+        &dispatcher,
+        assignment(&truck, 10, 12),
+    )
+    .await
+    .expect(201);
+
+    // Items are edited (never their quantity); a SKU stays unique per location.
+    let item = app
+        .post("/v1/inventory", &dispatcher, blankets("mtl-1"))
+        .await
+        .id();
+    let mut tape = blankets("mtl-1");
+    tape["sku"] = json!("TAPE-1");
+    tape["name"] = json!("Tape");
+    app.post("/v1/inventory", &dispatcher, tape)
+        .await
+        .expect(201);
+    app.patch(
+        &format!("/v1/inventory/{item}"),
+        &dispatcher,
+        json!({"sku": "tape-1"}),
+    )
+    .await
+    .expect_problem(409, "conflict");
+    app.patch(
+        &format!("/v1/inventory/{item}"),
+        &dispatcher,
+        json!({"min_quantity": "5", "unit_price": "16.00"}),
+    )
+    .await
+    .expect(200);
+    let state = app
+        .get(
+            &format!("/v1/audit/inventory/{item}/state"),
+            &app.token("acme", Role::Auditor),
+        )
+        .await;
+    assert_eq!(state.body["state"]["details"]["min_quantity"], "5");
+    assert_eq!(state.body["state"]["quantity"], "0");
+}
