@@ -1,35 +1,34 @@
 //! `read.inventory_items`: one row per stocked item at a location: SKU,
 //! barcode, name, category, quantity, reorder point (`min_quantity`),
 //! `max_quantity`, list unit cost, weighted average cost, unit price,
-//! supplier, expiry, `low_stock` and the last transaction. Quantity and
-//! average cost are the last transaction's `quantity_after` and
-//! `average_cost_after`, never recomputed. `low_stock` starts true (an item
-//! is created with quantity 0), `LowStockReached` sets it and
+//! supplier, expiry, `low_stock` and the last transaction. `stock_quantity`
+//! and average cost are the last transaction's `quantity_after` and
+//! `average_cost_after`, never recomputed; the `quantity` readers see is
+//! `stock_quantity - pending_delta` (see transfers below). `low_stock` starts
+//! true (an item is created with quantity 0), `LowStockReached` sets it and
 //! `StockReplenished` clears it. `version` is the item's aggregate sequence.
 //!
 //! `read.inventory_transactions`: one row per transaction (transfer legs
-//! name their transfer and counterpart).
+//! name their transfer and counterpart; `pending` while the leg is unpaired).
 //!
 //! `read.inventory_transfers`: one row per transfer, and what makes a
 //! transfer atomic for readers. A transfer is two events on two items (out
 //! of the source, into the destination, one `transfer_id`), which may reach
-//! the projection in different batches. The first leg seen is kept here
-//! (status PENDING, `pending_item_id`, `pending_event`) without touching its
-//! item, and every later event of that item waits behind it (`held`, in
-//! order), so the item's row stays as it was, version included. The batch
-//! that sees the other leg applies both legs, then the held events, in one
-//! transaction (status COMPLETED): readers see both quantities changed or
-//! neither. Either leg may come first.
+//! the projection in different batches, in either order. Every event is
+//! applied to its item as it arrives (nothing is held, so transfers crossing
+//! in opposite directions cannot block each other). The first leg seen makes
+//! the row (status PENDING, `pending_item_id`, `pending_change`) and adds its
+//! `quantity_change` to its item's `pending_delta`, so the visible
+//! `quantity` stays as it was. The batch that sees the other leg takes the
+//! first one's change back out of its item's `pending_delta` and applies the
+//! second without one, in one transaction (status COMPLETED): readers see
+//! both quantities changed or neither.
 
-use std::collections::VecDeque;
-
-use event_schemas::CloudEvent;
 use event_schemas::inventory::{
     AGGREGATE_TYPE as INVENTORY, InventoryItemCreated, InventoryItemDetails, InventoryItemUpdated,
     InventoryTransactionRecorded, TransferLeg,
 };
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -58,6 +57,8 @@ CREATE TABLE inventory_items (
     supplier            jsonb,
     expiry_date         date,
     quantity            numeric(14, 3) NOT NULL DEFAULT 0,
+    stock_quantity      numeric(14, 3) NOT NULL DEFAULT 0,
+    pending_delta       numeric(14, 3) NOT NULL DEFAULT 0,
     average_cost        numeric(14, 4) NOT NULL DEFAULT 0,
     low_stock           boolean        NOT NULL DEFAULT true,
     last_transaction_at timestamptz,
@@ -84,6 +85,7 @@ CREATE TABLE inventory_transactions (
     transfer_id             uuid,
     counterpart_item_id     uuid,
     counterpart_location_id text,
+    pending                 boolean        NOT NULL DEFAULT false,
     recorded_by             uuid           NOT NULL,
     recorded_at             timestamptz    NOT NULL,
     sequence                bigint         NOT NULL,
@@ -103,8 +105,7 @@ CREATE TABLE inventory_transfers (
     out_recorded_at  timestamptz,
     in_recorded_at   timestamptz,
     pending_item_id  uuid,
-    pending_event    jsonb,
-    held             jsonb          NOT NULL DEFAULT '[]',
+    pending_change   numeric(14, 3),
     PRIMARY KEY (tenant_id, transfer_id)
 );
 CREATE INDEX inventory_transfers_pending ON inventory_transfers (tenant_id, pending_item_id) WHERE status = 'PENDING';
@@ -131,29 +132,6 @@ fn bind_details<'q>(query: Statement<'q>, d: &InventoryItemDetails) -> Statement
         .bind(d.expiry_date)
 }
 
-/// An event as kept in `inventory_transfers` while it waits.
-#[derive(Serialize, Deserialize)]
-struct Kept {
-    stream_seq: u64,
-    event: CloudEvent,
-}
-
-impl Kept {
-    fn of(ev: &ProjectedEvent) -> Self {
-        Self {
-            stream_seq: ev.stream_seq,
-            event: ev.event.clone(),
-        }
-    }
-
-    fn into_event(self) -> ProjectedEvent {
-        ProjectedEvent {
-            stream_seq: self.stream_seq,
-            event: self.event,
-        }
-    }
-}
-
 #[async_trait::async_trait]
 impl Projection for Inventory {
     fn name(&self) -> &'static str {
@@ -161,7 +139,7 @@ impl Projection for Inventory {
     }
 
     fn version(&self) -> i32 {
-        1
+        2
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -181,106 +159,94 @@ impl Projection for Inventory {
         conn: &mut PgConnection,
         ev: &ProjectedEvent,
     ) -> Result<(), ProjectionError> {
-        if ev.event.aggregatetype != INVENTORY {
-            return Ok(());
+        match crate::step(
+            conn,
+            ev,
+            (INVENTORY, "InventoryItemCreated"),
+            "inventory_items",
+        )
+        .await?
+        {
+            None => Ok(()),
+            Some(Step::Create) => create(conn, ev).await,
+            Some(Step::Update) => update(conn, ev).await,
         }
-        // Events released by a completed transfer run before anything else.
-        let mut queue = VecDeque::from([ev.clone()]);
-        while let Some(ev) = queue.pop_front() {
-            let released = route(conn, &ev).await?;
-            for e in released.into_iter().rev() {
-                queue.push_front(e);
-            }
-        }
-        Ok(())
     }
 }
 
-/// Applies, holds or pairs one event; returns the events a completed
-/// transfer released (to apply next, in order).
-async fn route(
+/// Records a transfer leg of the event's item, before the caller applies the
+/// event. `false` for the first leg seen (the caller makes its change
+/// pending); `true` for the second, whose transfer is now complete: the
+/// first leg's pending change is taken out of its item here.
+async fn record_leg(
     conn: &mut PgConnection,
     ev: &ProjectedEvent,
-) -> Result<Vec<ProjectedEvent>, ProjectionError> {
+    tx: &InventoryTransactionRecorded,
+    leg: &TransferLeg,
+) -> Result<bool, ProjectionError> {
     let tenant = ev.event.tenant.as_str();
     let item = ev.aggregate_uuid()?;
-    // An item with a pending transfer leg: everything after it waits.
-    let blocked: Option<Uuid> = sqlx::query_scalar(
-        "SELECT transfer_id FROM inventory_transfers
-          WHERE tenant_id = $1 AND pending_item_id = $2 AND status = 'PENDING'",
-    )
-    .bind(tenant)
-    .bind(item)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(transfer) = blocked {
-        sqlx::query(
-            "UPDATE inventory_transfers SET held = held || jsonb_build_array($3::jsonb)
-              WHERE tenant_id = $1 AND transfer_id = $2",
-        )
-        .bind(tenant)
-        .bind(transfer)
-        .bind(Json(Kept::of(ev)))
-        .execute(&mut *conn)
-        .await?;
-        return Ok(vec![]);
-    }
-    let leg = match ev.event.event_type.as_str() {
-        "InventoryTransactionRecorded" => {
-            let d: InventoryTransactionRecorded = ev.data()?;
-            d.transfer.clone().map(|leg| (d, leg))
-        }
-        _ => None,
-    };
-    let Some((tx, leg)) = leg else {
-        apply_now(conn, ev).await?;
-        return Ok(vec![]);
-    };
-    type Pending = (String, Option<Uuid>, Option<Json<Kept>>, Json<Vec<Kept>>);
-    let pending: Option<Pending> = sqlx::query_as(
-        "SELECT status, pending_item_id, pending_event, held FROM inventory_transfers
+    let out = tx.quantity_change < Decimal::ZERO;
+    type First = (String, Option<Uuid>, Option<Decimal>);
+    let first: Option<First> = sqlx::query_as(
+        "SELECT status, pending_item_id, pending_change FROM inventory_transfers
           WHERE tenant_id = $1 AND transfer_id = $2",
     )
     .bind(tenant)
     .bind(leg.transfer_id)
     .fetch_optional(&mut *conn)
     .await?;
-    match pending {
+    match first {
         None => {
-            hold_leg(conn, ev, &tx, &leg, item).await?;
-            Ok(vec![])
+            start_transfer(conn, ev, tx, leg, item).await?;
+            Ok(false)
         }
-        Some((status, Some(other), Some(Json(first)), Json(held)))
-            if status == "PENDING" && other != item =>
+        Some((status, Some(other), Some(change)))
+            if status == "PENDING" && other != item && (change < Decimal::ZERO) != out =>
         {
-            // Both legs: apply them (and what waited) in this transaction.
-            let first = first.into_event();
-            apply_now(conn, &first).await?;
-            apply_now(conn, ev).await?;
-            let at = tx.recorded_at;
+            // The other leg's item: its change becomes visible now, with ours.
+            sqlx::query(
+                "UPDATE inventory_items
+                    SET pending_delta = pending_delta - $3, quantity = stock_quantity - (pending_delta - $3)
+                  WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant)
+            .bind(other)
+            .bind(change)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(
+                "UPDATE inventory_transactions SET pending = false
+                  WHERE tenant_id = $1 AND item_id = $2 AND transfer_id = $3",
+            )
+            .bind(tenant)
+            .bind(other)
+            .bind(leg.transfer_id)
+            .execute(&mut *conn)
+            .await?;
             sqlx::query(
                 "UPDATE inventory_transfers
-                    SET status = 'COMPLETED', pending_item_id = NULL, pending_event = NULL, held = '[]',
+                    SET status = 'COMPLETED', pending_item_id = NULL, pending_change = NULL,
                         out_recorded_at = coalesce(out_recorded_at, $3),
                         in_recorded_at = coalesce(in_recorded_at, $3)
                   WHERE tenant_id = $1 AND transfer_id = $2",
             )
             .bind(tenant)
             .bind(leg.transfer_id)
-            .bind(at)
+            .bind(tx.recorded_at)
             .execute(&mut *conn)
             .await?;
-            Ok(held.into_iter().map(Kept::into_event).collect())
+            Ok(true)
         }
         Some(_) => Err(ProjectionError::Decode(format!(
-            "transfer {} (stream seq {}): a second leg on item {item} or a third leg",
+            "transfer {} (stream seq {}): a second leg on item {item}, in the same direction, or a third leg",
             leg.transfer_id, ev.stream_seq
         ))),
     }
 }
 
-/// Keeps the first leg of a transfer seen, without touching its item.
-async fn hold_leg(
+/// Makes the row of a transfer whose first leg (on `item`) this is.
+async fn start_transfer(
     conn: &mut PgConnection,
     ev: &ProjectedEvent,
     tx: &InventoryTransactionRecorded,
@@ -313,7 +279,7 @@ async fn hold_leg(
     sqlx::query(
         "INSERT INTO inventory_transfers (tenant_id, transfer_id, status, from_item_id, from_location_id, to_item_id,
                                           to_location_id, quantity, unit_cost, out_recorded_at, in_recorded_at,
-                                          pending_item_id, pending_event)
+                                          pending_item_id, pending_change)
          VALUES ($1, $2, 'PENDING', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(ev.event.tenant.as_str())
@@ -327,26 +293,10 @@ async fn hold_leg(
     .bind(out.then_some(tx.recorded_at))
     .bind((!out).then_some(tx.recorded_at))
     .bind(item)
-    .bind(Json(Kept::of(ev)))
+    .bind(tx.quantity_change)
     .execute(conn)
     .await?;
     Ok(())
-}
-
-/// Applies an event to its item's row.
-async fn apply_now(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), ProjectionError> {
-    match crate::step(
-        conn,
-        ev,
-        (INVENTORY, "InventoryItemCreated"),
-        "inventory_items",
-    )
-    .await?
-    {
-        None => Ok(()),
-        Some(Step::Create) => create(conn, ev).await,
-        Some(Step::Update) => update(conn, ev).await,
-    }
 }
 
 async fn create(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), ProjectionError> {
@@ -384,11 +334,22 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
         "InventoryTransactionRecorded" => {
             let d: InventoryTransactionRecorded = ev.data()?;
             let leg = d.transfer.as_ref();
+            // An unpaired transfer leg's change stays out of the visible quantity.
+            let pending = match leg {
+                Some(leg) => !record_leg(conn, ev, &d, leg).await?,
+                None => false,
+            };
+            let delta = if pending {
+                d.quantity_change
+            } else {
+                Decimal::ZERO
+            };
             on_aggregate(
                 "INSERT INTO inventory_transactions (tenant_id, item_id, transaction_id, transaction_type,
                         quantity_change, unit_cost, quantity_after, average_cost_after, reference, notes,
-                        transfer_id, counterpart_item_id, counterpart_location_id, recorded_by, recorded_at, sequence)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                        transfer_id, counterpart_item_id, counterpart_location_id, pending, recorded_by,
+                        recorded_at, sequence)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
                 ev,
             )?
             .bind(d.transaction_id)
@@ -402,17 +363,21 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .bind(leg.map(|l| l.transfer_id))
             .bind(leg.map(|l| l.counterpart_item_id))
             .bind(leg.map(|l| l.counterpart_location_id.clone()))
+            .bind(pending)
             .bind(d.recorded_by)
             .bind(d.recorded_at)
             .bind(ev.event.sequence)
             .execute(&mut *conn)
             .await?;
             on_aggregate(
-                "UPDATE inventory_items SET quantity = $3, average_cost = $4, last_transaction_at = $5
+                "UPDATE inventory_items
+                    SET stock_quantity = $3, pending_delta = pending_delta + $4,
+                        quantity = $3 - (pending_delta + $4), average_cost = $5, last_transaction_at = $6
                   WHERE tenant_id = $1 AND id = $2",
                 ev,
             )?
             .bind(d.quantity_after)
+            .bind(delta)
             .bind(d.average_cost_after)
             .bind(d.recorded_at)
             .execute(conn)
