@@ -14,8 +14,9 @@
 //!   registers `--trucks` trucks (default 4); each round books a random
 //!   truck for a random 4-hour slot in the next 30 days; a slot already
 //!   taken answers 409 (counted as a conflict, not a failure); a booked
-//!   slot is checked out and returned. The lag is to the assignment's read
-//!   model.
+//!   slot is checked out, and every other one returned at once (freeing
+//!   it), so the trucks fill up as the run goes on. The lag is to the
+//!   assignment's read model.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -442,23 +443,29 @@ async fn assignments_round(
         }
     };
     let a = id_of(&booked);
-    r.command(
-        "checkout",
-        &format!("/v1/equipment-assignments/{a}/checkout"),
-        json!({}),
-    )
-    .await?;
-    let returned = r
+    let out = r
         .command(
-            "return",
-            &format!("/v1/equipment-assignments/{a}/return"),
+            "checkout",
+            &format!("/v1/equipment-assignments/{a}/checkout"),
             json!({}),
         )
         .await?;
-    Some((
-        format!("/v1/equipment-assignments/{a}"),
-        version_of(&returned),
-    ))
+    // Every other booking is brought back at once (which frees its slot);
+    // the rest stay booked, so the trucks fill up and contention grows.
+    if n % 2 == 1 {
+        let returned = r
+            .command(
+                "return",
+                &format!("/v1/equipment-assignments/{a}/return"),
+                json!({}),
+            )
+            .await?;
+        return Some((
+            format!("/v1/equipment-assignments/{a}"),
+            version_of(&returned),
+        ));
+    }
+    Some((format!("/v1/equipment-assignments/{a}"), version_of(&out)))
 }
 
 /// The money path of one sale; the PAID invoice's read model is probed.
