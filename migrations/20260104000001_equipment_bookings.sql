@@ -148,6 +148,11 @@ BEGIN
             UPDATE equipment_bookings
                SET period = tstzrange((data ->> 'starts_at')::timestamptz, (data ->> 'ends_at')::timestamptz, '[)')
              WHERE tenant_id = tenant AND booking_id = NEW.aggregate_id;
+        ELSIF NEW.event_type = 'AssignmentCheckedOut' THEN
+            -- A truck due for repair (or in maintenance, retired, sold) is
+            -- never sent out, even on an earlier booking.
+            PERFORM check_equipment_bookable(tenant, (SELECT equipment_id FROM equipment_bookings
+                                                       WHERE tenant_id = tenant AND booking_id = NEW.aggregate_id));
         ELSIF NEW.event_type = 'AssignmentReturned' THEN
             -- Returned early: the rest of the period is free again (a late
             -- return never extends the booking: it is a fact, not a request);

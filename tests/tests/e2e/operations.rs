@@ -749,3 +749,53 @@ async fn cancelled_windows_early_returns_and_item_edits_behave() {
     assert_eq!(state.body["state"]["details"]["min_quantity"], "5");
     assert_eq!(state.body["state"]["quantity"], "0");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truck_reported_defective_after_it_was_booked_is_not_sent_out() {
+    let app = TestApp::spawn().await;
+    let dispatcher = app.token("acme", Role::Dispatcher);
+    let truck = register(&app, &dispatcher, "SN-DEFECT").await;
+    let booked = app
+        .post(
+            "/v1/equipment-assignments",
+            &dispatcher,
+            assignment(&truck, 1, 5),
+        )
+        .await;
+    booked.expect(201);
+    let booked = booked.id();
+    app.post(
+        &format!("/v1/equipment/{truck}/report-defect"),
+        &dispatcher,
+        json!({"description": "Brakes"}),
+    )
+    .await
+    .expect(200);
+    let refused = app
+        .post(
+            &format!("/v1/equipment-assignments/{booked}/checkout"),
+            &dispatcher,
+            json!({}),
+        )
+        .await;
+    refused.expect_problem(409, "conflict");
+    assert!(
+        refused.body["detail"].as_str().unwrap().contains("REPAIR"),
+        "{}",
+        refused.body
+    );
+    app.post(
+        &format!("/v1/equipment/{truck}/repair"),
+        &dispatcher,
+        json!({}),
+    )
+    .await
+    .expect(200);
+    app.post(
+        &format!("/v1/equipment-assignments/{booked}/checkout"),
+        &dispatcher,
+        json!({}),
+    )
+    .await
+    .expect(200);
+}
