@@ -109,6 +109,15 @@ BEGIN
             UPDATE equipment_state
                SET final_status = CASE NEW.event_type WHEN 'EquipmentRetired' THEN 'RETIRED' ELSE 'SOLD' END
              WHERE tenant_id = tenant AND equipment_id = NEW.aggregate_id;
+            -- Equipment leaves the fleet only once nothing books it any more
+            -- (the row lock above orders this against a concurrent booking).
+            SELECT string_agg(booking_id, ', ') INTO id FROM equipment_bookings
+             WHERE tenant_id = tenant AND equipment_id = NEW.aggregate_id AND kind = 'assignment'
+               AND upper(period) > (NEW.metadata ->> 'recorded_at')::timestamptz;
+            IF id IS NOT NULL THEN
+                RAISE EXCEPTION 'equipment % still has bookings: assignments %; cancel them first',
+                    NEW.aggregate_id, id USING ERRCODE = 'CRM01';
+            END IF;
         END IF;
         IF NEW.event_type IN ('EquipmentRegistered', 'EquipmentUpdated') THEN
             DELETE FROM equipment_serial_claims WHERE tenant_id = tenant AND equipment_id = NEW.aggregate_id;

@@ -163,7 +163,9 @@ pub async fn get_item(
             "SELECT transaction_id, transaction_type, quantity_change, unit_cost, quantity_after, average_cost_after,
                     reference, notes, transfer_id, counterpart_item_id, counterpart_location_id, recorded_by,
                     recorded_at, sequence
-               FROM read.inventory_transactions WHERE tenant_id = $1 AND item_id = $2
+               FROM read.inventory_transactions
+              -- A transfer leg whose other side is not projected yet is shown with it.
+              WHERE tenant_id = $1 AND item_id = $2 AND NOT pending
               ORDER BY sequence DESC LIMIT {TRANSACTIONS_SHOWN}"
         ),
         id,

@@ -799,3 +799,67 @@ async fn a_truck_reported_defective_after_it_was_booked_is_not_sent_out() {
     .await
     .expect(200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn equipment_leaves_the_fleet_only_once_nothing_books_it() {
+    let app = TestApp::spawn().await;
+    let manager = app.token("acme", Role::Manager);
+    let truck = register(&app, &manager, "SN-RETIRE").await;
+    let booked = app
+        .post(
+            "/v1/equipment-assignments",
+            &manager,
+            assignment(&truck, 48, 52),
+        )
+        .await;
+    booked.expect(201);
+    let booked = booked.id();
+    let refused = app
+        .post(
+            &format!("/v1/equipment/{truck}/retire"),
+            &manager,
+            json!({"reason": "old"}),
+        )
+        .await;
+    refused.expect_problem(409, "conflict");
+    assert!(
+        refused.body["detail"].as_str().unwrap().contains(&booked),
+        "{}",
+        refused.body
+    );
+    app.post(
+        &format!("/v1/equipment/{truck}/sell"),
+        &manager,
+        json!({"price": "20000.00", "buyer": "Fleet Ltd"}),
+    )
+    .await
+    .expect_problem(409, "conflict");
+    app.post(
+        &format!("/v1/equipment-assignments/{booked}/cancel"),
+        &manager,
+        json!({"reason": "truck sold"}),
+    )
+    .await
+    .expect(200);
+    app.post(
+        &format!("/v1/equipment/{truck}/sell"),
+        &manager,
+        json!({"price": "20000.00", "buyer": "Fleet Ltd"}),
+    )
+    .await
+    .expect(200);
+    // Sold is final: no booking, no edit.
+    let after = app
+        .post(
+            "/v1/equipment-assignments",
+            &manager,
+            assignment(&truck, 60, 62),
+        )
+        .await;
+    after.expect_problem(409, "conflict");
+    assert!(
+        after.body["detail"].as_str().unwrap().contains("SOLD"),
+        "{}",
+        after.body
+    );
+}
