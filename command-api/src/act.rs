@@ -45,8 +45,9 @@ where
     Ok(loaded)
 }
 
-/// Load, authorize, `If-Match`, decide `command()`, commit; lost races
-/// without `If-Match` are decided again.
+/// Load, authorize, `If-Match`, decide `command(state)`, commit; lost races
+/// without `If-Match` are decided again (the command is built again from
+/// the fresh state).
 pub async fn act<A>(
     store: &Store<A>,
     ctx: &CommandContext,
@@ -54,7 +55,7 @@ pub async fn act<A>(
     if_match: &IfMatch,
     permission: (Resource, Action),
     ownership: Ownership<A>,
-    command: impl Fn() -> A::Command,
+    command: impl Fn(&A) -> A::Command,
 ) -> Result<Committed, ApiError>
 where
     A: Aggregate<Services = ()> + TenantOwned,
@@ -64,7 +65,8 @@ where
     for attempt in 1..=attempts {
         let loaded = load_authorized(store, ctx, id, permission, ownership).await?;
         if_match.check(loaded.version())?;
-        match store.execute(loaded, command(), &ctx.metadata()).await {
+        let decided = command(loaded.state());
+        match store.execute(loaded, decided, &ctx.metadata()).await {
             Err(CommandError::Conflict) if attempt < attempts => {
                 tokio::time::sleep(std::time::Duration::from_millis(2 * attempt)).await;
             }

@@ -266,7 +266,7 @@ async fn run_equipment(
         if_match,
         (Resource::Equipment, permission),
         equipment_ownership,
-        || equipment_command(ctx, action.clone()),
+        |_| equipment_command(ctx, action.clone()),
     )
     .await
 }
@@ -851,7 +851,7 @@ async fn run_assignment(
         if_match,
         (Resource::EquipmentAssignment, permission),
         assignment_ownership,
-        || assignment_command(ctx, action.clone()),
+        |_| assignment_command(ctx, action.clone()),
     )
     .await
 }
@@ -1317,7 +1317,7 @@ pub async fn record_transaction(
         &if_match,
         (Resource::Inventory, Action::Update),
         item_ownership,
-        || inventory_command(&ctx, action.clone()),
+        |_| inventory_command(&ctx, action.clone()),
     )
     .await?;
     Ok(respond(
@@ -1380,45 +1380,37 @@ pub async fn transfer(
     }
     let transfer_id = Uuid::now_v7();
     // Out of the source first (the stock rule), at its average cost then.
-    let mut cost = Decimal::ZERO;
-    let mut from_location = String::new();
-    let mut done = false;
-    for _ in 0..8 {
-        let source = load_authorized(
-            &state.inventory,
-            &ctx,
-            body.from_item_id,
-            (Resource::Inventory, Action::Update),
-            item_ownership,
-        )
-        .await?;
-        cost = source.state().average_cost();
-        from_location = source.state().location_id().unwrap_or_default().to_owned();
-        let action = InventoryAction::TransferOut(TransferOut {
-            transaction_id: Uuid::now_v7(),
-            transfer_id,
-            quantity: body.quantity,
-            to_item_id: body.to_item_id,
-            to_location_id: to_location.clone(),
-            reference: body.reference.clone(),
-            notes: body.notes.clone(),
-        });
-        match state
-            .inventory
-            .execute(source, inventory_command(&ctx, action), &ctx.metadata())
-            .await
-        {
-            Err(CommandError::Conflict) => continue,
-            other => {
-                other?;
-                done = true;
-                break;
-            }
-        }
-    }
-    if !done {
-        return Err(ApiError::concurrent_write());
-    }
+    // Out of the source first (the stock rule), at the average cost it
+    // leaves at (read from the state the out side is decided on).
+    let source = std::sync::Mutex::new((Decimal::ZERO, String::new()));
+    act(
+        &state.inventory,
+        &ctx,
+        body.from_item_id,
+        &IfMatch(None),
+        (Resource::Inventory, Action::Update),
+        item_ownership,
+        |item: &InventoryItem| {
+            *source.lock().unwrap_or_else(|e| e.into_inner()) = (
+                item.average_cost(),
+                item.location_id().unwrap_or_default().to_owned(),
+            );
+            inventory_command(
+                &ctx,
+                InventoryAction::TransferOut(TransferOut {
+                    transaction_id: Uuid::now_v7(),
+                    transfer_id,
+                    quantity: body.quantity,
+                    to_item_id: body.to_item_id,
+                    to_location_id: to_location.clone(),
+                    reference: body.reference.clone(),
+                    notes: body.notes.clone(),
+                }),
+            )
+        },
+    )
+    .await?;
+    let (cost, from_location) = source.into_inner().unwrap_or_else(|e| e.into_inner());
     // Then into the destination (idempotent per transfer id).
     let action = InventoryAction::TransferIn(TransferIn {
         transaction_id: Uuid::now_v7(),
@@ -1437,7 +1429,7 @@ pub async fn transfer(
         &IfMatch(None),
         (Resource::Inventory, Action::Update),
         item_ownership,
-        || inventory_command(&ctx, action.clone()),
+        |_| inventory_command(&ctx, action.clone()),
     )
     .await?;
     Ok(respond(

@@ -216,7 +216,7 @@ async fn act(
         &if_match,
         permission,
         ownership,
-        || command(ctx, action.clone()),
+        |_| command(ctx, action.clone()),
     )
     .await
 }

@@ -14,7 +14,7 @@ fn at(hours_from_now: i64) -> String {
     t.to_rfc3339()
 }
 
-fn truck(serial: &str) -> Value {
+fn truck_body(serial: &str) -> Value {
     json!({
         "location_id": "mtl-1", "name": "Truck 7", "equipment_type": "TRUCK",
         "serial_number": serial, "manufacturer": "Isuzu", "model": "NPR", "year": 2022,
@@ -25,9 +25,23 @@ fn truck(serial: &str) -> Value {
 }
 
 async fn register(app: &TestApp, token: &str, serial: &str) -> String {
-    let r = app.post("/v1/equipment", token, truck(serial)).await;
+    let r = app.post("/v1/equipment", token, truck_body(serial)).await;
     r.expect(201);
     r.id()
+}
+
+/// Metadata of a command a dispatcher issues straight to a store (the tests
+/// that stage what a request stopped halfway through, or a stale decision).
+fn dispatcher_metadata(tenant: &event_schemas::TenantId) -> event_schemas::EventMetadata {
+    event_schemas::EventMetadata {
+        tenant_id: tenant.clone(),
+        user_id: uuid::Uuid::new_v4(),
+        role: Role::Dispatcher,
+        correlation_id: "test".into(),
+        causation_id: "test".into(),
+        command_id: uuid::Uuid::new_v4(),
+        recorded_at: Utc::now(),
+    }
 }
 
 fn assignment(equipment: &str, from: i64, to: i64) -> Value {
@@ -199,10 +213,6 @@ async fn maintenance_windows_repairs_and_reschedules_obey_the_same_rule() {
         .await;
     dup.expect_problem(409, "conflict");
     assert_eq!(dup.problem_fields(), ["serial_number"]);
-}
-
-fn truck_body(serial: &str) -> Value {
-    truck(serial)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -481,15 +491,7 @@ async fn a_transfer_left_halfway_is_completed_by_the_policy_once() {
             notes: None,
         }),
     };
-    let metadata = event_schemas::EventMetadata {
-        tenant_id: tenant.clone(),
-        user_id: uuid::Uuid::new_v4(),
-        role: Role::Dispatcher,
-        correlation_id: "test".into(),
-        causation_id: "test".into(),
-        command_id: uuid::Uuid::new_v4(),
-        recorded_at: Utc::now(),
-    };
+    let metadata = dispatcher_metadata(&tenant);
     store.execute(source, command, &metadata).await.unwrap();
     app.settle().await;
     let stores =
@@ -631,15 +633,7 @@ async fn the_database_refuses_a_booking_of_equipment_that_went_to_repair_in_the_
             notes: None,
         }),
     };
-    let metadata = event_schemas::EventMetadata {
-        tenant_id: tenant,
-        user_id: uuid::Uuid::new_v4(),
-        role: Role::Dispatcher,
-        correlation_id: "test".into(),
-        causation_id: "test".into(),
-        command_id: uuid::Uuid::new_v4(),
-        recorded_at: Utc::now(),
-    };
+    let metadata = dispatcher_metadata(&tenant);
     match store.execute(loaded, command, &metadata).await {
         Err(command_api::store::CommandError::Refused(detail)) => {
             assert!(detail.contains("REPAIR"), "{detail}")
