@@ -292,29 +292,51 @@ async fn healthz() -> &'static str {
 struct Readiness {
     postgres: bool,
     nats: bool,
+    /// `running`, `failed` (an event it cannot publish stopped it; see
+    /// `relay_failure`), or `unknown` when PostgreSQL did not answer.
+    relay: &'static str,
+    /// The event that stopped the relay and why.
+    #[schema(value_type = Option<Object>)]
+    relay_failure: Option<relay::RelayFailure>,
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
-        (status = 200, description = "PostgreSQL and NATS are reachable", body = Readiness),
-        (status = 503, description = "One of them is not", body = Readiness),
+        (status = 200, description = "PostgreSQL and NATS are reachable (and the relay, when this process runs it, is not stopped)", body = Readiness),
+        (status = 503, description = "One of them is not, or the relay this process runs is stopped by an event it cannot publish", body = Readiness),
     ))]
 async fn readyz(State(ops): State<OpsState>) -> Response {
-    let postgres = tokio::time::timeout(
+    // The relay's failure is read from PostgreSQL, so the same query tells
+    // whether PostgreSQL answers.
+    let failure = tokio::time::timeout(
         Duration::from_secs(2),
-        sqlx::query("SELECT 1").execute(&ops.infra.pool),
+        relay::failure(&ops.infra.pool, &ops.infra.config.nats_stream),
     )
     .await
-    .is_ok_and(|r| r.is_ok());
+    .ok()
+    .and_then(Result::ok);
+    let postgres = failure.is_some();
+    let relay_failure = failure.flatten();
     let nats = tokio::time::timeout(Duration::from_secs(2), ops.infra.nats.flush())
         .await
         .is_ok_and(|r| r.is_ok());
-    let status = if postgres && nats {
+    let relay_state = match (postgres, &relay_failure) {
+        (false, _) => "unknown",
+        (true, None) => "running",
+        (true, Some(_)) => "failed",
+    };
+    let status = if postgres && nats && !(ops.relay && relay_failure.is_some()) {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, axum::Json(Readiness { postgres, nats })).into_response()
+    let body = Readiness {
+        postgres,
+        nats,
+        relay: relay_state,
+        relay_failure,
+    };
+    (status, axum::Json(body)).into_response()
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "operations",

@@ -16,6 +16,7 @@ pub mod bench;
 pub mod config;
 pub mod infra;
 pub mod openapi;
+pub mod status;
 pub mod telemetry;
 
 pub use app::{Parts, Running, start};

@@ -4,6 +4,7 @@ use std::io::IsTerminal;
 
 use anyhow::{Context, bail};
 use api_common::{JwtKeys, Principal};
+use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
 use crm::app::{self, Parts, ProjectorSet};
 use crm::bench::{self, BenchArgs};
@@ -39,7 +40,11 @@ enum Command {
     /// Only the query API (scale out behind a load balancer).
     QueryApi,
     /// Only the relay (events table → JetStream); extra copies wait as standbys.
-    Relay,
+    /// `crm relay retry` lets a stopped relay try its failed event again.
+    Relay {
+        #[command(subcommand)]
+        command: Option<RelayCommand>,
+    },
     /// Only projectors: the named ones, or all. Extra copies wait as standbys.
     Projector { names: Vec<String> },
     /// Create the database if needed and apply migrations.
@@ -51,7 +56,7 @@ enum Command {
         /// User id (a UUID).
         #[arg(long)]
         user: Uuid,
-        #[arg(long, value_parser = parse_role)]
+        #[arg(long, value_parser = role_parser())]
         role: Role,
         /// Lifetime, e.g. 30m, 8h, 7d.
         #[arg(long, default_value = "8h", value_parser = config::parse_ttl)]
@@ -82,6 +87,13 @@ enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum RelayCommand {
+    /// Let a relay stopped by an event it could not publish try that event
+    /// again (after a fix, e.g. a larger NATS max_payload).
+    Retry,
 }
 
 #[derive(Subcommand)]
@@ -145,15 +157,16 @@ enum ProjectionsCommand {
     Retry { name: String },
 }
 
-fn parse_role(text: &str) -> Result<Role, String> {
-    let role: Role = text
-        .parse()
-        .map_err(|e: event_schemas::UnknownVariant| e.to_string())?;
-    if role.is_person() {
-        Ok(role)
-    } else {
-        Err("`system` is reserved for the backend's own processes".into())
-    }
+/// The roles a token can carry: every role but `system`, which only the
+/// backend's own processes act as (so `--help` and errors list only these).
+fn role_parser() -> impl TypedValueParser<Value = Role> {
+    let people: Vec<&'static str> = Role::ALL
+        .iter()
+        .filter(|r| r.is_person())
+        .map(|r| r.as_str())
+        .collect();
+    clap::builder::PossibleValuesParser::new(people)
+        .try_map(|text| text.parse::<Role>().map_err(|e| e.to_string()))
 }
 
 #[tokio::main]
@@ -178,7 +191,25 @@ async fn main() -> anyhow::Result<()> {
             };
             serve(cli.config, parts, false).await
         }
-        Command::Relay => {
+        Command::Relay {
+            command: Some(RelayCommand::Retry),
+        } => {
+            let pool = infra::connect_postgres(&cli.config.database_url, 2).await?;
+            let stream = &cli.config.nats_stream;
+            let failure = command_api::relay::failure(&pool, stream).await?;
+            if command_api::relay::retry(&pool, stream).await? {
+                if let Some(f) = failure {
+                    println!(
+                        "the relay of {stream} will try event {} again",
+                        f.event.event_id
+                    );
+                }
+                Ok(())
+            } else {
+                bail!("the relay of {stream} is not stopped")
+            }
+        }
+        Command::Relay { command: None } => {
             let parts = Parts {
                 relay: true,
                 http: true,
@@ -496,31 +527,7 @@ async fn projections_command(config: Config, command: ProjectionsCommand) -> any
                 );
                 return Ok(());
             }
-            println!(
-                "relay: {} unpublished event(s), last position {}, stream seq {}, leader {}",
-                relay.unpublished,
-                relay.last_position,
-                relay.last_stream_seq,
-                relay.leader.as_deref().unwrap_or("-")
-            );
-            println!();
-            println!(
-                "{:<16} {:>10} {:>12} {:>8}  {:<12} detail",
-                "projection", "position", "stream head", "lag", "state"
-            );
-            for s in statuses {
-                let detail = match (&s.error, s.rebuild) {
-                    (Some(e), _) => {
-                        format!("failed at seq {}: {e}", s.failed_seq.unwrap_or_default())
-                    }
-                    (None, Some((applied, target))) => format!("rebuild {applied}/{target}"),
-                    _ => String::new(),
-                };
-                println!(
-                    "{:<16} {:>10} {:>12} {:>8}  {:<12} {detail}",
-                    s.name, s.last_seq, s.stream_head, s.lag, s.state
-                );
-            }
+            print!("{}", crm::status::render(&relay, &statuses));
             Ok(())
         }
         ProjectionsCommand::Rebuild { name } => {

@@ -32,6 +32,14 @@
 //! connection and does all its reads and writes on that connection; standby
 //! relays retry the lock every second and take over when the leader's
 //! connection goes away.
+//!
+//! It never parses what it only forwards: the payload is read as text and
+//! travels as the envelope's raw `data`. An event it truly cannot publish
+//! (metadata that is not valid, a message over NATS's `max_payload`) is
+//! never skipped: the relay publishes everything before it, then stops and
+//! records the event and the reason in `relay_checkpoints` (shown by `crm
+//! projections status`, `/readyz`, the `relay_failed` metric and an error
+//! log). `crm relay retry` lets it try again after a fix.
 
 use std::time::Duration;
 
@@ -40,7 +48,8 @@ use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMes
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use event_schemas::{CloudEvent, TenantId, envelope};
-use serde_json::Value;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use sqlx::postgres::{PgConnectOptions, PgListener};
 use sqlx::{Connection, PgConnection, PgPool, Row};
 use tokio_util::sync::CancellationToken;
@@ -52,6 +61,8 @@ pub const NOTIFY_CHANNEL: &str = "crm_events";
 pub const READ_MODEL_CHANNEL: &str = "crm_read_models";
 pub const HEADER_POSITION: &str = "Crm-Position";
 pub const HEADER_TXID: &str = "Crm-Txid";
+/// Bytes counted for a message's headers when checking its size.
+const HEADER_ALLOWANCE: usize = 512;
 
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
@@ -69,6 +80,11 @@ pub struct RelayConfig {
     pub relay_id: String,
     /// How often each tenant's chain head is sealed (when it advanced).
     pub seal_interval: Duration,
+    /// The largest message (body and headers) the relay publishes; the
+    /// server's `max_payload` caps it. A larger event stops the relay.
+    pub max_message_bytes: usize,
+    /// How often a failed relay looks whether `crm relay retry` was run.
+    pub failed_poll: Duration,
 }
 
 impl RelayConfig {
@@ -81,6 +97,8 @@ impl RelayConfig {
             standby_retry: Duration::from_secs(1),
             relay_id: format!("relay-{}", Uuid::now_v7()),
             seal_interval: Duration::from_secs(60),
+            max_message_bytes: usize::MAX,
+            failed_poll: Duration::from_secs(1),
         }
     }
 }
@@ -95,6 +113,21 @@ pub enum RelayError {
         "the stream's last message has no {HEADER_TXID}/{HEADER_POSITION} headers: was it written by something other than the relay?"
     )]
     ForeignMessage,
+}
+
+/// An event the relay cannot publish: no retry of the same code and
+/// configuration would publish it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, thiserror::Error)]
+#[error(
+    "event {event_id} (position {position}, {event_type} of {aggregate}) cannot be published: {reason}"
+)]
+pub struct Unpublishable {
+    pub event_id: Uuid,
+    pub position: i64,
+    pub event_type: String,
+    /// `<aggregate type> <aggregate id>`.
+    pub aggregate: String,
+    pub reason: String,
 }
 
 fn nats_err(e: impl std::fmt::Display) -> RelayError {
@@ -121,13 +154,31 @@ pub struct EventRow {
     pub sequence: i64,
     pub event_type: String,
     pub event_version: String,
-    pub payload: Value,
-    pub metadata: Value,
+    /// The payload as stored (JSON text), never parsed here.
+    pub payload: String,
+    /// The metadata as stored (JSON text).
+    pub metadata: String,
     pub recorded_at: DateTime<Utc>,
 }
 
 const SELECT_COLUMNS: &str = "txid::text::bigint AS txid, position, event_id, aggregate_type, aggregate_id, sequence, \
-     event_type, event_version, payload, metadata, recorded_at";
+     event_type, event_version, payload::text AS payload, metadata::text AS metadata, recorded_at";
+
+/// The metadata fields the envelope carries.
+#[derive(Deserialize)]
+struct StoredMetadata {
+    tenant_id: String,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    correlation_id: Option<String>,
+    #[serde(default)]
+    causation_id: Option<String>,
+    #[serde(default)]
+    command_id: Option<String>,
+}
 
 impl EventRow {
     pub fn from_row(row: &sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
@@ -146,18 +197,25 @@ impl EventRow {
         })
     }
 
-    fn meta(&self, key: &str) -> String {
-        self.metadata
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
+    /// This event named in a failure.
+    pub fn unpublishable(&self, reason: impl Into<String>) -> Unpublishable {
+        Unpublishable {
+            event_id: self.event_id,
+            position: self.position,
+            event_type: self.event_type.clone(),
+            aggregate: format!("{} {}", self.aggregate_type, self.aggregate_id),
+            reason: reason.into(),
+        }
     }
 
-    /// The CloudEvents envelope of this event.
-    pub fn to_cloud_event(&self) -> Result<CloudEvent, String> {
-        let tenant = TenantId::parse(&self.meta("tenant_id"))
-            .map_err(|e| format!("event {} has an invalid tenant: {e}", self.event_id))?;
+    /// The CloudEvents envelope of this event, its `data` the stored text.
+    pub fn to_cloud_event(&self) -> Result<CloudEvent<Box<RawValue>>, Unpublishable> {
+        let meta: StoredMetadata = serde_json::from_str(&self.metadata)
+            .map_err(|e| self.unpublishable(format!("its metadata is not valid: {e}")))?;
+        let tenant = TenantId::parse(&meta.tenant_id)
+            .map_err(|e| self.unpublishable(format!("its tenant is not valid: {e}")))?;
+        let data = CloudEvent::raw_data_from_stored_payload(&self.event_type, self.payload.clone())
+            .map_err(|e| self.unpublishable(format!("its payload is not JSON: {e}")))?;
         Ok(CloudEvent {
             specversion: envelope::SPEC_VERSION.to_owned(),
             id: self.event_id,
@@ -167,19 +225,45 @@ impl EventRow {
             time: self.recorded_at,
             datacontenttype: envelope::CONTENT_TYPE.to_owned(),
             dataschema: CloudEvent::dataschema_for(&self.event_type, &self.event_version),
-            data: CloudEvent::data_from_stored_payload(&self.event_type, self.payload.clone()),
+            data,
             tenant,
             aggregatetype: self.aggregate_type.clone(),
             aggregateid: self.aggregate_id.clone(),
             sequence: self.sequence,
             eventversion: self.event_version.clone(),
             position: self.position,
-            correlationid: self.meta("correlation_id"),
-            causationid: self.meta("causation_id"),
-            commandid: self.meta("command_id"),
-            actor: self.meta("user_id"),
-            actorrole: self.meta("role"),
+            correlationid: meta.correlation_id.unwrap_or_default(),
+            causationid: meta.causation_id.unwrap_or_default(),
+            commandid: meta.command_id.unwrap_or_default(),
+            actor: meta.user_id.unwrap_or_default(),
+            actorrole: meta.role.unwrap_or_default(),
         })
+    }
+
+    /// The NATS message of this event: subject, headers and body, checked
+    /// against `max_bytes`.
+    pub fn to_message(
+        &self,
+        subject_prefix: &str,
+        max_bytes: usize,
+    ) -> Result<(String, HeaderMap, Bytes), Unpublishable> {
+        let event = self.to_cloud_event()?;
+        let subject = event.nats_subject(subject_prefix);
+        let body = serde_json::to_vec(&event)
+            .map_err(|e| self.unpublishable(format!("its envelope does not serialize: {e}")))?;
+        let mut headers = HeaderMap::new();
+        headers.insert(HEADER_TXID, self.txid.to_string().as_str());
+        headers.insert(HEADER_POSITION, self.position.to_string().as_str());
+        headers.insert("Content-Type", "application/cloudevents+json");
+        // The headers as sent (ours, Nats-Msg-Id and the expected sequence)
+        // stay well under this allowance.
+        let size = body.len() + HEADER_ALLOWANCE;
+        if size > max_bytes {
+            return Err(self.unpublishable(format!(
+                "its message is {size} bytes, over the {max_bytes}-byte limit (NATS max_payload)"
+            )));
+        }
+        Ok((subject, headers, Bytes::from(body)))
     }
 }
 
@@ -298,11 +382,27 @@ async fn lead(
     let mut stream = js.get_stream(&config.stream).await.map_err(nats_err)?;
     let mut cursor = reconcile(&mut conn, &mut stream, config).await?;
     crate::chain::chain_up_to(&mut conn, cursor, config.seal_interval).await?;
+    let max_bytes = config.max_message_bytes.min(js.client().max_payload());
     let mut failures = 0u32;
+    // A failure recorded by an earlier leader stands until `crm relay retry`.
+    let mut failed = failure(&mut conn, &config.stream).await?.is_some();
+    set_failed_gauge(config, failed);
 
     loop {
         if shutdown.is_cancelled() {
             return Ok(());
+        }
+        if failed {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(config.failed_poll) => {}
+            }
+            failed = failure(&mut conn, &config.stream).await?.is_some();
+            if !failed {
+                tracing::info!(relay = %config.relay_id, "relay retries after `crm relay retry`");
+                set_failed_gauge(config, false);
+            }
+            continue;
         }
         let batch = next_batch(&mut conn, cursor, config.batch_size).await?;
         if batch.is_empty() {
@@ -318,19 +418,30 @@ async fn lead(
             crate::chain::seal_due(&mut conn, config.seal_interval).await?;
             continue;
         }
-        match publish(js, config, &batch, cursor.stream_seq).await {
-            Ok(last_seq) => {
-                let last = batch.last().expect("batch is not empty");
-                cursor = Cursor {
-                    txid: last.txid,
-                    position: last.position,
-                    stream_seq: last_seq,
-                };
-                save_checkpoint(&mut conn, config, cursor).await?;
-                crate::chain::chain_up_to(&mut conn, cursor, config.seal_interval).await?;
-                metrics::counter!("relay_published_total", "stream" => config.stream.clone())
-                    .increment(batch.len() as u64);
+        match publish(js, config, &batch, cursor.stream_seq, max_bytes).await {
+            Ok(published) => {
+                if let Some(last) = published.count.checked_sub(1).map(|i| &batch[i]) {
+                    cursor = Cursor {
+                        txid: last.txid,
+                        position: last.position,
+                        stream_seq: published.last_seq,
+                    };
+                    save_checkpoint(&mut conn, config, cursor).await?;
+                    crate::chain::chain_up_to(&mut conn, cursor, config.seal_interval).await?;
+                    metrics::counter!("relay_published_total", "stream" => config.stream.clone())
+                        .increment(published.count as u64);
+                }
                 failures = 0;
+                if let Some(stop) = published.stopped_at {
+                    tracing::error!(
+                        relay = %config.relay_id, event_id = %stop.event_id, position = stop.position,
+                        event_type = %stop.event_type, aggregate = %stop.aggregate, reason = %stop.reason,
+                        "relay stopped: an event cannot be published; nothing after it is published until `crm relay retry`"
+                    );
+                    record_failure(&mut conn, &config.stream, &stop).await?;
+                    failed = true;
+                    set_failed_gauge(config, true);
+                }
             }
             Err(e) => {
                 failures += 1;
@@ -347,36 +458,61 @@ async fn lead(
     }
 }
 
-/// Publishes `batch` after stream sequence `last_seq`; returns the stream
-/// sequence of its last message.
+fn set_failed_gauge(config: &RelayConfig, failed: bool) {
+    metrics::gauge!("relay_failed", "stream" => config.stream.clone()).set(if failed {
+        1.0
+    } else {
+        0.0
+    });
+}
+
+/// What one publish round did.
+struct Published {
+    /// How many events of the batch (a prefix) were published.
+    count: usize,
+    /// The stream sequence of the last one.
+    last_seq: u64,
+    /// The event that stopped the round, if one cannot be published.
+    stopped_at: Option<Unpublishable>,
+}
+
+/// Publishes `batch` after stream sequence `last_seq`, up to the first event
+/// that cannot be published.
 async fn publish(
     js: &jetstream::Context,
     config: &RelayConfig,
     batch: &[EventRow],
     last_seq: u64,
-) -> Result<u64, RelayError> {
+    max_bytes: usize,
+) -> Result<Published, RelayError> {
     let mut acks: Vec<PublishAckFuture> = Vec::with_capacity(batch.len());
+    let mut stopped_at = None;
     for (i, row) in batch.iter().enumerate() {
-        let event = row.to_cloud_event().map_err(RelayError::Nats)?;
-        let subject = event.nats_subject(&config.subject_prefix);
-        let body = serde_json::to_vec(&event).map_err(nats_err)?;
-        let mut headers = HeaderMap::new();
-        headers.insert(HEADER_TXID, row.txid.to_string().as_str());
-        headers.insert(HEADER_POSITION, row.position.to_string().as_str());
-        headers.insert("Content-Type", "application/cloudevents+json");
+        let (subject, headers, body) = match row.to_message(&config.subject_prefix, max_bytes) {
+            Ok(message) => message,
+            Err(stop) => {
+                stopped_at = Some(stop);
+                break;
+            }
+        };
         let message = PublishMessage::build()
             .headers(headers)
-            .payload(Bytes::from(body))
+            .payload(body)
             .message_id(row.event_id.to_string())
             .expected_last_sequence(last_seq + i as u64);
         acks.push(js.send_publish(subject, message).await.map_err(nats_err)?);
     }
+    let count = acks.len();
     let mut seq = last_seq;
     for ack in acks {
         let ack = ack.await.map_err(nats_err)?;
         seq = ack.sequence;
     }
-    Ok(seq)
+    Ok(Published {
+        count,
+        last_seq: seq,
+        stopped_at,
+    })
 }
 
 /// Resumes from the stream's last message (or the beginning of an empty
@@ -444,15 +580,97 @@ async fn save_checkpoint(
     Ok(())
 }
 
-/// How far the relay is behind: committed events not yet published.
+/// The event that stopped the relay.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RelayFailure {
+    #[serde(flatten)]
+    pub event: Unpublishable,
+    pub failed_at: DateTime<Utc>,
+    /// How many times the relay failed on this event (retries included).
+    pub attempts: i32,
+}
+
+async fn record_failure(
+    conn: &mut PgConnection,
+    stream: &str,
+    stop: &Unpublishable,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE relay_checkpoints SET failed_event_id = $2, failed_position = $3, failed_event_type = $4,
+                failed_aggregate = $5, failed_reason = $6, failed_at = now(),
+                failed_attempts = CASE WHEN last_failed_event_id = $2 THEN failed_attempts + 1 ELSE 1 END,
+                last_failed_event_id = $2
+          WHERE stream = $1",
+    )
+    .bind(stream)
+    .bind(stop.event_id)
+    .bind(stop.position)
+    .bind(&stop.event_type)
+    .bind(&stop.aggregate)
+    .bind(&stop.reason)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The failure that stopped the relay of `stream`, if it is stopped.
+pub async fn failure<'c, E>(executor: E, stream: &str) -> Result<Option<RelayFailure>, sqlx::Error>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Postgres>,
+{
+    let row = sqlx::query(
+        "SELECT failed_event_id, failed_position, failed_event_type, failed_aggregate, failed_reason,
+                failed_at, failed_attempts
+           FROM relay_checkpoints WHERE stream = $1 AND failed_event_id IS NOT NULL",
+    )
+    .bind(stream)
+    .fetch_optional(executor)
+    .await?;
+    row.map(|row| {
+        Ok(RelayFailure {
+            event: Unpublishable {
+                event_id: row.try_get("failed_event_id")?,
+                position: row.try_get("failed_position")?,
+                event_type: row.try_get("failed_event_type")?,
+                aggregate: row.try_get("failed_aggregate")?,
+                reason: row.try_get("failed_reason")?,
+            },
+            failed_at: row.try_get("failed_at")?,
+            attempts: row.try_get("failed_attempts")?,
+        })
+    })
+    .transpose()
+}
+
+/// Lets a stopped relay try its failed event again (after a fix); `false`
+/// when it was not stopped.
+pub async fn retry(pool: &PgPool, stream: &str) -> Result<bool, sqlx::Error> {
+    let cleared = sqlx::query(
+        "UPDATE relay_checkpoints
+            SET failed_event_id = NULL, failed_position = NULL, failed_event_type = NULL,
+                failed_aggregate = NULL, failed_reason = NULL, failed_at = NULL
+          WHERE stream = $1 AND failed_event_id IS NOT NULL",
+    )
+    .bind(stream)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(cleared > 0)
+}
+
+/// How far the relay is behind: committed events not yet published, and
+/// the event that stopped it, if one did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RelayStatus {
     pub stream: String,
+    /// `running`, or `failed` (see `failure`).
+    pub state: &'static str,
     pub leader: Option<String>,
     pub last_position: i64,
     pub last_stream_seq: i64,
     pub unpublished: i64,
     pub updated_at: Option<DateTime<Utc>>,
+    pub failure: Option<RelayFailure>,
 }
 
 pub async fn status(pool: &PgPool, stream: &str) -> Result<RelayStatus, sqlx::Error> {
@@ -467,8 +685,15 @@ pub async fn status(pool: &PgPool, stream: &str) -> Result<RelayStatus, sqlx::Er
     .bind(stream)
     .fetch_one(pool)
     .await?;
+    let failure = failure(pool, stream).await?;
     Ok(RelayStatus {
         stream: stream.to_owned(),
+        state: if failure.is_some() {
+            "failed"
+        } else {
+            "running"
+        },
+        failure,
         leader: row.try_get("leader")?,
         last_position: row.try_get("last_position")?,
         last_stream_seq: row.try_get("last_stream_seq")?,

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::common::TenantId;
@@ -20,8 +21,12 @@ use crate::common::TenantId;
 pub const SPEC_VERSION: &str = "1.0";
 pub const CONTENT_TYPE: &str = "application/json";
 
+/// `D` is the `data` attribute: a parsed [`Value`] for consumers, or the
+/// stored JSON text as it is (`Box<RawValue>`) for the relay, which only
+/// forwards it and never parses it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct CloudEvent {
+#[schemars(rename = "CloudEvent")]
+pub struct CloudEvent<D = Value> {
     pub specversion: String,
     pub id: Uuid,
     /// `/tenants/<tenant>/<aggregate type>`
@@ -35,7 +40,7 @@ pub struct CloudEvent {
     /// `urn:crm:event:<type>:<version>`; the JSON Schema is
     /// `event-schemas/schemas/<type>.v<version>.json`.
     pub dataschema: String,
-    pub data: Value,
+    pub data: D,
     pub tenant: TenantId,
     pub aggregatetype: String,
     pub aggregateid: String,
@@ -51,6 +56,12 @@ pub struct CloudEvent {
     pub actorrole: String,
 }
 
+impl<D> CloudEvent<D> {
+    pub fn nats_subject(&self, prefix: &str) -> String {
+        CloudEvent::subject_for(prefix, &self.tenant, &self.aggregatetype, &self.event_type)
+    }
+}
+
 impl CloudEvent {
     /// The NATS subject: `<prefix>.events.<tenant>.<aggregate_type>.<event_type>`.
     pub fn subject_for(
@@ -60,10 +71,6 @@ impl CloudEvent {
         event_type: &str,
     ) -> String {
         format!("{prefix}.events.{tenant}.{aggregate_type}.{event_type}")
-    }
-
-    pub fn nats_subject(&self, prefix: &str) -> String {
-        Self::subject_for(prefix, &self.tenant, &self.aggregatetype, &self.event_type)
     }
 
     pub fn source_for(tenant: &TenantId, aggregate_type: &str) -> String {
@@ -88,5 +95,27 @@ impl CloudEvent {
             }
             other => other,
         }
+    }
+}
+
+impl CloudEvent<Box<RawValue>> {
+    /// [`CloudEvent::data_from_stored_payload`] on the stored JSON text,
+    /// without parsing the data: the inner object's text is kept as it is,
+    /// however deeply nested (serde_json skips over raw values without
+    /// recursing).
+    pub fn raw_data_from_stored_payload(
+        event_type: &str,
+        payload: String,
+    ) -> Result<Box<RawValue>, serde_json::Error> {
+        if let Ok(mut outer) =
+            serde_json::from_str::<std::collections::BTreeMap<String, Box<RawValue>>>(&payload)
+        {
+            if outer.len() == 1 {
+                if let Some(inner) = outer.remove(event_type) {
+                    return Ok(inner);
+                }
+            }
+        }
+        RawValue::from_string(payload)
     }
 }

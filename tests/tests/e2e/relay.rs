@@ -38,9 +38,19 @@ async fn insert_committed(pool: &PgPool, aggregate_id: Uuid, sequence: i64) -> U
 }
 
 fn start_relay(env: &TestEnv, id: &str) -> (JoinHandle<()>, CancellationToken) {
+    start_relay_with(env, id, usize::MAX)
+}
+
+fn start_relay_with(
+    env: &TestEnv,
+    id: &str,
+    max_message_bytes: usize,
+) -> (JoinHandle<()>, CancellationToken) {
     let mut config = RelayConfig::new(&env.config.nats_stream, &env.config.subject_prefix);
     config.relay_id = id.to_owned();
     config.standby_retry = Duration::from_millis(50);
+    config.failed_poll = Duration::from_millis(50);
+    config.max_message_bytes = max_message_bytes;
     let token = CancellationToken::new();
     let handle = tokio::spawn(relay::run(
         env.pool().clone(),
@@ -302,4 +312,241 @@ async fn published_envelopes_carry_the_event_and_its_metadata_on_the_tenant_subj
     assert_eq!(event.dataschema, "urn:crm:event:CustomerTagged:1.0");
     stop.cancel();
     relay.await.unwrap();
+}
+
+/// Inserts an event row with the given payload and metadata.
+async fn insert_raw(
+    pool: &PgPool,
+    aggregate_id: Uuid,
+    sequence: i64,
+    payload: &str,
+    metadata: serde_json::Value,
+) -> Uuid {
+    sqlx::query_scalar(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('Customer', $1, $2, 'CustomerTagged', '1.0', $3::text::json, $4) RETURNING event_id",
+    )
+    .bind(aggregate_id.to_string())
+    .bind(sequence)
+    .bind(payload)
+    .bind(metadata)
+    .fetch_one(pool)
+    .await
+    .expect("event inserted")
+}
+
+fn metadata(tenant: &str) -> serde_json::Value {
+    json!({
+        "tenant_id": tenant, "user_id": Uuid::nil(), "role": "admin",
+        "correlation_id": "test", "causation_id": "test", "command_id": Uuid::nil(),
+        "recorded_at": "2026-01-01T00:00:00Z",
+    })
+}
+
+async fn wait_for_relay_failure(env: &TestEnv) -> relay::RelayStatus {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let status = relay::status(env.pool(), &env.config.nats_stream)
+            .await
+            .unwrap();
+        if status.failure.is_some() {
+            return status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the relay never reported a failure: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deeply_nested_data_is_forwarded_as_stored_without_parsing() {
+    let env = TestEnv::new().await;
+    // Deeper than serde_json's recursion limit (128): parsing it would fail.
+    let deep = format!("{}1{}", "[".repeat(300), "]".repeat(300));
+    let payload = format!(r#"{{"CustomerTagged": {{"tag": "deep", "extra": {deep}}}}}"#);
+    let id = insert_raw(env.pool(), Uuid::new_v4(), 1, &payload, metadata("acme")).await;
+    let (relay, stop) = start_relay(&env, "relay-a");
+    wait_for_stream(&env, 1).await;
+    let stream = env.js().get_stream(&env.config.nats_stream).await.unwrap();
+    let message = stream.get_raw_message(1).await.unwrap();
+    let body = std::str::from_utf8(&message.payload).unwrap();
+    assert!(body.contains(&id.to_string()));
+    assert!(body.contains(&deep), "the data travels as stored");
+    let status = relay::status(env.pool(), &env.config.nats_stream)
+        .await
+        .unwrap();
+    assert_eq!(status.state, "running");
+    stop.cancel();
+    relay.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_too_large_to_publish_stops_the_relay_visibly_after_the_events_before_it() {
+    let env = TestEnv::new().await;
+    let aggregate = Uuid::new_v4();
+    let first = insert_committed(env.pool(), aggregate, 1).await;
+    let second = insert_committed(env.pool(), aggregate, 2).await;
+    let big = format!(
+        r#"{{"CustomerTagged": {{"tag": "{}"}}}}"#,
+        "x".repeat(20_000)
+    );
+    let too_large = insert_raw(env.pool(), aggregate, 3, &big, metadata("acme")).await;
+    let after = insert_committed(env.pool(), aggregate, 4).await;
+
+    let (relay, stop) = start_relay_with(&env, "relay-a", 8 * 1024);
+    let status = wait_for_relay_failure(&env).await;
+    let failure = status.failure.clone().unwrap();
+    assert_eq!(status.state, "failed");
+    assert_eq!(failure.event.event_id, too_large);
+    assert_eq!(failure.event.event_type, "CustomerTagged");
+    assert!(
+        failure.event.reason.contains("8192"),
+        "{}",
+        failure.event.reason
+    );
+    // Everything before it is published, nothing after it.
+    let published: Vec<Uuid> = env
+        .stream_messages()
+        .await
+        .iter()
+        .map(|(_, e, _)| e.id)
+        .collect();
+    assert_eq!(published, vec![first, second]);
+    assert_eq!(status.unpublished, 2);
+    // The operator's status report names the event and the way out.
+    let projections = projections::status(env.pool(), env.js(), &env.config.nats_stream, &[])
+        .await
+        .unwrap();
+    let report = crm::status::render(&status, &projections);
+    assert!(report.contains("relay: FAILED"), "{report}");
+    assert!(report.contains(&too_large.to_string()), "{report}");
+    assert!(report.contains("crm relay retry"), "{report}");
+    // It stays stopped (no retry loop publishing past it).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(env.stream_head().await, 2);
+    stop.cancel();
+    relay.await.unwrap();
+
+    // A restarted relay stays stopped until the operator retries.
+    let (relay, stop) = start_relay_with(&env, "relay-b", 1024 * 1024);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(env.stream_head().await, 2);
+    assert!(
+        relay::retry(env.pool(), &env.config.nats_stream)
+            .await
+            .unwrap()
+    );
+    wait_for_stream(&env, 4).await;
+    let published: Vec<Uuid> = env
+        .stream_messages()
+        .await
+        .iter()
+        .map(|(_, e, _)| e.id)
+        .collect();
+    assert_eq!(published, vec![first, second, too_large, after]);
+    let status = relay::status(env.pool(), &env.config.nats_stream)
+        .await
+        .unwrap();
+    assert_eq!(status.state, "running");
+    assert!(status.failure.is_none());
+    assert!(
+        !relay::retry(env.pool(), &env.config.nats_stream)
+            .await
+            .unwrap(),
+        "nothing left to retry"
+    );
+    stop.cancel();
+    relay.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_with_metadata_that_is_not_valid_stops_the_relay_and_retries_count() {
+    let env = TestEnv::new().await;
+    let aggregate = Uuid::new_v4();
+    let first = insert_committed(env.pool(), aggregate, 1).await;
+    let bad = insert_raw(
+        env.pool(),
+        aggregate,
+        2,
+        r#"{"CustomerTagged": {"tag": "b"}}"#,
+        metadata("Not A Tenant"),
+    )
+    .await;
+    let (relay, stop) = start_relay(&env, "relay-a");
+    let status = wait_for_relay_failure(&env).await;
+    let failure = status.failure.unwrap();
+    assert_eq!(failure.event.event_id, bad);
+    assert!(
+        failure.event.reason.contains("tenant"),
+        "{}",
+        failure.event.reason
+    );
+    assert_eq!(failure.attempts, 1);
+    let published: Vec<Uuid> = env
+        .stream_messages()
+        .await
+        .iter()
+        .map(|(_, e, _)| e.id)
+        .collect();
+    assert_eq!(published, vec![first]);
+    // A retry without a fix fails again on the same event, counted.
+    assert!(
+        relay::retry(env.pool(), &env.config.nats_stream)
+            .await
+            .unwrap()
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let status = relay::status(env.pool(), &env.config.nats_stream)
+            .await
+            .unwrap();
+        if status.failure.as_ref().is_some_and(|f| f.attempts == 2) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no second attempt: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(env.stream_head().await, 1);
+    stop.cancel();
+    relay.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_reports_a_stopped_relay_and_the_event_that_stopped_it() {
+    let app = crm_tests::TestApp::spawn().await;
+    let ready = app
+        .request(reqwest::Method::GET, "/readyz", None, None, &[])
+        .await;
+    assert_eq!(ready.status, 200, "{:?}", ready.body);
+    assert_eq!(ready.body["relay"], "running");
+    let bad = insert_raw(
+        app.pool(),
+        Uuid::new_v4(),
+        1,
+        r#"{"CustomerTagged": {"tag": "b"}}"#,
+        metadata("NOT VALID"),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let ready = loop {
+        let ready = app
+            .request(reqwest::Method::GET, "/readyz", None, None, &[])
+            .await;
+        if ready.status == 503 {
+            break ready;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "readyz never reported the stopped relay"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(ready.body["relay"], "failed");
+    assert_eq!(ready.body["relay_failure"]["event_id"], bad.to_string());
+    assert_eq!(ready.body["postgres"], true);
 }
