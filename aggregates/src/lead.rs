@@ -55,6 +55,13 @@ pub struct Lead {
     /// When the status last changed (or the lead was opened).
     #[serde(default)]
     pub status_changed_at: Option<DateTime<Utc>>,
+    /// The number of events applied (the aggregate's version).
+    #[serde(default)]
+    pub version: u64,
+    /// The version at which a person last set the status (the creation
+    /// counts): the sales process's own moves do not.
+    #[serde(default)]
+    pub status_set_by_person_at_version: u64,
 }
 
 impl Lead {
@@ -137,10 +144,13 @@ pub enum LeadAction {
         /// (empty: any status from which the move is legal).
         only_from: Vec<LeadStatus>,
         cause: PipelineCause,
-        /// When the causing event happened. A lead whose status changed
-        /// after that is left alone: a replayed old event (a rebuild of the
-        /// process manager) never overrides what happened since.
-        caused_at: DateTime<Utc>,
+        /// The lead's version when the causing event happened, in the event
+        /// stream's order (the lead's events that precede the cause in commit
+        /// order). A lead whose status a person changed after that is left
+        /// alone: a replayed old event (a rebuild of the process manager)
+        /// never overrides what happened since. Clocks are not compared:
+        /// readings of different writers are no order.
+        as_of_version: u64,
     },
 }
 
@@ -495,12 +505,10 @@ impl Lead {
                 to,
                 only_from,
                 cause,
-                caused_at,
+                as_of_version,
             } => {
                 let applies = !self.causes.contains(&cause.event_id)
-                    && self
-                        .status_changed_at
-                        .is_none_or(|changed| changed <= caused_at)
+                    && self.status_set_by_person_at_version <= as_of_version
                     && transition_allowed(status, to)
                     && (only_from.is_empty() || only_from.contains(&status))
                     && pipeline_rank(status).is_some();
@@ -541,6 +549,7 @@ impl Aggregate for Lead {
     }
 
     fn apply(&mut self, event: Self::Event) {
+        let version = self.version + 1;
         match event {
             LeadEvent::LeadCreated(e) => {
                 *self = Self {
@@ -561,6 +570,7 @@ impl Aggregate for Lead {
                     created_at: Some(e.created_at),
                     location_id: e.location_id,
                     status_changed_at: Some(e.created_at),
+                    status_set_by_person_at_version: version,
                     ..Self::default()
                 }
             }
@@ -577,8 +587,11 @@ impl Aggregate for Lead {
             LeadEvent::LeadStatusChanged(e) => {
                 self.status = Some(e.to);
                 self.status_changed_at = Some(e.changed_at);
-                if let Some(cause) = e.cause {
-                    self.causes.insert(cause.event_id);
+                match e.cause {
+                    Some(cause) => {
+                        self.causes.insert(cause.event_id);
+                    }
+                    None => self.status_set_by_person_at_version = version,
                 }
             }
             LeadEvent::LeadAssigned(e) => self.assigned_to = e.assigned_to,
@@ -590,5 +603,6 @@ impl Aggregate for Lead {
                 }
             }
         }
+        self.version = version;
     }
 }

@@ -1806,13 +1806,13 @@ fn pipeline_move(
     to: LeadStatus,
     only_from: Vec<LeadStatus>,
     event: &str,
-    caused_at: &str,
+    as_of_version: u64,
 ) -> LeadAction {
     LeadAction::PipelineMove {
         to,
         only_from,
         cause: cause(event, "quote-sent"),
-        caused_at: ts(caused_at),
+        as_of_version,
     }
 }
 
@@ -1822,7 +1822,7 @@ fn a_sent_quote_moves_a_new_lead_to_proposal_sent_naming_its_cause_and_stamping_
         .given(vec![lead_created().into()])
         .when(command(
             "2026-03-11T10:00:05Z",
-            pipeline_move(ProposalSent, vec![], "ev-1", "2026-03-11T10:00:00Z"),
+            pipeline_move(ProposalSent, vec![], "ev-1", 1),
         ))
         .then_expect_events(vec![
             LeadStatusChanged {
@@ -1855,7 +1855,7 @@ fn a_cause_moves_a_lead_at_most_once() {
         ])
         .when(command(
             "2026-03-11T10:00:06Z",
-            pipeline_move(Negotiation, vec![], "ev-1", "2026-03-11T10:00:06Z"),
+            pipeline_move(Negotiation, vec![], "ev-1", 3),
         ))
         .then_expect_events(vec![]);
 }
@@ -1892,7 +1892,7 @@ fn the_sales_process_never_moves_a_lead_backwards_or_out_of_lost_or_won() {
             .given(given)
             .when(command(
                 "2026-03-11T10:00:05Z",
-                pipeline_move(ProposalSent, vec![], "ev-2", "2026-03-11T10:00:00Z"),
+                pipeline_move(ProposalSent, vec![], "ev-2", 2),
             ))
             .inspect_result()
             .unwrap();
@@ -1910,12 +1910,7 @@ fn a_rejection_move_applies_only_from_the_statuses_it_names() {
         .given(at_qualified)
         .when(command(
             "2026-03-11T10:00:05Z",
-            pipeline_move(
-                Negotiation,
-                vec![ProposalSent],
-                "ev-3",
-                "2026-03-11T10:00:00Z",
-            ),
+            pipeline_move(Negotiation, vec![ProposalSent], "ev-3", 2),
         ))
         .inspect_result()
         .unwrap();
@@ -1924,8 +1919,9 @@ fn a_rejection_move_applies_only_from_the_statuses_it_names() {
 
 #[test]
 fn an_old_quote_event_replayed_after_the_lead_changed_moves_nothing() {
-    // Accepted while the lead was LOST (a no-op then); the lead was reopened
-    // later; a rebuild replays the acceptance: still nothing.
+    // Accepted while the lead was LOST (a no-op then, at the lead's version
+    // 2); the lead was reopened later (version 3); a rebuild replays the
+    // acceptance: still nothing.
     let events = lead()
         .given(vec![
             lead_created().into(),
@@ -1934,7 +1930,70 @@ fn an_old_quote_event_replayed_after_the_lead_changed_moves_nothing() {
         ])
         .when(command(
             "2026-03-20T10:00:00Z",
-            pipeline_move(Won, vec![], "ev-4", "2026-03-12T10:00:00Z"),
+            pipeline_move(Won, vec![], "ev-4", 2),
+        ))
+        .inspect_result()
+        .unwrap();
+    assert!(events.is_empty(), "{events:?}");
+}
+
+#[test]
+fn an_acceptance_right_after_the_send_wins_though_the_proposal_move_committed_after_it() {
+    // The quote was sent and accepted while the lead was at version 1; the
+    // sales process committed its move to PROPOSAL_SENT (versions 2 and 3)
+    // after the acceptance, with a later clock. The process's own moves are
+    // not a person's change: the acceptance still moves the lead to WON.
+    let proposed = LeadStatusChanged {
+        from: New,
+        to: ProposalSent,
+        reason: None,
+        changed_at: ts("2026-03-11T10:00:09Z"),
+        cause: Some(cause("ev-sent", "quote-sent")),
+    };
+    let events = lead()
+        .given(vec![
+            lead_created().into(),
+            proposed.into(),
+            first_contacted("2026-03-11T10:00:09Z", 72_009),
+        ])
+        .when(command(
+            "2026-03-11T10:00:10Z",
+            pipeline_move(Won, vec![], "ev-accepted", 1),
+        ))
+        .inspect_result()
+        .unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let LeadEvent::LeadStatusChanged(changed) = &events[0] else {
+        panic!("{events:?}")
+    };
+    assert_eq!((changed.from, changed.to), (ProposalSent, Won));
+}
+
+#[test]
+fn a_persons_change_at_or_before_the_cause_does_not_block_the_move_but_a_later_one_does() {
+    let history = || -> Vec<LeadEvent> {
+        vec![
+            lead_created().into(),
+            status_changed(New, Qualified, None, "2026-03-11T09:00:00Z"),
+        ]
+    };
+    // The person qualified the lead (version 2) before the quote was sent.
+    let events = lead()
+        .given(history())
+        .when(command(
+            "2026-03-11T10:00:05Z",
+            pipeline_move(ProposalSent, vec![], "ev-5", 2),
+        ))
+        .inspect_result()
+        .unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    // The quote was sent when the lead was at version 1: the person's later
+    // change stands, whatever the clocks say.
+    let events = lead()
+        .given(history())
+        .when(command(
+            "2026-03-11T08:00:00Z",
+            pipeline_move(ProposalSent, vec![], "ev-5", 1),
         ))
         .inspect_result()
         .unwrap();

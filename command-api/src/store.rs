@@ -131,6 +131,7 @@ fn store_error<E: std::error::Error>(e: AggregateError<E>) -> CommandError<E> {
 /// The event store for one aggregate type.
 pub struct Store<A: Aggregate> {
     inner: PersistedEventStore<SealingRepository, A>,
+    pool: PgPool,
 }
 
 impl<A> Store<A>
@@ -141,10 +142,37 @@ where
     pub fn new(pool: PgPool, keys: Arc<KeyStore>) -> Self {
         Self {
             inner: PersistedEventStore::new_event_store(SealingRepository::new(
-                PostgresEventRepository::new(pool),
+                PostgresEventRepository::new(pool.clone()),
                 keys,
             )),
+            pool,
         }
+    }
+
+    /// The version aggregate `id` had when the event at `position` was
+    /// committed: how many of its events precede that event in commit order
+    /// (the relay's and so the stream's order, `(txid, position)`). Stable
+    /// once that event is published: the relay publishes it only after
+    /// every transaction with a lower transaction id has ended. `None` when
+    /// no event has that position.
+    pub async fn version_before(
+        &self,
+        id: Uuid,
+        position: i64,
+    ) -> Result<Option<u64>, CommandError<A::Error>> {
+        let count: Option<i64> = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM events e
+                      WHERE e.aggregate_type = $1 AND e.aggregate_id = $2
+                        AND (e.txid, e.position) < (c.txid, c.position))
+               FROM events c WHERE c.position = $3",
+        )
+        .bind(A::TYPE)
+        .bind(id.to_string())
+        .bind(position)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| CommandError::Unavailable(e.to_string()))?;
+        Ok(count.map(|n| n as u64))
     }
 
     async fn load_context(&self, id: Uuid) -> Result<EventStoreAggregateContext<A>, ApiError> {

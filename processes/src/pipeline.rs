@@ -25,10 +25,13 @@
 //! checkpoint for its own table), and each lead command carries the quote
 //! event's id as its cause, which the Lead aggregate acts on at most once, so
 //! a redelivered event or a replay moves nothing twice. It also carries the
-//! event's time: a lead whose status changed after the quote event is left
-//! alone, so a rebuild that replays old quote events never overrides what
-//! happened to the lead since (e.g. an acceptance while the lead was LOST,
-//! the lead reopened later). The lead's events
+//! lead's version at the quote event, in the stream's (commit) order: a lead
+//! whose status a person changed after the quote event is left alone, so a
+//! rebuild that replays old quote events never overrides what happened to
+//! the lead since (e.g. an acceptance while the lead was LOST, the lead
+//! reopened later), while the process's own moves committed after the event
+//! never block it (a quote sent and accepted at once ends WON). Clocks are
+//! never compared: readings of different writers are no order. The lead's events
 //! carry `causation_id` = the quote event's id and the quote command's
 //! correlation id, with actor `system`.
 
@@ -126,6 +129,17 @@ impl LeadPipeline {
             quote_id,
             rule: decided.rule.to_owned(),
         };
+        // The lead's version when the quote event was committed.
+        let as_of_version = match self.leads.version_before(lead_id, e.position).await {
+            Ok(Some(version)) => version,
+            Ok(None) => {
+                return Err(ProjectionError::Command(format!(
+                    "quote event {} (position {}) is not in the event store",
+                    e.id, e.position
+                )));
+            }
+            Err(err) => return Err(ProjectionError::CommandRetry(err.to_string())),
+        };
         for _ in 0..ATTEMPTS {
             let loaded = match self.leads.load(&e.tenant, lead_id).await {
                 Ok(loaded) => loaded,
@@ -133,7 +147,18 @@ impl LeadPipeline {
                     tracing::warn!(%lead_id, %quote_id, "the quote's lead does not exist; nothing to move");
                     return Ok(());
                 }
-                Err(err) => return Err(ProjectionError::CommandRetry(err.detail().to_owned())),
+                // The event store is unavailable: retried.
+                Err(err) if err.status().as_u16() == 503 => {
+                    return Err(ProjectionError::CommandRetry(err.detail().to_owned()));
+                }
+                // The lead cannot be loaded (e.g. a stored event that does not
+                // decode): no retry helps; the process stops visibly.
+                Err(err) => {
+                    return Err(ProjectionError::Command(format!(
+                        "lead {lead_id} cannot be loaded: {}",
+                        err.detail()
+                    )));
+                }
             };
             let now = Utc::now();
             let command = LeadCommand {
@@ -143,7 +168,7 @@ impl LeadPipeline {
                     to: decided.to,
                     only_from: decided.only_from.clone(),
                     cause: cause.clone(),
-                    caused_at: e.time,
+                    as_of_version,
                 },
             };
             let metadata = EventMetadata {
@@ -169,7 +194,16 @@ impl LeadPipeline {
                     tracing::warn!(%lead_id, %quote_id, error = %other, "the sales process could not move the lead");
                     return Ok(());
                 }
-                Err(other) => return Err(ProjectionError::CommandRetry(other.to_string())),
+                Err(CommandError::Unavailable(detail)) => {
+                    return Err(ProjectionError::CommandRetry(detail));
+                }
+                // Refused by the database or an internal failure: the same
+                // command would fail again.
+                Err(other) => {
+                    return Err(ProjectionError::Command(format!(
+                        "moving lead {lead_id}: {other}"
+                    )));
+                }
             }
         }
         Err(ProjectionError::CommandRetry(format!(

@@ -183,6 +183,11 @@ pub enum ProjectionError {
     /// event store is unavailable, or kept losing a race): retried.
     #[error("command not committed: {0}")]
     CommandRetry(String),
+    /// A command a process manager issued failed in a way no retry fixes:
+    /// the process stops at this event, visibly, like a projection that
+    /// cannot apply one (`crm projections retry` after a fix).
+    #[error("command failed: {0}")]
+    Command(String),
 }
 
 impl ProjectionError {
@@ -199,7 +204,7 @@ impl ProjectionError {
                     | sqlx::Error::Protocol(_)
             ),
             Self::Nats(_) | Self::CommandRetry(_) => true,
-            Self::Decode(_) | Self::Stopped(_) => false,
+            Self::Decode(_) | Self::Stopped(_) | Self::Command(_) => false,
         }
     }
 }

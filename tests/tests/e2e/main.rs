@@ -12,6 +12,7 @@ mod invoices;
 mod operations;
 mod ops_read;
 mod permissions;
+mod pipeline_order;
 mod projector;
 mod quotes;
 mod races;
