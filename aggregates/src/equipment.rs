@@ -497,7 +497,7 @@ fn validate_details(
         input.capacity.as_deref(),
         values::MAX_SHORT_TEXT,
     );
-    let specifications = v.check("specifications", values::preferences(&input.specifications));
+    let specifications = v.check("specifications", values::free_json(&input.specifications));
     if input.purchase_date.is_some_and(|d| d > at.date_naive()) {
         v.error("purchase_date", "must not be in the future");
     }

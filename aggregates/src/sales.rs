@@ -16,7 +16,6 @@ pub const MAX_ITEMS: usize = 200;
 pub const MAX_SORT_ORDER: i32 = 1_000_000;
 /// 1 000 000 units.
 pub const MAX_QUANTITY: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
-const MAX_GATEWAY_DATA_BYTES: usize = 16 * 1024;
 /// The longest payment term, in days.
 pub const MAX_PAYMENT_TERMS_DAYS: u32 = 365;
 
@@ -213,12 +212,11 @@ pub fn payment(
         values::optional_text(input.notes.as_deref(), values::MAX_LONG_TEXT),
     );
     match &input.gateway_data {
-        Some(data) if !data.is_object() => v.error("gateway_data", "must be a JSON object"),
-        Some(data) if data.to_string().len() > MAX_GATEWAY_DATA_BYTES => v.error(
-            "gateway_data",
-            format!("must be at most {MAX_GATEWAY_DATA_BYTES} bytes"),
-        ),
-        _ => {}
+        Some(serde_json::Value::Object(data)) => {
+            v.check("gateway_data", values::free_json(data));
+        }
+        Some(_) => v.error("gateway_data", "must be a JSON object"),
+        None => {}
     }
     if input
         .received_at

@@ -17,7 +17,13 @@ pub const MAX_LONG_TEXT: usize = 10_000;
 pub const MAX_TAG: usize = 40;
 pub const MAX_TAGS: usize = 50;
 pub const MAX_CHECKLIST: usize = 50;
+/// The largest free-form JSON field (preferences, specifications, gateway
+/// data), serialized.
 pub const MAX_PREFERENCES_BYTES: usize = 16 * 1024;
+/// How deeply a free-form JSON field may nest (the field's own object is
+/// level 1). Events carry such fields two levels further down, and every
+/// reader of the event store must be able to decode them.
+pub const MAX_JSON_DEPTH: usize = 32;
 /// 999 999 999.99: fits `NUMERIC(12, 2)`.
 pub const MAX_MONEY: Decimal = Decimal::from_parts(1_215_752_191, 23, 0, false, 2);
 
@@ -272,7 +278,10 @@ pub fn tag(value: &str) -> Result<String, String> {
     Ok(tag)
 }
 
-pub fn preferences(value: &Map<String, Value>) -> Result<Map<String, Value>, String> {
+/// A free-form JSON object (preferences, specifications, gateway data): at
+/// most [`MAX_JSON_DEPTH`] levels deep, at most [`MAX_PREFERENCES_BYTES`]
+/// bytes, no NUL characters (PostgreSQL's `json` refuses them).
+pub fn free_json(value: &Map<String, Value>) -> Result<Map<String, Value>, String> {
     fn has_nul(value: &Value) -> bool {
         match value {
             Value::String(s) => s.contains('\0'),
@@ -280,6 +289,11 @@ pub fn preferences(value: &Map<String, Value>) -> Result<Map<String, Value>, Str
             Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
             _ => false,
         }
+    }
+    if json_depth_over(value.values(), 1, MAX_JSON_DEPTH) {
+        return Err(format!(
+            "must nest at most {MAX_JSON_DEPTH} levels deep (objects and arrays)"
+        ));
     }
     if value.iter().any(|(k, v)| k.contains('\0') || has_nul(v)) {
         return Err("must not contain NUL characters".into());
@@ -293,6 +307,22 @@ pub fn preferences(value: &Map<String, Value>) -> Result<Map<String, Value>, Str
         ));
     }
     Ok(value.clone())
+}
+
+/// Whether any of `values`, found at nesting level `level`, nests deeper
+/// than `max` levels in all. Stops descending at the limit.
+fn json_depth_over<'a>(values: impl Iterator<Item = &'a Value>, level: usize, max: usize) -> bool {
+    let mut values = values;
+    values.any(|v| match v {
+        Value::Array(items) => level + 1 > max || json_depth_over(items.iter(), level + 1, max),
+        Value::Object(map) => level + 1 > max || json_depth_over(map.values(), level + 1, max),
+        _ => false,
+    })
+}
+
+/// The preferences of a customer: free-form JSON ([`free_json`]).
+pub fn preferences(value: &Map<String, Value>) -> Result<Map<String, Value>, String> {
+    free_json(value)
 }
 
 /// A non-negative amount with at most two decimals, at most [`MAX_MONEY`];
@@ -477,6 +507,20 @@ mod tests {
             serde_json::from_str(r#"{"a": {"b": ["x\u0000y"]}}"#).unwrap();
         assert!(preferences(&nested).is_err());
         let key: Map<String, Value> = serde_json::from_str(r#"{"a\u0000": 1}"#).unwrap();
+        let nest = |depth: usize| -> Map<String, Value> {
+            // `depth` levels in all: the outer object, then nested arrays.
+            let inner = format!("{}1{}", "[".repeat(depth - 1), "]".repeat(depth - 1));
+            serde_json::from_str(&format!(r#"{{"a": {inner}}}"#)).unwrap()
+        };
+        assert!(free_json(&nest(MAX_JSON_DEPTH)).is_ok());
+        assert!(
+            free_json(&nest(MAX_JSON_DEPTH + 1))
+                .unwrap_err()
+                .contains("32 levels")
+        );
+        assert!(free_json(&nest(126)).is_err());
+        let flat: Map<String, Value> = serde_json::from_str(r#"{"a": 1, "b": "x"}"#).unwrap();
+        assert!(free_json(&flat).is_ok(), "one level");
         assert!(preferences(&key).is_err());
     }
 

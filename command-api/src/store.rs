@@ -68,6 +68,11 @@ pub enum CommandError<E: std::error::Error> {
     /// says why, e.g. `equipment … is REPAIR`).
     #[error("{0}")]
     Refused(String),
+    /// The command's events are larger than the event store takes
+    /// ([`MAX_EVENT_BYTES`] each): every reader, and NATS's message limit,
+    /// must be able to carry them.
+    #[error("the change is too large to record: an event of {bytes} bytes, at most {limit}")]
+    TooLarge { bytes: usize, limit: usize },
     #[error("event store unavailable: {0}")]
     Unavailable(String),
     #[error("event store failure: {0}")]
@@ -84,6 +89,9 @@ impl<E: DomainError> From<CommandError<E>> for ApiError {
                 "booking.overlap",
                 format!("the change overlaps an existing booking ({constraint})"),
             ),
+            CommandError::TooLarge { .. } => {
+                ApiError::unprocessable("event-too-large", e.to_string())
+            }
             CommandError::Unavailable(detail) => {
                 tracing::warn!(%detail, "event store unavailable");
                 ApiError::unavailable("the event store is unavailable; retry shortly", 2)
@@ -126,6 +134,41 @@ fn store_error<E: std::error::Error>(e: AggregateError<E>) -> CommandError<E> {
             }
         }
     }
+}
+
+/// The largest event payload the store takes, serialized (before sealing).
+/// Well under NATS's default 1 MiB `max_payload`, with room for sealing and
+/// the envelope; every input field has its own, smaller limit.
+pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+
+/// Counts bytes written, keeping none.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Refuses an event whose serialized form is over `limit` bytes.
+pub fn check_event_size<E: serde::Serialize, X: std::error::Error>(
+    event: &E,
+    limit: usize,
+) -> Result<(), CommandError<X>> {
+    let mut count = ByteCount(0);
+    serde_json::to_writer(&mut count, event)
+        .map_err(|e| CommandError::Internal(format!("an event does not serialize: {e}")))?;
+    if count.0 > limit {
+        return Err(CommandError::TooLarge {
+            bytes: count.0,
+            limit,
+        });
+    }
+    Ok(())
 }
 
 /// The event store for one aggregate type.
@@ -287,6 +330,9 @@ where
                 events: 0,
             });
         }
+        for event in &events {
+            check_event_size(event, MAX_EVENT_BYTES)?;
+        }
         let count = events.len();
         self.inner
             .commit(events, context, metadata.to_map())
@@ -299,5 +345,27 @@ where
             version: (version + count) as u64,
             events: count,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("never")]
+    struct Never;
+
+    #[test]
+    fn an_event_over_the_limit_is_refused_with_its_size() {
+        let event = serde_json::json!({"Tagged": {"tag": "x".repeat(100)}});
+        assert!(check_event_size::<_, Never>(&event, 200).is_ok());
+        match check_event_size::<_, Never>(&event, 50) {
+            Err(CommandError::TooLarge { bytes, limit }) => {
+                assert_eq!(bytes, serde_json::to_vec(&event).unwrap().len());
+                assert_eq!(limit, 50);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

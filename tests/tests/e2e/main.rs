@@ -6,6 +6,7 @@ mod audit;
 mod contract;
 mod flow;
 mod forget;
+mod free_json;
 mod idempotency;
 mod integrity;
 mod invoices;
