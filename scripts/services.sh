@@ -4,11 +4,12 @@
 # Used by scripts/run.sh, scripts/test.sh and .ci/run. Safe to run again.
 set -euo pipefail
 
-say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
+say() { if [ -t 2 ]; then printf '\033[1m==>\033[0m %s\n' "$*" >&2; else printf '==> %s\n' "$*" >&2; fi; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 PG_HOST=127.0.0.1 PG_PORT=5432 NATS_PORT=4222
 NATS_STORE=${NATS_STORE:-/var/lib/nats-server}
+NATS_LOG=${NATS_LOG:-/var/log/nats-server.log}
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -17,6 +18,14 @@ apt_install() {
   if [ -z "$apt_updated" ]; then as_root apt-get update -qq; apt_updated=1; fi
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
+
+# --- curl and jq (the README's walkthrough and its test use them) -----------
+missing=()
+for tool in curl jq; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]} (Debian packages)"
+  apt_install "${missing[@]}"
+fi
 
 # --- PostgreSQL --------------------------------------------------------------
 installed_pg=
@@ -53,12 +62,28 @@ if ! command -v nats-server >/dev/null 2>&1; then
   apt_install nats-server
 fi
 if ! port_open "$NATS_PORT"; then
-  say "starting nats-server with JetStream (store: $NATS_STORE)"
-  as_root mkdir -p "$NATS_STORE"
+  say "starting nats-server with JetStream (store: $NATS_STORE, log: $NATS_LOG)"
+  as_root mkdir -p "$NATS_STORE" "$(dirname "$NATS_LOG")"
   as_root start-stop-daemon --start --oknodo --background --exec "$(command -v nats-server)" -- \
-    -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$NATS_STORE"
+    -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$NATS_STORE" -l "$NATS_LOG"
   for _ in $(seq 50); do port_open "$NATS_PORT" && break; sleep 0.2; done
 fi
-port_open "$NATS_PORT" || { echo "nats-server did not start on port $NATS_PORT" >&2; exit 1; }
+port_open "$NATS_PORT" || {
+  echo "nats-server did not start on port $NATS_PORT; see its log: $NATS_LOG" >&2
+  exit 1
+}
+# A server answers with an INFO line; JetStream must be enabled in it.
+nats_info() { (exec 3<>"/dev/tcp/127.0.0.1/$NATS_PORT" && IFS= read -r -t 3 line <&3 && printf '%s' "$line") 2>/dev/null; }
+info=$(nats_info || true)
+case "$info" in
+  *'"jetstream":true'*) ;;
+  INFO*)
+    echo "the NATS server on port $NATS_PORT runs without JetStream; restart it with -js (and -sd <store dir>)," >&2
+    echo "e.g.: nats-server -a 127.0.0.1 -p $NATS_PORT -js -sd $NATS_STORE -l $NATS_LOG" >&2
+    exit 1 ;;
+  *)
+    echo "port $NATS_PORT answers, but not as a NATS server (no INFO line)" >&2
+    exit 1 ;;
+esac
 
 say "PostgreSQL on $PG_HOST:$PG_PORT and NATS on 127.0.0.1:$NATS_PORT are up"

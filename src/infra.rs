@@ -121,11 +121,32 @@ pub async fn connect_postgres(url: &str, max_connections: u32) -> anyhow::Result
         .map_err(|e| anyhow!("PostgreSQL is not reachable at {url} ({e}); {START_POSTGRES}"))
 }
 
+/// The servers of `NATS_URL`: one URL, or several seed URLs of a cluster
+/// separated by commas (`nats://a:4222,nats://b:4222`), as NATS clients
+/// conventionally take them. The client learns the rest of the cluster from
+/// the seeds and fails over between them.
+pub fn nats_servers(url: &str) -> anyhow::Result<Vec<async_nats::ServerAddr>> {
+    let servers = url
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<async_nats::ServerAddr>()
+                .map_err(|e| anyhow!("NATS_URL: `{s}` is not a NATS server URL ({e})"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if servers.is_empty() {
+        return Err(anyhow!("NATS_URL names no server"));
+    }
+    Ok(servers)
+}
+
 pub async fn connect_nats(url: &str) -> anyhow::Result<(async_nats::Client, jetstream::Context)> {
+    let servers = nats_servers(url)?;
     let client = async_nats::ConnectOptions::new()
         .name("crm")
         .connection_timeout(Duration::from_secs(3))
-        .connect(url);
+        .connect(servers);
     let client = tokio::time::timeout(Duration::from_secs(5), client)
         .await
         .map_err(|_| anyhow!("NATS is not reachable at {url}; {START_NATS}"))?
@@ -183,5 +204,27 @@ impl Infra {
         names: &[String],
     ) -> Result<Vec<Arc<dyn projections::Projection>>, String> {
         select_consumers(&self.pool, &self.keystore, names)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nats_url_takes_several_seeds_separated_by_commas() {
+        let servers =
+            nats_servers("nats://10.0.0.1:4222, nats://10.0.0.2:4223,nats://h3:4224").unwrap();
+        let ports: Vec<u16> = servers.iter().map(|s| s.port()).collect();
+        assert_eq!(ports, [4222, 4223, 4224]);
+        assert_eq!(servers[2].host(), "h3");
+        assert_eq!(nats_servers("nats://127.0.0.1:4222").unwrap().len(), 1);
+        assert!(
+            nats_servers("nats://a:4222,not a url")
+                .unwrap_err()
+                .to_string()
+                .contains("not a url")
+        );
+        assert!(nats_servers(" , ").is_err());
     }
 }

@@ -499,13 +499,16 @@ fn print_welcome(infra: &Infra, addr: std::net::SocketAddr, dev: bool) -> anyhow
     println!();
     println!("{}", bold("Try it:"));
     println!();
-    println!("  curl -s -X POST {base}/v1/customers \\");
+    println!("  curl -sS --fail-with-body -X POST {base}/v1/customers \\");
     println!("    -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\");
+    // The email is made unique by the shell, so the example works every time.
     println!(
-        "    -d '{{\"first_name\":\"Jeanne\",\"last_name\":\"Tremblay\",\"email\":\"jeanne@example.com\",\"phone\":\"514-555-0123\"}}'"
+        "    -d '{{\"first_name\":\"Marc\",\"last_name\":\"Gagnon\",\"email\":\"marc.'$(date +%s%N)'@example.com\"}}'"
     );
     println!();
-    println!("  curl -s {base}/v1/customers -H \"Authorization: Bearer $TOKEN\"");
+    println!("  curl -sS {base}/v1/customers -H \"Authorization: Bearer $TOKEN\"");
+    println!();
+    println!("Then follow the walkthrough in README.md; `crm --help` lists the rest.");
     println!();
     Ok(())
 }

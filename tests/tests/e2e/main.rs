@@ -23,3 +23,4 @@ mod sales_flow;
 mod sales_read;
 mod services;
 mod tenancy;
+mod walkthrough;
