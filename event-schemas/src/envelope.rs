@@ -21,9 +21,9 @@ use crate::common::TenantId;
 pub const SPEC_VERSION: &str = "1.0";
 pub const CONTENT_TYPE: &str = "application/json";
 
-/// `D` is the `data` attribute: a parsed [`Value`] for consumers, or the
-/// stored JSON text as it is (`Box<RawValue>`) for the relay, which only
-/// forwards it and never parses it.
+// `D` is the `data` attribute: a parsed [`Value`] for consumers, or the
+// stored JSON text as it is (`Box<RawValue>`) for the relay, which only
+// forwards it and never parses it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(rename = "CloudEvent")]
 pub struct CloudEvent<D = Value> {
