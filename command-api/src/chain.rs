@@ -17,13 +17,10 @@ use crate::relay::Cursor;
 
 const BATCH: i64 = 1000;
 
-/// Links every event up to `upto` (inclusive) into its tenant's chain, then
-/// seals the heads that are due. Returns how many events were linked.
-pub async fn chain_up_to(
-    conn: &mut PgConnection,
-    upto: Cursor,
-    seal_every: Duration,
-) -> Result<u64, sqlx::Error> {
+/// Links every event up to `upto` (inclusive) into its tenant's chain.
+/// Returns how many events were linked. Sealing is the caller's, on its own
+/// interval ([`seal_due`]).
+pub async fn chain_up_to(conn: &mut PgConnection, upto: Cursor) -> Result<u64, sqlx::Error> {
     let mut linked = 0;
     loop {
         let mut tx = conn.begin().await?;
@@ -83,21 +80,29 @@ pub async fn chain_up_to(
         .bind(&t_hashes)
         .execute(&mut *tx)
         .await?;
+        // The heads this batch advanced, in one statement.
+        let (mut h_ids, mut h_seqs, mut h_hashes, mut h_pos) = (vec![], vec![], vec![], vec![]);
         for (tenant, (seq, hash, position)) in &heads {
             if *position == 0 {
                 continue; // not advanced by this batch
             }
-            sqlx::query(
-                "INSERT INTO tenant_chain_heads (tenant_id, chain_seq, chain_hash, position) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (tenant_id) DO UPDATE SET chain_seq = $2, chain_hash = $3, position = $4",
-            )
-            .bind(tenant)
-            .bind(seq)
-            .bind(hash.as_slice())
-            .bind(position)
-            .execute(&mut *tx)
-            .await?;
+            h_ids.push(tenant.clone());
+            h_seqs.push(*seq);
+            h_hashes.push(hash.to_vec());
+            h_pos.push(*position);
         }
+        sqlx::query(
+            "INSERT INTO tenant_chain_heads (tenant_id, chain_seq, chain_hash, position)
+             SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bigint[])
+             ON CONFLICT (tenant_id) DO UPDATE
+                SET chain_seq = EXCLUDED.chain_seq, chain_hash = EXCLUDED.chain_hash, position = EXCLUDED.position",
+        )
+        .bind(&h_ids)
+        .bind(&h_seqs)
+        .bind(&h_hashes)
+        .bind(&h_pos)
+        .execute(&mut *tx)
+        .await?;
         let last = rows.last().expect("rows is not empty");
         sqlx::query("UPDATE chain_checkpoint SET last_txid = $1::text::xid8, last_position = $2")
             .bind(last.0.to_string())
@@ -106,8 +111,10 @@ pub async fn chain_up_to(
             .await?;
         tx.commit().await?;
         linked += rows.len() as u64;
+        if (rows.len() as i64) < BATCH {
+            break; // a short batch reached `upto`
+        }
     }
-    seal_due(conn, seal_every).await?;
     Ok(linked)
 }
 

@@ -41,7 +41,7 @@
 //! projections status`, `/readyz`, the `relay_failed` metric and an error
 //! log). `crm relay retry` lets it try again after a fix.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage};
@@ -57,8 +57,17 @@ use uuid::Uuid;
 
 pub const NOTIFY_CHANNEL: &str = "crm_events";
 /// The projectors' commit notifications (`projections::READ_MODEL_CHANNEL`;
-/// the end-to-end tests check the copies agree).
+/// the end-to-end tests check the copies agree). The relay does not listen
+/// to them.
 pub const READ_MODEL_CHANNEL: &str = "crm_read_models";
+/// The first pause before the tail is looked at again after a commit.
+const QUICK_REPOLL_FIRST: Duration = Duration::from_millis(1);
+
+/// How often the relay looks for chain heads due a seal: a tenth of the
+/// seal interval, at most every 10 s (a zero interval seals every batch).
+fn seal_check_every(config: &RelayConfig) -> Duration {
+    (config.seal_interval / 10).min(Duration::from_secs(10))
+}
 pub const HEADER_POSITION: &str = "Crm-Position";
 pub const HEADER_TXID: &str = "Crm-Txid";
 /// Bytes counted for a message's headers when checking its size.
@@ -373,15 +382,19 @@ async fn lead(
     tracing::info!(relay = %config.relay_id, stream = %config.stream, "relay is the leader");
     metrics::gauge!("relay_leader", "stream" => config.stream.clone()).set(1.0);
 
+    // Only event commits wake the relay; projector commits do not (they
+    // would wake it once per projection per batch).
     let mut listener = PgListener::connect_with(pool).await?;
-    // Projector batches are the usual short transactions that hold the
-    // snapshot's xmin back; their commits are worth a look too.
-    listener
-        .listen_all([NOTIFY_CHANNEL, READ_MODEL_CHANNEL])
-        .await?;
+    listener.listen(NOTIFY_CHANNEL).await?;
     let mut stream = js.get_stream(&config.stream).await.map_err(nats_err)?;
     let mut cursor = reconcile(&mut conn, &mut stream, config).await?;
-    crate::chain::chain_up_to(&mut conn, cursor, config.seal_interval).await?;
+    crate::chain::chain_up_to(&mut conn, cursor).await?;
+    crate::chain::seal_due(&mut conn, config.seal_interval).await?;
+    let mut next_seal_check = Instant::now() + seal_check_every(config);
+    // Set when something was committed that the last tail query may not
+    // have seen yet (a notification, or a batch just published); while it is
+    // set, an empty tail is looked at again soon, with a growing pause.
+    let mut quick_repoll: Option<Duration> = Some(QUICK_REPOLL_FIRST);
     let max_bytes = config.max_message_bytes.min(js.client().max_payload());
     let mut failures = 0u32;
     // A failure recorded by an earlier leader stands until `crm relay retry`.
@@ -404,20 +417,44 @@ async fn lead(
             }
             continue;
         }
+        if Instant::now() >= next_seal_check {
+            crate::chain::seal_due(&mut conn, config.seal_interval).await?;
+            next_seal_check = Instant::now() + seal_check_every(config);
+        }
         let batch = next_batch(&mut conn, cursor, config.batch_size).await?;
         if batch.is_empty() {
-            // Rows committed past the cursor but not readable yet wait for an
-            // older transaction to end, which sends no notification on
-            // crm_events; projector batches (the usual ones) notify their own
-            // channel, anything else is caught by the short poll.
+            // Rows committed past the cursor may not be readable yet: they
+            // wait for an older transaction to end (often a projector's),
+            // which sends no notification. So right after a commit the tail
+            // is looked at again within milliseconds, backing off to the
+            // poll interval; otherwise only a notification or the poll wakes
+            // the relay.
+            let pause = match quick_repoll {
+                Some(pause) => {
+                    quick_repoll = (pause * 2 < config.poll_interval).then_some(pause * 2);
+                    pause
+                }
+                None => config.poll_interval,
+            };
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
-                n = listener.recv() => { n?; }
-                _ = tokio::time::sleep(config.poll_interval) => {}
+                n = listener.recv() => {
+                    n?;
+                    // One tail query serves every notification that has
+                    // arrived meanwhile.
+                    let mut coalesced = 1u64;
+                    while listener.next_buffered().is_some() {
+                        coalesced += 1;
+                    }
+                    metrics::counter!("relay_wakeups_total", "stream" => config.stream.clone()).increment(1);
+                    metrics::counter!("relay_notifications_total", "stream" => config.stream.clone()).increment(coalesced);
+                    quick_repoll = Some(QUICK_REPOLL_FIRST);
+                }
+                _ = tokio::time::sleep(pause) => {}
             }
-            crate::chain::seal_due(&mut conn, config.seal_interval).await?;
             continue;
         }
+        quick_repoll = Some(QUICK_REPOLL_FIRST);
         match publish(js, config, &batch, cursor.stream_seq, max_bytes).await {
             Ok(published) => {
                 if let Some(last) = published.count.checked_sub(1).map(|i| &batch[i]) {
@@ -427,7 +464,11 @@ async fn lead(
                         stream_seq: published.last_seq,
                     };
                     save_checkpoint(&mut conn, config, cursor).await?;
-                    crate::chain::chain_up_to(&mut conn, cursor, config.seal_interval).await?;
+                    crate::chain::chain_up_to(&mut conn, cursor).await?;
+                    if Instant::now() >= next_seal_check {
+                        crate::chain::seal_due(&mut conn, config.seal_interval).await?;
+                        next_seal_check = Instant::now() + seal_check_every(config);
+                    }
                     metrics::counter!("relay_published_total", "stream" => config.stream.clone())
                         .increment(published.count as u64);
                 }
