@@ -4,6 +4,8 @@
 //! until its read model shows that version).
 //!
 //! Workloads (`--workload`):
+//! * `registrations`: each round registers a customer (`POST
+//!   /v1/customers`), the write path at its simplest.
 //! * `leads`: each round registers a customer and opens a lead.
 //! * `sales`: each round runs the money path: customer, lead, quote (three
 //!   items, one optional), send, accept, a deposit, invoice the quote, issue
@@ -17,6 +19,12 @@
 //!   slot is checked out, and every other one returned at once (freeing
 //!   it), so the trucks fill up as the run goes on. The lag is to the
 //!   assignment's read model.
+//!
+//! Then, unless `--pgbench 0`, the same run measures PostgreSQL's own limit
+//! on this machine: pgbench doing one-row INSERT commits into a table shaped
+//! like `events` (no triggers) with as many clients, and prints the ratio of
+//! the HTTP figure to it. The relay's wake-ups per published event come from
+//! the server's `/metrics`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,10 +64,20 @@ pub struct BenchArgs {
     /// Trucks the `assignments` workload contends for.
     #[arg(long, default_value_t = 4)]
     pub trucks: usize,
+    /// Probe the projection lag after every Nth round only (the probes are
+    /// reads that compete with the commands).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub probe_every: u64,
+    /// Seconds of pgbench (one-row INSERT commits, same client count) after
+    /// the HTTP run, against the server's database (`DATABASE_URL`); 0 skips.
+    #[arg(long, default_value_t = 10)]
+    pub pgbench: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Workload {
+    /// A customer registration.
+    Registrations,
     /// Customer + lead.
     Leads,
     /// Customer, lead, quote, send, accept, deposit, invoice, issue, two payments.
@@ -124,6 +142,8 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         args.workload, args.clients, args.duration
     );
     let workload = args.workload;
+    let probe_every = args.probe_every;
+    let relay_before = relay_counters(&client, &base).await;
     let trucks: Arc<Vec<String>> = Arc::new(if workload == Workload::Assignments {
         let token = token_for_new_user()?;
         let mut ids = Vec::new();
@@ -177,6 +197,9 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
                     rate_limited: &rate_limited,
                 };
                 let Some((probe_path, version)) = (match workload {
+                    Workload::Registrations => customer(&ctx, worker, n)
+                        .await
+                        .map(|id| (format!("/v1/customers/{id}"), 1)),
                     Workload::Leads => leads_round(&ctx, worker, n).await,
                     Workload::Sales => sales_round(&ctx, worker, n).await,
                     Workload::Assignments => {
@@ -185,6 +208,9 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
                 }) else {
                     continue;
                 };
+                if n % probe_every != 0 {
+                    continue;
+                }
                 let created = Instant::now();
                 let Ok(permit) = probes.clone().acquire_owned().await else {
                     break;
@@ -282,6 +308,15 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             ms(h, 0.99)
         );
     }
+    if let (Some(before), Some(after)) = (relay_before, relay_counters(&client, &base).await) {
+        let published = after.0 - before.0;
+        let wakeups = after.1 - before.1;
+        let notifications = after.2 - before.2;
+        println!(
+            "relay:           {published:.0} events published after {wakeups:.0} wake-ups ({:.2} per event) for {notifications:.0} notifications",
+            if published > 0.0 { wakeups / published } else { 0.0 }
+        );
+    }
     if let (Some(pid), Some((rss0, _))) = (args.server_pid, memory_before) {
         if let Some((rss, hwm)) = memory_kib(pid) {
             println!(
@@ -292,7 +327,116 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             );
         }
     }
+    if args.pgbench > 0 {
+        let throughput = commands as f64 / elapsed;
+        match pgbench(config, args.clients, args.pgbench).await {
+            Ok(tps) => println!(
+                "postgres limit:  pgbench one-row INSERT commits, {} clients, {} s: {tps:.0} TPS; this run reached {:.3} of it",
+                args.clients,
+                args.pgbench,
+                throughput / tps
+            ),
+            Err(e) => println!("postgres limit:  pgbench could not run: {e:#}"),
+        }
+    }
     Ok(())
+}
+
+/// The relay's `(published, wake-ups, notifications)` counters summed over
+/// streams, from the server's `/metrics` (absent when no relay runs there).
+async fn relay_counters(client: &reqwest::Client, base: &str) -> Option<(f64, f64, f64)> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let sum = |name: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let published = sum("relay_published_total");
+    (published > 0.0 || text.contains("relay_")).then(|| {
+        (
+            published,
+            sum("relay_wakeups_total"),
+            sum("relay_notifications_total"),
+        )
+    })
+}
+
+/// PostgreSQL's limit for the shape of our writes on this machine: pgbench
+/// with `clients` clients doing one-row INSERT commits into a scratch table
+/// with the columns, defaults and indexes of `events` but none of its
+/// triggers. Returns transactions per second; the table is dropped after.
+async fn pgbench(config: &Config, clients: usize, seconds: u64) -> anyhow::Result<f64> {
+    use sqlx::Connection;
+    let table = format!("crm_pgbench_{}", Uuid::now_v7().simple());
+    let mut conn = sqlx::PgConnection::connect(&config.database_url)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    sqlx::query(&format!(
+        "CREATE TABLE {table} (
+             aggregate_type text NOT NULL, aggregate_id text NOT NULL, sequence bigint NOT NULL,
+             event_type text NOT NULL, event_version text NOT NULL, payload json NOT NULL,
+             metadata json NOT NULL, position bigserial NOT NULL UNIQUE,
+             txid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+             event_id uuid NOT NULL DEFAULT gen_random_uuid() UNIQUE,
+             recorded_at timestamptz NOT NULL DEFAULT now(),
+             tenant_id text GENERATED ALWAYS AS (metadata ->> 'tenant_id') STORED,
+             PRIMARY KEY (aggregate_type, aggregate_id, sequence))"
+    ))
+    .execute(&mut conn)
+    .await?;
+    for index in [
+        format!("CREATE INDEX ON {table} (txid, position)"),
+        format!("CREATE INDEX ON {table} (tenant_id, position)"),
+    ] {
+        sqlx::query(&index).execute(&mut conn).await?;
+    }
+    let script = std::env::temp_dir().join(format!("{table}.sql"));
+    std::fs::write(
+        &script,
+        format!(
+            "INSERT INTO {table} (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+             VALUES ('Customer', gen_random_uuid()::text, 1, 'CustomerRegistered', '1.0', \
+             '{{\"CustomerRegistered\":{{\"first_name\":\"Bench\",\"last_name\":\"Client\",\"email\":\"sealed:v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\",\"customer_type\":\"RESIDENTIAL\"}}}}', \
+             '{{\"tenant_id\":\"bench\",\"actor\":\"0193a1b2-0000-7000-8000-000000000000\",\"actor_role\":\"admin\",\"correlation_id\":\"0193a1b2-0000-7000-8000-000000000001\"}}');\n"
+        ),
+    )?;
+    let output = tokio::process::Command::new("pgbench")
+        .args(["-n", "-c", &clients.to_string(), "-j", "2", "-T", &seconds.to_string(), "-f"])
+        .arg(&script)
+        .arg(&config.database_url)
+        .output()
+        .await;
+    let _ = std::fs::remove_file(&script);
+    sqlx::query(&format!("DROP TABLE {table}"))
+        .execute(&mut conn)
+        .await?;
+    let output = output.context("running pgbench (Debian: apt-get install postgresql-contrib)")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!(
+            "pgbench failed: {}{}",
+            stdout,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    parse_pgbench_tps(&stdout).with_context(|| format!("no tps in pgbench's output: {stdout}"))
+}
+
+/// The `tps = …` figure of pgbench's report.
+fn parse_pgbench_tps(report: &str) -> Option<f64> {
+    report
+        .lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
 }
 
 async fn post(
@@ -576,5 +720,17 @@ async fn record(
             }
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_pgbench_tps;
+
+    #[test]
+    fn pgbench_tps_is_read_from_its_report() {
+        let report = "number of failed transactions: 0 (0.000%)\nlatency average = 2.661 ms\ninitial connection time = 31.517 ms\ntps = 12026.359012 (without initial connection time)\n";
+        assert_eq!(parse_pgbench_tps(report), Some(12026.359012));
+        assert_eq!(parse_pgbench_tps("pgbench: error: connection failed"), None);
     }
 }
