@@ -126,12 +126,21 @@ pub async fn start(
         ProjectorSet::All => infra.consumers(),
         ProjectorSet::Named(names) => infra.select_consumers(names).map_err(anyhow::Error::msg)?,
     };
-    for projection in &projectors {
-        tasks.spawn(projections::run_projector(
+    // The read models share one consumer; each process that issues
+    // commands has its own.
+    let (acting, reading): (Vec<_>, Vec<_>) = projectors
+        .iter()
+        .cloned()
+        .partition(|p| p.issues_commands());
+    let groups = std::iter::once(reading)
+        .chain(acting.into_iter().map(|p| vec![p]))
+        .filter(|group| !group.is_empty());
+    for group in groups {
+        tasks.spawn(projections::run_projectors(
             infra.pool.clone(),
             infra.js.clone(),
             projector_config.clone(),
-            projection.clone(),
+            group,
             shutdown.clone(),
         ));
     }

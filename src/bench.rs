@@ -314,7 +314,11 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         let notifications = after.2 - before.2;
         println!(
             "relay:           {published:.0} events published after {wakeups:.0} wake-ups ({:.2} per event) for {notifications:.0} notifications",
-            if published > 0.0 { wakeups / published } else { 0.0 }
+            if published > 0.0 {
+                wakeups / published
+            } else {
+                0.0
+            }
         );
     }
     if let (Some(pid), Some((rss0, _))) = (args.server_pid, memory_before) {
@@ -409,7 +413,16 @@ async fn pgbench(config: &Config, clients: usize, seconds: u64) -> anyhow::Resul
         ),
     )?;
     let output = tokio::process::Command::new("pgbench")
-        .args(["-n", "-c", &clients.to_string(), "-j", "2", "-T", &seconds.to_string(), "-f"])
+        .args([
+            "-n",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &seconds.to_string(),
+            "-f",
+        ])
         .arg(&script)
         .arg(&config.database_url)
         .output()

@@ -2,7 +2,7 @@
 //! quotes.
 //!
 //! ```text
-//!  JetStream ──proj-lead-pipeline──▶ LeadPipeline::apply ──▶ pipeline_quotes (own state)
+//!  JetStream ──its own consumer──▶ LeadPipeline::apply ──▶ pipeline_quotes (own state)
 //!                                         │
 //!                                         └─▶ Lead: PipelineMove { to, cause: quote event }
 //! ```
@@ -216,6 +216,10 @@ impl LeadPipeline {
 impl Projection for LeadPipeline {
     fn name(&self) -> &'static str {
         "lead-pipeline"
+    }
+
+    fn issues_commands(&self) -> bool {
+        true
     }
 
     fn version(&self) -> i32 {

@@ -5,7 +5,7 @@
 //! the read side.
 //!
 //! ```text
-//!  JetStream ──proj-deadlines──▶ Deadlines (own tables: what falls due when)
+//!  JetStream ──the projectors' consumer──▶ Deadlines (own tables: what falls due when)
 //!                                        │
 //!  ticker (every CRM_POLICY_INTERVAL_SECS, one process at a time) ─ due rows ─▶ commands:
 //!      Quote::Expire { today }   Invoice::MarkOverdue { as_of }   Invoice::GenerateNextCycle

@@ -1,15 +1,22 @@
 //! # projections: the read side's writers
 //!
 //! ```text
-//!  JetStream stream ──durable consumer "proj-<name>"──▶ batch ─┐
-//!                                                              ▼  one Postgres transaction:
-//!                       SELECT … FROM projection_checkpoints FOR UPDATE
-//!                       apply each event with stream seq > checkpoint (seq must be checkpoint+1)
-//!                       UPDATE checkpoint; NOTIFY crm_read_models
-//!                                                              │ commit, then ack
-//!                                                              ▼
+//!  JetStream stream ──one consumer per projector process──▶ batch, each message decoded once
+//!                         (from the lowest checkpoint)                │
+//!                                                                     ▼  one Postgres transaction:
+//!                       SELECT … FROM projection_checkpoints WHERE name = ANY(…) FOR UPDATE
+//!                       every projection applies each event with stream seq > its checkpoint
+//!                       (seq must be its checkpoint + 1); one UPDATE of the checkpoints;
+//!                       NOTIFY crm_read_models per projection that moved
+//!                                                                     │ commit, then one ack (AckPolicy::All)
+//!                                                                     ▼
 //!                                          read.<tables>  (tenant id in every key)
 //! ```
+//!
+//! A projection that ignores an event costs it nothing but a match in
+//! memory: no message of its own, no decode, no SQL (its checkpoint moves
+//! with the batch's one UPDATE). A process that issues commands
+//! ([`Projection::issues_commands`]) runs behind a consumer of its own.
 //!
 //! Delivery is at-least-once; the checkpoint, stored in the same transaction
 //! as the read-model changes, makes the effect exactly-once: a redelivered
@@ -44,7 +51,7 @@ use serde::de::DeserializeOwned;
 use sqlx::PgConnection;
 
 pub use rebuild::rebuild;
-pub use runner::{ProjectorConfig, run_projector};
+pub use runner::{ProjectorConfig, run_projector, run_projectors};
 pub use status::{ProjectionStatus, status};
 
 /// The channel a projector notifies after each committed batch
@@ -212,8 +219,8 @@ impl ProjectionError {
 /// A read model.
 #[async_trait::async_trait]
 pub trait Projection: Send + Sync {
-    /// Stable name: the checkpoint key, the consumer name (`proj-<name>`),
-    /// and the argument of `crm projections rebuild`.
+    /// Stable name: the checkpoint key, the lock's name, and the argument
+    /// of `crm projections rebuild`.
     fn name(&self) -> &'static str;
     /// Bump on any change of tables or of how events are applied.
     fn version(&self) -> i32;
@@ -229,6 +236,12 @@ pub trait Projection: Send + Sync {
         conn: &mut PgConnection,
         event: &ProjectedEvent,
     ) -> Result<(), ProjectionError>;
+    /// True for a process that issues commands from `apply`: it runs behind
+    /// its own consumer, so its commands (and their retries) never hold back
+    /// the read models, which share one consumer per process.
+    fn issues_commands(&self) -> bool {
+        false
+    }
 }
 
 /// Every projection this build knows (the key store opens personal data).

@@ -48,8 +48,8 @@ pub(crate) fn lock_key(projection: &str) -> String {
     format!("crm-projection:{projection}")
 }
 
-/// Runs the projection until `shutdown`: standby until it holds the
-/// projection's lock, then live.
+/// Runs one projection until `shutdown` (a group of one; see
+/// [`run_projectors`]).
 pub async fn run_projector(
     pool: PgPool,
     js: jetstream::Context,
@@ -57,23 +57,30 @@ pub async fn run_projector(
     projection: Arc<dyn Projection>,
     shutdown: CancellationToken,
 ) {
+    run_projectors(pool, js, config, vec![projection], shutdown).await
+}
+
+/// Runs `projections` until `shutdown` behind one stream consumer: each
+/// message is read and decoded once and handed to every projection, and a
+/// batch is one transaction with a checkpoint per projection. A projection
+/// is live while this worker holds its lock (other copies wait as
+/// standbys, per projection); one that fails leaves the fan-out, marked
+/// failed, while the others go on.
+pub async fn run_projectors(
+    pool: PgPool,
+    js: jetstream::Context,
+    config: ProjectorConfig,
+    projections: Vec<Arc<dyn Projection>>,
+    shutdown: CancellationToken,
+) {
     let options = (*pool.connect_options()).clone();
-    let name = projection.name();
+    let names: Vec<&str> = projections.iter().map(|p| p.name()).collect();
     let mut backoff = Duration::from_millis(200);
     while !shutdown.is_cancelled() {
-        match work(
-            &options,
-            &pool,
-            &js,
-            &config,
-            projection.as_ref(),
-            &shutdown,
-        )
-        .await
-        {
+        match work(&options, &pool, &js, &config, &projections, &shutdown).await {
             Ok(()) => return,
             Err(e) => {
-                tracing::warn!(projection = name, error = %e, "projector interrupted; retrying");
+                tracing::warn!(projections = ?names, error = %e, "projector interrupted; retrying");
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tokio::time::sleep(backoff) => {}
@@ -84,28 +91,13 @@ pub async fn run_projector(
     }
 }
 
-/// Holds the lock on a dedicated connection for as long as the worker lives.
-async fn acquire(
-    options: &PgConnectOptions,
-    key: &str,
-    retry: Duration,
-    shutdown: &CancellationToken,
-) -> Result<Option<PgConnection>, sqlx::Error> {
-    let mut conn = PgConnection::connect_with(options).await?;
-    loop {
-        let locked: bool =
-            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
-                .bind(key)
-                .fetch_one(&mut conn)
-                .await?;
-        if locked {
-            return Ok(Some(conn));
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(None),
-            _ = tokio::time::sleep(retry) => {}
-        }
-    }
+/// Takes the projection's lock on `conn` (a session lock: held for as long
+/// as the connection lives) if no other worker holds it.
+async fn try_lock(conn: &mut PgConnection, name: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+        .bind(lock_key(name))
+        .fetch_one(conn)
+        .await
 }
 
 #[derive(Debug)]
@@ -224,56 +216,148 @@ pub async fn prepare(
     }
 }
 
+/// The projections this worker runs live, with what their checkpoints said
+/// when the consumer started.
+struct Members {
+    /// Locked by this worker and prepared.
+    held: Vec<Arc<dyn Projection>>,
+    /// Held and not failed: the fan-out.
+    live: Vec<Arc<dyn Projection>>,
+    /// The lowest checkpoint among `live`.
+    low: i64,
+}
+
+/// Takes the locks still free, prepares what it got, and reads where the
+/// live ones stand.
+async fn gather(
+    conn: &mut PgConnection,
+    pool: &PgPool,
+    js: &jetstream::Context,
+    config: &ProjectorConfig,
+    projections: &[Arc<dyn Projection>],
+    held: Vec<Arc<dyn Projection>>,
+) -> Result<Members, ProjectionError> {
+    let mut held = held;
+    for projection in projections {
+        let name = projection.name();
+        if held.iter().any(|h| h.name() == name) || !try_lock(conn, name).await? {
+            continue;
+        }
+        tracing::info!(projection = name, "projector is live");
+        prepare(conn, pool, js, config, projection.as_ref()).await?;
+        held.push(projection.clone());
+    }
+    let mut live = Vec::new();
+    let mut low = i64::MAX;
+    for projection in &held {
+        let name = projection.name();
+        let c = read_checkpoint(conn, name)
+            .await?
+            .ok_or_else(|| ProjectionError::Stopped(format!("checkpoint of {name} vanished")))?;
+        let failed = c.state == "failed";
+        metrics::gauge!("projection_failed", "projection" => name).set(if failed {
+            1.0
+        } else {
+            0.0
+        });
+        if !failed {
+            low = low.min(c.last_seq);
+            live.push(projection.clone());
+        }
+    }
+    Ok(Members { held, live, low })
+}
+
+/// Whether the membership must be gathered again: a lock this worker does
+/// not hold came free, or a failed projection was reset.
+async fn membership_changed(
+    conn: &mut PgConnection,
+    projections: &[Arc<dyn Projection>],
+    members: &Members,
+) -> Result<bool, ProjectionError> {
+    for projection in projections {
+        let name = projection.name();
+        // A lock taken here stays taken (session locks stack); `gather`
+        // takes it again and prepares the projection.
+        if !members.held.iter().any(|h| h.name() == name) && try_lock(conn, name).await? {
+            return Ok(true);
+        }
+    }
+    if members.live.len() < members.held.len() {
+        let failed: Vec<&str> = members
+            .held
+            .iter()
+            .filter(|h| !members.live.iter().any(|l| l.name() == h.name()))
+            .map(|h| h.name())
+            .collect();
+        let reset: bool = sqlx::query_scalar(
+            "SELECT count(*) FILTER (WHERE state <> 'failed') > 0 FROM projection_checkpoints WHERE name = ANY($1)",
+        )
+        .bind(&failed)
+        .fetch_one(&mut *conn)
+        .await?;
+        if reset {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 async fn work(
     options: &PgConnectOptions,
     pool: &PgPool,
     js: &jetstream::Context,
     config: &ProjectorConfig,
-    projection: &dyn Projection,
+    projections: &[Arc<dyn Projection>],
     shutdown: &CancellationToken,
 ) -> Result<(), ProjectionError> {
-    let name = projection.name();
-    let Some(mut conn) = acquire(options, &lock_key(name), config.standby_retry, shutdown).await?
-    else {
-        return Ok(());
-    };
-    tracing::info!(projection = name, "projector is live");
-    prepare(&mut conn, pool, js, config, projection).await?;
+    // The locks live on this connection; batches run on it too.
+    let mut conn = PgConnection::connect_with(options).await?;
     let stream = js
         .get_stream(&config.stream)
         .await
         .map_err(|e| ProjectionError::Nats(e.to_string()))?;
+    let mut held = Vec::new();
+    let mut previous: Option<String> = None;
 
     'consumer: loop {
-        // A failed projection waits until someone resets it (rebuild or retry).
-        let checkpoint = loop {
-            let c = read_checkpoint(&mut conn, name).await?.ok_or_else(|| {
-                ProjectionError::Stopped(format!("checkpoint of {name} vanished"))
-            })?;
-            if c.state != "failed" {
-                break c;
-            }
-            metrics::gauge!("projection_failed", "projection" => name).set(1.0);
+        let mut members = gather(&mut conn, pool, js, config, projections, held).await?;
+        held = members.held.clone();
+        if members.live.is_empty() {
+            // Standby (no lock) or every projection failed: look again later.
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(config.standby_retry) => {}
             }
-        };
-        metrics::gauge!("projection_failed", "projection" => name).set(0.0);
-        let consumer =
-            start_consumer(&stream, config, name, checkpoint.last_seq as u64 + 1).await?;
+            continue 'consumer;
+        }
+        let mut expected = members.low as u64 + 1;
+        if let Some(old) = previous.take() {
+            // The server would drop it once idle; no need to wait for that.
+            let _ = stream.delete_consumer(&old).await;
+        }
+        let consumer = start_consumer(&stream, config, expected).await?;
+        previous = Some(consumer.cached_info().name.clone());
         let mut messages = consumer
             .stream()
             .max_messages_per_batch(config.batch_size)
             .messages()
             .await
             .map_err(|e| ProjectionError::Nats(e.to_string()))?;
+        let mut recheck = tokio::time::interval(config.standby_retry);
+        recheck.tick().await;
 
         loop {
             // Wait for one message, then take whatever else has already
             // arrived: batches grow under load, latency stays low when idle.
             let first = tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
+                _ = recheck.tick() => {
+                    if membership_changed(&mut conn, projections, &members).await? {
+                        continue 'consumer;
+                    }
+                    continue;
+                }
                 next = messages.next() => next,
             };
             let Some(first) = first else {
@@ -293,57 +377,63 @@ async fn work(
                     .info()
                     .map_err(|e| ProjectionError::Nats(e.to_string()))?
                     .stream_sequence;
-                events.push((seq, message.payload.as_ref()));
-            }
-            match apply_batch(&mut conn, projection, &events).await? {
-                BatchOutcome::Applied => {
-                    for message in &batch {
-                        message
-                            .ack()
-                            .await
-                            .map_err(|e| ProjectionError::Nats(e.to_string()))?;
-                    }
-                }
-                BatchOutcome::Gap { expected, got } => {
+                if seq != expected {
                     let first = stream_first_seq(&stream).await?;
                     if first > expected {
                         let reason = format!(
                             "the stream no longer holds events {expected}..{}; rebuild the projection",
                             first - 1
                         );
-                        mark_failed(&mut conn, name, expected as i64, &reason).await?;
+                        for projection in &members.live {
+                            mark_failed(&mut conn, projection.name(), expected as i64, &reason)
+                                .await?;
+                        }
                     } else {
                         tracing::warn!(
-                            projection = name,
                             expected,
-                            got,
-                            "out-of-order delivery; restarting the consumer at the checkpoint"
+                            got = seq,
+                            "out-of-order delivery; restarting the consumer at the checkpoints"
                         );
                     }
                     continue 'consumer;
                 }
-                BatchOutcome::Failed { seq, error } => {
-                    // Keep what precedes the bad event, so the read model is
-                    // as complete as it can be and the failure is exact.
-                    let before: Vec<(u64, &[u8])> = events
-                        .iter()
-                        .copied()
-                        .filter(|(s, _)| (*s as i64) < seq)
-                        .collect();
-                    if !before.is_empty()
-                        && apply_batch(&mut conn, projection, &before).await?
-                            == BatchOutcome::Applied
-                    {
-                        for message in batch.iter().take(before.len()) {
-                            message
-                                .ack()
-                                .await
-                                .map_err(|e| ProjectionError::Nats(e.to_string()))?;
+                expected += 1;
+                // Decoded once, for every projection.
+                events.push((seq, decode(seq, &message.payload)));
+            }
+            match apply_to_all(&mut conn, &members.live, &events).await? {
+                GroupOutcome::Gap {
+                    name,
+                    expected,
+                    got,
+                } => {
+                    tracing::warn!(
+                        projection = name,
+                        expected,
+                        got,
+                        "a checkpoint moved back; restarting the consumer at the checkpoints"
+                    );
+                    continue 'consumer;
+                }
+                GroupOutcome::Applied { failed } => {
+                    // One ack for the batch (AckPolicy::All).
+                    if let Some(last) = batch.last() {
+                        last.ack()
+                            .await
+                            .map_err(|e| ProjectionError::Nats(e.to_string()))?;
+                    }
+                    if !failed.is_empty() {
+                        for f in &failed {
+                            tracing::error!(projection = f.name, seq = f.seq, error = %f.error, "event cannot be applied; projection stopped");
+                            metrics::gauge!("projection_failed", "projection" => f.name).set(1.0);
+                        }
+                        members
+                            .live
+                            .retain(|p| !failed.iter().any(|f| f.name == p.name()));
+                        if members.live.is_empty() {
+                            continue 'consumer;
                         }
                     }
-                    tracing::error!(projection = name, seq, %error, "event cannot be applied; projection stopped");
-                    mark_failed(&mut conn, name, seq, &error).await?;
-                    continue 'consumer;
                 }
             }
         }
@@ -360,26 +450,23 @@ async fn stream_first_seq(stream: &jetstream::stream::Stream) -> Result<u64, Pro
         .first_sequence)
 }
 
-/// (Re)creates the projection's durable consumer starting right after the
-/// checkpoint: Postgres, not the consumer's ack floor, says where to resume.
+/// A consumer of the whole stream starting at `start`. Postgres, not the
+/// consumer, says where to resume, so it is ephemeral: the server removes
+/// it once nobody pulls from it.
 async fn start_consumer(
     stream: &jetstream::stream::Stream,
     config: &ProjectorConfig,
-    name: &str,
     start: u64,
 ) -> Result<jetstream::consumer::Consumer<pull::Config>, ProjectionError> {
-    let durable = ProjectorConfig::consumer_name(name);
-    let _ = stream.delete_consumer(&durable).await;
     stream
         .create_consumer(pull::Config {
-            durable_name: Some(durable),
-            description: Some(format!("projection {name}")),
             deliver_policy: DeliverPolicy::ByStartSequence {
                 start_sequence: start,
             },
-            ack_policy: AckPolicy::Explicit,
+            ack_policy: AckPolicy::All,
             ack_wait: Duration::from_secs(30),
             max_ack_pending: 20_000,
+            inactive_threshold: Duration::from_secs(60),
             filter_subject: config.filter_subject(),
             ..Default::default()
         })
@@ -398,77 +485,203 @@ pub enum BatchOutcome {
     Failed { seq: i64, error: String },
 }
 
-/// Applies a batch of `(stream sequence, message payload)` in one
-/// transaction with the checkpoint. Events at or below the checkpoint are
-/// skipped (redelivery); a sequence that is not the checkpoint's successor
-/// is a gap and applies nothing; a transient error rolls everything back.
+/// Applies a batch of `(stream sequence, message payload)` to one
+/// projection in one transaction with its checkpoint. Events at or below the
+/// checkpoint are skipped (redelivery); a sequence that is not the
+/// checkpoint's successor is a gap and applies nothing; a transient error
+/// rolls everything back. An event that cannot be applied commits what
+/// precedes it and marks the projection failed at it.
 pub async fn apply_batch(
     conn: &mut PgConnection,
     projection: &dyn Projection,
     batch: &[(u64, &[u8])],
 ) -> Result<BatchOutcome, ProjectionError> {
-    let name = projection.name();
-    let mut tx = conn.begin().await?;
-    use_schema(&mut tx, LIVE_SCHEMA).await?;
-    let (mut last, state): (i64, String) = sqlx::query_as(
-        "SELECT last_seq, state FROM public.projection_checkpoints WHERE name = $1 FOR UPDATE",
-    )
-    .bind(name)
-    .fetch_one(&mut *tx)
-    .await?;
-    if state == "failed" {
-        return Ok(BatchOutcome::Failed {
-            seq: last + 1,
-            error: "the projection was marked failed".into(),
-        });
+    let events: Vec<_> = batch
+        .iter()
+        .map(|&(seq, payload)| (seq, decode(seq, payload)))
+        .collect();
+    let one = [Borrowed(projection)];
+    Ok(match apply_to_all(conn, &one, &events).await? {
+        GroupOutcome::Gap { expected, got, .. } => BatchOutcome::Gap { expected, got },
+        GroupOutcome::Applied { failed } => match failed.into_iter().next() {
+            Some(f) => BatchOutcome::Failed {
+                seq: f.seq,
+                error: f.error,
+            },
+            None => BatchOutcome::Applied,
+        },
+    })
+}
+
+/// A projection taken by reference where the group takes `Arc`s.
+struct Borrowed<'a>(&'a dyn Projection);
+
+trait Member {
+    fn projection(&self) -> &dyn Projection;
+}
+
+impl Member for Arc<dyn Projection> {
+    fn projection(&self) -> &dyn Projection {
+        self.as_ref()
     }
-    let before = last;
-    for &(seq, payload) in batch {
-        if seq as i64 <= last {
-            continue; // Redelivered and already applied.
-        }
-        if seq as i64 != last + 1 {
-            return Ok(BatchOutcome::Gap {
-                expected: last as u64 + 1,
-                got: seq,
-            });
-        }
-        let event = match decode(seq, payload) {
-            Ok(event) => event,
-            Err(e) => {
-                return Ok(BatchOutcome::Failed {
-                    seq: seq as i64,
-                    error: e.to_string(),
-                });
-            }
-        };
-        match projection.apply(&mut tx, &event).await {
-            Ok(()) => last = seq as i64,
-            Err(e) if e.is_transient() => return Err(e),
-            Err(e) => {
-                return Ok(BatchOutcome::Failed {
-                    seq: seq as i64,
-                    error: e.to_string(),
-                });
-            }
-        }
+}
+
+impl Member for Borrowed<'_> {
+    fn projection(&self) -> &dyn Projection {
+        self.0
     }
-    if last > before {
-        sqlx::query("UPDATE public.projection_checkpoints SET last_seq = $2, updated_at = now() WHERE name = $1")
-            .bind(name)
-            .bind(last)
+}
+
+/// A projection that stopped at an event of the batch.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    name: &'static str,
+    seq: i64,
+    error: String,
+    /// Found failed at the start of the batch: already recorded.
+    recorded: bool,
+}
+
+pub(crate) enum GroupOutcome {
+    /// Committed: every projection's checkpoint is at the batch's end,
+    /// except those in `failed`, which are at the event before the one they
+    /// failed on and marked failed.
+    Applied { failed: Vec<Failure> },
+    /// A projection's checkpoint is not right before the batch's first new
+    /// event: nothing was applied.
+    Gap {
+        name: &'static str,
+        expected: u64,
+        got: u64,
+    },
+}
+
+/// Applies a batch to every member in one transaction, with a checkpoint
+/// per member (read `FOR UPDATE`: a rebuild's swap and another batch wait).
+/// An event is decoded once for all. A member that cannot apply an event
+/// leaves the batch at that event: the transaction is tried again with that
+/// member stopping before it (its failure recorded in the same commit), so
+/// the others are not held back by it.
+async fn apply_to_all<M: Member>(
+    conn: &mut PgConnection,
+    members: &[M],
+    events: &[(u64, Result<ProjectedEvent, ProjectionError>)],
+) -> Result<GroupOutcome, ProjectionError> {
+    let names: Vec<&'static str> = members.iter().map(|m| m.projection().name()).collect();
+    let mut failed: Vec<Failure> = Vec::new();
+    'attempt: loop {
+        let mut tx = conn.begin().await?;
+        use_schema(&mut tx, LIVE_SCHEMA).await?;
+        let rows: Vec<(String, i64, String)> = sqlx::query_as(
+            "SELECT name, last_seq, state FROM public.projection_checkpoints WHERE name = ANY($1) FOR UPDATE",
+        )
+        .bind(&names)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut before = Vec::with_capacity(members.len());
+        for name in &names {
+            match rows.iter().find(|r| r.0 == *name) {
+                Some((_, last, state)) if state == "failed" => {
+                    // Marked failed meanwhile (by another batch's failure).
+                    if !failed.iter().any(|f| f.name == *name) {
+                        failed.push(Failure {
+                            name,
+                            seq: last + 1,
+                            error: "the projection was marked failed".into(),
+                            recorded: true,
+                        });
+                    }
+                    before.push(*last);
+                }
+                Some((_, last, _)) => before.push(*last),
+                None => {
+                    return Err(ProjectionError::Stopped(format!(
+                        "checkpoint of {name} vanished"
+                    )));
+                }
+            }
+        }
+        let mut last = before.clone();
+        for (seq, event) in events {
+            let seq = *seq;
+            for (i, member) in members.iter().enumerate() {
+                if seq as i64 <= last[i] {
+                    continue; // Redelivered and already applied.
+                }
+                if failed
+                    .iter()
+                    .any(|f| f.name == names[i] && seq as i64 >= f.seq)
+                {
+                    continue; // Stopped at an earlier event.
+                }
+                if seq as i64 != last[i] + 1 {
+                    return Ok(GroupOutcome::Gap {
+                        name: names[i],
+                        expected: last[i] as u64 + 1,
+                        got: seq,
+                    });
+                }
+                let outcome = match event {
+                    Ok(event) => member.projection().apply(&mut tx, event).await,
+                    Err(e) => Err(ProjectionError::Stopped(e.to_string())),
+                };
+                match outcome {
+                    Ok(()) => last[i] = seq as i64,
+                    Err(e) if e.is_transient() => return Err(e),
+                    Err(e) => {
+                        failed.push(Failure {
+                            name: names[i],
+                            seq: seq as i64,
+                            error: e.to_string(),
+                            recorded: false,
+                        });
+                        // The transaction may be aborted: start again
+                        // without this member's failing event.
+                        drop(tx);
+                        continue 'attempt;
+                    }
+                }
+            }
+        }
+        let (mut moved, mut to) = (Vec::new(), Vec::new());
+        for (i, name) in names.iter().enumerate() {
+            if last[i] > before[i] {
+                moved.push(*name);
+                to.push(last[i]);
+                metrics::counter!("projection_events_applied_total", "projection" => *name)
+                    .increment((last[i] - before[i]) as u64);
+            }
+        }
+        if !moved.is_empty() {
+            sqlx::query(
+                "UPDATE public.projection_checkpoints c SET last_seq = v.last_seq, updated_at = now()
+                   FROM unnest($1::text[], $2::bigint[]) AS v(name, last_seq) WHERE c.name = v.name",
+            )
+            .bind(&moved)
+            .bind(&to)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(READ_MODEL_CHANNEL)
-            .bind(format!("{name}:{last}"))
+            sqlx::query("SELECT pg_notify($1, v.name || ':' || v.last_seq) FROM unnest($2::text[], $3::bigint[]) AS v(name, last_seq)")
+                .bind(READ_MODEL_CHANNEL)
+                .bind(&moved)
+                .bind(&to)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for f in failed.iter().filter(|f| !f.recorded) {
+            sqlx::query(
+                "UPDATE public.projection_checkpoints SET state = 'failed', error = $3, failed_seq = $2, updated_at = now()
+                  WHERE name = $1",
+            )
+            .bind(f.name)
+            .bind(f.seq)
+            .bind(&f.error)
             .execute(&mut *tx)
             .await?;
+        }
+        tx.commit().await?;
+        return Ok(GroupOutcome::Applied { failed });
     }
-    tx.commit().await?;
-    metrics::counter!("projection_events_applied_total", "projection" => name)
-        .increment((last - before) as u64);
-    Ok(BatchOutcome::Applied)
 }
 
 pub(crate) fn decode(seq: u64, payload: &[u8]) -> Result<ProjectedEvent, ProjectionError> {

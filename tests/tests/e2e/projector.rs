@@ -16,6 +16,9 @@ use tokio_util::sync::CancellationToken;
 /// Records how often each stream sequence was applied; can be told to fail.
 struct Recorder {
     name: &'static str,
+    /// Its table: `recorded` for the recorder named "recorder",
+    /// `recorded_<name>` for others (so several can run side by side).
+    table: &'static str,
     /// Fail transiently (as if the database connection dropped) on this
     /// sequence, once.
     transient_failure_at: Option<u64>,
@@ -26,8 +29,14 @@ struct Recorder {
 
 impl Recorder {
     fn new(name: &'static str) -> Self {
+        let table: &'static str = if name == "recorder" {
+            "recorded"
+        } else {
+            Box::leak(format!("recorded_{name}").into_boxed_str())
+        };
         Self {
             name,
+            table,
             transient_failure_at: None,
             failed_once: AtomicBool::new(false),
             poison_at: AtomicU64::new(0),
@@ -44,10 +53,16 @@ impl Projection for Recorder {
         1
     }
     fn tables(&self) -> &'static [&'static str] {
-        &["recorded"]
+        Box::leak(vec![self.table].into_boxed_slice())
     }
     fn ddl(&self) -> &'static str {
-        "CREATE TABLE recorded (seq bigint PRIMARY KEY, applied integer NOT NULL)"
+        Box::leak(
+            format!(
+                "CREATE TABLE {} (seq bigint PRIMARY KEY, applied integer NOT NULL)",
+                self.table
+            )
+            .into_boxed_str(),
+        )
     }
     async fn apply(
         &self,
@@ -60,10 +75,11 @@ impl Projection for Recorder {
                 event.stream_seq
             )));
         }
-        sqlx::query(
-            "INSERT INTO recorded (seq, applied) VALUES ($1, 1)
-             ON CONFLICT (seq) DO UPDATE SET applied = recorded.applied + 1",
-        )
+        sqlx::query(&format!(
+            "INSERT INTO {t} (seq, applied) VALUES ($1, 1)
+             ON CONFLICT (seq) DO UPDATE SET applied = {t}.applied + 1",
+            t = self.table
+        ))
         .bind(event.stream_seq as i64)
         .execute(&mut *conn)
         .await?;
@@ -148,10 +164,16 @@ async fn wait_for_checkpoint(pool: &PgPool, name: &str, seq: i64) {
 }
 
 async fn applied_counts(pool: &PgPool) -> Vec<(i64, i32)> {
-    sqlx::query_as("SELECT seq, applied FROM read.recorded ORDER BY seq")
-        .fetch_all(pool)
-        .await
-        .unwrap()
+    applied_counts_in(pool, "recorded").await
+}
+
+async fn applied_counts_in(pool: &PgPool, table: &str) -> Vec<(i64, i32)> {
+    sqlx::query_as(&format!(
+        "SELECT seq, applied FROM read.{table} ORDER BY seq"
+    ))
+    .fetch_all(pool)
+    .await
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -324,6 +346,92 @@ async fn an_event_that_cannot_be_applied_stops_the_projection_visibly_until_retr
     );
     stop.cancel();
     projector.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projections_behind_one_consumer_fail_alone_and_catch_up_once_after_a_retry() {
+    let app = app_without_projectors().await;
+    let head = publish_customers(&app, 6).await as i64;
+    let failing = Arc::new(Recorder::new("failing"));
+    failing.poison_at.store(3, Ordering::SeqCst);
+    let healthy = Arc::new(Recorder::new("healthy"));
+    let mut config =
+        ProjectorConfig::new(&app.env.config.nats_stream, &app.env.config.subject_prefix);
+    config.standby_retry = Duration::from_millis(50);
+    let stop = CancellationToken::new();
+    let group = tokio::spawn(projections::run_projectors(
+        app.pool().clone(),
+        app.env.js().clone(),
+        config,
+        vec![failing.clone() as Arc<dyn Projection>, healthy.clone()],
+        stop.clone(),
+    ));
+    wait_for_checkpoint(app.pool(), "healthy", head).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while checkpoint(app.pool(), "failing").await != (2, "failed".to_owned()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the failing projection stops at 2: {:?}",
+            checkpoint(app.pool(), "failing").await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let once = |upto: i64| (1..=upto).map(|s| (s, 1)).collect::<Vec<_>>();
+    assert_eq!(
+        applied_counts_in(app.pool(), "recorded_failing").await,
+        once(2)
+    );
+    assert_eq!(
+        applied_counts_in(app.pool(), "recorded_healthy").await,
+        once(head)
+    );
+
+    // The healthy one keeps going while the other is stopped.
+    let admin = app.token("acme", Role::Admin);
+    app.customer(&admin, "later@example.com").await;
+    wait_for_checkpoint(app.pool(), "healthy", head + 1).await;
+    assert_eq!(
+        checkpoint(app.pool(), "failing").await,
+        (2, "failed".to_owned())
+    );
+
+    // After a fix and a retry, the consumer starts again from the failed
+    // one's checkpoint; the healthy one applies nothing twice.
+    failing.poison_at.store(0, Ordering::SeqCst);
+    assert!(
+        projections::runner::retry(app.pool(), "failing")
+            .await
+            .unwrap()
+    );
+    wait_for_checkpoint(app.pool(), "failing", head + 1).await;
+    assert_eq!(
+        applied_counts_in(app.pool(), "recorded_failing").await,
+        once(head + 1)
+    );
+    assert_eq!(
+        applied_counts_in(app.pool(), "recorded_healthy").await,
+        once(head + 1)
+    );
+    stop.cancel();
+    group.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_reads_the_stream_once_for_all_its_read_models() {
+    let app = TestApp::spawn().await;
+    let admin = app.token("acme", Role::Admin);
+    app.customer(&admin, "once@example.com").await;
+    app.settle().await;
+    let mut stream = app
+        .env
+        .js()
+        .get_stream(&app.env.config.nats_stream)
+        .await
+        .unwrap();
+    let info = stream.info().await.unwrap();
+    // The read models (and the deadlines) share one consumer; the sales
+    // process, which issues commands, has its own.
+    assert_eq!(info.state.consumer_count, 2, "{:?}", info.state);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
