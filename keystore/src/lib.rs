@@ -129,6 +129,11 @@ pub struct KeyStore {
     pool: PgPool,
     master: MasterKeys,
     keks: Mutex<HashMap<(String, i32), Key>>,
+    /// Each tenant's current key version as last seen. A new data key is
+    /// wrapped under it only if no newer version exists (checked by the
+    /// INSERT itself), so a rotation elsewhere is noticed at the next new
+    /// key, never missed.
+    current_versions: Mutex<HashMap<String, i32>>,
     index_keys: Mutex<HashMap<String, Key>>,
 }
 
@@ -158,12 +163,23 @@ impl KeyStore {
             pool,
             master,
             keks: Mutex::new(HashMap::new()),
+            current_versions: Mutex::new(HashMap::new()),
             index_keys: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The tenant's current key-encryption key (created on first use).
+    /// The tenant's current key-encryption key (created on first use), as
+    /// last seen by this process (see `current_versions`).
     async fn current_kek(&self, tenant: &str) -> Result<(i32, Key), KeyError> {
+        let cached = self
+            .current_versions
+            .lock()
+            .expect("key cache lock")
+            .get(tenant)
+            .copied();
+        if let Some(version) = cached {
+            return Ok((version, self.kek(tenant, version).await?));
+        }
         let current: Option<i32> = sqlx::query_scalar(
             "SELECT max(version) FROM tenant_keys WHERE tenant_id = $1 AND retired_at IS NULL",
         )
@@ -187,6 +203,10 @@ impl KeyStore {
                 1
             }
         };
+        self.current_versions
+            .lock()
+            .expect("key cache lock")
+            .insert(tenant.to_owned(), version);
         Ok((version, self.kek(tenant, version).await?))
     }
 
@@ -258,37 +278,45 @@ impl KeyStore {
         ))
     }
 
-    /// The subject's data key, created on first use. A destroyed key is an error.
+    /// The subject's data key, created on first use. A destroyed key is an
+    /// error. A new subject costs one read and one INSERT.
     pub async fn data_key(&self, tenant: &str, subject: &str) -> Result<Key, KeyError> {
-        if let Some(key) = self.existing_data_key(tenant, subject).await? {
-            return Ok(key);
+        // One read tells an existing key, a destroyed one and none apart.
+        if let Some(found) = self.stored_data_key(tenant, subject).await? {
+            return found.ok_or_else(|| KeyError::Destroyed(subject.to_owned()));
         }
-        let destroyed: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM data_keys WHERE tenant_id = $1 AND subject_id = $2 AND wrapped_dek IS NULL)",
-        )
-        .bind(tenant)
-        .bind(subject)
-        .fetch_one(&self.pool)
-        .await?;
-        if destroyed {
-            return Err(KeyError::Destroyed(subject.to_owned()));
+        for _ in 0..3 {
+            let (version, kek) = self.current_kek(tenant).await?;
+            let dek = Key::random();
+            let inserted: Option<i32> = sqlx::query_scalar(
+                "INSERT INTO data_keys (tenant_id, subject_id, kek_version, wrapped_dek)
+                 SELECT $1, $2, $3, $4
+                  WHERE NOT EXISTS (SELECT 1 FROM tenant_keys WHERE tenant_id = $1 AND version > $3)
+                 ON CONFLICT DO NOTHING
+                 RETURNING kek_version",
+            )
+            .bind(tenant)
+            .bind(subject)
+            .bind(version)
+            .bind(crypto::wrap(&kek, &dek_aad(tenant, subject), &dek))
+            .fetch_optional(&self.pool)
+            .await?;
+            if inserted.is_some() {
+                return Ok(dek);
+            }
+            // Another writer created it first (use whatever is stored), or
+            // the tenant key was rotated since this process last looked.
+            if let Some(found) = self.stored_data_key(tenant, subject).await? {
+                return found.ok_or_else(|| KeyError::Destroyed(subject.to_owned()));
+            }
+            self.current_versions
+                .lock()
+                .expect("key cache lock")
+                .remove(tenant);
         }
-        let (version, kek) = self.current_kek(tenant).await?;
-        let dek = Key::random();
-        sqlx::query(
-            "INSERT INTO data_keys (tenant_id, subject_id, kek_version, wrapped_dek) VALUES ($1, $2, $3, $4)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(tenant)
-        .bind(subject)
-        .bind(version)
-        .bind(crypto::wrap(&kek, &dek_aad(tenant, subject), &dek))
-        .execute(&self.pool)
-        .await?;
-        // Another writer may have created it first: use whatever is stored.
-        self.existing_data_key(tenant, subject)
-            .await?
-            .ok_or_else(|| KeyError::Destroyed(subject.to_owned()))
+        Err(KeyError::Db(sqlx::Error::Protocol(format!(
+            "no data key could be created for {subject}: the tenant key kept changing"
+        ))))
     }
 
     /// The subject's data key, or `None` when it never existed or was destroyed.
@@ -297,6 +325,15 @@ impl KeyStore {
         tenant: &str,
         subject: &str,
     ) -> Result<Option<Key>, KeyError> {
+        Ok(self.stored_data_key(tenant, subject).await?.flatten())
+    }
+
+    /// `None`: never created; `Some(None)`: destroyed; `Some(Some(key))`.
+    async fn stored_data_key(
+        &self,
+        tenant: &str,
+        subject: &str,
+    ) -> Result<Option<Option<Key>>, KeyError> {
         let row: Option<(i32, Option<Vec<u8>>)> =
             sqlx::query_as("SELECT kek_version, wrapped_dek FROM data_keys WHERE tenant_id = $1 AND subject_id = $2")
                 .bind(tenant)
@@ -306,13 +343,14 @@ impl KeyStore {
         match row {
             Some((version, Some(wrapped))) => {
                 let kek = self.kek(tenant, version).await?;
-                Ok(Some(crypto::unwrap(
+                Ok(Some(Some(crypto::unwrap(
                     &kek,
                     &dek_aad(tenant, subject),
                     &wrapped,
-                )?))
+                )?)))
             }
-            _ => Ok(None),
+            Some((_, None)) => Ok(Some(None)),
+            None => Ok(None),
         }
     }
 

@@ -382,3 +382,57 @@ async fn rotating_the_master_and_tenant_keys_keeps_every_old_event_readable() {
             .is_err()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_cached_the_tenant_key_wraps_new_data_keys_under_the_rotated_one() {
+    let master = || {
+        MasterKeys::parse(
+            &format!(
+                "m1:{}",
+                base64::engine::general_purpose::STANDARD.encode([7u8; 32])
+            ),
+            &[],
+        )
+        .unwrap()
+    };
+    let env = crm_tests::TestEnv::new().await;
+    let (one, other) = (
+        KeyStore::new(env.pool().clone(), master()),
+        KeyStore::new(env.pool().clone(), master()),
+    );
+    let version_of = |subject: &'static str| {
+        let pool = env.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i32>(
+                "SELECT kek_version FROM data_keys WHERE tenant_id = 'acme' AND subject_id = $1",
+            )
+            .bind(subject)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let first = one.data_key("acme", "subject-1").await.unwrap();
+    assert_eq!(version_of("subject-1").await, 1);
+    // Asked again, the same key.
+    assert_eq!(one.data_key("acme", "subject-1").await.unwrap(), first);
+    // Another process rotates the tenant key; the first one, which has
+    // version 1 cached, wraps its next new key under version 2.
+    other.rotate_tenant_keys(Some("acme")).await.unwrap();
+    one.data_key("acme", "subject-2").await.unwrap();
+    assert_eq!(version_of("subject-2").await, 2);
+    // Both keys still open in either process.
+    assert_eq!(
+        other.existing_data_key("acme", "subject-1").await.unwrap(),
+        Some(first)
+    );
+    // A destroyed key is refused at once, also by the process that made it.
+    sqlx::query("UPDATE data_keys SET wrapped_dek = NULL WHERE tenant_id = 'acme' AND subject_id = 'subject-2'")
+        .execute(env.pool())
+        .await
+        .unwrap();
+    assert!(matches!(
+        one.data_key("acme", "subject-2").await,
+        Err(keystore::KeyError::Destroyed(_))
+    ));
+}
