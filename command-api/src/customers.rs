@@ -3,9 +3,9 @@
 
 use aggregates::Patch;
 use aggregates::customer::{Customer, CustomerCommand, RegisterCustomer, UpdateCustomer};
-use aggregates::values::{self, AddressInput};
+use aggregates::values::AddressInput;
 use api_common::authz::{self, Action, Resource};
-use api_common::{ApiError, ApiJson, ApiResult, IfMatch, PathId, Principal};
+use api_common::{ApiError, ApiJson, ApiResult, IfMatch, PathId};
 use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
@@ -137,87 +137,35 @@ pub struct TagRequest {
     pub tag: String,
 }
 
-/// Normalized email and phone of a command, when they are valid (invalid
-/// ones are reported by the aggregate).
-fn contact_keys(email: Option<&str>, phone: Option<&str>) -> (Option<String>, Option<String>) {
-    (
-        email
-            .and_then(|e| values::email(e).ok())
-            .map(|e| values::email_key(&e)),
-        phone.and_then(|p| values::phone(p).ok()),
-    )
-}
-
-/// The uniqueness rule, checked against the claims the event store keeps
-/// (blind indexes of the normalized values, never the values).
-/// Returns the 409 naming the field when another customer holds the value.
-async fn contact_conflict(
-    state: &CommandState,
-    principal: &Principal,
-    (email, phone): &(Option<String>, Option<String>),
-    customer: Uuid,
-) -> Result<Option<ApiError>, ApiError> {
-    if email.is_none() && phone.is_none() {
-        return Ok(None);
-    }
-    let tenant = principal.tenant.as_str();
-    let index = |kind: &'static str, value: &Option<String>| {
-        let keystore = state.keystore.clone();
-        let value = value.clone();
-        async move {
-            match value {
-                Some(v) => keystore
-                    .blind_index(tenant, kind, &v)
-                    .await
-                    .map(Some)
-                    .map_err(ApiError::internal),
-                None => Ok(None),
-            }
-        }
-    };
-    let (email, phone) = (index("email", email).await?, index("phone", phone).await?);
-    let pool = &state.pool;
-    let holder: Option<(String, String)> = sqlx::query_as(
-        "SELECT kind, customer_id FROM customer_contact_claims
-          WHERE tenant_id = $1 AND customer_id <> $4
-            AND ((kind = 'email' AND value_key = $2) OR (kind = 'phone' AND value_key = $3))
-          ORDER BY kind LIMIT 1",
-    )
-    .bind(principal.tenant.as_str())
-    .bind(email.as_deref())
-    .bind(phone.as_deref())
-    .bind(customer.to_string())
-    .fetch_optional(pool)
-    .await?;
-    Ok(holder.map(|(kind, other)| {
-        ApiError::duplicate(
-            &kind,
-            format!("another customer ({other}) already has this {kind}"),
-        )
-    }))
-}
-
-/// Commits a customer command whose email/phone must stay unique: checked
-/// before (for a clear answer) and, when the commit loses a race, after.
+/// Commits a customer command whose email and phone must stay unique: the
+/// database checks the claims inside the commit and names the customer
+/// holding the value (`CommandError::Taken`, a 409 naming the field).
 async fn execute_unique(
     state: &CommandState,
     ctx: &CommandContext,
     loaded: crate::store::Loaded<Customer>,
     command: CustomerCommand,
-    keys: (Option<String>, Option<String>),
 ) -> ApiResult<Committed> {
+    let registration = loaded.version() == 0;
     let id = loaded.id();
-    if let Some(conflict) = contact_conflict(state, &ctx.principal, &keys, id).await? {
-        return Err(conflict);
-    }
     match state
         .customers
         .execute(loaded, command, &ctx.metadata())
         .await
     {
-        Err(CommandError::Conflict) => Err(contact_conflict(state, &ctx.principal, &keys, id)
-            .await?
-            .unwrap_or_else(ApiError::concurrent_write)),
+        Err(taken @ CommandError::Taken { .. }) if registration => {
+            // Sealing made a data key for an id that will never have an
+            // event: a refused request leaves nothing behind.
+            let tenant = ctx.principal.tenant.as_str();
+            if let Err(e) = state
+                .keystore
+                .discard_unused_data_key(tenant, &id.to_string())
+                .await
+            {
+                tracing::warn!(error = %e, customer = %id, "the refused registration's data key stays");
+            }
+            Err(taken.into())
+        }
         other => other.map_err(ApiError::from),
     }
 }
@@ -244,7 +192,6 @@ pub async fn register(
         authz::unowned(),
     )?;
     let loaded = state.customers.new_aggregate();
-    let keys = contact_keys(body.email.as_deref(), body.phone.as_deref());
     let command = CustomerCommand::Register(RegisterCustomer {
         customer_id: loaded.id(),
         tenant_id: ctx.principal.tenant.clone(),
@@ -258,7 +205,7 @@ pub async fn register(
         preferences: body.preferences,
         notes: body.notes,
     });
-    let committed = execute_unique(&state, &ctx, loaded, command, keys).await?;
+    let committed = execute_unique(&state, &ctx, loaded, command).await?;
     Ok(created(
         &format!("/v1/customers/{}", committed.id),
         committed,
@@ -295,15 +242,6 @@ pub async fn update(
     )?;
     let loaded = state.customers.load(&ctx.principal.tenant, id).await?;
     if_match.check(loaded.version())?;
-    let email = match &body.email {
-        Patch::Set(e) => Some(e.as_str()),
-        _ => None,
-    };
-    let phone = match &body.phone {
-        Patch::Set(p) => Some(p.as_str()),
-        _ => None,
-    };
-    let keys = contact_keys(email, phone);
     let command = CustomerCommand::Update(UpdateCustomer {
         first_name: body.first_name,
         last_name: body.last_name,
@@ -314,7 +252,7 @@ pub async fn update(
         preferences: body.preferences,
         notes: body.notes,
     });
-    let committed = execute_unique(&state, &ctx, loaded, command, keys).await?;
+    let committed = execute_unique(&state, &ctx, loaded, command).await?;
     Ok(ok(committed))
 }
 

@@ -68,6 +68,10 @@ pub enum CommandError<E: std::error::Error> {
     /// says why, e.g. `equipment … is REPAIR`).
     #[error("{0}")]
     Refused(String),
+    /// A customer's email or phone is already claimed by another customer
+    /// (checked by the database inside the commit).
+    #[error("another customer ({holder}) already has this {field}")]
+    Taken { field: String, holder: String },
     /// The command's events are larger than the event store takes
     /// ([`MAX_EVENT_BYTES`] each): every reader, and NATS's message limit,
     /// must be able to carry them.
@@ -85,6 +89,10 @@ impl<E: DomainError> From<CommandError<E>> for ApiError {
             CommandError::Domain(err) => ApiError::from_domain(&err),
             CommandError::Conflict => ApiError::concurrent_write(),
             CommandError::Refused(detail) => ApiError::conflict("rule.refused", detail),
+            CommandError::Taken { field, holder } => ApiError::duplicate(
+                &field,
+                format!("another customer ({holder}) already has this {field}"),
+            ),
             CommandError::Excluded(constraint) => ApiError::conflict(
                 "booking.overlap",
                 format!("the change overlaps an existing booking ({constraint})"),
@@ -119,6 +127,19 @@ fn store_error<E: std::error::Error>(e: AggregateError<E>) -> CommandError<E> {
                     }
                     // A rule checked by a trigger (e.g. equipment that cannot be booked).
                     Some("CRM01") => return CommandError::Refused(db.message().to_owned()),
+                    // An email or phone claimed by another customer: the
+                    // message names the field, DETAIL the holder.
+                    Some("CRM02") => {
+                        let field = db.message().split(' ').next().unwrap_or_default();
+                        let holder = db
+                            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                            .and_then(|pg| pg.detail())
+                            .unwrap_or_default();
+                        return CommandError::Taken {
+                            field: field.to_owned(),
+                            holder: holder.to_owned(),
+                        };
+                    }
                     // Two writers checking each other's rows (exclusion
                     // constraints can deadlock): retried like a lost race.
                     Some("40P01" | "40001") => return CommandError::Conflict,

@@ -319,6 +319,22 @@ impl KeyStore {
         ))))
     }
 
+    /// Removes the data key of a subject that will never have an event (its
+    /// first command was refused after sealing). Never call it for a
+    /// subject that exists: its personal data would be lost.
+    pub async fn discard_unused_data_key(
+        &self,
+        tenant: &str,
+        subject: &str,
+    ) -> Result<(), KeyError> {
+        sqlx::query("DELETE FROM data_keys WHERE tenant_id = $1 AND subject_id = $2 AND wrapped_dek IS NOT NULL")
+            .bind(tenant)
+            .bind(subject)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// The subject's data key, or `None` when it never existed or was destroyed.
     pub async fn existing_data_key(
         &self,

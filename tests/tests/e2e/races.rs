@@ -96,10 +96,19 @@ async fn twenty_racing_registrations_of_one_email_in_any_case_leave_exactly_one_
         .iter()
         .find(|r| r.status == 201)
         .expect("a winner");
+    let id = winner.id();
     for loser in responses.iter().filter(|r| r.status != 201) {
         assert_duplicate(loser, "email");
+        // The database named the holder inside the losing commit.
+        assert!(
+            loser.body["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(&id),
+            "the 409 names the winner {id}: {}",
+            loser.body
+        );
     }
-    let id = winner.id();
 
     assert_eq!(
         count(
@@ -110,6 +119,16 @@ async fn twenty_racing_registrations_of_one_email_in_any_case_leave_exactly_one_
         .await,
         1,
         "exactly one customer was registered"
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM data_keys WHERE tenant_id = $1",
+            "acme"
+        )
+        .await,
+        1,
+        "the refused registrations left no data key behind"
     );
     let claims: Vec<(String, String)> = sqlx::query_as(
         "SELECT value_key, customer_id FROM customer_contact_claims WHERE kind = 'email'",
