@@ -409,14 +409,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn contact_keys_are_the_normalized_values_the_claims_hold() {
-        let (email, phone) = contact_keys(Some(" Jane@Example.com "), Some("(514) 555-0123"));
-        assert_eq!(email.as_deref(), Some("jane@example.com"));
-        assert_eq!(phone.as_deref(), Some("+15145550123"));
-        assert_eq!(contact_keys(Some("nope"), None), (None, None));
-    }
-
-    #[test]
     fn a_command_response_is_the_committed_id_and_version() {
         let committed = Committed {
             id: Uuid::nil(),
