@@ -344,6 +344,37 @@ impl KeyStore {
         Ok(self.stored_data_key(tenant, subject).await?.flatten())
     }
 
+    /// The data keys of many subjects in one query (a projector's batch, a
+    /// rebuild): `None` for a subject whose key never existed or was
+    /// destroyed. Nothing is cached.
+    pub async fn existing_data_keys(
+        &self,
+        subjects: &[(String, String)],
+    ) -> Result<HashMap<(String, String), Option<Key>>, KeyError> {
+        let (tenants, ids): (Vec<&str>, Vec<&str>) = subjects
+            .iter()
+            .map(|(t, s)| (t.as_str(), s.as_str()))
+            .unzip();
+        let rows: Vec<(String, String, i32, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT d.tenant_id, d.subject_id, d.kek_version, d.wrapped_dek
+               FROM data_keys d JOIN unnest($1::text[], $2::text[]) AS s(tenant_id, subject_id)
+                 ON d.tenant_id = s.tenant_id AND d.subject_id = s.subject_id",
+        )
+        .bind(&tenants)
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut keys: HashMap<(String, String), Option<Key>> =
+            subjects.iter().map(|k| (k.clone(), None)).collect();
+        for (tenant, subject, version, wrapped) in rows {
+            let Some(wrapped) = wrapped else { continue };
+            let kek = self.kek(&tenant, version).await?;
+            let key = crypto::unwrap(&kek, &dek_aad(&tenant, &subject), &wrapped)?;
+            keys.insert((tenant, subject), Some(key));
+        }
+        Ok(keys)
+    }
+
     /// `None`: never created; `Some(None)`: destroyed; `Some(Some(key))`.
     async fn stored_data_key(
         &self,

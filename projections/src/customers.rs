@@ -6,6 +6,8 @@ use event_schemas::customer::{
     CustomerTagged, CustomerUntagged,
 };
 use event_schemas::lead::{AGGREGATE_TYPE as LEAD, LeadCreated};
+use std::collections::{HashMap, HashSet};
+
 use sqlx::PgConnection;
 use sqlx::types::Json;
 
@@ -68,12 +70,200 @@ impl Projection for Customers {
         conn: &mut PgConnection,
         ev: &ProjectedEvent,
     ) -> Result<(), ProjectionError> {
+        self.apply_with(conn, ev, &Keys::Store(&self.keys)).await
+    }
+
+    /// Registrations in multi-row INSERTs, lead counts in one UPDATE, the
+    /// batch's data keys in one query; other events as `apply` does.
+    async fn apply_all(
+        &self,
+        conn: &mut PgConnection,
+        events: &[&ProjectedEvent],
+    ) -> Result<(), ProjectionError> {
+        let subjects: Vec<(String, String)> = events
+            .iter()
+            .filter(|ev| ev.event.aggregatetype == CUSTOMER && ev.has_sealed_fields())
+            .map(|ev| (ev.event.tenant.to_string(), ev.event.aggregateid.clone()))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let keys = if subjects.is_empty() {
+            HashMap::new()
+        } else {
+            self.keys
+                .existing_data_keys(&subjects)
+                .await
+                .map_err(crate::key_error)?
+        };
+        let keys = Keys::Prefetched(&keys);
+        let mut registrations = Registrations::default();
+        let mut leads: HashMap<(String, uuid::Uuid), i32> = HashMap::new();
+        for ev in events {
+            match (
+                ev.event.aggregatetype.as_str(),
+                ev.event.event_type.as_str(),
+            ) {
+                (CUSTOMER, "CustomerRegistered") => {
+                    registrations.push(keys.open(ev).await?, ev);
+                    if registrations.len() >= 1000 {
+                        registrations.insert(conn).await?;
+                    }
+                }
+                (LEAD, "LeadCreated") => {
+                    let d: LeadCreated = ev.data()?;
+                    *leads
+                        .entry((ev.event.tenant.to_string(), d.customer_id))
+                        .or_default() += 1;
+                }
+                _ => {
+                    // Later events of a customer update its row: insert the
+                    // registrations so far first.
+                    registrations.insert(conn).await?;
+                    self.apply_with(conn, ev, &keys).await?;
+                }
+            }
+        }
+        registrations.insert(conn).await?;
+        if !leads.is_empty() {
+            // Counts commute with every other change of the row.
+            let (mut tenants, mut ids, mut counts) = (vec![], vec![], vec![]);
+            for ((tenant, id), n) in leads {
+                tenants.push(tenant);
+                ids.push(id);
+                counts.push(n);
+            }
+            sqlx::query(
+                "UPDATE customers c SET lead_count = c.lead_count + v.n
+                   FROM unnest($1::text[], $2::uuid[], $3::int[]) AS v(tenant_id, id, n)
+                  WHERE c.tenant_id = v.tenant_id AND c.id = v.id",
+            )
+            .bind(tenants)
+            .bind(ids)
+            .bind(counts)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Where a batch's personal data is opened from.
+enum Keys<'a> {
+    /// The key store, one query per event.
+    Store(&'a keystore::KeyStore),
+    /// The batch's keys, fetched at once.
+    Prefetched(&'a HashMap<(String, String), Option<keystore::Key>>),
+}
+
+impl Keys<'_> {
+    async fn open<T: serde::de::DeserializeOwned>(
+        &self,
+        ev: &ProjectedEvent,
+    ) -> Result<T, ProjectionError> {
+        match self {
+            Keys::Store(store) => ev.personal_data(store).await,
+            Keys::Prefetched(keys) => {
+                if !ev.has_sealed_fields() {
+                    return ev.data();
+                }
+                let subject = (ev.event.tenant.to_string(), ev.event.aggregateid.clone());
+                ev.personal_data_with(keys.get(&subject).and_then(Option::as_ref))
+            }
+        }
+    }
+}
+
+/// Registrations waiting for one multi-row INSERT.
+#[derive(Default)]
+struct Registrations {
+    tenant_id: Vec<String>,
+    id: Vec<uuid::Uuid>,
+    first_name: Vec<String>,
+    last_name: Vec<String>,
+    email: Vec<Option<String>>,
+    phone: Vec<Option<String>>,
+    address: Vec<Option<serde_json::Value>>,
+    lead_source: Vec<Option<String>>,
+    tags: Vec<serde_json::Value>,
+    preferences: Vec<serde_json::Value>,
+    notes: Vec<Option<String>>,
+    version: Vec<i64>,
+    at: Vec<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Registrations {
+    fn len(&self) -> usize {
+        self.id.len()
+    }
+
+    fn push(&mut self, d: CustomerRegistered, ev: &ProjectedEvent) {
+        self.tenant_id.push(ev.event.tenant.to_string());
+        self.id.push(d.customer_id);
+        self.first_name.push(d.first_name);
+        self.last_name.push(d.last_name);
+        self.email.push(d.email);
+        self.phone.push(d.phone);
+        self.address.push(
+            d.address
+                .map(|a| serde_json::to_value(a).unwrap_or_default()),
+        );
+        self.lead_source.push(d.lead_source);
+        self.tags.push(serde_json::Value::from(d.tags));
+        self.preferences
+            .push(serde_json::Value::Object(d.preferences));
+        self.notes.push(d.notes);
+        self.version.push(ev.event.sequence);
+        self.at.push(ev.event.time);
+    }
+
+    /// Inserts what is waiting (nothing when empty) and empties it.
+    async fn insert(&mut self, conn: &mut PgConnection) -> Result<(), ProjectionError> {
+        if self.id.is_empty() {
+            return Ok(());
+        }
+        let r = std::mem::take(self);
+        sqlx::query(
+            "INSERT INTO customers (tenant_id, id, first_name, last_name, email, phone, address, lead_source,
+                                    tags, preferences, notes, active, version, created_at, updated_at)
+             SELECT v.tenant_id, v.id, v.first_name, v.last_name, v.email, v.phone, v.address, v.lead_source,
+                    ARRAY(SELECT jsonb_array_elements_text(v.tags)), v.preferences, v.notes, true, v.version, v.at, v.at
+               FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[],
+                           $8::text[], $9::jsonb[], $10::jsonb[], $11::text[], $12::bigint[], $13::timestamptz[])
+                    AS v(tenant_id, id, first_name, last_name, email, phone, address, lead_source, tags,
+                         preferences, notes, version, at)",
+        )
+        .bind(r.tenant_id)
+        .bind(r.id)
+        .bind(r.first_name)
+        .bind(r.last_name)
+        .bind(r.email)
+        .bind(r.phone)
+        .bind(r.address.into_iter().map(|a| a.map(Json)).collect::<Vec<_>>())
+        .bind(r.lead_source)
+        .bind(r.tags.into_iter().map(Json).collect::<Vec<_>>())
+        .bind(r.preferences.into_iter().map(Json).collect::<Vec<_>>())
+        .bind(r.notes)
+        .bind(r.version)
+        .bind(r.at)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
+
+impl Customers {
+    async fn apply_with(
+        &self,
+        conn: &mut PgConnection,
+        ev: &ProjectedEvent,
+        keys: &Keys<'_>,
+    ) -> Result<(), ProjectionError> {
         let e = &ev.event;
         let tenant = e.tenant.as_str();
         let seq = e.sequence;
         match (e.aggregatetype.as_str(), e.event_type.as_str()) {
             (CUSTOMER, "CustomerRegistered") => {
-                let d: CustomerRegistered = ev.personal_data(&self.keys).await?;
+                let d: CustomerRegistered = keys.open(ev).await?;
                 sqlx::query(
                     "INSERT INTO customers (tenant_id, id, first_name, last_name, email, phone, address, lead_source,
                                             tags, preferences, notes, active, version, created_at, updated_at)
@@ -96,7 +286,7 @@ impl Projection for Customers {
                 .await?;
             }
             (CUSTOMER, "CustomerContactDetailsUpdated") => {
-                let d: CustomerContactDetailsUpdated = ev.personal_data(&self.keys).await?;
+                let d: CustomerContactDetailsUpdated = keys.open(ev).await?;
                 sqlx::query(
                     "UPDATE customers SET first_name = $3, last_name = $4, email = $5, phone = $6, address = $7,
                             version = $8, updated_at = $9
@@ -115,7 +305,7 @@ impl Projection for Customers {
                 .await?;
             }
             (CUSTOMER, "CustomerProfileUpdated") => {
-                let d: CustomerProfileUpdated = ev.personal_data(&self.keys).await?;
+                let d: CustomerProfileUpdated = keys.open(ev).await?;
                 sqlx::query(
                     "UPDATE customers SET lead_source = $3, preferences = $4, notes = $5, version = $6, updated_at = $7
                       WHERE tenant_id = $1 AND id = $2 AND version < $6",

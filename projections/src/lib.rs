@@ -83,30 +83,48 @@ impl ProjectedEvent {
         &self,
         keys: &keystore::KeyStore,
     ) -> Result<T, ProjectionError> {
+        if !self.has_sealed_fields() {
+            return self.data();
+        }
+        let key = keys
+            .existing_data_key(self.event.tenant.as_str(), &self.event.aggregateid)
+            .await
+            .map_err(key_error)?;
+        self.personal_data_with(key.as_ref())
+    }
+
+    /// Whether the payload holds sealed personal fields (which need the
+    /// subject's data key).
+    pub fn has_sealed_fields(&self) -> bool {
+        let fields = event_schemas::customer::personal_fields(&self.event.event_type);
+        self.event.data.as_object().is_some_and(|object| {
+            fields
+                .iter()
+                .any(|f| object.get(*f).is_some_and(keystore::sealed::is_sealed))
+        })
+    }
+
+    /// [`Self::personal_data`] with the subject's key already at hand
+    /// (`None`: destroyed or never made).
+    pub fn personal_data_with<T: DeserializeOwned>(
+        &self,
+        key: Option<&keystore::Key>,
+    ) -> Result<T, ProjectionError> {
         use event_schemas::customer::{AGGREGATE_TYPE, ERASABLE_NAMES, personal_fields};
         use keystore::sealed;
         let e = &self.event;
         let fields = personal_fields(&e.event_type);
         let mut data = e.data.clone();
         if let Some(object) = data.as_object_mut() {
-            if fields
-                .iter()
-                .any(|f| object.get(*f).is_some_and(sealed::is_sealed))
-            {
-                let key = keys
-                    .existing_data_key(e.tenant.as_str(), &e.aggregateid)
-                    .await
-                    .map_err(key_error)?;
-                sealed::open_fields(key.as_ref(), object, fields, ERASABLE_NAMES, |f| {
-                    sealed::aad(AGGREGATE_TYPE, &e.aggregateid, e.sequence, f)
-                })
-                .map_err(|err| {
-                    ProjectionError::Decode(format!(
-                        "{} (stream seq {}): {err}",
-                        e.event_type, self.stream_seq
-                    ))
-                })?;
-            }
+            sealed::open_fields(key, object, fields, ERASABLE_NAMES, |f| {
+                sealed::aad(AGGREGATE_TYPE, &e.aggregateid, e.sequence, f)
+            })
+            .map_err(|err| {
+                ProjectionError::Decode(format!(
+                    "{} (stream seq {}): {err}",
+                    e.event_type, self.stream_seq
+                ))
+            })?;
         }
         self.decode(data)
     }
@@ -143,7 +161,7 @@ impl ProjectedEvent {
     }
 }
 
-fn key_error(e: keystore::KeyError) -> ProjectionError {
+pub(crate) fn key_error(e: keystore::KeyError) -> ProjectionError {
     match e {
         keystore::KeyError::Db(e) => ProjectionError::Db(e),
         other => ProjectionError::Decode(other.to_string()),
@@ -154,9 +172,14 @@ fn major(version: &str) -> &str {
     version.split('.').next().unwrap_or(version)
 }
 
-fn catalogue_entry(aggregate_type: &str, event_type: &str) -> Option<event_schemas::EventInfo> {
-    event_schemas::catalogue()
-        .into_iter()
+fn catalogue_entry(
+    aggregate_type: &str,
+    event_type: &str,
+) -> Option<&'static event_schemas::EventInfo> {
+    static CATALOGUE: std::sync::LazyLock<Vec<event_schemas::EventInfo>> =
+        std::sync::LazyLock::new(event_schemas::catalogue);
+    CATALOGUE
+        .iter()
         .find(|i| i.aggregate_type == aggregate_type && i.event_type == event_type)
 }
 
@@ -236,6 +259,21 @@ pub trait Projection: Send + Sync {
         conn: &mut PgConnection,
         event: &ProjectedEvent,
     ) -> Result<(), ProjectionError>;
+    /// Applies `events` in order, as many `apply` calls would. The default
+    /// does exactly that; a projection may write a batch with multi-row
+    /// statements (rebuilds and busy batches go through here). When it
+    /// fails, the caller applies the events one by one to find the one
+    /// that cannot be applied.
+    async fn apply_all(
+        &self,
+        conn: &mut PgConnection,
+        events: &[&ProjectedEvent],
+    ) -> Result<(), ProjectionError> {
+        for event in events {
+            self.apply(conn, event).await?;
+        }
+        Ok(())
+    }
     /// True for a process that issues commands from `apply`: it runs behind
     /// its own consumer, so its commands (and their retries) never hold back
     /// the read models, which share one consumer per process.

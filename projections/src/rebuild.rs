@@ -135,15 +135,17 @@ async fn replay_and_swap(
     let mut replayed: u64 = 0;
     progress(0, target);
 
-    // 1. Up to the head seen at the start, in batches, blocking nobody.
+    // 1. Up to the head seen at the start, in large batches (one
+    //    transaction each, written with the projection's batch path),
+    //    blocking nobody.
     while applied < target {
+        let batch_end = (applied + REBUILD_BATCH).min(target);
+        let events = fetch(&mut messages, applied, batch_end).await?;
         let mut tx = conn.begin().await?;
         use_schema(&mut tx, &staging).await?;
-        let batch_end = (applied + config.batch_size as u64).min(target);
-        while applied < batch_end {
-            replay_next(&mut messages, &mut tx, projection, &mut applied).await?;
-            replayed += 1;
-        }
+        apply_events(&mut tx, projection, &events).await?;
+        applied = batch_end;
+        replayed += events.len() as u64;
         sqlx::query("UPDATE public.projection_rebuilds SET applied_seq = $2, updated_at = now() WHERE name = $1")
             .bind(name)
             .bind(applied as i64)
@@ -170,8 +172,11 @@ async fn replay_and_swap(
     let head = stream.info().await.map_err(nats)?.state.last_sequence;
     use_schema(&mut tx, &staging).await?;
     while applied < head {
-        replay_next(&mut messages, &mut tx, projection, &mut applied).await?;
-        replayed += 1;
+        let batch_end = (applied + REBUILD_BATCH).min(head);
+        let events = fetch(&mut messages, applied, batch_end).await?;
+        apply_events(&mut tx, projection, &events).await?;
+        applied = batch_end;
+        replayed += events.len() as u64;
     }
     for table in projection.tables() {
         sqlx::query(&format!(
@@ -215,28 +220,67 @@ async fn replay_and_swap(
     })
 }
 
-async fn replay_next(
+/// Events per rebuild transaction.
+const REBUILD_BATCH: u64 = 5000;
+
+/// The messages after `applied` up to `end`, decoded, checking that none is
+/// missing.
+async fn fetch(
     messages: &mut pull::Ordered,
-    conn: &mut PgConnection,
-    projection: &dyn Projection,
-    applied: &mut u64,
-) -> Result<(), ProjectionError> {
-    let message = tokio::time::timeout(NEXT_MESSAGE_TIMEOUT, messages.next())
-        .await
-        .map_err(|_| {
-            ProjectionError::Nats("timed out waiting for the stream during the rebuild".into())
-        })?
-        .ok_or_else(|| ProjectionError::Nats("the stream ended during the rebuild".into()))?
-        .map_err(nats)?;
-    let seq = message.info().map_err(nats)?.stream_sequence;
-    if seq != *applied + 1 {
-        return Err(ProjectionError::Stopped(format!(
-            "rebuild expected stream sequence {} but got {seq}",
-            *applied + 1
-        )));
+    applied: u64,
+    end: u64,
+) -> Result<Vec<crate::ProjectedEvent>, ProjectionError> {
+    let mut events = Vec::with_capacity((end - applied) as usize);
+    let mut next = applied + 1;
+    while next <= end {
+        let message = tokio::time::timeout(NEXT_MESSAGE_TIMEOUT, messages.next())
+            .await
+            .map_err(|_| {
+                ProjectionError::Nats("timed out waiting for the stream during the rebuild".into())
+            })?
+            .ok_or_else(|| ProjectionError::Nats("the stream ended during the rebuild".into()))?
+            .map_err(nats)?;
+        let seq = message.info().map_err(nats)?.stream_sequence;
+        if seq != next {
+            return Err(ProjectionError::Stopped(format!(
+                "rebuild expected stream sequence {next} but got {seq}"
+            )));
+        }
+        events.push(decode(seq, &message.payload)?);
+        next += 1;
     }
-    let event = decode(seq, &message.payload)?;
-    projection.apply(conn, &event).await?;
-    *applied = seq;
-    Ok(())
+    Ok(events)
+}
+
+/// Applies a batch with the projection's batch path; if that fails, one by
+/// one inside a savepoint, so a failure names its event (and a batch path
+/// that failed where single events pass still rebuilds).
+async fn apply_events(
+    tx: &mut PgConnection,
+    projection: &dyn Projection,
+    events: &[crate::ProjectedEvent],
+) -> Result<(), ProjectionError> {
+    let refs: Vec<&crate::ProjectedEvent> = events.iter().collect();
+    sqlx::query("SAVEPOINT batch").execute(&mut *tx).await?;
+    match projection.apply_all(&mut *tx, &refs).await {
+        Ok(()) => {
+            sqlx::query("RELEASE SAVEPOINT batch")
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        }
+        Err(e) if e.is_transient() => Err(e),
+        Err(batch_error) => {
+            sqlx::query("ROLLBACK TO SAVEPOINT batch")
+                .execute(&mut *tx)
+                .await?;
+            tracing::warn!(projection = projection.name(), error = %batch_error, "the batch path failed; applying one by one");
+            for event in events {
+                projection.apply(&mut *tx, event).await.map_err(|e| {
+                    ProjectionError::Stopped(format!("stream sequence {}: {e}", event.stream_seq))
+                })?;
+            }
+            Ok(())
+        }
+    }
 }

@@ -569,6 +569,8 @@ async fn apply_to_all<M: Member>(
 ) -> Result<GroupOutcome, ProjectionError> {
     let names: Vec<&'static str> = members.iter().map(|m| m.projection().name()).collect();
     let mut failed: Vec<Failure> = Vec::new();
+    // Members whose batch path failed in this batch: applied one by one.
+    let mut one_by_one: Vec<&'static str> = Vec::new();
     'attempt: loop {
         let mut tx = conn.begin().await?;
         use_schema(&mut tx, LIVE_SCHEMA).await?;
@@ -602,36 +604,57 @@ async fn apply_to_all<M: Member>(
             }
         }
         let mut last = before.clone();
-        for (seq, event) in events {
-            let seq = *seq;
-            for (i, member) in members.iter().enumerate() {
-                if seq as i64 <= last[i] {
-                    continue; // Redelivered and already applied.
+        for (i, member) in members.iter().enumerate() {
+            let stop = failed
+                .iter()
+                .find(|f| f.name == names[i])
+                .map_or(i64::MAX, |f| f.seq);
+            // This member's part of the batch: after its checkpoint, before
+            // the event it stopped at.
+            let mine: Vec<&(u64, Result<ProjectedEvent, ProjectionError>)> = events
+                .iter()
+                .filter(|(seq, _)| (*seq as i64) > last[i] && (*seq as i64) < stop)
+                .collect();
+            let Some(first) = mine.first() else {
+                continue;
+            };
+            if first.0 as i64 != last[i] + 1 {
+                return Ok(GroupOutcome::Gap {
+                    name: names[i],
+                    expected: last[i] as u64 + 1,
+                    got: first.0,
+                });
+            }
+            // The batch path first; if it fails, one by one, to find the
+            // event that cannot be applied.
+            let decoded: Option<Vec<&ProjectedEvent>> =
+                mine.iter().map(|(_, e)| e.as_ref().ok()).collect();
+            if let (Some(decoded), false) = (&decoded, one_by_one.contains(&names[i])) {
+                match member.projection().apply_all(&mut tx, decoded).await {
+                    Ok(()) => {
+                        last[i] = mine.last().map_or(last[i], |(seq, _)| *seq as i64);
+                        continue;
+                    }
+                    Err(e) if e.is_transient() => return Err(e),
+                    Err(_) => {
+                        one_by_one.push(names[i]);
+                        drop(tx);
+                        continue 'attempt;
+                    }
                 }
-                if failed
-                    .iter()
-                    .any(|f| f.name == names[i] && seq as i64 >= f.seq)
-                {
-                    continue; // Stopped at an earlier event.
-                }
-                if seq as i64 != last[i] + 1 {
-                    return Ok(GroupOutcome::Gap {
-                        name: names[i],
-                        expected: last[i] as u64 + 1,
-                        got: seq,
-                    });
-                }
+            }
+            for (seq, event) in mine {
                 let outcome = match event {
                     Ok(event) => member.projection().apply(&mut tx, event).await,
                     Err(e) => Err(ProjectionError::Stopped(e.to_string())),
                 };
                 match outcome {
-                    Ok(()) => last[i] = seq as i64,
+                    Ok(()) => last[i] = *seq as i64,
                     Err(e) if e.is_transient() => return Err(e),
                     Err(e) => {
                         failed.push(Failure {
                             name: names[i],
-                            seq: seq as i64,
+                            seq: *seq as i64,
                             error: e.to_string(),
                             recorded: false,
                         });
