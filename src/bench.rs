@@ -19,6 +19,10 @@
 //!   slot is checked out, and every other one returned at once (freeing
 //!   it), so the trucks fill up as the run goes on. The lag is to the
 //!   assignment's read model.
+//! * `rebuild`: first grows the stream to `--events` events (default
+//!   100,000) with `leads` rounds from every client, then times `crm
+//!   projections rebuild` of `audit_trail` and `customers` (in this process,
+//!   against the server's database and stream) and prints events/s.
 //!
 //! Then, unless `--pgbench 0`, the same run measures PostgreSQL's own limit
 //! on this machine: pgbench doing one-row INSERT commits into a table shaped
@@ -72,6 +76,9 @@ pub struct BenchArgs {
     /// the HTTP run, against the server's database (`DATABASE_URL`); 0 skips.
     #[arg(long, default_value_t = 10)]
     pub pgbench: u64,
+    /// The `rebuild` workload's stream size (events).
+    #[arg(long, default_value_t = 100_000)]
+    pub events: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -84,6 +91,8 @@ pub enum Workload {
     Sales,
     /// Bookings of a few trucks by every client (409s for taken slots).
     Assignments,
+    /// Grow the stream to `--events`, then time rebuilds.
+    Rebuild,
 }
 
 struct Stats {
@@ -136,6 +145,12 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         .and_then(reqwest::Response::error_for_status)
         .with_context(|| format!("the server at {base} is not ready; start it with `crm serve`"))?;
 
+    if args.workload == Workload::Rebuild {
+        let tokens = (0..args.clients)
+            .map(|_| token_for_new_user())
+            .collect::<Result<Vec<_>, _>>()?;
+        return rebuild_workload(config, &args, &client, &base, tokens).await;
+    }
     let memory_before = args.server_pid.and_then(memory_kib);
     println!(
         "crm bench: {:?} workload, {} clients for {} s against {base} (tenant {tenant})",
@@ -205,6 +220,7 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
                     Workload::Assignments => {
                         assignments_round(&ctx, &trucks, &conflicts, worker, n).await
                     }
+                    Workload::Rebuild => unreachable!("handled before the load loop"),
                 }) else {
                     continue;
                 };
@@ -342,6 +358,122 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             ),
             Err(e) => println!("postgres limit:  pgbench could not run: {e:#}"),
         }
+    }
+    Ok(())
+}
+
+/// The `rebuild` workload: grows the stream to `--events` with `leads`
+/// rounds, then rebuilds `audit_trail` and `customers` and reports events/s.
+async fn rebuild_workload(
+    config: &Config,
+    args: &BenchArgs,
+    client: &reqwest::Client,
+    base: &str,
+    tokens: Vec<String>,
+) -> anyhow::Result<()> {
+    let infra = crate::infra::Infra::connect(config.clone()).await?;
+    let stream_name = config.nats_stream.clone();
+    let head = {
+        let js = infra.js.clone();
+        let name = stream_name.clone();
+        move || {
+            let js = js.clone();
+            let name = name.clone();
+            async move {
+                anyhow::Ok(
+                    js.get_stream(&name)
+                        .await?
+                        .info()
+                        .await?
+                        .state
+                        .last_sequence,
+                )
+            }
+        }
+    };
+    let start = head().await?;
+    println!(
+        "crm bench: rebuild workload; the stream {stream_name} holds {start} events, growing it to {} with {} clients",
+        args.events, args.clients
+    );
+    if start < args.events {
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stats = Arc::new(Mutex::new(Stats {
+            commands: histogram(),
+            by_command: Default::default(),
+            lag: histogram(),
+        }));
+        let (errors, rate_limited) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let started = Instant::now();
+        let mut workers = tokio::task::JoinSet::new();
+        for (worker, token) in tokens.into_iter().enumerate() {
+            let (client, base) = (client.clone(), base.to_owned());
+            let (done, stats, errors, rate_limited) = (
+                done.clone(),
+                stats.clone(),
+                errors.clone(),
+                rate_limited.clone(),
+            );
+            workers.spawn(async move {
+                let mut n = 0;
+                while !done.load(Ordering::Relaxed) {
+                    n += 1;
+                    let ctx = Round {
+                        client: &client,
+                        base: &base,
+                        token: &token,
+                        stats: &stats,
+                        errors: &errors,
+                        rate_limited: &rate_limited,
+                    };
+                    leads_round(&ctx, worker, n).await;
+                }
+            });
+        }
+        let bar = indicatif::ProgressBar::new(args.events);
+        loop {
+            let now = head().await?;
+            bar.set_position(now.min(args.events));
+            if now >= args.events {
+                break;
+            }
+            if errors.load(Ordering::Relaxed) > 100 {
+                done.store(true, Ordering::Relaxed);
+                bail!("more than 100 commands failed while growing the stream");
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        done.store(true, Ordering::Relaxed);
+        while workers.join_next().await.is_some() {}
+        bar.finish_and_clear();
+        let commands = stats.lock().await.commands.len();
+        println!(
+            "grown:           {} events in {:.1} s ({commands} commands, {:.0} commands/s, {} failed)",
+            head().await? - start,
+            started.elapsed().as_secs_f64(),
+            commands as f64 / started.elapsed().as_secs_f64(),
+            errors.load(Ordering::Relaxed)
+        );
+    }
+    let projector = projections::ProjectorConfig::new(&stream_name, &config.subject_prefix);
+    let names = ["audit_trail".to_owned(), "customers".to_owned()];
+    for projection in infra.select_consumers(&names).map_err(anyhow::Error::msg)? {
+        let started = Instant::now();
+        let report = projections::rebuild(
+            &infra.pool,
+            &infra.js,
+            &projector,
+            projection.as_ref(),
+            &|_, _| {},
+        )
+        .await?;
+        let seconds = started.elapsed().as_secs_f64();
+        println!(
+            "rebuild {:<12} {} events in {seconds:.2} s: {:.0} events/s",
+            projection.name(),
+            report.events,
+            report.events as f64 / seconds
+        );
     }
     Ok(())
 }
