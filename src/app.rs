@@ -213,8 +213,20 @@ fn http_router(infra: &Infra, parts: &Parts, ops: OpsState, shutdown: Cancellati
             pool: infra.pool.clone(),
             keys: infra.keys.clone(),
             watch,
+            versions: Arc::new(EventStoreVersions(infra.pool.clone())),
         }));
     }
+    // Authentication first, on every /v1 route: a request without a valid
+    // token is 401 before its idempotency key, body, If-Match or query is
+    // looked at. (Rate limiting wraps it: an over-rate caller is refused
+    // before the policy is read from the database.)
+    let api = api.layer(axum::middleware::from_fn_with_state(
+        api_common::AuthState {
+            keys: infra.keys.clone(),
+            policies: api_common::PolicyStore(infra.pool.clone()),
+        },
+        api_common::auth::authenticate,
+    ));
     let limiter = api_common::ratelimit::RateLimitState {
         limiter: Arc::new(api_common::ratelimit::RateLimiter::new(
             api_common::ratelimit::Limits {
@@ -247,6 +259,26 @@ fn http_router(infra: &Infra, parts: &Parts, ops: OpsState, shutdown: Cancellati
     match cors(&infra.config.cors_origins) {
         Some(layer) => router.layer(layer),
         None => router,
+    }
+}
+
+/// The read side's view of versions in the event store, answered by the
+/// crate that owns the events table.
+struct EventStoreVersions(sqlx::PgPool);
+
+impl query_api::StoreVersions for EventStoreVersions {
+    fn current_version<'a>(
+        &'a self,
+        tenant: &'a event_schemas::TenantId,
+        aggregate_type: &'a str,
+        id: uuid::Uuid,
+    ) -> futures::future::BoxFuture<'a, Result<u64, api_common::ApiError>> {
+        Box::pin(command_api::store::current_version(
+            &self.0,
+            tenant,
+            aggregate_type,
+            id,
+        ))
     }
 }
 

@@ -168,40 +168,176 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     }
 }
 
-/// `If-Match: "<version>"` (quotes optional; `*` means any version).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IfMatch(pub Option<u64>);
+/// One entity tag of an `If-Match` list (RFC 9110 §8.8.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityTag {
+    pub weak: bool,
+    /// Between the quotes.
+    pub opaque: String,
+}
+
+impl EntityTag {
+    /// Strong comparison (RFC 9110 §8.8.3.2), the one `If-Match` uses: both
+    /// strong and the same characters. Our tags are `"<version>"`.
+    pub fn matches_version(&self, version: u64) -> bool {
+        !self.weak && self.opaque == version.to_string()
+    }
+}
+
+/// `If-Match`, parsed strictly (RFC 9110 §13.1.1):
+/// `If-Match = "*" / #entity-tag`, `entity-tag = [ W/ ] DQUOTE *etagc DQUOTE`.
+///
+/// * `"3"` matches version 3; a list (`"2", "3"`) matches any of them.
+/// * `W/"3"` never matches: `If-Match` uses the strong comparison (412).
+/// * `*` matches any existing entity (like no header: the command still
+///   needs the entity to exist).
+/// * Anything else (`3` without quotes, `"3` …) is malformed: 400 naming
+///   `If-Match`.
+///
+/// `None`: no precondition (no header, or `*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfMatch(pub Option<Vec<EntityTag>>);
 
 impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let Some(value) = parts.headers.get(IF_MATCH) else {
-            return Ok(Self(None));
-        };
-        let text = value
-            .to_str()
-            .map_err(|_| ApiError::bad_field("If-Match", "must be text"))?
-            .trim();
-        if text == "*" {
+        let mut values = parts.headers.get_all(IF_MATCH).iter().peekable();
+        if values.peek().is_none() {
             return Ok(Self(None));
         }
-        let unquoted = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
-        unquoted
-            .parse()
-            .map(|v| Self(Some(v)))
-            .map_err(|_| ApiError::bad_field("If-Match", "must be an entity version like \"3\""))
+        let mut text = String::new();
+        for value in values {
+            let value = value.to_str().map_err(|_| {
+                ApiError::bad_field("If-Match", "must be visible ASCII, like \"3\"")
+            })?;
+            if !text.is_empty() {
+                text.push(',');
+            }
+            text.push_str(value);
+        }
+        parse_if_match(&text).map(Self)
     }
 }
 
+/// Parses an `If-Match` field value; `Ok(None)` for `*`.
+pub fn parse_if_match(text: &str) -> Result<Option<Vec<EntityTag>>, ApiError> {
+    let malformed = |why: &str| {
+        ApiError::bad_field(
+            "If-Match",
+            format!(
+                "{why}: send the ETag exactly as received, in double quotes, like \"3\" (or `*`)"
+            ),
+        )
+    };
+    let trimmed = text.trim_matches([' ', '\t']);
+    if trimmed == "*" {
+        return Ok(None);
+    }
+    let mut tags = Vec::new();
+    let mut rest = trimmed;
+    loop {
+        rest = rest.trim_start_matches([' ', '\t']);
+        // Empty list elements are allowed and ignored (RFC 9110 §5.6.1).
+        if let Some(after) = rest.strip_prefix(',') {
+            rest = after;
+            continue;
+        }
+        if rest.is_empty() {
+            break;
+        }
+        let (weak, tail) = match rest.strip_prefix("W/") {
+            Some(tail) => (true, tail),
+            None => (false, rest),
+        };
+        let Some(tail) = tail.strip_prefix('"') else {
+            return Err(malformed("an entity tag must be in double quotes"));
+        };
+        let Some(end) = tail.find('"') else {
+            return Err(malformed("an entity tag lacks its closing quote"));
+        };
+        let opaque = &tail[..end];
+        // etagc = %x21 / %x23-7E / obs-text; no spaces, no quotes.
+        if !opaque
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80)
+        {
+            return Err(malformed("an entity tag contains a character it may not"));
+        }
+        tags.push(EntityTag {
+            weak,
+            opaque: opaque.to_owned(),
+        });
+        rest = tail[end + 1..].trim_start_matches([' ', '\t']);
+        match rest.strip_prefix(',') {
+            Some(after) => rest = after,
+            None if rest.is_empty() => break,
+            None => return Err(malformed("entity tags must be separated by commas")),
+        }
+    }
+    if tags.is_empty() {
+        return Err(malformed("the header is empty"));
+    }
+    Ok(Some(tags))
+}
+
 impl IfMatch {
-    /// Fails with 412 when the client expected another version.
-    pub fn check(self, current: u64) -> Result<(), ApiError> {
-        match self.0 {
-            Some(expected) if expected != current => {
-                Err(ApiError::precondition_failed(expected, current))
+    /// Fails with 412 when no tag the client sent matches `current` under
+    /// the strong comparison.
+    pub fn check(&self, current: u64) -> Result<(), ApiError> {
+        match &self.0 {
+            Some(tags) if !tags.iter().any(|t| t.matches_version(current)) => {
+                let sent = tags
+                    .iter()
+                    .map(|t| format!("{}\"{}\"", if t.weak { "W/" } else { "" }, t.opaque))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                Err(ApiError::precondition_failed(&sent, current))
             }
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(weak: bool, opaque: &str) -> EntityTag {
+        EntityTag {
+            weak,
+            opaque: opaque.to_owned(),
+        }
+    }
+
+    #[test]
+    fn if_match_is_parsed_strictly() {
+        assert_eq!(
+            parse_if_match("\"3\"").unwrap(),
+            Some(vec![tag(false, "3")])
+        );
+        assert_eq!(parse_if_match("*").unwrap(), None);
+        assert_eq!(
+            parse_if_match(" W/\"3\" , \"4\"").unwrap(),
+            Some(vec![tag(true, "3"), tag(false, "4")])
+        );
+        for bad in ["3", "\"3", "W/3", "\"3\" \"4\"", "", "\"a b\"", "w/\"3\""] {
+            let err = parse_if_match(bad).unwrap_err();
+            assert_eq!(err.status(), axum::http::StatusCode::BAD_REQUEST, "{bad}");
+            assert!(err.detail().contains("If-Match"), "{err}");
+        }
+    }
+
+    #[test]
+    fn if_match_uses_the_strong_comparison() {
+        let weak = IfMatch(parse_if_match("W/\"3\"").unwrap());
+        assert_eq!(
+            weak.check(3).unwrap_err().status(),
+            axum::http::StatusCode::PRECONDITION_FAILED
+        );
+        let strong = IfMatch(parse_if_match("\"2\", \"3\"").unwrap());
+        assert!(strong.check(3).is_ok());
+        assert!(strong.check(4).is_err());
+        assert!(IfMatch(None).check(7).is_ok());
     }
 }

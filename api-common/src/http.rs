@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
-use axum::http::header::{ALLOW, CONTENT_TYPE};
+use axum::http::header::{ALLOW, CONTENT_TYPE, ETAG};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +20,38 @@ use tracing::Instrument;
 use crate::problem::ApiError;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The strong entity tag of an entity version: `"3"` (RFC 9110 §8.8.3).
+/// `If-Match` compares against it (see [`crate::extract::IfMatch`]).
+pub fn etag(version: u64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
+}
+
+/// A JSON answer about one versioned entity: the body, with
+/// `ETag: "<version>"`, so a client can send the version back in `If-Match`.
+#[derive(Debug, Clone)]
+pub struct WithETag<T> {
+    pub version: u64,
+    pub body: T,
+}
+
+impl<T> WithETag<T> {
+    /// `version` as the read model stores it (a non-negative bigint).
+    pub fn new(version: i64, body: T) -> Self {
+        Self {
+            version: u64::try_from(version).unwrap_or(0),
+            body,
+        }
+    }
+}
+
+impl<T: serde::Serialize> IntoResponse for WithETag<T> {
+    fn into_response(self) -> Response {
+        let mut response = axum::Json(self.body).into_response();
+        response.headers_mut().insert(ETAG, etag(self.version));
+        response
+    }
+}
 
 /// The request id of the current request (also the correlation id of the
 /// events it causes).
