@@ -136,6 +136,16 @@ impl ApiError {
         )
     }
 
+    /// 431: too many header fields, or too many bytes of them.
+    pub fn header_fields_too_large(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request-header-fields-too-large",
+            "Request header fields too large",
+            detail,
+        )
+    }
+
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
