@@ -111,6 +111,14 @@ async fn tokens_not_valid_yet_or_issued_in_the_future_beyond_the_leeway_are_refu
 
 // ---------------------------------------------------------------- 401 first
 
+/// A request: method, path, headers, body.
+type Case = (
+    Method,
+    String,
+    Vec<(&'static str, &'static str)>,
+    &'static str,
+);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authentication_is_checked_before_anything_else_on_every_api_route() {
     let app = TestApp::spawn().await;
@@ -120,7 +128,7 @@ async fn authentication_is_checked_before_anything_else_on_every_api_route() {
         .keys
         .sign(&claims(Utc::now().timestamp() + 3600, None))
         .unwrap();
-    let cases: Vec<(Method, String, Vec<(&str, &str)>, &'static str)> = vec![
+    let cases: Vec<Case> = vec![
         // A malformed Idempotency-Key (was 400 before 401).
         (
             Method::POST,
@@ -162,6 +170,8 @@ async fn authentication_is_checked_before_anything_else_on_every_api_route() {
         (Method::GET, "/v1/invoices?colour=red".into(), vec![], ""),
         (Method::GET, "/v1/audit/export".into(), vec![], ""),
         (Method::PUT, "/v1/settings/sales".into(), vec![], "[]"),
+        // A method the route does not have.
+        (Method::DELETE, "/v1/customers".into(), vec![], ""),
     ];
     for (method, path, headers, body) in &cases {
         for token in [None, Some(bad_token.as_str())] {
