@@ -1919,7 +1919,10 @@ async fn health_readiness_and_metrics_answer_without_a_token() {
     assert_eq!(health.body, "ok");
     let ready = app.request(Method::GET, "/readyz", None, None, &[]).await;
     ready.expect(200);
-    assert_eq!(ready.body, json!({"postgres": true, "nats": true}));
+    assert_eq!(
+        ready.body,
+        json!({"postgres": true, "nats": true, "relay": "running", "relay_failure": null})
+    );
 
     let scrape = || async {
         let response = app.request(Method::GET, "/metrics", None, None, &[]).await;
