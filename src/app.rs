@@ -189,14 +189,7 @@ pub async fn start(
             .with_context(|| format!("binding {}", config.bind))?;
         let local = listener.local_addr()?;
         addr = Some(local);
-        let token = shutdown.clone();
-        tasks.spawn(async move {
-            let server = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { token.cancelled().await });
-            if let Err(e) = server.await {
-                tracing::error!(error = %e, "HTTP server failed");
-            }
-        });
+        tasks.spawn(serve(listener, router, shutdown.clone()));
         tracing::info!(%local, "listening");
     }
     Ok(Running {
@@ -204,6 +197,51 @@ pub async fn start(
         shutdown,
         tasks,
     })
+}
+
+/// Serves `router` on `listener` until `shutdown`, then lets open requests
+/// finish (bounded). Our own accept loop rather than `axum::serve`: hyper's
+/// header limits are raised here (`SERVER_MAX_*`) so that requests over our
+/// own, lower limits reach `api_common::http`'s middleware and get a 431
+/// problem instead of hyper's bare 431.
+async fn serve(listener: tokio::net::TcpListener, router: Router, shutdown: CancellationToken) {
+    use api_common::http::{SERVER_MAX_BUFFER_BYTES, SERVER_MAX_HEADER_FIELDS};
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
+        .max_headers(SERVER_MAX_HEADER_FIELDS)
+        .max_buf_size(SERVER_MAX_BUFFER_BYTES)
+        // With a timer hyper bounds the time to send the headers (30 s).
+        .timer(TokioTimer::new());
+    loop {
+        let stream = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, say: back off, keep serving.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let connection = graceful.watch(http1.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection closed with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(5), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some HTTP connections were still open after 5 s");
+    }
 }
 
 /// The HTTP surface of a process, with the common middleware.
@@ -222,8 +260,20 @@ fn http_router(infra: &Infra, parts: &Parts, ops: OpsState, shutdown: Cancellati
             pool: infra.pool.clone(),
             keys: infra.keys.clone(),
             watch,
+            versions: Arc::new(EventStoreVersions(infra.pool.clone())),
         }));
     }
+    // Authentication first, on every /v1 route: a request without a valid
+    // token is 401 before its idempotency key, body, If-Match or query is
+    // looked at. (Rate limiting wraps it: an over-rate caller is refused
+    // before the policy is read from the database.)
+    let api = api.layer(axum::middleware::from_fn_with_state(
+        api_common::AuthState {
+            keys: infra.keys.clone(),
+            policies: api_common::PolicyStore(infra.pool.clone()),
+        },
+        api_common::auth::authenticate,
+    ));
     let limiter = api_common::ratelimit::RateLimitState {
         limiter: Arc::new(api_common::ratelimit::RateLimiter::new(
             api_common::ratelimit::Limits {
@@ -256,6 +306,26 @@ fn http_router(infra: &Infra, parts: &Parts, ops: OpsState, shutdown: Cancellati
     match cors(&infra.config.cors_origins) {
         Some(layer) => router.layer(layer),
         None => router,
+    }
+}
+
+/// The read side's view of versions in the event store, answered by the
+/// crate that owns the events table.
+struct EventStoreVersions(sqlx::PgPool);
+
+impl query_api::StoreVersions for EventStoreVersions {
+    fn current_version<'a>(
+        &'a self,
+        tenant: &'a event_schemas::TenantId,
+        aggregate_type: &'a str,
+        id: uuid::Uuid,
+    ) -> futures::future::BoxFuture<'a, Result<u64, api_common::ApiError>> {
+        Box::pin(command_api::store::current_version(
+            &self.0,
+            tenant,
+            aggregate_type,
+            id,
+        ))
     }
 }
 

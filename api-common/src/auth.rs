@@ -16,6 +16,11 @@ use uuid::Uuid;
 use crate::authz::Policy;
 use crate::problem::ApiError;
 
+/// How far apart our clock and the token issuer's may be, in seconds: `exp`
+/// is honoured this long after it passes, and `nbf` / `iat` may lie this far
+/// in the future. Beyond it a token is refused (401).
+pub const CLOCK_LEEWAY_SECS: u64 = 30;
+
 /// The claims of our tokens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
@@ -29,6 +34,9 @@ pub struct Claims {
     pub exp: i64,
     #[serde(default)]
     pub iat: i64,
+    /// Not before (optional): a token is refused until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }
 
 /// The authenticated caller, with what the tenant's permission matrix
@@ -116,7 +124,8 @@ impl JwtKeys {
     pub fn hs256(secret: &SecretString) -> Self {
         let bytes = secret.expose_secret().as_bytes();
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 30;
+        validation.leeway = CLOCK_LEEWAY_SECS;
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Self {
             encoding: EncodingKey::from_secret(bytes),
@@ -139,8 +148,14 @@ impl JwtKeys {
             locations: principal.locations.clone(),
             exp: (now + ttl).timestamp(),
             iat: now.timestamp(),
+            nbf: None,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+    }
+
+    /// Signs arbitrary claims (tools and tests that need odd tokens).
+    pub fn sign(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
     }
 
     /// Verifies a token and turns its claims into a principal.
@@ -150,6 +165,7 @@ impl JwtKeys {
                 use jsonwebtoken::errors::ErrorKind as K;
                 ApiError::unauthorized(match e.kind() {
                     K::ExpiredSignature => "the token has expired",
+                    K::ImmatureSignature => "the token is not valid yet (`nbf` is in the future)",
                     K::InvalidSignature => "the token's signature is invalid",
                     K::InvalidAlgorithm => "the token must be signed with HS256",
                     K::MissingRequiredClaim(_) => "the token lacks a required claim (sub, exp)",
@@ -157,6 +173,14 @@ impl JwtKeys {
                 })
             })?;
         let claims = data.claims;
+        // jsonwebtoken does not look at `iat`; a token issued in the future
+        // comes from a clock we do not trust.
+        let leeway = i64::try_from(CLOCK_LEEWAY_SECS).unwrap_or(i64::MAX);
+        if claims.iat > Utc::now().timestamp().saturating_add(leeway) {
+            return Err(ApiError::unauthorized(
+                "the token was issued in the future (`iat`); check the issuer's clock",
+            ));
+        }
         let user_id = claims
             .sub
             .parse()
@@ -203,6 +227,42 @@ where
         parts.extensions.insert(principal.clone());
         Ok(principal)
     }
+}
+
+/// What [`authenticate`] needs: the keys and where policies come from.
+#[derive(Clone, Debug)]
+pub struct AuthState {
+    pub keys: Arc<JwtKeys>,
+    pub policies: PolicyStore,
+}
+
+/// The middleware layered over the whole `/v1` API: it verifies the bearer
+/// token and loads the caller's policy before anything else looks at the
+/// request, so an unauthenticated request is 401 whatever else is wrong with
+/// it (a malformed `Idempotency-Key`, body, `If-Match`, query…). The
+/// [`Principal`] travels in the request's extensions to the extractors.
+pub async fn authenticate(
+    axum::extract::State(state): axum::extract::State<AuthState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (mut parts, body) = req.into_parts();
+    let mut principal = match principal_from_parts(&parts, &state.keys) {
+        Ok(principal) => principal,
+        Err(e) => return e.into_response(),
+    };
+    match state
+        .policies
+        .load(&principal.tenant, principal.role, principal.user_id)
+        .await
+    {
+        Ok(policy) => principal.policy = Arc::new(policy),
+        Err(e) => return e.into_response(),
+    }
+    parts.extensions.insert(principal);
+    next.run(axum::extract::Request::from_parts(parts, body))
+        .await
 }
 
 /// Reads and verifies the bearer token of a request.
@@ -259,6 +319,42 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.status(), axum::http::StatusCode::UNAUTHORIZED);
         assert!(err.detail().contains("signature"), "{err}");
+    }
+
+    fn claims_at(iat: i64, nbf: Option<i64>) -> Claims {
+        let p = principal();
+        Claims {
+            sub: p.user_id.to_string(),
+            tenant: p.tenant.to_string(),
+            role: p.role.to_string(),
+            locations: vec![],
+            exp: Utc::now().timestamp() + 3600,
+            iat,
+            nbf,
+        }
+    }
+
+    #[test]
+    fn a_token_not_valid_yet_is_rejected() {
+        let k = keys("s3cret-s3cret-s3cret-s3cret-s3cret");
+        let now = Utc::now().timestamp();
+        let token = k.sign(&claims_at(now, Some(now + 120))).unwrap();
+        let err = k.verify(&token).unwrap_err();
+        assert_eq!(err.status(), axum::http::StatusCode::UNAUTHORIZED);
+        assert!(err.detail().contains("nbf"), "{err}");
+        let token = k.sign(&claims_at(now, Some(now + 10))).unwrap();
+        assert!(k.verify(&token).is_ok(), "within the leeway");
+    }
+
+    #[test]
+    fn a_token_issued_in_the_future_is_rejected_beyond_the_leeway() {
+        let k = keys("s3cret-s3cret-s3cret-s3cret-s3cret");
+        let now = Utc::now().timestamp();
+        let token = k.sign(&claims_at(now + 120, None)).unwrap();
+        let err = k.verify(&token).unwrap_err();
+        assert!(err.detail().contains("iat"), "{err}");
+        let token = k.sign(&claims_at(now + 10, None)).unwrap();
+        assert!(k.verify(&token).is_ok(), "within the leeway");
     }
 
     #[test]

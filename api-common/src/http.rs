@@ -1,15 +1,17 @@
 //! The middleware stack every router gets: request ids (accepted from
 //! `X-Request-Id` or generated, and echoed), a tracing span per request that
 //! carries the id, Prometheus request metrics labelled by route template,
-//! panics turned into problem 500s, a body size limit, and problem responses
-//! for unknown routes and wrong methods.
+//! panics turned into problem 500s, limits on header fields (431) and on the
+//! body (413), problem responses for unknown routes and wrong methods, and a
+//! newline at the end of every JSON body.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
-use axum::http::header::{ALLOW, CONTENT_TYPE};
+use axum::http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, ETAG};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +22,38 @@ use tracing::Instrument;
 use crate::problem::ApiError;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The strong entity tag of an entity version: `"3"` (RFC 9110 §8.8.3).
+/// `If-Match` compares against it (see [`crate::extract::IfMatch`]).
+pub fn etag(version: u64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
+}
+
+/// A JSON answer about one versioned entity: the body, with
+/// `ETag: "<version>"`, so a client can send the version back in `If-Match`.
+#[derive(Debug, Clone)]
+pub struct WithETag<T> {
+    pub version: u64,
+    pub body: T,
+}
+
+impl<T> WithETag<T> {
+    /// `version` as the read model stores it (a non-negative bigint).
+    pub fn new(version: i64, body: T) -> Self {
+        Self {
+            version: u64::try_from(version).unwrap_or(0),
+            body,
+        }
+    }
+}
+
+impl<T: serde::Serialize> IntoResponse for WithETag<T> {
+    fn into_response(self) -> Response {
+        let mut response = axum::Json(self.body).into_response();
+        response.headers_mut().insert(ETAG, etag(self.version));
+        response
+    }
+}
 
 /// The request id of the current request (also the correlation id of the
 /// events it causes).
@@ -142,8 +176,82 @@ fn panic_to_problem(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response
     ApiError::internal("a handler panicked").into_response()
 }
 
+/// At most this many header fields in a request (431 beyond).
+pub const MAX_HEADER_FIELDS: usize = 100;
+/// At most this many bytes of header fields in a request, counted as sent
+/// (`name: value` and the line end of each; 431 beyond).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// What the HTTP server itself lets through, well above our limits so that
+/// [`header_limits`] answers with a problem rather than hyper with a bare
+/// 431. Requests beyond even these still get hyper's empty 431.
+pub const SERVER_MAX_HEADER_FIELDS: usize = 1000;
+pub const SERVER_MAX_BUFFER_BYTES: usize = 1024 * 1024;
+
+/// 431 as a problem naming the limit, before anything else reads the
+/// request (authentication included).
+async fn header_limits(req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let count = headers.len();
+    if count > MAX_HEADER_FIELDS {
+        return ApiError::header_fields_too_large(format!(
+            "the request has {count} header fields; at most {MAX_HEADER_FIELDS} are accepted"
+        ))
+        .into_response();
+    }
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if bytes > MAX_HEADER_BYTES {
+        return ApiError::header_fields_too_large(format!(
+            "the request's header fields take {bytes} bytes; at most {MAX_HEADER_BYTES} are accepted"
+        ))
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// JSON answers (commands, reads, problems) end with a newline, as text
+/// tools expect; `Content-Length` follows the body. Streams of other types
+/// (NDJSON exports, CSV) are left alone.
+async fn trailing_newline(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let mime = v.split(';').next().unwrap_or("").trim();
+            mime == "application/json" || mime == crate::problem::PROBLEM_JSON
+        });
+    if !is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            return ApiError::internal(format!("reading a response body: {e}")).into_response();
+        }
+    };
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
+        return Response::from_parts(parts, Body::from(bytes));
+    }
+    let mut with_newline = Vec::with_capacity(bytes.len() + 1);
+    with_newline.extend_from_slice(&bytes);
+    with_newline.push(b'\n');
+    parts
+        .headers
+        .insert(CONTENT_LENGTH, HeaderValue::from(with_newline.len()));
+    Response::from_parts(parts, Body::from(with_newline))
+}
+
 /// Wraps `router` (with all its routes already added) in the common stack.
 /// `max_body` bounds request bodies in bytes.
+///
+/// Order, outside in: request id and span, trailing newline, header limits
+/// (431), wrong-method and body-limit problems, body limit (413), panics,
+/// then the routes (where `/v1` authenticates first: 401).
 pub fn with_common_layers(router: Router, max_body: usize) -> Router {
     router
         .route_layer(middleware::from_fn(record_route))
@@ -151,5 +259,7 @@ pub fn with_common_layers(router: Router, max_body: usize) -> Router {
         .layer(CatchPanicLayer::custom(panic_to_problem))
         .layer(RequestBodyLimitLayer::new(max_body))
         .layer(middleware::from_fn(method_problem))
+        .layer(middleware::from_fn(header_limits))
+        .layer(middleware::from_fn(trailing_newline))
         .layer(middleware::from_fn(request_context))
 }

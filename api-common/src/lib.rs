@@ -1,7 +1,7 @@
 //! # api-common: what the command and query APIs share
 //!
 //! ```text
-//! request ─▶ request id ─▶ trace span ─▶ metrics ─▶ Principal (JWT) ─▶ authz::authorize ─▶ handler
+//! request ─▶ request id ─▶ trace span ─▶ metrics ─▶ auth::authenticate (JWT, 401 first) ─▶ authz::authorize ─▶ handler
 //!                                                                          │
 //!                      any failure ─▶ ApiError ─▶ application/problem+json ◀┘
 //! ```
@@ -21,7 +21,7 @@ pub mod pagination;
 pub mod problem;
 pub mod ratelimit;
 
-pub use auth::{JwtKeys, PolicyStore, Principal};
+pub use auth::{AuthState, JwtKeys, PolicyStore, Principal};
 pub use authz::{Action, ListScope, Policy, RecordOwnership, Resource, Scope};
 pub use extract::{ApiJson, ApiQuery, IfMatch, PathId};
 pub use pagination::ListResponse;

@@ -136,6 +136,16 @@ impl ApiError {
         )
     }
 
+    /// 431: too many header fields, or too many bytes of them.
+    pub fn header_fields_too_large(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request-header-fields-too-large",
+            "Request header fields too large",
+            detail,
+        )
+    }
+
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
@@ -197,13 +207,16 @@ impl ApiError {
         )
     }
 
-    /// 412: `If-Match` named a version that is no longer current.
-    pub fn precondition_failed(expected: u64, current: u64) -> Self {
+    /// 412: `If-Match` named no tag that matches the current version
+    /// (`expected` is the header as sent, e.g. `"2"` or `W/"3"`).
+    pub fn precondition_failed(expected: &str, current: u64) -> Self {
         let mut e = Self::new(
             StatusCode::PRECONDITION_FAILED,
             "precondition-failed",
             "Precondition failed",
-            format!("If-Match expected version {expected}, but the entity is at version {current}"),
+            format!(
+                "If-Match: {expected} does not match the entity's current version {current} (ETag \"{current}\"; weak tags never match)"
+            ),
         );
         e.0.current_version = Some(current);
         e
@@ -223,6 +236,12 @@ impl ApiError {
         );
         e.0.errors = errors;
         e
+    }
+
+    /// Names the entity's current version in the problem.
+    pub fn with_current_version(mut self, current: u64) -> Self {
+        self.0.current_version = Some(current);
+        self
     }
 
     pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {

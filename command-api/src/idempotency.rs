@@ -69,7 +69,8 @@ pub async fn idempotency(
         .into_response();
     };
     let (parts, body) = req.into_parts();
-    // Unauthenticated requests go through untouched: the handler answers 401.
+    // Behind `auth::authenticate` every request here carries a valid token;
+    // without one, let the request through to be refused.
     let Ok(principal) = principal_from_parts(&parts, &state.keys) else {
         return next.run(Request::from_parts(parts, body)).await;
     };

@@ -175,6 +175,28 @@ impl std::io::Write for ByteCount {
     }
 }
 
+/// The current version (number of events) of `aggregate_type`/`id` in
+/// `tenant`'s event store; 0 when `tenant` has none (another tenant's
+/// aggregate included). The read side asks this before waiting for a
+/// version (`?min_version=`): it never reads the events table itself.
+pub async fn current_version(
+    pool: &PgPool,
+    tenant: &TenantId,
+    aggregate_type: &str,
+    id: Uuid,
+) -> Result<u64, ApiError> {
+    let version: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(max(sequence), 0)::bigint FROM events
+          WHERE aggregate_type = $1 AND aggregate_id = $2 AND tenant_id = $3",
+    )
+    .bind(aggregate_type)
+    .bind(id.to_string())
+    .bind(tenant.as_str())
+    .fetch_one(pool)
+    .await?;
+    Ok(u64::try_from(version).unwrap_or(0))
+}
+
 /// Refuses an event whose serialized form is over `limit` bytes.
 pub fn check_event_size<E: serde::Serialize, X: std::error::Error>(
     event: &E,

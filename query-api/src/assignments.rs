@@ -6,6 +6,7 @@
 //! `[starts_at, ends_at)` overlaps `[from, to)`.
 
 use api_common::authz::{self, Action, RecordOwnership, Resource};
+use api_common::http::WithETag;
 use api_common::pagination::ListResponse;
 use api_common::{ApiError, ApiQuery, ApiResult, PathId, Principal};
 use axum::Json;
@@ -75,6 +76,7 @@ fn ownership(a: &AssignmentView) -> RecordOwnership {
         (status = 200, description = "The assignment", body = AssignmentView),
         (status = 403, description = "A crew member asking for someone else's assignment", body = api_common::Problem),
         (status = 404, description = "No such assignment in this tenant", body = api_common::Problem),
+        (status = 422, description = "min_version beyond the entity's version in the event store (`current_version` given)", body = api_common::Problem),
         (status = 503, description = "min_version not reached within 5 s", body = api_common::Problem),
     ),
     security(("bearer" = []))
@@ -84,7 +86,7 @@ pub async fn get_assignment(
     principal: Principal,
     PathId(id): PathId,
     ApiQuery(params): ApiQuery<crate::quotes::GetParams>,
-) -> ApiResult<Json<AssignmentView>> {
+) -> ApiResult<WithETag<AssignmentView>> {
     authz::authorize(
         &principal,
         Resource::EquipmentAssignment,
@@ -98,7 +100,7 @@ pub async fn get_assignment(
         &state,
         &principal,
         ("EquipmentAssignment", id),
-        params.min_version,
+        params.min_version()?,
         &sql,
         |a: &AssignmentView| a.version,
     )
@@ -110,7 +112,7 @@ pub async fn get_assignment(
         Action::Read,
         Some(ownership(&assignment)),
     )?;
-    Ok(Json(assignment))
+    Ok(WithETag::new(assignment.version, assignment))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

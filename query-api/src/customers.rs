@@ -1,6 +1,7 @@
 //! `GET /v1/customers/{id}` and `GET /v1/customers`.
 
 use api_common::authz::{self, Action, Resource};
+use api_common::http::WithETag;
 use api_common::pagination::{self, ListResponse};
 use api_common::{ApiError, ApiQuery, ApiResult, PathId, Principal};
 use axum::Json;
@@ -43,14 +44,7 @@ pub struct CustomerView {
 const COLUMNS: &str = "id, first_name, last_name, email, phone, address, lead_source, tags, preferences, notes, \
                        active, forgotten, lead_count, version, created_at, updated_at";
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct GetParams {
-    /// Wait (up to 5 s) until the read model holds at least this version;
-    /// 503 with `Retry-After` if it does not.
-    pub min_version: Option<u64>,
-}
+pub use crate::wait::GetParams;
 
 #[utoipa::path(
     get, path = "/v1/customers/{id}", tag = "customers",
@@ -58,6 +52,7 @@ pub struct GetParams {
     responses(
         (status = 200, description = "The customer", body = CustomerView),
         (status = 404, description = "No such customer in this tenant", body = api_common::Problem),
+        (status = 422, description = "min_version beyond the entity's version in the event store (`current_version` given)", body = api_common::Problem),
         (status = 503, description = "min_version not reached within 5 s", body = api_common::Problem),
     ),
     security(("bearer" = []))
@@ -67,7 +62,7 @@ pub async fn get_customer(
     principal: Principal,
     PathId(id): PathId,
     ApiQuery(params): ApiQuery<GetParams>,
-) -> ApiResult<Json<CustomerView>> {
+) -> ApiResult<WithETag<CustomerView>> {
     authz::authorize(
         &principal,
         Resource::Customer,
@@ -78,7 +73,7 @@ pub async fn get_customer(
     let found = state
         .watch
         .until(
-            params.min_version.unwrap_or(0),
+            params.min_version()?,
             || async {
                 let row: Option<CustomerView> = sqlx::query_as(&sql)
                     .bind(principal.tenant.as_str())
@@ -90,11 +85,11 @@ pub async fn get_customer(
                     (c, version)
                 }))
             },
-            || crate::wait::exists_in_store(&state.pool, &principal, "Customer", id),
+            || crate::wait::store_version(&state, &principal, "Customer", id),
         )
         .await?;
     found
-        .map(Json)
+        .map(|c| WithETag::new(c.version, c))
         .ok_or_else(|| ApiError::not_found(format!("no customer with id {id}")))
 }
 

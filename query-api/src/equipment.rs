@@ -13,6 +13,7 @@
 //! `location_id` (LOCATION scopes).
 
 use api_common::authz::{self, Action, RecordOwnership, Resource};
+use api_common::http::WithETag;
 use api_common::pagination::ListResponse;
 use api_common::{ApiError, ApiQuery, ApiResult, PathId, Principal};
 use axum::Json;
@@ -213,6 +214,7 @@ fn ownership(e: &EquipmentView) -> RecordOwnership {
         (status = 200, description = "The equipment with its current value, maintenance history, defects and assignments", body = EquipmentDetail),
         (status = 403, description = "The caller's scope does not cover it", body = api_common::Problem),
         (status = 404, description = "No such equipment in this tenant", body = api_common::Problem),
+        (status = 422, description = "min_version beyond the entity's version in the event store (`current_version` given)", body = api_common::Problem),
         (status = 503, description = "min_version not reached within 5 s", body = api_common::Problem),
     ),
     security(("bearer" = []))
@@ -222,14 +224,14 @@ pub async fn get_equipment(
     principal: Principal,
     PathId(id): PathId,
     ApiQuery(params): ApiQuery<crate::quotes::GetParams>,
-) -> ApiResult<Json<EquipmentDetail>> {
+) -> ApiResult<WithETag<EquipmentDetail>> {
     authz::authorize(&principal, Resource::Equipment, Action::Read, None)?;
     let sql = format!("SELECT {COLUMNS} FROM read.equipment WHERE tenant_id = $1 AND id = $2");
     let equipment: EquipmentView = crate::wait::fetch_versioned(
         &state,
         &principal,
         ("Equipment", id),
-        params.min_version,
+        params.min_version()?,
         &sql,
         |e: &EquipmentView| e.version,
     )
@@ -279,13 +281,16 @@ pub async fn get_equipment(
         .await?,
     };
     let current_value = equipment.value_on(Utc::now().date_naive());
-    Ok(Json(EquipmentDetail {
-        equipment,
-        current_value,
-        maintenance,
-        defects,
-        assignments,
-    }))
+    Ok(WithETag::new(
+        equipment.version,
+        EquipmentDetail {
+            equipment,
+            current_value,
+            maintenance,
+            defects,
+            assignments,
+        },
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -5,6 +5,7 @@
 //! places), costs 4 places (the weighted average), prices 2.
 
 use api_common::authz::{self, Action, RecordOwnership, Resource};
+use api_common::http::WithETag;
 use api_common::pagination::ListResponse;
 use api_common::{ApiError, ApiQuery, ApiResult, PathId, Principal};
 use axum::Json;
@@ -127,6 +128,7 @@ fn ownership(item: &InventoryItemView) -> RecordOwnership {
         (status = 200, description = "The item with its stock, costs and latest transactions", body = InventoryItemDetail),
         (status = 403, description = "The caller's scope does not cover it", body = api_common::Problem),
         (status = 404, description = "No such item in this tenant", body = api_common::Problem),
+        (status = 422, description = "min_version beyond the entity's version in the event store (`current_version` given)", body = api_common::Problem),
         (status = 503, description = "min_version not reached within 5 s", body = api_common::Problem),
     ),
     security(("bearer" = []))
@@ -136,7 +138,7 @@ pub async fn get_item(
     principal: Principal,
     PathId(id): PathId,
     ApiQuery(params): ApiQuery<crate::quotes::GetParams>,
-) -> ApiResult<Json<InventoryItemDetail>> {
+) -> ApiResult<WithETag<InventoryItemDetail>> {
     authz::authorize(&principal, Resource::Inventory, Action::Read, None)?;
     let sql =
         format!("SELECT {COLUMNS} FROM read.inventory_items WHERE tenant_id = $1 AND id = $2");
@@ -144,7 +146,7 @@ pub async fn get_item(
         &state,
         &principal,
         ("InventoryItem", id),
-        params.min_version,
+        params.min_version()?,
         &sql,
         |i: &InventoryItemView| i.version,
     )
@@ -171,7 +173,10 @@ pub async fn get_item(
         id,
     )
     .await?;
-    Ok(Json(InventoryItemDetail { item, transactions }))
+    Ok(WithETag::new(
+        item.version,
+        InventoryItemDetail { item, transactions },
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

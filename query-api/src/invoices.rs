@@ -5,6 +5,7 @@
 //! `location_id`.
 
 use api_common::authz::{self, Action, RecordOwnership, Resource};
+use api_common::http::WithETag;
 use api_common::pagination::ListResponse;
 use api_common::{ApiError, ApiQuery, ApiResult, PathId, Principal};
 use axum::Json;
@@ -195,6 +196,7 @@ fn ownership(invoice: &InvoiceView) -> RecordOwnership {
         (status = 200, description = "The invoice with its lines, tax lines, payments, refunds, credit notes and balance", body = InvoiceDetail),
         (status = 403, description = "A sales rep asking for another rep's invoice", body = api_common::Problem),
         (status = 404, description = "No such invoice in this tenant", body = api_common::Problem),
+        (status = 422, description = "min_version beyond the entity's version in the event store (`current_version` given)", body = api_common::Problem),
         (status = 503, description = "min_version not reached within 5 s", body = api_common::Problem),
     ),
     security(("bearer" = []))
@@ -204,14 +206,14 @@ pub async fn get_invoice(
     principal: Principal,
     PathId(id): PathId,
     ApiQuery(params): ApiQuery<crate::quotes::GetParams>,
-) -> ApiResult<Json<InvoiceDetail>> {
+) -> ApiResult<WithETag<InvoiceDetail>> {
     authz::authorize(&principal, Resource::Invoice, Action::Read, None)?;
     let sql = format!("SELECT {COLUMNS} FROM read.invoices WHERE tenant_id = $1 AND id = $2");
     let invoice: InvoiceView = crate::wait::fetch_versioned(
         &state,
         &principal,
         ("Invoice", id),
-        params.min_version,
+        params.min_version()?,
         &sql,
         |i: &InvoiceView| i.version,
     )
@@ -249,12 +251,15 @@ pub async fn get_invoice(
         id,
     )
     .await?;
-    Ok(Json(InvoiceDetail {
-        invoice,
-        payments,
-        refunds,
-        credit_notes,
-    }))
+    Ok(WithETag::new(
+        invoice.version,
+        InvoiceDetail {
+            invoice,
+            payments,
+            refunds,
+            credit_notes,
+        },
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

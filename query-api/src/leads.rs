@@ -4,6 +4,7 @@
 //! filter is part of the query; for one lead outside that scope the answer
 //! is 403.
 
+use api_common::http::WithETag;
 use std::collections::BTreeMap;
 
 use api_common::authz::{self, Action, RecordOwnership, Resource};
@@ -73,13 +74,7 @@ const COLUMNS: &str = "id, customer_id, customer_name, source, status, priority,
      notes, follow_up_date, score, qualification, assigned_to, location_id, lost_reason, first_contacted_at, response_seconds, \
      last_contact_at, last_activity_at, last_activity_type, activity_count, created_by, version, created_at, updated_at";
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct GetParams {
-    /// Wait (up to 5 s) until the read model holds at least this version.
-    pub min_version: Option<u64>,
-}
+pub use crate::wait::GetParams;
 
 async fn fetch_lead(
     state: &QueryState,
@@ -101,6 +96,7 @@ async fn fetch_lead(
         (status = 200, description = "The lead", body = LeadView),
         (status = 403, description = "A sales rep asking for another rep's lead", body = api_common::Problem),
         (status = 404, description = "No such lead in this tenant", body = api_common::Problem),
+        (status = 422, description = "min_version beyond the entity's version in the event store (`current_version` given)", body = api_common::Problem),
         (status = 503, description = "min_version not reached within 5 s", body = api_common::Problem),
     ),
     security(("bearer" = []))
@@ -110,19 +106,19 @@ pub async fn get_lead(
     principal: Principal,
     PathId(id): PathId,
     ApiQuery(params): ApiQuery<GetParams>,
-) -> ApiResult<Json<LeadView>> {
+) -> ApiResult<WithETag<LeadView>> {
     authz::authorize(&principal, Resource::Lead, Action::Read, None)?;
     let lead = state
         .watch
         .until(
-            params.min_version.unwrap_or(0),
+            params.min_version()?,
             || async {
                 Ok(fetch_lead(&state, &principal, id).await?.map(|l| {
                     let version = l.version as u64;
                     (l, version)
                 }))
             },
-            || crate::wait::exists_in_store(&state.pool, &principal, "Lead", id),
+            || crate::wait::store_version(&state, &principal, "Lead", id),
         )
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no lead with id {id}")))?;
@@ -132,7 +128,7 @@ pub async fn get_lead(
         Action::Read,
         Some(ownership(&lead)),
     )?;
-    Ok(Json(lead))
+    Ok(WithETag::new(lead.version, lead))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -3,7 +3,8 @@
 //! ```text
 //!  GET ─▶ Principal (JWT) ─▶ authz::list_scope / authorize ─▶ SELECT … FROM read.<table>
 //!                                                              WHERE tenant_id = <caller's tenant> …
-//!        ?min_version=N ─▶ wait (≤ 5 s) on NOTIFY crm_read_models until the row reaches N, else 503
+//!        ?min_version=N ─▶ N beyond the event store's version: 422 at once (StoreVersions)
+//!                       ─▶ else wait (≤ 5 s) on NOTIFY crm_read_models until the row reaches N, else 503
 //! ```
 //!
 //! Every query is scoped to the caller's tenant: another tenant's id is
@@ -30,13 +31,15 @@ use sqlx::PgPool;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use wait::ReadModelWatch;
+pub use wait::{ReadModelWatch, StoreVersions, Versions};
 
 #[derive(Clone)]
 pub struct QueryState {
     pub pool: PgPool,
     pub keys: Arc<JwtKeys>,
     pub watch: ReadModelWatch,
+    /// Entity versions in the event store (owned by command-api).
+    pub versions: Versions,
 }
 
 impl FromRef<QueryState> for api_common::PolicyStore {

@@ -4,6 +4,7 @@
 //! sees their own quotes only; LOCATION scopes look at `location_id`.
 
 use api_common::authz::{self, Action, RecordOwnership, Resource};
+use api_common::http::WithETag;
 use api_common::pagination::ListResponse;
 use api_common::{ApiError, ApiQuery, ApiResult, PathId, Principal};
 use axum::Json;
@@ -184,13 +185,7 @@ fn ownership(quote: &QuoteView) -> RecordOwnership {
     }
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct GetParams {
-    /// Wait (up to 5 s) until the read model holds at least this version.
-    pub min_version: Option<u64>,
-}
+pub use crate::wait::GetParams;
 
 #[utoipa::path(
     get, path = "/v1/quotes/{id}", tag = "quotes",
@@ -199,6 +194,7 @@ pub struct GetParams {
         (status = 200, description = "The quote with its items, totals, tax lines, deposits and revisions", body = QuoteDetail),
         (status = 403, description = "A sales rep asking for another rep's quote", body = api_common::Problem),
         (status = 404, description = "No such quote in this tenant", body = api_common::Problem),
+        (status = 422, description = "min_version beyond the entity's version in the event store (`current_version` given)", body = api_common::Problem),
         (status = 503, description = "min_version not reached within 5 s", body = api_common::Problem),
     ),
     security(("bearer" = []))
@@ -208,14 +204,14 @@ pub async fn get_quote(
     principal: Principal,
     PathId(id): PathId,
     ApiQuery(params): ApiQuery<GetParams>,
-) -> ApiResult<Json<QuoteDetail>> {
+) -> ApiResult<WithETag<QuoteDetail>> {
     authz::authorize(&principal, Resource::Quote, Action::Read, None)?;
     let sql = format!("SELECT {COLUMNS} FROM read.quotes WHERE tenant_id = $1 AND id = $2");
     let quote: QuoteView = crate::wait::fetch_versioned(
         &state,
         &principal,
         ("Quote", id),
-        params.min_version,
+        params.min_version()?,
         &sql,
         |q: &QuoteView| q.version,
     )
@@ -245,11 +241,14 @@ pub async fn get_quote(
         id,
     )
     .await?;
-    Ok(Json(QuoteDetail {
-        quote,
-        deposits,
-        revisions,
-    }))
+    Ok(WithETag::new(
+        quote.version,
+        QuoteDetail {
+            quote,
+            deposits,
+            revisions,
+        },
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -1,14 +1,25 @@
 //! Read-your-writes: a GET with `?min_version=N` waits (up to 5 s) until the
 //! read model holds version N of the entity.
 //!
+//! Only a version that exists is worth waiting for. When the read model is
+//! behind, the event store is asked once (through [`StoreVersions`], which
+//! the crate owning the events table implements) for the entity's current
+//! version in the caller's tenant: 0 (no such entity, or another tenant's)
+//! is a 404 at once, a `min_version` beyond the current version a 422 at
+//! once naming both; only a version that is committed but not yet projected
+//! waits.
+//!
 //! One listener per process follows the projectors' `NOTIFY crm_read_models`
 //! and bumps a counter; waiting requests re-read their row whenever it moves,
 //! so a wait costs no polling and ends within a notification of the commit.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use api_common::{ApiError, Principal};
+use event_schemas::TenantId;
+use futures::future::BoxFuture;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::watch;
@@ -22,6 +33,55 @@ pub const MAX_WAIT: Duration = Duration::from_secs(5);
 pub const CHANNEL: &str = "crm_read_models";
 /// Re-read even without a notification (a lost listener connection, say).
 const RECHECK: Duration = Duration::from_millis(250);
+
+/// The query of every single-entity GET.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct GetParams {
+    /// Wait (up to 5 s) until the read model holds at least this version
+    /// (503 with `Retry-After` if it does not); a version the entity has not
+    /// reached in the event store is 422 at once; not a whole number: 400.
+    #[param(value_type = Option<u64>, minimum = 0)]
+    min_version: Option<String>,
+}
+
+impl GetParams {
+    /// The version to wait for (0: none); 400 naming `min_version` when it
+    /// is not a whole number that fits 64 bits.
+    pub fn min_version(&self) -> Result<u64, ApiError> {
+        match self.min_version.as_deref() {
+            None => Ok(0),
+            Some(text) => text.parse().map_err(|_| {
+                ApiError::bad_field(
+                    "min_version",
+                    format!(
+                        "must be a whole number from 0 to {}, not `{text}`",
+                        u64::MAX
+                    ),
+                )
+            }),
+        }
+    }
+}
+
+/// The event store's answer to "which version is this entity at?". The
+/// events table belongs to command-api; query-api never reads it itself,
+/// it asks through this trait (wired in the composition root).
+pub trait StoreVersions: Send + Sync {
+    /// The current version (its number of events) of `aggregate_type`/`id`
+    /// in `tenant`; 0 when `tenant` has no such aggregate (another
+    /// tenant's included).
+    fn current_version<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        aggregate_type: &'a str,
+        id: Uuid,
+    ) -> BoxFuture<'a, Result<u64, ApiError>>;
+}
+
+/// Shared handle on a [`StoreVersions`].
+pub type Versions = Arc<dyn StoreVersions>;
 
 #[derive(Clone)]
 pub struct ReadModelWatch {
@@ -48,38 +108,42 @@ impl ReadModelWatch {
 
     /// Calls `read` until it returns a version ≥ `min_version` (then its
     /// value), or answers 503 with `Retry-After` after [`MAX_WAIT`].
-    /// `read` returns `None` while the entity is not in the read model yet;
-    /// then `exists` is asked, once: `false` (the entity does not exist for
-    /// the caller) ends the wait with `None`.
-    pub async fn until<T, F, Fut, E, EFut>(
+    /// `read` returns `None` while the entity is not in the read model yet.
+    /// The first time `read` falls short, `store_version` is asked, once,
+    /// for the entity's version in the event store: 0 (the entity does not
+    /// exist for the caller) ends the wait with `None`; a version below
+    /// `min_version` is a 422 naming `min_version` (it will never come).
+    pub async fn until<T, F, Fut, V, VFut>(
         &self,
         min_version: u64,
         mut read: F,
-        exists: E,
+        store_version: V,
     ) -> Result<Option<T>, ApiError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Option<(T, u64)>, ApiError>>,
-        E: FnOnce() -> EFut,
-        EFut: Future<Output = Result<bool, ApiError>>,
+        V: FnOnce() -> VFut,
+        VFut: Future<Output = Result<u64, ApiError>>,
     {
         let deadline = Instant::now() + MAX_WAIT;
         let mut changes = self.changes.clone();
-        let mut exists = Some(exists);
+        let mut store_version = Some(store_version);
         loop {
             changes.borrow_and_update();
             let current = read().await?;
             match current {
                 Some((value, version)) if version >= min_version => return Ok(Some(value)),
                 _ if min_version == 0 => return Ok(current.map(|(value, _)| value)),
-                None => {
-                    if let Some(check) = exists.take() {
-                        if !check().await? {
-                            return Ok(None);
-                        }
-                    }
+                _ => {}
+            }
+            if let Some(ask) = store_version.take() {
+                let committed = ask().await?;
+                if committed == 0 {
+                    return Ok(None);
                 }
-                Some(_) => {}
+                if min_version > committed {
+                    return Err(beyond_current(min_version, committed));
+                }
             }
             let now = Instant::now();
             if now >= deadline {
@@ -96,6 +160,17 @@ impl ReadModelWatch {
     }
 }
 
+/// 422: the caller asked to wait for a version the entity never reached.
+fn beyond_current(min_version: u64, current: u64) -> ApiError {
+    ApiError::invalid_field(
+        "min_version",
+        format!(
+            "the entity is at version {current}; version {min_version} does not exist (yet), so there is nothing to wait for"
+        ),
+    )
+    .with_current_version(current)
+}
+
 /// One entity's row (`sql` with `$1` the caller's tenant, `$2` the id),
 /// waiting for `min_version` as [`ReadModelWatch::until`] does; `None` when
 /// the caller's tenant has no such entity.
@@ -103,7 +178,7 @@ pub(crate) async fn fetch_versioned<T>(
     state: &crate::QueryState,
     principal: &Principal,
     (aggregate_type, id): (&str, Uuid),
-    min_version: Option<u64>,
+    min_version: u64,
     sql: &str,
     version: fn(&T) -> i64,
 ) -> Result<Option<T>, ApiError>
@@ -113,7 +188,7 @@ where
     state
         .watch
         .until(
-            min_version.unwrap_or(0),
+            min_version,
             || async {
                 let row: Option<T> = sqlx::query_as(sql)
                     .bind(principal.tenant.as_str())
@@ -125,30 +200,23 @@ where
                     (r, v)
                 }))
             },
-            || exists_in_store(&state.pool, principal, aggregate_type, id),
+            || store_version(state, principal, aggregate_type, id),
         )
         .await
 }
 
-/// Whether the event store holds `aggregate_type`/`id` for the caller's
-/// tenant. A read model that lacks a row may just be behind; the event store
-/// tells a late row from one that will never come (unknown id, or another
-/// tenant's), which is a 404 without waiting.
-pub async fn exists_in_store(
-    pool: &PgPool,
+/// The current version of `aggregate_type`/`id` in the caller's tenant,
+/// from the event store (0: none).
+pub(crate) async fn store_version(
+    state: &crate::QueryState,
     principal: &Principal,
     aggregate_type: &str,
     id: Uuid,
-) -> Result<bool, ApiError> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM events
-                         WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = 1 AND tenant_id = $3)",
-    )
-    .bind(aggregate_type)
-    .bind(id.to_string())
-    .bind(principal.tenant.as_str())
-    .fetch_one(pool)
-    .await?)
+) -> Result<u64, ApiError> {
+    state
+        .versions
+        .current_version(&principal.tenant, aggregate_type, id)
+        .await
 }
 
 async fn listen(

@@ -7,6 +7,7 @@ mod contract;
 mod flow;
 mod forget;
 mod free_json;
+mod http;
 mod idempotency;
 mod integrity;
 mod invoices;
