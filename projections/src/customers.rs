@@ -6,12 +6,12 @@ use event_schemas::customer::{
     CustomerTagged, CustomerUntagged,
 };
 use event_schemas::lead::{AGGREGATE_TYPE as LEAD, LeadCreated};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use sqlx::PgConnection;
 use sqlx::types::Json;
 
-use crate::{ProjectedEvent, Projection, ProjectionError};
+use crate::{Keys, ProjectedEvent, Projection, ProjectionError};
 
 pub struct Customers {
     /// Opens the personal fields of customer events.
@@ -80,21 +80,7 @@ impl Projection for Customers {
         conn: &mut PgConnection,
         events: &[&ProjectedEvent],
     ) -> Result<(), ProjectionError> {
-        let subjects: Vec<(String, String)> = events
-            .iter()
-            .filter(|ev| ev.event.aggregatetype == CUSTOMER && ev.has_sealed_fields())
-            .map(|ev| (ev.event.tenant.to_string(), ev.event.aggregateid.clone()))
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let keys = if subjects.is_empty() {
-            HashMap::new()
-        } else {
-            self.keys
-                .existing_data_keys(&subjects)
-                .await
-                .map_err(crate::key_error)?
-        };
+        let keys = crate::PrefetchedKeys::fetch(&self.keys, events).await?;
         let keys = Keys::Prefetched(&keys);
         let mut registrations = Registrations::default();
         let mut leads: HashMap<(String, uuid::Uuid), i32> = HashMap::new();
@@ -144,32 +130,6 @@ impl Projection for Customers {
             .await?;
         }
         Ok(())
-    }
-}
-
-/// Where a batch's personal data is opened from.
-enum Keys<'a> {
-    /// The key store, one query per event.
-    Store(&'a keystore::KeyStore),
-    /// The batch's keys, fetched at once.
-    Prefetched(&'a HashMap<(String, String), Option<keystore::Key>>),
-}
-
-impl Keys<'_> {
-    async fn open<T: serde::de::DeserializeOwned>(
-        &self,
-        ev: &ProjectedEvent,
-    ) -> Result<T, ProjectionError> {
-        match self {
-            Keys::Store(store) => ev.personal_data(store).await,
-            Keys::Prefetched(keys) => {
-                if !ev.has_sealed_fields() {
-                    return ev.data();
-                }
-                let subject = (ev.event.tenant.to_string(), ev.event.aggregateid.clone());
-                ev.personal_data_with(keys.get(&subject).and_then(Option::as_ref))
-            }
-        }
     }
 }
 

@@ -15,7 +15,7 @@ use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::{ProjectedEvent, Projection, ProjectionError};
+use crate::{Keys, PrefetchedKeys, ProjectedEvent, Projection, ProjectionError};
 
 pub struct Leads {
     /// Opens customers' names.
@@ -117,16 +117,90 @@ impl Projection for Leads {
         conn: &mut PgConnection,
         ev: &ProjectedEvent,
     ) -> Result<(), ProjectionError> {
+        self.apply_one(conn, ev, &Keys::Store(&self.keys)).await
+    }
+
+    /// A batch: customers' names in one multi-row upsert per run of name
+    /// events (flushed before any other event, since a lead reads the name
+    /// when it is created), the batch's data keys in one query, the rest
+    /// event by event.
+    async fn apply_all(
+        &self,
+        conn: &mut PgConnection,
+        events: &[&ProjectedEvent],
+    ) -> Result<(), ProjectionError> {
+        let keys = PrefetchedKeys::fetch(&self.keys, events).await?;
+        let keys = Keys::Prefetched(&keys);
+        let mut names = Names::default();
+        for ev in events {
+            let e = &ev.event;
+            match (e.aggregatetype.as_str(), e.event_type.as_str()) {
+                (CUSTOMER, "CustomerRegistered") => {
+                    let d: CustomerRegistered = keys.open(ev).await?;
+                    names
+                        .set(
+                            conn,
+                            e.tenant.as_str(),
+                            d.customer_id,
+                            &d.first_name,
+                            &d.last_name,
+                        )
+                        .await?;
+                }
+                (CUSTOMER, "CustomerContactDetailsUpdated") => {
+                    let d: CustomerContactDetailsUpdated = keys.open(ev).await?;
+                    names
+                        .set(
+                            conn,
+                            e.tenant.as_str(),
+                            ev.aggregate_uuid()?,
+                            &d.first_name,
+                            &d.last_name,
+                        )
+                        .await?;
+                }
+                (CUSTOMER, "CustomerForgotten") => {
+                    let _: CustomerForgotten = ev.data()?;
+                    let erased = keystore::ERASED;
+                    names
+                        .set(
+                            conn,
+                            e.tenant.as_str(),
+                            ev.aggregate_uuid()?,
+                            erased,
+                            erased,
+                        )
+                        .await?;
+                }
+                (CUSTOMER | LEAD, _) => {
+                    names.flush(conn).await?;
+                    self.apply_one(conn, ev, &keys).await?;
+                }
+                _ => crate::ignore(ev, &[CUSTOMER, LEAD])?,
+            }
+        }
+        names.flush(conn).await?;
+        Ok(())
+    }
+}
+
+impl Leads {
+    async fn apply_one(
+        &self,
+        conn: &mut PgConnection,
+        ev: &ProjectedEvent,
+        keys: &Keys<'_>,
+    ) -> Result<(), ProjectionError> {
         let e = &ev.event;
         let tenant = e.tenant.as_str();
         let seq = e.sequence;
         match (e.aggregatetype.as_str(), e.event_type.as_str()) {
             (CUSTOMER, "CustomerRegistered") => {
-                let d: CustomerRegistered = ev.personal_data(&self.keys).await?;
+                let d: CustomerRegistered = keys.open(ev).await?;
                 set_customer_name(conn, tenant, d.customer_id, &d.first_name, &d.last_name).await?;
             }
             (CUSTOMER, "CustomerContactDetailsUpdated") => {
-                let d: CustomerContactDetailsUpdated = ev.personal_data(&self.keys).await?;
+                let d: CustomerContactDetailsUpdated = keys.open(ev).await?;
                 set_customer_name(
                     conn,
                     tenant,
@@ -262,6 +336,63 @@ impl Projection for Leads {
             }
             _ => crate::ignore(ev, &[CUSTOMER, LEAD])?,
         }
+        Ok(())
+    }
+}
+
+/// Customers' names waiting for one multi-row upsert. A customer named twice
+/// in one run flushes the first name first (one statement cannot change a row
+/// twice).
+#[derive(Default)]
+struct Names {
+    tenants: Vec<String>,
+    customers: Vec<Uuid>,
+    names: Vec<String>,
+    pending: std::collections::HashSet<(String, Uuid)>,
+}
+
+impl Names {
+    async fn set(
+        &mut self,
+        conn: &mut PgConnection,
+        tenant: &str,
+        customer: Uuid,
+        first: &str,
+        last: &str,
+    ) -> Result<(), sqlx::Error> {
+        if !self.pending.insert((tenant.to_owned(), customer)) {
+            self.flush(conn).await?;
+            self.pending.insert((tenant.to_owned(), customer));
+        }
+        self.tenants.push(tenant.to_owned());
+        self.customers.push(customer);
+        self.names.push(format!("{first} {last}"));
+        Ok(())
+    }
+
+    async fn flush(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if self.tenants.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "WITH named AS (
+                 INSERT INTO lead_customer_names (tenant_id, customer_id, name)
+                 SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[])
+                 ON CONFLICT (tenant_id, customer_id) DO UPDATE SET name = EXCLUDED.name
+                 RETURNING tenant_id, customer_id, name)
+             UPDATE leads l SET customer_name = named.name
+               FROM named
+              WHERE l.tenant_id = named.tenant_id AND l.customer_id = named.customer_id",
+        )
+        .bind(&self.tenants)
+        .bind(&self.customers)
+        .bind(&self.names)
+        .execute(&mut *conn)
+        .await?;
+        self.tenants.clear();
+        self.customers.clear();
+        self.names.clear();
+        self.pending.clear();
         Ok(())
     }
 }

@@ -58,6 +58,65 @@ pub use status::{ProjectionStatus, status};
 /// (payload `<name>:<last seq>`), for read-your-writes waits.
 pub const READ_MODEL_CHANNEL: &str = "crm_read_models";
 
+/// Where a projection opens personal data from.
+pub(crate) enum Keys<'a> {
+    /// The key store, one query per event.
+    Store(&'a keystore::KeyStore),
+    /// A batch's keys, fetched at once.
+    Prefetched(&'a PrefetchedKeys),
+}
+
+impl Keys<'_> {
+    /// The event's payload with its personal fields opened.
+    pub(crate) async fn open<T: DeserializeOwned>(
+        &self,
+        ev: &ProjectedEvent,
+    ) -> Result<T, ProjectionError> {
+        match self {
+            Keys::Store(store) => ev.personal_data(store).await,
+            Keys::Prefetched(keys) => {
+                if !ev.has_sealed_fields() {
+                    return ev.data();
+                }
+                let subject = (ev.event.tenant.to_string(), ev.event.aggregateid.clone());
+                ev.personal_data_with(keys.0.get(&subject).and_then(Option::as_ref))
+            }
+        }
+    }
+}
+
+/// The data keys of a batch's customer events, fetched in one query (never
+/// kept past the batch, so a destroyed key is seen by the next batch).
+pub(crate) struct PrefetchedKeys(
+    std::collections::HashMap<(String, String), Option<keystore::Key>>,
+);
+
+impl PrefetchedKeys {
+    pub(crate) async fn fetch(
+        keys: &keystore::KeyStore,
+        events: &[&ProjectedEvent],
+    ) -> Result<Self, ProjectionError> {
+        let subjects: Vec<(String, String)> = events
+            .iter()
+            .filter(|ev| {
+                ev.event.aggregatetype == event_schemas::customer::AGGREGATE_TYPE
+                    && ev.has_sealed_fields()
+            })
+            .map(|ev| (ev.event.tenant.to_string(), ev.event.aggregateid.clone()))
+            .collect::<std::collections::HashSet<_>>()
+            .into_iter()
+            .collect();
+        if subjects.is_empty() {
+            return Ok(Self(Default::default()));
+        }
+        Ok(Self(
+            keys.existing_data_keys(&subjects)
+                .await
+                .map_err(key_error)?,
+        ))
+    }
+}
+
 /// The live schema of every read model.
 pub const LIVE_SCHEMA: &str = "read";
 
