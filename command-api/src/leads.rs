@@ -94,7 +94,7 @@ pub struct TransitionRequest {
 /// Assign the lead to a sales rep, or unassign it with `null`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AssignRequest {
+pub struct AssignLeadRequest {
     pub user_id: Option<Uuid>,
 }
 
@@ -302,7 +302,7 @@ pub async fn transition(
 
 #[utoipa::path(
     post, path = "/v1/leads/{id}/assign", tag = "leads",
-    request_body = AssignRequest,
+    request_body = AssignLeadRequest,
     params(("id" = Uuid, Path, description = "Lead id"), ("If-Match" = Option<String>, Header, description = "Expected version")),
     responses((status = 200, description = "Assigned", body = CommandResponse)),
     security(("bearer" = []))
@@ -312,7 +312,7 @@ pub async fn assign(
     ctx: CommandContext,
     PathId(id): PathId,
     if_match: IfMatch,
-    ApiJson(body): ApiJson<AssignRequest>,
+    ApiJson(body): ApiJson<AssignLeadRequest>,
 ) -> ApiResult<Response> {
     check_assignee(&ctx, body.user_id)?;
     let action = LeadAction::Assign {

@@ -706,7 +706,7 @@ pub async fn cancel_maintenance(
 /// Book equipment for a job and/or a crew member over [starts_at, ends_at).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AssignRequest {
+pub struct AssignEquipmentRequest {
     pub equipment_id: Uuid,
     #[serde(default)]
     pub journey_id: Option<Uuid>,
@@ -757,7 +757,7 @@ fn assignment_command(ctx: &CommandContext, action: AssignmentAction) -> Assignm
 
 #[utoipa::path(
     post, path = "/v1/equipment-assignments", tag = "equipment",
-    request_body = AssignRequest,
+    request_body = AssignEquipmentRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first response")),
     responses(
         (status = 201, description = "Booked (ACTIVE)", body = CommandResponse),
@@ -769,7 +769,7 @@ fn assignment_command(ctx: &CommandContext, action: AssignmentAction) -> Assignm
 pub async fn assign(
     State(state): State<CommandState>,
     ctx: CommandContext,
-    ApiJson(body): ApiJson<AssignRequest>,
+    ApiJson(body): ApiJson<AssignEquipmentRequest>,
 ) -> ApiResult<Response> {
     let owner = body.user_id.unwrap_or(ctx.principal.user_id);
     let facts = RecordOwnership {
