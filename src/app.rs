@@ -234,7 +234,10 @@ fn http_router(infra: &Infra, parts: &Parts, ops: OpsState, shutdown: Cancellati
         .checked_routes(routes!(readyz))
         .checked_routes(routes!(metrics_text))
         .with_state(ops);
-    let (router, mut doc) = api.checked_merge(ops_router).split_for_parts();
+    let (router, mut doc) = api
+        .checked_merge(ops_router)
+        .checked_merge(crate::docs_ui::router())
+        .split_for_parts();
     openapi::finish(&mut doc);
     let doc = Arc::new(doc);
     let router = router.route(
