@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use api_common::openapi::CheckedRoutes;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -22,7 +23,6 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
-use api_common::openapi::CheckedRoutes;
 use utoipa_axum::routes;
 
 use crate::infra::Infra;

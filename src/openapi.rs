@@ -17,7 +17,6 @@ reads come from projections and accept `?min_version=N` to wait for your own wri
 Every error is `application/problem+json` (RFC 9457). Money is a decimal string, times are RFC 3339 UTC. \
 Authenticate with `Authorization: Bearer <JWT>` (HS256; claims sub, tenant, role, exp).";
 
-
 /// Finishes the document: title, security scheme, problem schemas, and
 /// [`exact`] over every operation.
 pub fn finish(doc: &mut OpenApi) {
@@ -144,12 +143,15 @@ fn exact(operation: &mut Operation, method: &str, has_path_params: bool) {
                     .insert("application/problem+json".to_owned(), problem());
             }
         } else if status.starts_with('2') && !read && returns_command_response(response) {
-            response.headers.entry("ETag".to_owned()).or_insert_with(|| {
-                header(
-                    "The entity's version after the command (for If-Match)",
-                    ETAG_PATTERN,
-                )
-            });
+            response
+                .headers
+                .entry("ETag".to_owned())
+                .or_insert_with(|| {
+                    header(
+                        "The entity's version after the command (for If-Match)",
+                        ETAG_PATTERN,
+                    )
+                });
             if status == "201" {
                 response
                     .headers

@@ -42,6 +42,7 @@ use std::sync::Arc;
 use aggregates::customer::Customer;
 use aggregates::lead::Lead;
 use api_common::extract::parse_json;
+use api_common::openapi::CheckedRoutes;
 use api_common::{ApiError, JwtKeys};
 use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, Request};
@@ -54,7 +55,6 @@ use serde::de::DeserializeOwned;
 use sqlx::PgPool;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use api_common::openapi::CheckedRoutes;
 use utoipa_axum::routes;
 use uuid::Uuid;
 

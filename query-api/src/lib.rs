@@ -25,10 +25,10 @@ pub mod wait;
 use std::sync::Arc;
 
 use api_common::JwtKeys;
+use api_common::openapi::CheckedRoutes;
 use axum::extract::FromRef;
 use sqlx::PgPool;
 use utoipa_axum::router::OpenApiRouter;
-use api_common::openapi::CheckedRoutes;
 use utoipa_axum::routes;
 
 pub use wait::ReadModelWatch;

@@ -10,6 +10,7 @@ mod free_json;
 mod idempotency;
 mod integrity;
 mod invoices;
+mod openapi;
 mod operations;
 mod ops_read;
 mod permissions;
