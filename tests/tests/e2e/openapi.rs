@@ -60,7 +60,7 @@ async fn openapi_enum_schemas_accept_exactly_what_serde_accepts() {
             continue;
         };
         let listed: BTreeSet<String> = strings(listed).into_iter().collect();
-        let (accepts, wire): (Box<dyn Fn(&str) -> bool>, Vec<String>) = if let Some(info) =
+        let (accepts, wire): (fn(&str) -> bool, Vec<String>) = if let Some(info) =
             catalogue.get(name.as_str())
         {
             for variant in info.variants {
@@ -72,14 +72,14 @@ async fn openapi_enum_schemas_accept_exactly_what_serde_accepts() {
                 }
             }
             (
-                Box::new(info.accepts),
+                info.accepts,
                 info.wire.iter().map(|w| (*w).to_owned()).collect(),
             )
         } else if name == "GroupBy" {
             (
-                Box::new(|s: &str| {
+                |s: &str| {
                     serde_json::from_value::<query_api::reports::GroupBy>(Value::from(s)).is_ok()
-                }),
+                },
                 vec!["month".into(), "source".into(), "rep".into()],
             )
         } else {
