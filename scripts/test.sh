@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every check CI runs: formatting, clippy (warnings are errors) and all
-# tests against real PostgreSQL and NATS (installed and started if needed).
+# Runs every check CI runs: formatting, clippy (warnings are errors), all
+# tests against real PostgreSQL and NATS (installed and started if needed),
+# and the API fuzz (scripts/fuzz-api.sh: Schemathesis over /openapi.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh
@@ -12,3 +13,4 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+scripts/fuzz-api.sh

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use api_common::openapi::CheckedRoutes;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -248,7 +249,7 @@ async fn serve(listener: tokio::net::TcpListener, router: Router, shutdown: Canc
 fn http_router(infra: &Infra, parts: &Parts, ops: OpsState, shutdown: CancellationToken) -> Router {
     let mut api: OpenApiRouter = OpenApiRouter::new();
     if parts.command_api {
-        api = api.merge(command_api::router(CommandState::new(
+        api = api.checked_merge(command_api::router(CommandState::new(
             infra.pool.clone(),
             infra.keys.clone(),
             infra.keystore.clone(),
@@ -256,7 +257,7 @@ fn http_router(infra: &Infra, parts: &Parts, ops: OpsState, shutdown: Cancellati
     }
     if parts.query_api {
         let watch = ReadModelWatch::spawn(infra.pool.clone(), shutdown);
-        api = api.merge(query_api::router(QueryState {
+        api = api.checked_merge(query_api::router(QueryState {
             pool: infra.pool.clone(),
             keys: infra.keys.clone(),
             watch,
@@ -288,11 +289,14 @@ fn http_router(infra: &Infra, parts: &Parts, ops: OpsState, shutdown: Cancellati
         api_common::ratelimit::rate_limit,
     ));
     let ops_router = OpenApiRouter::new()
-        .routes(routes!(healthz))
-        .routes(routes!(readyz))
-        .routes(routes!(metrics_text))
+        .checked_routes(routes!(healthz))
+        .checked_routes(routes!(readyz))
+        .checked_routes(routes!(metrics_text))
         .with_state(ops);
-    let (router, mut doc) = api.merge(ops_router).split_for_parts();
+    let (router, mut doc) = api
+        .checked_merge(ops_router)
+        .checked_merge(crate::docs_ui::router())
+        .split_for_parts();
     openapi::finish(&mut doc);
     let doc = Arc::new(doc);
     let router = router.route(

@@ -14,6 +14,7 @@
 pub mod app;
 pub mod bench;
 pub mod config;
+pub mod docs_ui;
 pub mod infra;
 pub mod openapi;
 pub mod status;

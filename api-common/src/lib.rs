@@ -12,11 +12,13 @@
 //! * [`extract`]: strict JSON / query / path / `If-Match` extractors.
 //! * [`pagination`]: keyset cursors and the list envelope.
 //! * [`http`]: the middleware stack every router gets.
+//! * [`openapi`]: building the OpenAPI document without schema name collisions.
 
 pub mod auth;
 pub mod authz;
 pub mod extract;
 pub mod http;
+pub mod openapi;
 pub mod pagination;
 pub mod problem;
 pub mod ratelimit;

@@ -25,7 +25,7 @@ pub struct RecordTransactionRequest {
     #[serde(rename = "type")]
     pub transaction_type: FinancialTransactionType,
     /// More than 0; an ADJUSTMENT may be negative (never 0).
-    #[schema(value_type = String, example = "182.40")]
+    #[schema(value_type = String, example = "182.40", pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub amount: Decimal,
     /// ISO 4217; `CAD` by default.
     #[serde(default)]

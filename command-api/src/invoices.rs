@@ -153,7 +153,7 @@ pub struct Issued {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AmountRequest {
-    #[schema(value_type = String, example = "50.00")]
+    #[schema(value_type = String, example = "50.00", pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub amount: Decimal,
     pub reason: String,
 }

@@ -36,7 +36,7 @@ pub struct CreateLeadRequest {
     #[schema(value_type = Option<String>, format = Date, example = "2026-07-01")]
     pub estimated_move_date: Option<NaiveDate>,
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "4500.00")]
+    #[schema(value_type = Option<String>, example = "4500.00", pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub estimated_value: Option<Decimal>,
     #[serde(default)]
     pub notes: Option<String>,
@@ -67,7 +67,7 @@ pub struct UpdateLeadRequest {
     #[schema(value_type = Option<String>, format = Date)]
     pub estimated_move_date: Patch<NaiveDate>,
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "5200.00")]
+    #[schema(value_type = Option<String>, example = "5200.00", pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub estimated_value: Patch<Decimal>,
     #[serde(default)]
     #[schema(value_type = Option<String>)]
@@ -94,7 +94,7 @@ pub struct TransitionRequest {
 /// Assign the lead to a sales rep, or unassign it with `null`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AssignRequest {
+pub struct AssignLeadRequest {
     pub user_id: Option<Uuid>,
 }
 
@@ -117,7 +117,7 @@ pub struct RecordActivityRequest {
     #[serde(default)]
     pub duration_minutes: Option<i32>,
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "12.50")]
+    #[schema(value_type = Option<String>, example = "12.50", pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub cost: Option<Decimal>,
     #[serde(default)]
     pub notes: Option<String>,
@@ -302,7 +302,7 @@ pub async fn transition(
 
 #[utoipa::path(
     post, path = "/v1/leads/{id}/assign", tag = "leads",
-    request_body = AssignRequest,
+    request_body = AssignLeadRequest,
     params(("id" = Uuid, Path, description = "Lead id"), ("If-Match" = Option<String>, Header, description = "Expected version")),
     responses((status = 200, description = "Assigned", body = CommandResponse)),
     security(("bearer" = []))
@@ -312,7 +312,7 @@ pub async fn assign(
     ctx: CommandContext,
     PathId(id): PathId,
     if_match: IfMatch,
-    ApiJson(body): ApiJson<AssignRequest>,
+    ApiJson(body): ApiJson<AssignLeadRequest>,
 ) -> ApiResult<Response> {
     check_assignee(&ctx, body.user_id)?;
     let action = LeadAction::Assign {

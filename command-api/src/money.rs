@@ -21,10 +21,10 @@ pub struct ItemRequest {
     #[schema(example = "3 movers, 26 ft truck")]
     pub description: String,
     /// More than 0, at most 3 decimals.
-    #[schema(value_type = String, example = "1")]
+    #[schema(value_type = String, example = "1", pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub quantity: Decimal,
     /// At least 0, at most 2 decimals.
-    #[schema(value_type = String, example = "1450.00")]
+    #[schema(value_type = String, example = "1450.00", pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub unit_price: Decimal,
     pub category: QuoteItemCategory,
     #[serde(default)]
@@ -63,7 +63,7 @@ pub fn items(items: Vec<ItemRequest>) -> Vec<ItemInput> {
 #[serde(deny_unknown_fields)]
 pub struct PaymentRequest {
     /// More than 0; never more than the balance.
-    #[schema(value_type = String, example = "250.00")]
+    #[schema(value_type = String, example = "250.00", pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub amount: Decimal,
     pub method: PaymentMethod,
     #[serde(default)]
@@ -75,7 +75,7 @@ pub struct PaymentRequest {
     #[serde(default)]
     pub gateway_data: Option<serde_json::Value>,
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "7.55")]
+    #[schema(value_type = Option<String>, example = "7.55", pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub processing_fee: Option<Decimal>,
     #[serde(default)]
     pub receipt_url: Option<String>,

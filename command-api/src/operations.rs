@@ -66,7 +66,7 @@ pub struct EquipmentRequest {
     #[schema(value_type = Option<String>, format = Date)]
     pub purchase_date: Option<NaiveDate>,
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "85000.00")]
+    #[schema(value_type = Option<String>, example = "85000.00", pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub purchase_price: Option<Decimal>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
@@ -141,7 +141,7 @@ pub struct UpdateEquipmentRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SellRequest {
-    #[schema(value_type = String, example = "32000.00")]
+    #[schema(value_type = String, example = "32000.00", pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub price: Decimal,
     pub buyer: String,
 }
@@ -164,7 +164,7 @@ pub struct RepairRequest {
     #[serde(default)]
     pub notes: Option<String>,
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "120.00")]
+    #[schema(value_type = Option<String>, example = "120.00", pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub cost: Option<Decimal>,
 }
 
@@ -184,12 +184,12 @@ pub struct MaintenanceRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompleteMaintenanceRequest {
-    #[schema(value_type = String, example = "420.00")]
+    #[schema(value_type = String, example = "420.00", pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub cost: Decimal,
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
     pub parts: Vec<MaintenancePart>,
-    #[schema(value_type = String, example = "3.5")]
+    #[schema(value_type = String, example = "3.5", pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub labour_hours: Decimal,
     #[serde(default)]
     pub technician: Option<Uuid>,
@@ -706,7 +706,7 @@ pub async fn cancel_maintenance(
 /// Book equipment for a job and/or a crew member over [starts_at, ends_at).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AssignRequest {
+pub struct AssignEquipmentRequest {
     pub equipment_id: Uuid,
     #[serde(default)]
     pub journey_id: Option<Uuid>,
@@ -757,7 +757,7 @@ fn assignment_command(ctx: &CommandContext, action: AssignmentAction) -> Assignm
 
 #[utoipa::path(
     post, path = "/v1/equipment-assignments", tag = "equipment",
-    request_body = AssignRequest,
+    request_body = AssignEquipmentRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first response")),
     responses(
         (status = 201, description = "Booked (ACTIVE)", body = CommandResponse),
@@ -769,7 +769,7 @@ fn assignment_command(ctx: &CommandContext, action: AssignmentAction) -> Assignm
 pub async fn assign(
     State(state): State<CommandState>,
     ctx: CommandContext,
-    ApiJson(body): ApiJson<AssignRequest>,
+    ApiJson(body): ApiJson<AssignEquipmentRequest>,
 ) -> ApiResult<Response> {
     let owner = body.user_id.unwrap_or(ctx.principal.user_id);
     let facts = RecordOwnership {
@@ -1000,14 +1000,14 @@ pub struct InventoryItemRequest {
     #[serde(default)]
     pub subcategory: Option<String>,
     /// The reorder point.
-    #[schema(value_type = String, example = "20")]
+    #[schema(value_type = String, example = "20", pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub min_quantity: Decimal,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub max_quantity: Option<Decimal>,
-    #[schema(value_type = String, example = "8.00")]
+    #[schema(value_type = String, example = "8.00", pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub unit_cost: Decimal,
-    #[schema(value_type = String, example = "15.00")]
+    #[schema(value_type = String, example = "15.00", pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub unit_price: Decimal,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
@@ -1034,16 +1034,16 @@ pub struct UpdateItemRequest {
     #[serde(default)]
     pub subcategory: Option<String>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub min_quantity: Option<Decimal>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub max_quantity: Option<Decimal>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub unit_cost: Option<Decimal>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub unit_price: Option<Decimal>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
@@ -1060,11 +1060,11 @@ pub struct InventoryTransactionRequest {
     #[schema(value_type = String)]
     pub transaction_type: InventoryTransactionType,
     /// Positive, except an ADJUSTMENT, which is signed.
-    #[schema(value_type = String, example = "5")]
+    #[schema(value_type = String, example = "5", pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub quantity: Decimal,
     /// Required for a PURCHASE (weighted average cost).
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "8.00")]
+    #[schema(value_type = Option<String>, example = "8.00", pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub unit_cost: Option<Decimal>,
     #[serde(default)]
     pub reference: Option<String>,
@@ -1077,7 +1077,7 @@ pub struct InventoryTransactionRequest {
 pub struct TransferRequest {
     pub from_item_id: Uuid,
     pub to_item_id: Uuid,
-    #[schema(value_type = String, example = "10")]
+    #[schema(value_type = String, example = "10", pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub quantity: Decimal,
     #[serde(default)]
     pub reference: Option<String>,

@@ -27,12 +27,12 @@ use crate::{CommandResponse, CommandState, JsonOrEmpty, created, ok, respond};
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HourlyRequest {
-    #[schema(value_type = String, example = "165.00")]
+    #[schema(value_type = String, example = "165.00", pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub rate: Decimal,
-    #[schema(value_type = String, example = "5.5")]
+    #[schema(value_type = String, example = "5.5", pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub estimated_hours: Decimal,
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "3")]
+    #[schema(value_type = Option<String>, example = "3", pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub minimum_hours: Option<Decimal>,
 }
 

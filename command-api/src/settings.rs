@@ -55,7 +55,7 @@ pub async fn current(state: &CommandState, tenant: &TenantId) -> ApiResult<Sales
 #[serde(deny_unknown_fields)]
 pub struct UpdateSalesSettingsRequest {
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "10000.00")]
+    #[schema(value_type = Option<String>, example = "10000.00", pattern = r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$")]
     pub quote_approval_threshold: Patch<Decimal>,
     #[serde(default)]
     pub default_province: Option<Province>,

@@ -68,8 +68,14 @@ impl FromStr for TenantId {
 
 /// Declares a string-valued enum with its wire names, `as_str`, `ALL`,
 /// `Display` and `FromStr`, so the wire spelling lives in one place.
+///
+/// `$wire` is a `tt`, not a `literal`: a `literal` fragment reaches derive
+/// macros wrapped in an invisible group, which utoipa's serde-attribute
+/// parser skips, so the OpenAPI schema listed the Rust variant names instead
+/// of the wire names (serde and schemars see through the group; utoipa did
+/// not). `wire_enums` and the OpenAPI test keep them in step.
 macro_rules! wire_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $wire:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $wire:tt),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize, ::schemars::JsonSchema, ::utoipa::ToSchema)]
         pub enum $name {
@@ -81,6 +87,19 @@ macro_rules! wire_enum {
 
             pub const fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $wire),+ }
+            }
+        }
+
+        impl $name {
+            /// The enum's name and wire names, and whether serde accepts a string.
+            pub fn wire_info() -> $crate::common::WireEnumInfo {
+                $crate::common::WireEnumInfo {
+                    name: stringify!($name),
+                    wire: &[$($wire),+],
+                    variants: &[$(stringify!($variant)),+],
+                    accepts: |s| ::serde_json::from_value::<$name>(::serde_json::Value::String(s.to_owned())).is_ok(),
+                    schema: <$name as ::utoipa::PartialSchema>::schema,
+                }
             }
         }
 
@@ -106,6 +125,58 @@ macro_rules! wire_enum {
 }
 
 pub(crate) use wire_enum;
+
+/// What a [`wire_enum!`] enum looks like on the wire: its schema name, its
+/// wire names, its Rust variant names, and serde's verdict on a string.
+#[derive(Clone, Copy)]
+pub struct WireEnumInfo {
+    pub name: &'static str,
+    pub wire: &'static [&'static str],
+    pub variants: &'static [&'static str],
+    pub accepts: fn(&str) -> bool,
+    /// The OpenAPI schema utoipa derives for it.
+    pub schema: fn() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+}
+
+impl fmt::Debug for WireEnumInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WireEnumInfo")
+            .field("name", &self.name)
+            .field("wire", &self.wire)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every enum declared with [`wire_enum!`] (a test checks the OpenAPI
+/// document's enum schemas against these).
+pub fn wire_enums() -> Vec<WireEnumInfo> {
+    use crate::{assignment, equipment, inventory, money, permissions};
+    vec![
+        Role::wire_info(),
+        LeadStatus::wire_info(),
+        LeadPriority::wire_info(),
+        SalesActivityType::wire_info(),
+        inventory::InventoryTransactionType::wire_info(),
+        equipment::EquipmentType::wire_info(),
+        equipment::EquipmentStatus::wire_info(),
+        equipment::MaintenanceType::wire_info(),
+        equipment::DepreciationMethod::wire_info(),
+        equipment::DefectSeverity::wire_info(),
+        permissions::Resource::wire_info(),
+        permissions::Action::wire_info(),
+        permissions::Scope::wire_info(),
+        money::QuoteItemCategory::wire_info(),
+        money::PricingType::wire_info(),
+        money::QuoteStatus::wire_info(),
+        money::InvoiceStatus::wire_info(),
+        money::PaymentMethod::wire_info(),
+        money::Province::wire_info(),
+        money::TaxCode::wire_info(),
+        money::FinancialTransactionType::wire_info(),
+        money::RecurringInterval::wire_info(),
+        assignment::AssignmentStatus::wire_info(),
+    ]
+}
 
 /// A string that is not one of an enum's wire names.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -216,6 +287,31 @@ mod tests {
         assert!(TenantId::parse("a*").is_err());
         assert!(TenantId::parse("-a").is_err());
         assert!(TenantId::parse(&"a".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn the_openapi_schema_of_every_wire_enum_lists_its_wire_names() {
+        for info in wire_enums() {
+            for wire in info.wire {
+                assert!((info.accepts)(wire), "{}: serde accepts {wire}", info.name);
+            }
+            for (variant, wire) in info.variants.iter().zip(info.wire) {
+                assert_eq!(
+                    (info.accepts)(variant),
+                    variant == wire,
+                    "{}: serde refuses the Rust name {variant}",
+                    info.name
+                );
+            }
+            let json = serde_json::to_value((info.schema)()).unwrap();
+            let listed: Vec<&str> = json["enum"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{}: an enum schema: {json}", info.name))
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect();
+            assert_eq!(listed, info.wire, "{}", info.name);
+        }
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod wait;
 use std::sync::Arc;
 
 use api_common::JwtKeys;
+use api_common::openapi::CheckedRoutes;
 use axum::extract::FromRef;
 use sqlx::PgPool;
 use utoipa_axum::router::OpenApiRouter;
@@ -57,28 +58,28 @@ impl FromRef<QueryState> for Arc<JwtKeys> {
 /// Every query route, documented.
 pub fn router(state: QueryState) -> OpenApiRouter {
     OpenApiRouter::new()
-        .routes(routes!(customers::get_customer))
-        .routes(routes!(customers::list_customers))
-        .routes(routes!(leads::get_lead))
-        .routes(routes!(leads::list_leads))
-        .routes(routes!(leads::lead_timeline))
-        .routes(routes!(audit::list_events))
-        .routes(routes!(quotes::get_quote))
-        .routes(routes!(quotes::list_quotes))
-        .routes(routes!(invoices::get_invoice))
-        .routes(routes!(invoices::list_invoices))
-        .routes(routes!(finance::list_transactions))
-        .routes(routes!(reports::ar_aging))
-        .routes(routes!(reports::revenue))
-        .routes(routes!(equipment::get_equipment))
-        .routes(routes!(equipment::list_equipment))
-        .routes(routes!(assignments::get_assignment))
-        .routes(routes!(assignments::list_assignments))
-        .routes(routes!(inventory::get_item))
-        .routes(routes!(inventory::list_items))
-        .routes(routes!(ops_reports::equipment_utilization))
-        .routes(routes!(ops_reports::maintenance_due))
-        .routes(routes!(ops_reports::inventory_valuation))
+        .checked_routes(routes!(customers::get_customer))
+        .checked_routes(routes!(customers::list_customers))
+        .checked_routes(routes!(leads::get_lead))
+        .checked_routes(routes!(leads::list_leads))
+        .checked_routes(routes!(leads::lead_timeline))
+        .checked_routes(routes!(audit::list_events))
+        .checked_routes(routes!(quotes::get_quote))
+        .checked_routes(routes!(quotes::list_quotes))
+        .checked_routes(routes!(invoices::get_invoice))
+        .checked_routes(routes!(invoices::list_invoices))
+        .checked_routes(routes!(finance::list_transactions))
+        .checked_routes(routes!(reports::ar_aging))
+        .checked_routes(routes!(reports::revenue))
+        .checked_routes(routes!(equipment::get_equipment))
+        .checked_routes(routes!(equipment::list_equipment))
+        .checked_routes(routes!(assignments::get_assignment))
+        .checked_routes(routes!(assignments::list_assignments))
+        .checked_routes(routes!(inventory::get_item))
+        .checked_routes(routes!(inventory::list_items))
+        .checked_routes(routes!(ops_reports::equipment_utilization))
+        .checked_routes(routes!(ops_reports::maintenance_due))
+        .checked_routes(routes!(ops_reports::inventory_valuation))
         .with_state(state)
 }
 

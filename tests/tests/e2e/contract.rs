@@ -536,7 +536,7 @@ async fn unknown_routes_are_route_not_found_and_wrong_methods_are_405_with_allow
     let app = TestApp::spawn().await;
     let admin = app.token("acme", Role::Admin);
 
-    for path in ["/v1/nope", "/v2/customers", "/v1/customers/x/y/z", "/"] {
+    for path in ["/v1/nope", "/v2/customers", "/v1/customers/x/y/z", "/nope"] {
         let response = app.get(path, &admin).await;
         response.expect_problem(404, "route-not-found");
     }

@@ -11,6 +11,7 @@ mod http;
 mod idempotency;
 mod integrity;
 mod invoices;
+mod openapi;
 mod operations;
 mod ops_read;
 mod permissions;
