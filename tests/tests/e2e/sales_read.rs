@@ -556,7 +556,9 @@ async fn a_quote_reads_with_its_revisions_deposits_and_acceptance_and_lists_filt
     assert_eq!(revisions[1]["total"], "2260.00");
     assert!(revisions[1]["superseded_at"].is_null());
 
-    // Filters and pagination (newest first).
+    // Filters and pagination (newest first), once the template (fed after
+    // the quote waited for above) is projected too.
+    app.settle().await;
     let all = app.get("/v1/quotes", &admin).await;
     assert_eq!(ids(&all), vec![template.id.to_string(), q1.id.to_string()]);
     let filtered = |query: &str| format!("/v1/quotes?{query}");
