@@ -145,6 +145,9 @@ pub async fn start(
             shutdown.clone(),
         ));
     }
+    if parts.command_api || parts.query_api {
+        tasks.spawn(infra.policies.clone().keep_invalidated(shutdown.clone()));
+    }
     if parts.command_api && config.policy_interval_secs > 0 {
         let stores =
             processes::policies::PolicyStores::new(infra.pool.clone(), infra.keystore.clone());
@@ -249,11 +252,14 @@ async fn serve(listener: tokio::net::TcpListener, router: Router, shutdown: Canc
 fn http_router(infra: &Infra, parts: &Parts, ops: OpsState, shutdown: CancellationToken) -> Router {
     let mut api: OpenApiRouter = OpenApiRouter::new();
     if parts.command_api {
-        api = api.checked_merge(command_api::router(CommandState::new(
-            infra.pool.clone(),
-            infra.keys.clone(),
-            infra.keystore.clone(),
-        )));
+        api = api.checked_merge(command_api::router(CommandState {
+            policies: infra.policies.clone(),
+            ..CommandState::new(
+                infra.pool.clone(),
+                infra.keys.clone(),
+                infra.keystore.clone(),
+            )
+        }));
     }
     if parts.query_api {
         let watch = ReadModelWatch::spawn(infra.pool.clone(), shutdown);
@@ -262,6 +268,7 @@ fn http_router(infra: &Infra, parts: &Parts, ops: OpsState, shutdown: Cancellati
             keys: infra.keys.clone(),
             watch,
             versions: Arc::new(EventStoreVersions(infra.pool.clone())),
+            policies: infra.policies.clone(),
         }));
     }
     // Authentication first, on every /v1 route: a request without a valid
@@ -271,7 +278,7 @@ fn http_router(infra: &Infra, parts: &Parts, ops: OpsState, shutdown: Cancellati
     let api = api.layer(axum::middleware::from_fn_with_state(
         api_common::AuthState {
             keys: infra.keys.clone(),
-            policies: api_common::PolicyStore(infra.pool.clone()),
+            policies: infra.policies.clone(),
         },
         api_common::auth::authenticate,
     ));

@@ -32,6 +32,8 @@ pub struct Infra {
     pub keys: Arc<JwtKeys>,
     /// Data keys for personal data (crypto-shredding).
     pub keystore: Arc<keystore::KeyStore>,
+    /// Callers' permission policies, cached for this process.
+    pub policies: api_common::PolicyStore,
 }
 
 impl Infra {
@@ -64,6 +66,7 @@ impl Infra {
         let keys = Arc::new(JwtKeys::hs256(&config.jwt_secret_or_dev()));
         Ok(Self {
             config,
+            policies: api_common::PolicyStore::new(pool.clone()),
             pool,
             nats,
             js,

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::authz::Policy;
+use crate::policies::{PolicyStore, Purpose};
 use crate::problem::ApiError;
 
 /// How far apart our clock and the token issuer's may be, in seconds: `exp`
@@ -40,7 +41,8 @@ pub struct Claims {
 }
 
 /// The authenticated caller, with what the tenant's permission matrix
-/// allows them (loaded for each request: changes apply at once).
+/// allows them (cached; a command decided under an outdated policy is
+/// refused at commit and decided again, see [`crate::policies`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub tenant: TenantId,
@@ -60,49 +62,6 @@ impl Principal {
             locations,
             policy: Arc::default(),
         }
-    }
-}
-
-/// Where policies come from: the permission tables the event store keeps.
-#[derive(Clone, Debug)]
-pub struct PolicyStore(pub sqlx::PgPool);
-
-impl PolicyStore {
-    /// The overrides for `role` and the active grants of `user` in `tenant`.
-    pub async fn load(
-        &self,
-        tenant: &TenantId,
-        role: Role,
-        user: Uuid,
-    ) -> Result<Policy, ApiError> {
-        let rows: Vec<(bool, String, String, Option<String>)> = sqlx::query_as(
-            "SELECT true, resource, action, scope FROM permission_overrides WHERE tenant_id = $1 AND role = $2
-             UNION ALL
-             SELECT false, resource, action, scope FROM permission_grants
-              WHERE tenant_id = $1 AND user_id = $3 AND revoked_at IS NULL
-                AND (expires_at IS NULL OR expires_at > now())",
-        )
-        .bind(tenant.as_str())
-        .bind(role.as_str())
-        .bind(user)
-        .fetch_all(&self.0)
-        .await?;
-        let mut policy = Policy::default();
-        for (is_override, resource, action, scope) in rows {
-            let (Ok(resource), Ok(action)) = (resource.parse(), action.parse()) else {
-                tracing::warn!(%resource, %action, "ignoring a permission this build does not know");
-                continue;
-            };
-            let scope = scope.and_then(|s| s.parse().ok());
-            match (is_override, scope) {
-                (true, scope) => {
-                    policy.overrides.insert((resource, action), scope);
-                }
-                (false, Some(scope)) => policy.grants.push((resource, action, scope)),
-                (false, None) => {}
-            }
-        }
-        Ok(policy)
     }
 }
 
@@ -220,10 +179,22 @@ where
         }
         let keys = Arc::<JwtKeys>::from_ref(state);
         let mut principal = principal_from_parts(parts, &keys)?;
-        let policy = PolicyStore::from_ref(state)
-            .load(&principal.tenant, principal.role, principal.user_id)
-            .await?;
-        principal.policy = Arc::new(policy);
+        let purpose = if parts.method == axum::http::Method::GET
+            || parts.method == axum::http::Method::HEAD
+        {
+            Purpose::Read
+        } else {
+            Purpose::Command
+        };
+        principal.policy = PolicyStore::from_ref(state)
+            .load(
+                &principal.tenant,
+                principal.role,
+                principal.user_id,
+                purpose,
+            )
+            .await?
+            .policy;
         parts.extensions.insert(principal.clone());
         Ok(principal)
     }
@@ -236,34 +207,108 @@ pub struct AuthState {
     pub policies: PolicyStore,
 }
 
+/// How many times a command is decided again when the permissions changed
+/// under it (each time under the policy as it is now).
+const POLICY_ATTEMPTS: usize = 3;
+
 /// The middleware layered over the whole `/v1` API: it verifies the bearer
 /// token and loads the caller's policy before anything else looks at the
 /// request, so an unauthenticated request is 401 whatever else is wrong with
 /// it (a malformed `Idempotency-Key`, body, `If-Match`, query…). The
 /// [`Principal`] travels in the request's extensions to the extractors.
+///
+/// Policies come from a cache ([`PolicyStore`]). A command whose commit was
+/// refused because the permissions changed under it (the answer carries
+/// [`PermissionsChanged`]), or that was forbidden under a cached policy, is
+/// run again under a freshly loaded policy; its body is kept for that.
 pub async fn authenticate(
     axum::extract::State(state): axum::extract::State<AuthState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let (mut parts, body) = req.into_parts();
-    let mut principal = match principal_from_parts(&parts, &state.keys) {
+    let (parts, body) = req.into_parts();
+    let principal = match principal_from_parts(&parts, &state.keys) {
         Ok(principal) => principal,
         Err(e) => return e.into_response(),
     };
-    match state
-        .policies
-        .load(&principal.tenant, principal.role, principal.user_id)
-        .await
-    {
-        Ok(policy) => principal.policy = Arc::new(policy),
+    let purpose =
+        if parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD {
+            Purpose::Read
+        } else {
+            Purpose::Command
+        };
+    let load = |fresh: bool| {
+        let (state, principal) = (&state, &principal);
+        async move {
+            if fresh {
+                state.policies.invalidate(&principal.tenant);
+            }
+            state
+                .policies
+                .load(
+                    &principal.tenant,
+                    principal.role,
+                    principal.user_id,
+                    purpose,
+                )
+                .await
+        }
+    };
+    let loaded = match load(false).await {
+        Ok(loaded) => loaded,
         Err(e) => return e.into_response(),
+    };
+    if purpose == Purpose::Read {
+        let mut parts = parts;
+        parts.extensions.insert(Principal {
+            policy: loaded.policy,
+            ..principal
+        });
+        return next
+            .run(axum::extract::Request::from_parts(parts, body))
+            .await;
     }
-    parts.extensions.insert(principal);
-    next.run(axum::extract::Request::from_parts(parts, body))
-        .await
+    let body = match <axum::body::Bytes as axum::extract::FromRequest<()>>::from_request(
+        axum::extract::Request::from_parts(parts.clone(), body),
+        &(),
+    )
+    .await
+    {
+        Ok(bytes) => bytes,
+        Err(rejection) => return crate::extract::body_error(rejection).into_response(),
+    };
+    let mut loaded = loaded;
+    let mut attempt = 1;
+    loop {
+        let mut request =
+            axum::extract::Request::from_parts(parts.clone(), axum::body::Body::from(body.clone()));
+        request.extensions_mut().insert(Principal {
+            policy: loaded.policy.clone(),
+            ..principal.clone()
+        });
+        let response = next.clone().run(request).await;
+        let stale = response.extensions().get::<PermissionsChanged>().is_some()
+            || (loaded.cached && response.status() == axum::http::StatusCode::FORBIDDEN);
+        if !stale || attempt >= POLICY_ATTEMPTS {
+            return response;
+        }
+        attempt += 1;
+        tracing::debug!(
+            attempt,
+            "deciding the command again under the current permissions"
+        );
+        loaded = match load(true).await {
+            Ok(loaded) => loaded,
+            Err(e) => return e.into_response(),
+        };
+    }
 }
+
+/// Marks an answer to a command whose commit the event store refused because
+/// the caller's permissions changed (or a grant expired) while it was decided.
+#[derive(Clone, Copy, Debug)]
+pub struct PermissionsChanged;
 
 /// Reads and verifies the bearer token of a request.
 pub fn principal_from_parts(parts: &Parts, keys: &JwtKeys) -> Result<Principal, ApiError> {

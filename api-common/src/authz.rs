@@ -114,6 +114,10 @@ pub struct Policy {
     pub overrides: HashMap<(Resource, Action), Option<Scope>>,
     /// Active (not expired, not revoked) grants.
     pub grants: Vec<(Resource, Action, Scope)>,
+    /// The tenant's permission matrix version this policy was read at.
+    pub version: i64,
+    /// When the earliest of `grants` expires (the policy is stale from then).
+    pub valid_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Policy {

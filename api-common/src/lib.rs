@@ -20,11 +20,13 @@ pub mod extract;
 pub mod http;
 pub mod openapi;
 pub mod pagination;
+pub mod policies;
 pub mod problem;
 pub mod ratelimit;
 
-pub use auth::{AuthState, JwtKeys, PolicyStore, Principal};
+pub use auth::{AuthState, JwtKeys, Principal};
 pub use authz::{Action, ListScope, Policy, RecordOwnership, Resource, Scope};
 pub use extract::{ApiJson, ApiQuery, IfMatch, PathId};
 pub use pagination::ListResponse;
+pub use policies::PolicyStore;
 pub use problem::{ApiError, ApiResult, Problem, ProblemField};

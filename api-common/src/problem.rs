@@ -16,6 +16,9 @@ use utoipa::ToSchema;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// The rule of [`ApiError::permissions_changed`].
+pub const PERMISSIONS_CHANGED_RULE: &str = "permissions.changed";
+
 /// The body of every error response.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
@@ -188,6 +191,17 @@ impl ApiError {
         e
     }
 
+    /// 409: the caller's permissions changed (or a grant expired) while the
+    /// command was decided; nothing was written. The auth middleware decides
+    /// the command again under the current permissions before this reaches
+    /// a client.
+    pub fn permissions_changed() -> Self {
+        Self::conflict(
+            PERMISSIONS_CHANGED_RULE,
+            "your permissions changed while the command was decided; nothing was written, send it again",
+        )
+    }
+
     /// 409 naming a field whose value must be unique (e.g. email).
     pub fn duplicate(field: &str, detail: impl Into<String>) -> Self {
         let detail = detail.into();
@@ -352,6 +366,11 @@ impl IntoResponse for ApiError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(secs) = self.0.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.0.rule.as_deref() == Some(PERMISSIONS_CHANGED_RULE) {
+            response
+                .extensions_mut()
+                .insert(crate::auth::PermissionsChanged);
         }
         response
     }

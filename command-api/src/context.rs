@@ -31,6 +31,8 @@ impl CommandContext {
             causation_id: command_id.to_string(),
             command_id,
             recorded_at: self.now,
+            policy_version: Some(self.principal.policy.version),
+            policy_valid_until: self.principal.policy.valid_until,
         }
     }
 }

@@ -82,6 +82,8 @@ pub struct CommandState {
     pub exports: Arc<Store<aggregates::audit_export::AuditExport>>,
     /// Each tenant's permission matrix.
     pub permissions: Arc<Store<aggregates::permissions::TenantPermissions>>,
+    /// Callers' policies (shared with the auth middleware's cache).
+    pub policies: api_common::PolicyStore,
 }
 
 impl CommandState {
@@ -98,6 +100,7 @@ impl CommandState {
             inventory: Arc::new(Store::new(pool.clone(), keystore.clone())),
             exports: Arc::new(Store::new(pool.clone(), keystore.clone())),
             permissions: Arc::new(Store::new(pool.clone(), keystore.clone())),
+            policies: api_common::PolicyStore::new(pool.clone()),
             pool,
             keys,
             keystore,
@@ -107,7 +110,7 @@ impl CommandState {
 
 impl FromRef<CommandState> for api_common::PolicyStore {
     fn from_ref(state: &CommandState) -> Self {
-        api_common::PolicyStore(state.pool.clone())
+        state.policies.clone()
     }
 }
 

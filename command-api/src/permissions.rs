@@ -146,10 +146,14 @@ async fn act(
         at: ctx.now,
         action,
     };
-    Ok(state
+    let committed = state
         .permissions
         .execute(loaded, command, &ctx.metadata())
-        .await?)
+        .await?;
+    // This process's cached policies at once; other processes' on the
+    // `crm_permissions` notification, and their commands at commit.
+    state.policies.invalidate(tenant);
+    Ok(committed)
 }
 
 #[utoipa::path(

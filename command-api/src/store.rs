@@ -77,6 +77,11 @@ pub enum CommandError<E: std::error::Error> {
     /// must be able to carry them.
     #[error("the change is too large to record: an event of {bytes} bytes, at most {limit}")]
     TooLarge { bytes: usize, limit: usize },
+    /// The permissions the command was authorized under changed (or a grant
+    /// expired) before it committed: nothing was written; decide it again
+    /// under the current permissions.
+    #[error("the permissions changed while the command was decided")]
+    PermissionsChanged,
     #[error("event store unavailable: {0}")]
     Unavailable(String),
     #[error("event store failure: {0}")]
@@ -100,6 +105,7 @@ impl<E: DomainError> From<CommandError<E>> for ApiError {
             CommandError::TooLarge { .. } => {
                 ApiError::unprocessable("event-too-large", e.to_string())
             }
+            CommandError::PermissionsChanged => ApiError::permissions_changed(),
             CommandError::Unavailable(detail) => {
                 tracing::warn!(%detail, "event store unavailable");
                 ApiError::unavailable("the event store is unavailable; retry shortly", 2)
@@ -127,6 +133,8 @@ fn store_error<E: std::error::Error>(e: AggregateError<E>) -> CommandError<E> {
                     }
                     // A rule checked by a trigger (e.g. equipment that cannot be booked).
                     Some("CRM01") => return CommandError::Refused(db.message().to_owned()),
+                    // The policy the command was decided under is out of date.
+                    Some("CRM03") => return CommandError::PermissionsChanged,
                     // An email or phone claimed by another customer: the
                     // message names the field, DETAIL the holder.
                     Some("CRM02") => {

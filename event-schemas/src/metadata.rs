@@ -29,6 +29,15 @@ pub struct EventMetadata {
     pub command_id: Uuid,
     /// When the command was handled (application clock).
     pub recorded_at: DateTime<Utc>,
+    /// The version of the tenant's permission matrix the command was
+    /// authorized under (absent for the backend's own processes). The event
+    /// store refuses the command when it is no longer current.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<i64>,
+    /// When the earliest grant the command's policy held expires; the event
+    /// store refuses the command from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_valid_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -41,7 +50,7 @@ pub enum MetadataError {
 
 impl EventMetadata {
     pub fn to_map(&self) -> HashMap<String, String> {
-        HashMap::from([
+        let mut map = HashMap::from([
             ("tenant_id".to_owned(), self.tenant_id.to_string()),
             ("user_id".to_owned(), self.user_id.to_string()),
             ("role".to_owned(), self.role.to_string()),
@@ -53,7 +62,17 @@ impl EventMetadata {
                 self.recorded_at
                     .to_rfc3339_opts(SecondsFormat::Micros, true),
             ),
-        ])
+        ]);
+        if let Some(version) = self.policy_version {
+            map.insert("policy_version".to_owned(), version.to_string());
+        }
+        if let Some(until) = self.policy_valid_until {
+            map.insert(
+                "policy_valid_until".to_owned(),
+                until.to_rfc3339_opts(SecondsFormat::Micros, true),
+            );
+        }
+        map
     }
 
     pub fn from_map(map: &HashMap<String, String>) -> Result<Self, MetadataError> {
@@ -86,6 +105,18 @@ impl EventMetadata {
             recorded_at: DateTime::parse_from_rfc3339(get(map, "recorded_at")?)
                 .map_err(|e| invalid("recorded_at", e))?
                 .with_timezone(&Utc),
+            policy_version: map
+                .get("policy_version")
+                .map(|v| v.parse().map_err(|e| invalid("policy_version", e)))
+                .transpose()?,
+            policy_valid_until: map
+                .get("policy_valid_until")
+                .map(|v| {
+                    DateTime::parse_from_rfc3339(v)
+                        .map(|t| t.with_timezone(&Utc))
+                        .map_err(|e| invalid("policy_valid_until", e))
+                })
+                .transpose()?,
         })
     }
 }
@@ -106,8 +137,16 @@ mod tests {
             recorded_at: DateTime::parse_from_rfc3339("2026-01-02T03:04:05.123456Z")
                 .unwrap()
                 .with_timezone(&Utc),
+            policy_version: None,
+            policy_valid_until: None,
         };
         assert_eq!(EventMetadata::from_map(&meta.to_map()).unwrap(), meta);
+        let decided = EventMetadata {
+            policy_version: Some(3),
+            policy_valid_until: Some(meta.recorded_at),
+            ..meta
+        };
+        assert_eq!(EventMetadata::from_map(&decided.to_map()).unwrap(), decided);
     }
 
     #[test]

@@ -179,6 +179,8 @@ impl LeadPipeline {
                 causation_id: e.id.to_string(),
                 command_id: Uuid::now_v7(),
                 recorded_at: now,
+                policy_version: None,
+                policy_valid_until: None,
             };
             match self.leads.execute(loaded, command, &metadata).await {
                 Ok(committed) => {

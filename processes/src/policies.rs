@@ -443,6 +443,8 @@ fn system_metadata(tenant: &TenantId, policy: &str) -> EventMetadata {
         causation_id: command_id.to_string(),
         command_id,
         recorded_at: Utc::now(),
+        policy_version: None,
+        policy_valid_until: None,
     }
 }
 

@@ -41,11 +41,13 @@ pub struct QueryState {
     pub watch: ReadModelWatch,
     /// Entity versions in the event store (owned by command-api).
     pub versions: Versions,
+    /// Callers' policies (shared with the auth middleware's cache).
+    pub policies: api_common::PolicyStore,
 }
 
 impl FromRef<QueryState> for api_common::PolicyStore {
     fn from_ref(state: &QueryState) -> Self {
-        api_common::PolicyStore(state.pool.clone())
+        state.policies.clone()
     }
 }
 

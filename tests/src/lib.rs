@@ -365,30 +365,24 @@ impl TestApp {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> TestResponse {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = request.send().await.expect("the request is answered");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.expect("a body");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-        };
-        TestResponse {
-            status,
-            headers,
-            body,
+        send(&self.client, &self.base, method, path, token, body, headers).await
+    }
+
+    /// Another copy of the app on this test's database and stream, with its
+    /// own pool and caches: a second process, inside the test process.
+    pub async fn another_instance(&self, parts: Parts) -> Instance {
+        let infra = Infra::connect(self.env.config.clone())
+            .await
+            .expect("the second instance connects");
+        let running = app::start(&infra, parts, None)
+            .await
+            .expect("the second instance starts");
+        let addr = running.addr.expect("the second instance serves HTTP");
+        Instance {
+            base: format!("http://{addr}"),
+            client: self.client.clone(),
+            running: Some(running),
+            infra,
         }
     }
 
@@ -442,6 +436,93 @@ impl TestApp {
     /// applied the whole stream (or panics after 15 s).
     pub async fn settle(&self) {
         settle(&self.env).await;
+    }
+}
+
+/// A second copy of the app (see [`TestApp::another_instance`]).
+pub struct Instance {
+    pub base: String,
+    client: reqwest::Client,
+    running: Option<Running>,
+    pub infra: Infra,
+}
+
+impl Instance {
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> TestResponse {
+        send(
+            &self.client,
+            &self.base,
+            method,
+            path,
+            Some(token),
+            body,
+            &[],
+        )
+        .await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> TestResponse {
+        self.request(reqwest::Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> TestResponse {
+        self.request(reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> TestResponse {
+        self.request(reqwest::Method::PATCH, path, token, Some(body))
+            .await
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown_token().cancel();
+        }
+    }
+}
+
+async fn send(
+    client: &reqwest::Client,
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> TestResponse {
+    let mut request = client.request(method, format!("{base}{path}"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("the request is answered");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.expect("a body");
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    TestResponse {
+        status,
+        headers,
+        body,
     }
 }
 

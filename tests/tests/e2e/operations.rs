@@ -41,6 +41,8 @@ fn dispatcher_metadata(tenant: &event_schemas::TenantId) -> event_schemas::Event
         causation_id: "test".into(),
         command_id: uuid::Uuid::new_v4(),
         recorded_at: Utc::now(),
+        policy_version: None,
+        policy_valid_until: None,
     }
 }
 

@@ -143,6 +143,8 @@ impl Feed<'_> {
                 causation_id: "test".to_owned(),
                 command_id: Uuid::new_v4(),
                 recorded_at: Utc::now(),
+                policy_version: None,
+                policy_valid_until: None,
             };
             sequence += 1;
             sqlx::query(
