@@ -34,7 +34,12 @@ struct Cli {
 #[allow(clippy::enum_variant_names)] // `crm command-api` is the subcommand's name
 enum Command {
     /// Everything in one process: command API + query API on CRM_BIND, the relay, all projectors.
-    Serve,
+    Serve {
+        /// Run only these projectors here (comma-separated; the others run
+        /// elsewhere with `crm projector`). Default: all.
+        #[arg(long, value_delimiter = ',')]
+        projectors: Vec<String>,
+    },
     /// Only the command API (scale out behind a load balancer).
     CommandApi,
     /// Only the query API (scale out behind a load balancer).
@@ -174,7 +179,13 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init_tracing(cli.config.log_format);
     match cli.command {
-        Command::Serve => serve(cli.config, Parts::all(), true).await,
+        Command::Serve { projectors } => {
+            let mut parts = Parts::all();
+            if !projectors.is_empty() {
+                parts.projectors = ProjectorSet::Named(projectors);
+            }
+            serve(cli.config, parts, true).await
+        }
         Command::CommandApi => {
             let parts = Parts {
                 command_api: true,
