@@ -237,6 +237,7 @@ where
         Self {
             inner: PersistedEventStore::new_event_store(SealingRepository::new(
                 PostgresEventRepository::new(pool.clone()),
+                pool.clone(),
                 keys,
             )),
             pool,

@@ -281,16 +281,38 @@ impl KeyStore {
     /// The subject's data key, created on first use. A destroyed key is an
     /// error. A new subject costs one read and one INSERT.
     pub async fn data_key(&self, tenant: &str, subject: &str) -> Result<Key, KeyError> {
+        self.get_or_create_data_key(tenant, subject, false).await
+    }
+
+    /// The data key for a subject's first event: created before looking for
+    /// one, so a new subject costs one INSERT (an existing key, e.g. from a
+    /// first attempt that lost a race, is found after the INSERT did nothing).
+    pub async fn first_data_key(&self, tenant: &str, subject: &str) -> Result<Key, KeyError> {
+        self.get_or_create_data_key(tenant, subject, true).await
+    }
+
+    async fn get_or_create_data_key(
+        &self,
+        tenant: &str,
+        subject: &str,
+        first: bool,
+    ) -> Result<Key, KeyError> {
         // One read tells an existing key, a destroyed one and none apart.
-        if let Some(found) = self.stored_data_key(tenant, subject).await? {
+        if !first && let Some(found) = self.stored_data_key(tenant, subject).await? {
             return found.ok_or_else(|| KeyError::Destroyed(subject.to_owned()));
         }
         for _ in 0..3 {
             let (version, kek) = self.current_kek(tenant).await?;
             let dek = Key::random();
+            // Committed without waiting for the disk (synchronous_commit off
+            // for this statement's transaction): a key is only ever used by
+            // an event committed after it, whose synchronous commit flushes
+            // the WAL up to and past this INSERT; a key lost with an
+            // unflushed WAL had no event.
             let inserted: Option<i32> = sqlx::query_scalar(
                 "INSERT INTO data_keys (tenant_id, subject_id, kek_version, wrapped_dek)
                  SELECT $1, $2, $3, $4
+                   FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
                   WHERE NOT EXISTS (SELECT 1 FROM tenant_keys WHERE tenant_id = $1 AND version > $3)
                  ON CONFLICT DO NOTHING
                  RETURNING kek_version",
