@@ -148,6 +148,12 @@ pub async fn start(
     if parts.command_api || parts.query_api {
         tasks.spawn(infra.policies.clone().keep_invalidated(shutdown.clone()));
     }
+    // Whatever this process commits (commands, processes) wakes the relay,
+    // wherever it runs.
+    tasks.spawn(command_api::relay::announce_commits(
+        infra.pool.clone(),
+        shutdown.clone(),
+    ));
     if parts.command_api && config.policy_interval_secs > 0 {
         let stores =
             processes::policies::PolicyStores::new(infra.pool.clone(), infra.keystore.clone());

@@ -5,6 +5,7 @@
 //!   events table ──(txid < snapshot xmin, ORDER BY txid, position)──▶ batch
 //!        ▲                                                              │ publish, pipelined; message i carries
 //!   LISTEN crm_events / poll                                            │ Nats-Msg-Id = event id and
+//!   (announced after commits)                                           │
 //!                                                                       │ Nats-Expected-Last-Sequence = S + i
 //!   relay_checkpoints ◀──(after every PubAck of the batch)──────────────┘
 //! ```
@@ -56,6 +57,67 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub const NOTIFY_CHANNEL: &str = "crm_events";
+
+/// Commits of events made by this process, counted for
+/// [`announce_commits`].
+static COMMITS: std::sync::LazyLock<tokio::sync::watch::Sender<u64>> =
+    std::sync::LazyLock::new(|| tokio::sync::watch::channel(0).0);
+
+/// Says that this process committed events (the command bus calls it after
+/// every commit); [`announce_commits`] tells the relay.
+pub fn committed() {
+    COMMITS.send_modify(|n| *n = n.wrapping_add(1));
+}
+
+/// How many relays lead in this process: while one does, it is woken by
+/// this process's commits directly and [`announce_commits`] stays silent.
+static LEADING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Counts a leading relay while it lives.
+struct Leading;
+
+impl Leading {
+    fn start() -> Self {
+        LEADING.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Leading
+    }
+}
+
+impl Drop for Leading {
+    fn drop(&mut self) {
+        LEADING.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// Announces this process's commits on `crm_events` to a relay leading in
+/// another process (a relay leading here is woken directly), with at most
+/// one notification in flight: the commits made while one is sent are
+/// announced by the next. The notification is its own transaction, after
+/// the commits it announces: a `NOTIFY` inside an event commit made every
+/// committing transaction wait for the previous one's disk flush
+/// (PostgreSQL's notify queue lock), one commit per flush (decision 0020).
+/// Events written by other means (SQL, tools) are found by the relay's poll.
+pub async fn announce_commits(pool: PgPool, shutdown: CancellationToken) {
+    let mut commits = COMMITS.subscribe();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            changed = commits.changed() => if changed.is_err() { break },
+        }
+        commits.borrow_and_update();
+        if LEADING.load(std::sync::atomic::Ordering::Acquire) > 0 {
+            continue;
+        }
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
+            .bind(NOTIFY_CHANNEL)
+            .execute(&pool)
+            .await
+        {
+            tracing::debug!(error = %e, "announcing commits failed; the relay's poll finds them");
+        }
+    }
+}
+
 /// The projectors' commit notifications (`projections::READ_MODEL_CHANNEL`;
 /// the end-to-end tests check the copies agree). The relay does not listen
 /// to them.
@@ -380,6 +442,8 @@ async fn lead(
         }
     }
     tracing::info!(relay = %config.relay_id, stream = %config.stream, "relay is the leader");
+    let _leading = Leading::start();
+    let mut commits = COMMITS.subscribe();
     metrics::gauge!("relay_leader", "stream" => config.stream.clone()).set(1.0);
 
     // Only event commits wake the relay; projector commits do not (they
@@ -448,6 +512,13 @@ async fn lead(
                     }
                     metrics::counter!("relay_wakeups_total", "stream" => config.stream.clone()).increment(1);
                     metrics::counter!("relay_notifications_total", "stream" => config.stream.clone()).increment(coalesced);
+                    quick_repoll = Some(QUICK_REPOLL_FIRST);
+                }
+                // This process committed (woken without a notification).
+                _ = commits.changed() => {
+                    commits.borrow_and_update();
+                    metrics::counter!("relay_wakeups_total", "stream" => config.stream.clone()).increment(1);
+                    metrics::counter!("relay_notifications_total", "stream" => config.stream.clone()).increment(1);
                     quick_repoll = Some(QUICK_REPOLL_FIRST);
                 }
                 _ = tokio::time::sleep(pause) => {}

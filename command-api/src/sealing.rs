@@ -41,11 +41,15 @@ impl SealingRepository {
 /// `json` holds jsonb's rendering; so does this). The same errors as postgres-es: a duplicate sequence
 /// (`23505`) is the optimistic-lock conflict, a lost connection a connection
 /// error, anything else (our triggers' `CRM0x` included) passes through.
+///
+/// With `new_key`, the subject's new data key is stored by the same
+/// statement, and the events only if it was (`Ok(false)`: neither was).
 async fn insert_events(
     pool: &sqlx::PgPool,
     aggregate_type: &str,
     events: &[SerializedEvent],
-) -> Result<(), PersistenceError> {
+    new_key: Option<&keystore::NewDataKey>,
+) -> Result<bool, PersistenceError> {
     let mut ids = Vec::with_capacity(events.len());
     let mut sequences = Vec::with_capacity(events.len());
     let mut types = Vec::with_capacity(events.len());
@@ -66,24 +70,40 @@ async fn insert_events(
                 .map_err(|e| PersistenceError::UnknownError(Box::new(e)))?,
         );
     }
-    let result = sqlx::query(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+    const INSERT: &str = "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
          SELECT $1, e.id, e.seq, e.type, e.version, e.payload::jsonb::json, e.metadata::jsonb::json
            FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[])
                 AS e(id, seq, type, version, payload, metadata)
-          ORDER BY e.seq",
-    )
+          ORDER BY e.seq";
+    const INSERT_WITH_KEY: &str = "WITH key AS (SELECT store_new_data_key($8, $9, $10, $11) AS stored)
+         INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         SELECT $1, e.id, e.seq, e.type, e.version, e.payload::jsonb::json, e.metadata::jsonb::json
+           FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[])
+                AS e(id, seq, type, version, payload, metadata)
+          WHERE (SELECT stored FROM key)
+          ORDER BY e.seq";
+    let query = sqlx::query(if new_key.is_some() {
+        INSERT_WITH_KEY
+    } else {
+        INSERT
+    })
     .bind(aggregate_type)
     .bind(&ids)
     .bind(&sequences)
     .bind(&types)
     .bind(&versions)
     .bind(&payloads)
-    .bind(&metadata)
-    .execute(pool)
-    .await;
-    match result {
-        Ok(_) => Ok(()),
+    .bind(&metadata);
+    let query = match new_key {
+        Some(key) => query
+            .bind(&key.tenant)
+            .bind(&key.subject)
+            .bind(key.kek_version)
+            .bind(&key.wrapped),
+        None => query,
+    };
+    match query.execute(pool).await {
+        Ok(done) => Ok(done.rows_affected() > 0),
         Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("23505") => {
             Err(PersistenceError::OptimisticLockError)
         }
@@ -117,6 +137,26 @@ fn tenant_of(event: &SerializedEvent) -> Option<String> {
 
 /// Seals a customer event's personal fields and adds its blind indexes.
 pub async fn seal_event(keys: &KeyStore, event: &mut SerializedEvent) -> Result<(), KeyError> {
+    seal_event_with(keys, event, None).await
+}
+
+/// A customer's first event that has personal fields: its subject needs a
+/// new data key (tenant, subject).
+fn needs_new_key(event: &SerializedEvent) -> Option<(String, String)> {
+    (event.aggregate_type == CUSTOMER
+        && event.sequence == 1
+        && !personal_fields(&event.event_type).is_empty())
+    .then(|| tenant_of(event).map(|tenant| (tenant, event.aggregate_id.clone())))
+    .flatten()
+}
+
+/// [`seal_event`] with the data key given (`None`: the subject's, from the
+/// key store).
+async fn seal_event_with(
+    keys: &KeyStore,
+    event: &mut SerializedEvent,
+    given: Option<&keystore::Key>,
+) -> Result<(), KeyError> {
     let fields = personal_fields(&event.event_type);
     if event.aggregate_type != CUSTOMER || fields.is_empty() {
         return Ok(());
@@ -125,10 +165,10 @@ pub async fn seal_event(keys: &KeyStore, event: &mut SerializedEvent) -> Result<
         return Ok(());
     };
     let (aggregate_id, sequence) = (event.aggregate_id.clone(), event.sequence as i64);
-    let dek = if sequence == 1 {
-        keys.first_data_key(&tenant, &aggregate_id).await?
-    } else {
-        keys.data_key(&tenant, &aggregate_id).await?
+    let dek = match given {
+        Some(dek) => dek.clone(),
+        None if sequence == 1 => keys.first_data_key(&tenant, &aggregate_id).await?,
+        None => keys.data_key(&tenant, &aggregate_id).await?,
     };
     let Some(data) = data_mut(event) else {
         return Ok(());
@@ -227,13 +267,38 @@ impl PersistedEventRepository for SealingRepository {
         events: &[SerializedEvent],
         snapshot_update: Option<(String, Value, usize)>,
     ) -> Result<(), PersistenceError> {
+        if snapshot_update.is_none()
+            && let Some((tenant, subject)) = events.first().and_then(needs_new_key)
+        {
+            // A new customer: its data key goes in with its first events.
+            let (dek, new_key) = self
+                .keys
+                .new_data_key(&tenant, &subject)
+                .await
+                .map_err(key_error)?;
+            let mut sealed_events = events.to_vec();
+            for event in &mut sealed_events {
+                seal_event_with(&self.keys, event, Some(&dek))
+                    .await
+                    .map_err(key_error)?;
+            }
+            if insert_events(&self.pool, A::TYPE, &sealed_events, Some(&new_key)).await? {
+                return Ok(());
+            }
+            // The subject has a key already (an earlier attempt stored it),
+            // or the tenant key was rotated: nothing was written; the usual
+            // path below finds or creates the key.
+            self.keys.forget_current_version(&tenant);
+        }
         let mut sealed_events = events.to_vec();
         for event in &mut sealed_events {
             seal_event(&self.keys, event).await.map_err(key_error)?;
         }
         match snapshot_update {
             None if !sealed_events.is_empty() => {
-                insert_events(&self.pool, A::TYPE, &sealed_events).await
+                insert_events(&self.pool, A::TYPE, &sealed_events, None)
+                    .await
+                    .map(drop)
             }
             None => Ok(()),
             snapshot_update => {

@@ -390,6 +390,7 @@ where
             .commit(events, context, metadata.to_map())
             .await
             .map_err(store_error)?;
+        crate::relay::committed();
         metrics::counter!("events_appended_total", "aggregate_type" => A::TYPE)
             .increment(count as u64);
         Ok(Committed {

@@ -157,6 +157,16 @@ fn dek_aad(tenant: &str, subject: &str) -> Vec<u8> {
     format!("dek:{tenant}:{subject}").into_bytes()
 }
 
+/// A new data key, wrapped, waiting to be stored with its subject's first
+/// event (see [`KeyStore::new_data_key`]).
+#[derive(Clone, Debug)]
+pub struct NewDataKey {
+    pub tenant: String,
+    pub subject: String,
+    pub kek_version: i32,
+    pub wrapped: Vec<u8>,
+}
+
 impl KeyStore {
     pub fn new(pool: PgPool, master: MasterKeys) -> Self {
         Self {
@@ -282,6 +292,38 @@ impl KeyStore {
     /// error. A new subject costs one read and one INSERT.
     pub async fn data_key(&self, tenant: &str, subject: &str) -> Result<Key, KeyError> {
         self.get_or_create_data_key(tenant, subject, false).await
+    }
+
+    /// A data key for a subject that has no event yet, not stored: the
+    /// statement that stores the subject's first event stores it too (with
+    /// `store_new_data_key(tenant, subject, kek_version, wrapped)`, which
+    /// says whether it did), so a new subject costs no round trip of its own.
+    pub async fn new_data_key(
+        &self,
+        tenant: &str,
+        subject: &str,
+    ) -> Result<(Key, NewDataKey), KeyError> {
+        let (kek_version, kek) = self.current_kek(tenant).await?;
+        let dek = Key::random();
+        let wrapped = crypto::wrap(&kek, &dek_aad(tenant, subject), &dek);
+        Ok((
+            dek,
+            NewDataKey {
+                tenant: tenant.to_owned(),
+                subject: subject.to_owned(),
+                kek_version,
+                wrapped,
+            },
+        ))
+    }
+
+    /// Forgets the cached current version of `tenant`'s key (a new data key
+    /// was refused as wrapped under an older one).
+    pub fn forget_current_version(&self, tenant: &str) {
+        self.current_versions
+            .lock()
+            .expect("key cache lock")
+            .remove(tenant);
     }
 
     /// The data key for a subject's first event: created before looking for

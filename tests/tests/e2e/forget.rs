@@ -436,3 +436,52 @@ async fn a_process_that_cached_the_tenant_key_wraps_new_data_keys_under_the_rota
         Err(keystore::KeyError::Destroyed(_))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_customers_key_is_stored_with_its_first_event_and_under_a_key_rotated_elsewhere() {
+    let app = TestApp::spawn().await;
+    let admin = app.token("acme", Role::Admin);
+    let version_of = |customer: String| {
+        let pool = app.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i32>(
+                "SELECT kek_version FROM data_keys WHERE tenant_id = 'acme' AND subject_id = $1 AND wrapped_dek IS NOT NULL",
+            )
+            .bind(customer)
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let first = app.customer(&admin, "first-key@example.com").await;
+    assert_eq!(
+        version_of(first.clone()).await,
+        [1],
+        "one key, under version 1"
+    );
+    // Another process rotates the tenant key; the app, which has version 1
+    // cached, finds out when storing the next customer's key with its event,
+    // and stores it under version 2.
+    let other = KeyStore::new(
+        app.pool().clone(),
+        app.env.infra.config.master_keys().unwrap(),
+    );
+    other.rotate_tenant_keys(Some("acme")).await.unwrap();
+    let second = app.customer(&admin, "second-key@example.com").await;
+    assert_eq!(version_of(second.clone()).await, [2]);
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_id = $1")
+        .bind(&second)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(events, 1, "the refused first try wrote nothing");
+    app.settle().await;
+    for (customer, email) in [
+        (first, "first-key@example.com"),
+        (second, "second-key@example.com"),
+    ] {
+        let read = app.get(&format!("/v1/customers/{customer}"), &admin).await;
+        read.expect(200);
+        assert_eq!(read.body["email"], email, "the key opens what it sealed");
+    }
+}

@@ -163,6 +163,8 @@ impl Feed<'_> {
             .unwrap();
         }
         tx.commit().await.unwrap();
+        // Wakes the relay as the command bus does.
+        command_api::relay::committed();
         sequence
     }
 
