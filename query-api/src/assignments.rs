@@ -100,6 +100,7 @@ pub async fn get_assignment(
         &state,
         &principal,
         ("EquipmentAssignment", id),
+        crate::wait::owners::ASSIGNMENTS,
         params.min_version()?,
         &sql,
         |a: &AssignmentView| a.version,

@@ -73,6 +73,7 @@ pub async fn get_customer(
     let found = state
         .watch
         .until(
+            crate::wait::owners::CUSTOMERS,
             params.min_version()?,
             || async {
                 let row: Option<CustomerView> = sqlx::query_as(&sql)

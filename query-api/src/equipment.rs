@@ -231,6 +231,7 @@ pub async fn get_equipment(
         &state,
         &principal,
         ("Equipment", id),
+        crate::wait::owners::EQUIPMENT,
         params.min_version()?,
         &sql,
         |e: &EquipmentView| e.version,

@@ -146,6 +146,7 @@ pub async fn get_item(
         &state,
         &principal,
         ("InventoryItem", id),
+        crate::wait::owners::INVENTORY,
         params.min_version()?,
         &sql,
         |i: &InventoryItemView| i.version,

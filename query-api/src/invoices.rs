@@ -213,6 +213,7 @@ pub async fn get_invoice(
         &state,
         &principal,
         ("Invoice", id),
+        crate::wait::owners::INVOICES,
         params.min_version()?,
         &sql,
         |i: &InvoiceView| i.version,

@@ -111,6 +111,7 @@ pub async fn get_lead(
     let lead = state
         .watch
         .until(
+            crate::wait::owners::LEADS,
             params.min_version()?,
             || async {
                 Ok(fetch_lead(&state, &principal, id).await?.map(|l| {

@@ -211,6 +211,7 @@ pub async fn get_quote(
         &state,
         &principal,
         ("Quote", id),
+        crate::wait::owners::QUOTES,
         params.min_version()?,
         &sql,
         |q: &QuoteView| q.version,

@@ -10,8 +10,10 @@
 //! waits.
 //!
 //! One listener per process follows the projectors' `NOTIFY crm_read_models`
-//! and bumps a counter; waiting requests re-read their row whenever it moves,
-//! so a wait costs no polling and ends within a notification of the commit.
+//! (payload `<projection>:<last seq>`) and moves that projection's watch; a
+//! waiting request re-reads its row only when the projection that owns its
+//! table moved, so a wait costs no polling, other projections' batches cost
+//! it nothing, and it ends within a notification of the commit.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -28,6 +30,27 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub const MAX_WAIT: Duration = Duration::from_secs(5);
+
+/// The projections whose tables the single-entity GETs read (their names, as
+/// the projectors notify them; a test checks each names a projection).
+pub mod owners {
+    pub const CUSTOMERS: &str = "customers";
+    pub const LEADS: &str = "leads";
+    pub const QUOTES: &str = "quotes";
+    pub const INVOICES: &str = "invoices";
+    pub const EQUIPMENT: &str = "equipment";
+    pub const ASSIGNMENTS: &str = "equipment_assignments";
+    pub const INVENTORY: &str = "inventory";
+    pub const ALL: &[&str] = &[
+        CUSTOMERS,
+        LEADS,
+        QUOTES,
+        INVOICES,
+        EQUIPMENT,
+        ASSIGNMENTS,
+        INVENTORY,
+    ];
+}
 /// The channel the projectors notify after each batch (the same as
 /// `projections::READ_MODEL_CHANNEL`; the end-to-end tests check they agree).
 pub const CHANNEL: &str = "crm_read_models";
@@ -85,13 +108,17 @@ pub type Versions = Arc<dyn StoreVersions>;
 
 #[derive(Clone)]
 pub struct ReadModelWatch {
-    changes: watch::Receiver<u64>,
+    projections: Watches,
 }
+
+/// Each projection's last notified stream sequence, by name.
+type Watches = Arc<std::sync::Mutex<std::collections::HashMap<String, watch::Sender<u64>>>>;
 
 impl ReadModelWatch {
     /// Starts the listener task; it reconnects on its own until `shutdown`.
     pub fn spawn(pool: PgPool, shutdown: CancellationToken) -> Self {
-        let (tx, rx) = watch::channel(0u64);
+        let projections = Watches::default();
+        let tx = projections.clone();
         tokio::spawn(async move {
             while !shutdown.is_cancelled() {
                 if let Err(e) = listen(&pool, &tx, &shutdown).await {
@@ -103,7 +130,17 @@ impl ReadModelWatch {
                 }
             }
         });
-        Self { changes: rx }
+        Self { projections }
+    }
+
+    /// The watch of `projection`'s progress.
+    fn changes(&self, projection: &str) -> watch::Receiver<u64> {
+        self.projections
+            .lock()
+            .expect("read-model watch lock")
+            .entry(projection.to_owned())
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe()
     }
 
     /// Calls `read` until it returns a version ≥ `min_version` (then its
@@ -115,6 +152,7 @@ impl ReadModelWatch {
     /// `min_version` is a 422 naming `min_version` (it will never come).
     pub async fn until<T, F, Fut, V, VFut>(
         &self,
+        projection: &str,
         min_version: u64,
         mut read: F,
         store_version: V,
@@ -126,7 +164,7 @@ impl ReadModelWatch {
         VFut: Future<Output = Result<u64, ApiError>>,
     {
         let deadline = Instant::now() + MAX_WAIT;
-        let mut changes = self.changes.clone();
+        let mut changes = self.changes(projection);
         let mut store_version = Some(store_version);
         loop {
             changes.borrow_and_update();
@@ -178,6 +216,7 @@ pub(crate) async fn fetch_versioned<T>(
     state: &crate::QueryState,
     principal: &Principal,
     (aggregate_type, id): (&str, Uuid),
+    projection: &str,
     min_version: u64,
     sql: &str,
     version: fn(&T) -> i64,
@@ -188,6 +227,7 @@ where
     state
         .watch
         .until(
+            projection,
             min_version,
             || async {
                 let row: Option<T> = sqlx::query_as(sql)
@@ -221,17 +261,28 @@ pub(crate) async fn store_version(
 
 async fn listen(
     pool: &PgPool,
-    tx: &watch::Sender<u64>,
+    watches: &Watches,
     shutdown: &CancellationToken,
 ) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(CHANNEL).await?;
+    // Whatever was missed while not listening: every waiter looks again.
+    for tx in watches.lock().expect("read-model watch lock").values() {
+        tx.send_modify(|seq| *seq = seq.wrapping_add(1));
+    }
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
             n = listener.recv() => {
-                n?;
-                tx.send_modify(|count| *count += 1);
+                let notification = n?;
+                let (name, seq) = notification
+                    .payload()
+                    .rsplit_once(':')
+                    .unwrap_or((notification.payload(), "0"));
+                if let Some(tx) = watches.lock().expect("read-model watch lock").get(name) {
+                    let seq = seq.parse().unwrap_or(0);
+                    tx.send_modify(|last| *last = seq.max(last.wrapping_add(1)));
+                }
             }
         }
     }

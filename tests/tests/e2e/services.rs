@@ -87,6 +87,19 @@ async fn the_projections_notify_the_channel_the_query_api_waits_on() {
         projections::READ_MODEL_CHANNEL,
         command_api::relay::READ_MODEL_CHANNEL
     );
+    // A GET waits on the notifications of the projection that owns its
+    // table, by name: every name is a projection's.
+    let env = TestEnv::new().await;
+    let names: Vec<&str> = projections::all(env.infra.keystore.clone())
+        .iter()
+        .map(|p| p.name())
+        .collect();
+    for owner in query_api::wait::owners::ALL {
+        assert!(
+            names.contains(owner),
+            "{owner} is not a projection: {names:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
