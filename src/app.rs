@@ -121,7 +121,8 @@ pub async fn start(
             shutdown.clone(),
         ));
     }
-    let projector_config = ProjectorConfig::new(&config.nats_stream, &config.subject_prefix);
+    let mut projector_config = ProjectorConfig::new(&config.nats_stream, &config.subject_prefix);
+    projector_config.on_commit = Some(command_api::relay::horizon_moved);
     let projectors: Vec<Arc<dyn Projection>> = match &parts.projectors {
         ProjectorSet::None => Vec::new(),
         ProjectorSet::All => infra.consumers(),

@@ -69,6 +69,19 @@ pub fn committed() {
     COMMITS.send_modify(|n| *n = n.wrapping_add(1));
 }
 
+/// Transactions of this process that may have held back the relay's horizon
+/// (the projectors' batches) ended: see [`horizon_moved`].
+static HORIZON: std::sync::LazyLock<tokio::sync::watch::Sender<u64>> =
+    std::sync::LazyLock::new(|| tokio::sync::watch::channel(0).0);
+
+/// Says that a transaction of this process that is not an event commit
+/// ended (a projector's batch): events committed while it ran become
+/// readable to the relay only now, so a relay leading in this process looks
+/// again at once. Never announced to other processes.
+pub fn horizon_moved() {
+    HORIZON.send_modify(|n| *n = n.wrapping_add(1));
+}
+
 /// How many relays lead in this process: while one does, it is woken by
 /// this process's commits directly and [`announce_commits`] stays silent.
 static LEADING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -427,6 +440,12 @@ async fn lead(
     shutdown: &CancellationToken,
 ) -> Result<(), RelayError> {
     let mut conn = PgConnection::connect_with(options).await?;
+    // The relay's writes (its checkpoint, the tenant chain, seals, a failure)
+    // do not wait for the disk: each is rebuilt from the stream and the
+    // events table after a crash that lost them (decision 0020).
+    sqlx::query("SET synchronous_commit = off")
+        .execute(&mut conn)
+        .await?;
     loop {
         let locked: bool =
             sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
@@ -442,8 +461,30 @@ async fn lead(
         }
     }
     tracing::info!(relay = %config.relay_id, stream = %config.stream, "relay is the leader");
+    let result = lead_locked(&mut conn, pool, js, config, shutdown).await;
+    if result.is_ok() {
+        // Stopping: hand the lock over at once (a dropped connection's locks
+        // go only when the server notices).
+        let _ = sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
+            .bind(lock_key(&config.stream))
+            .execute(&mut conn)
+            .await;
+        let _ = conn.close().await;
+    }
+    result
+}
+
+/// The leader's loop, holding the lock on `conn`.
+async fn lead_locked(
+    conn: &mut PgConnection,
+    pool: &PgPool,
+    js: &jetstream::Context,
+    config: &RelayConfig,
+    shutdown: &CancellationToken,
+) -> Result<(), RelayError> {
     let _leading = Leading::start();
     let mut commits = COMMITS.subscribe();
+    let mut horizon = HORIZON.subscribe();
     metrics::gauge!("relay_leader", "stream" => config.stream.clone()).set(1.0);
 
     // Only event commits wake the relay; projector commits do not (they
@@ -451,9 +492,9 @@ async fn lead(
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(NOTIFY_CHANNEL).await?;
     let mut stream = js.get_stream(&config.stream).await.map_err(nats_err)?;
-    let mut cursor = reconcile(&mut conn, &mut stream, config).await?;
-    crate::chain::chain_up_to(&mut conn, cursor).await?;
-    crate::chain::seal_due(&mut conn, config.seal_interval).await?;
+    let mut cursor = reconcile(&mut *conn, &mut stream, config).await?;
+    crate::chain::chain_up_to(&mut *conn, cursor).await?;
+    crate::chain::seal_due(&mut *conn, config.seal_interval).await?;
     let mut next_seal_check = Instant::now() + seal_check_every(config);
     // Set when something was committed that the last tail query may not
     // have seen yet (a notification, or a batch just published); while it is
@@ -462,11 +503,16 @@ async fn lead(
     let max_bytes = config.max_message_bytes.min(js.client().max_payload());
     let mut failures = 0u32;
     // A failure recorded by an earlier leader stands until `crm relay retry`.
-    let mut failed = failure(&mut conn, &config.stream).await?.is_some();
+    let mut failed = failure(&mut *conn, &config.stream).await?.is_some();
     set_failed_gauge(config, failed);
 
+    // When the published progress was last written down (None: it is).
+    let mut unsaved: Option<Instant> = None;
     loop {
         if shutdown.is_cancelled() {
+            if unsaved.is_some() {
+                keep_books(&mut *conn, config, cursor, &mut next_seal_check).await?;
+            }
             return Ok(());
         }
         if failed {
@@ -474,7 +520,7 @@ async fn lead(
                 _ = shutdown.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(config.failed_poll) => {}
             }
-            failed = failure(&mut conn, &config.stream).await?.is_some();
+            failed = failure(&mut *conn, &config.stream).await?.is_some();
             if !failed {
                 tracing::info!(relay = %config.relay_id, "relay retries after `crm relay retry`");
                 set_failed_gauge(config, false);
@@ -482,10 +528,10 @@ async fn lead(
             continue;
         }
         if Instant::now() >= next_seal_check {
-            crate::chain::seal_due(&mut conn, config.seal_interval).await?;
+            crate::chain::seal_due(&mut *conn, config.seal_interval).await?;
             next_seal_check = Instant::now() + seal_check_every(config);
         }
-        let batch = next_batch(&mut conn, cursor, config.batch_size).await?;
+        let batch = next_batch(&mut *conn, cursor, config.batch_size).await?;
         if batch.is_empty() {
             // Rows committed past the cursor may not be readable yet: they
             // wait for an older transaction to end (often a projector's),
@@ -521,7 +567,17 @@ async fn lead(
                     metrics::counter!("relay_notifications_total", "stream" => config.stream.clone()).increment(1);
                     quick_repoll = Some(QUICK_REPOLL_FIRST);
                 }
-                _ = tokio::time::sleep(pause) => {}
+                // A projector's transaction here ended: what it held back is
+                // readable now (only worth a look while something is due).
+                _ = horizon.changed(), if quick_repoll.is_some() => {
+                    horizon.borrow_and_update();
+                }
+                // Quiet for a moment: write down what was published.
+                _ = tokio::time::sleep(pause) => {
+                    if unsaved.take().is_some() {
+                        keep_books(&mut *conn, config, cursor, &mut next_seal_check).await?;
+                    }
+                }
             }
             continue;
         }
@@ -534,23 +590,29 @@ async fn lead(
                         position: last.position,
                         stream_seq: published.last_seq,
                     };
-                    save_checkpoint(&mut conn, config, cursor).await?;
-                    crate::chain::chain_up_to(&mut conn, cursor).await?;
-                    if Instant::now() >= next_seal_check {
-                        crate::chain::seal_due(&mut conn, config.seal_interval).await?;
-                        next_seal_check = Instant::now() + seal_check_every(config);
+                    // The checkpoint and the tenant chain follow once the
+                    // tail stays empty for a moment, or every
+                    // BOOKKEEPING_EVERY under load: the next events are
+                    // published first.
+                    let since = *unsaved.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= BOOKKEEPING_EVERY {
+                        keep_books(&mut *conn, config, cursor, &mut next_seal_check).await?;
+                        unsaved = None;
                     }
                     metrics::counter!("relay_published_total", "stream" => config.stream.clone())
                         .increment(published.count as u64);
                 }
                 failures = 0;
                 if let Some(stop) = published.stopped_at {
+                    if unsaved.take().is_some() {
+                        keep_books(&mut *conn, config, cursor, &mut next_seal_check).await?;
+                    }
                     tracing::error!(
                         relay = %config.relay_id, event_id = %stop.event_id, position = stop.position,
                         event_type = %stop.event_type, aggregate = %stop.aggregate, reason = %stop.reason,
                         "relay stopped: an event cannot be published; nothing after it is published until `crm relay retry`"
                     );
-                    record_failure(&mut conn, &config.stream, &stop).await?;
+                    record_failure(&mut *conn, &config.stream, &stop).await?;
                     failed = true;
                     set_failed_gauge(config, true);
                 }
@@ -564,10 +626,31 @@ async fn lead(
                         _ = tokio::time::sleep(Duration::from_millis(100 * u64::from(failures.min(50)))) => {}
                     }
                 }
-                cursor = reconcile(&mut conn, &mut stream, config).await?;
+                cursor = reconcile(&mut *conn, &mut stream, config).await?;
             }
         }
     }
+}
+
+/// How long published progress may go unrecorded while the tail is never
+/// empty.
+const BOOKKEEPING_EVERY: Duration = Duration::from_millis(50);
+
+/// Writes down what was published: the checkpoint (status and lag), the
+/// tenant chain up to it, and the seals that are due.
+async fn keep_books(
+    conn: &mut PgConnection,
+    config: &RelayConfig,
+    cursor: Cursor,
+    next_seal_check: &mut Instant,
+) -> Result<(), RelayError> {
+    save_checkpoint(conn, config, cursor).await?;
+    crate::chain::chain_up_to(conn, cursor).await?;
+    if Instant::now() >= *next_seal_check {
+        crate::chain::seal_due(conn, config.seal_interval).await?;
+        *next_seal_check = Instant::now() + seal_check_every(config);
+    }
+    Ok(())
 }
 
 fn set_failed_gauge(config: &RelayConfig, failed: bool) {

@@ -23,6 +23,10 @@ pub struct ProjectorConfig {
     /// How often a standby worker retries the projection's lock, and a failed
     /// projection checks whether it was reset.
     pub standby_retry: Duration,
+    /// Called after each committed batch (the composition root wakes a relay
+    /// running in the same process: a projector's transaction may have held
+    /// back the events it can read).
+    pub on_commit: Option<fn()>,
 }
 
 impl ProjectorConfig {
@@ -32,6 +36,7 @@ impl ProjectorConfig {
             subject_prefix: subject_prefix.into(),
             batch_size: 256,
             standby_retry: Duration::from_secs(1),
+            on_commit: None,
         }
     }
 
@@ -313,6 +318,13 @@ async fn work(
 ) -> Result<(), ProjectionError> {
     // The locks live on this connection; batches run on it too.
     let mut conn = PgConnection::connect_with(options).await?;
+    // A batch's commit does not wait for the disk: a batch lost with an
+    // unflushed WAL loses its checkpoint with it (one transaction), so the
+    // consumer, which starts from the checkpoints, applies it again
+    // (decision 0020).
+    sqlx::query("SET synchronous_commit = off")
+        .execute(&mut conn)
+        .await?;
     let stream = js
         .get_stream(&config.stream)
         .await
@@ -416,6 +428,9 @@ async fn work(
                     continue 'consumer;
                 }
                 GroupOutcome::Applied { failed } => {
+                    if let Some(on_commit) = config.on_commit {
+                        on_commit();
+                    }
                     // One ack for the batch (AckPolicy::All).
                     if let Some(last) = batch.last() {
                         last.ack()
