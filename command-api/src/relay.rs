@@ -869,6 +869,9 @@ pub struct RelayStatus {
 }
 
 pub async fn status(pool: &PgPool, stream: &str) -> Result<RelayStatus, sqlx::Error> {
+    // The failure first: the relay records it after its checkpoint, so a
+    // failure seen here comes with the checkpoint it stopped at.
+    let failure = failure(pool, stream).await?;
     let row = sqlx::query(
         "SELECT c.leader, coalesce(c.last_position, 0) AS last_position,
                 coalesce(c.last_stream_seq, 0) AS last_stream_seq, c.updated_at,
@@ -880,7 +883,6 @@ pub async fn status(pool: &PgPool, stream: &str) -> Result<RelayStatus, sqlx::Er
     .bind(stream)
     .fetch_one(pool)
     .await?;
-    let failure = failure(pool, stream).await?;
     Ok(RelayStatus {
         stream: stream.to_owned(),
         state: if failure.is_some() {

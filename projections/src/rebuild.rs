@@ -19,9 +19,7 @@ use futures::StreamExt;
 use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::runner::{ProjectorConfig, decode};
-use crate::{
-    LIVE_SCHEMA, Projection, ProjectionError, READ_MODEL_CHANNEL, create_tables, use_schema,
-};
+use crate::{LIVE_SCHEMA, Projection, ProjectionError, READ_MODEL_CHANNEL, use_schema};
 
 /// What a rebuild did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,9 +99,19 @@ async fn replay_and_swap(
         sqlx::query(&format!("CREATE SCHEMA \"{staging}\""))
             .execute(&mut *tx)
             .await?;
-        create_tables(&mut tx, projection, &staging).await?;
+        // The tables and their keys now; plain secondary indexes after the
+        // load (building one at the end is cheaper than keeping it up to
+        // date row by row).
+        let (tables, _) = split_ddl(projection.ddl());
+        use_schema(&mut tx, &staging).await?;
+        sqlx::Executor::execute(&mut *tx, tables.as_str()).await?;
         tx.commit().await?;
     }
+    // A rebuild's batches need not wait for the disk: a crash leaves a
+    // staging schema that the next rebuild drops.
+    sqlx::query("SET synchronous_commit = off")
+        .execute(&mut *conn)
+        .await?;
     let mut stream = js.get_stream(&config.stream).await.map_err(nats)?;
     let info = stream.info().await.map_err(nats)?;
     let (first, target) = (info.state.first_sequence, info.state.last_sequence);
@@ -130,17 +138,29 @@ async fn replay_and_swap(
         })
         .await
         .map_err(nats)?;
-    let mut messages = consumer.messages().await.map_err(nats)?;
+    let messages = consumer.messages().await.map_err(nats)?;
     let mut applied: u64 = 0;
     let mut replayed: u64 = 0;
     progress(0, target);
 
     // 1. Up to the head seen at the start, in large batches (one
     //    transaction each, written with the projection's batch path),
-    //    blocking nobody.
+    //    blocking nobody. The next batch is fetched and decoded while this
+    //    one is written.
+    let (batches, mut fetched) = tokio::sync::mpsc::channel(2);
+    let fetcher = tokio::spawn(fetch_ahead(messages, target, batches));
     while applied < target {
         let batch_end = (applied + REBUILD_BATCH).min(target);
-        let events = fetch(&mut messages, applied, batch_end).await?;
+        let Some(events) = fetched.recv().await else {
+            // The fetcher stopped: its error says why.
+            fetcher
+                .await
+                .map_err(|e| ProjectionError::Nats(e.to_string()))??;
+            return Err(ProjectionError::Nats(
+                "the stream ended during the rebuild".into(),
+            ));
+        };
+        let events = events?;
         let mut tx = conn.begin().await?;
         use_schema(&mut tx, &staging).await?;
         apply_events(&mut tx, projection, &events).await?;
@@ -153,6 +173,19 @@ async fn replay_and_swap(
             .await?;
         tx.commit().await?;
         progress(applied, target);
+    }
+
+    let mut messages = fetcher
+        .await
+        .map_err(|e| ProjectionError::Nats(e.to_string()))??;
+    {
+        let (_, indexes) = split_ddl(projection.ddl());
+        let mut tx = conn.begin().await?;
+        use_schema(&mut tx, &staging).await?;
+        for index in indexes {
+            sqlx::Executor::execute(&mut *tx, index.as_str()).await?;
+        }
+        tx.commit().await?;
     }
 
     // 2. The swap, with the live projector held at its checkpoint.
@@ -223,6 +256,50 @@ async fn replay_and_swap(
 /// Events per rebuild transaction.
 const REBUILD_BATCH: u64 = 5000;
 
+/// Fetches and decodes the messages up to `target` in batches of
+/// [`REBUILD_BATCH`], ahead of the writer; hands the consumer back.
+async fn fetch_ahead(
+    mut messages: pull::Ordered,
+    target: u64,
+    batches: tokio::sync::mpsc::Sender<Result<Vec<crate::ProjectedEvent>, ProjectionError>>,
+) -> Result<pull::Ordered, ProjectionError> {
+    let mut fetched = 0;
+    while fetched < target {
+        let end = (fetched + REBUILD_BATCH).min(target);
+        let batch = fetch(&mut messages, fetched, end).await;
+        let failed = batch.is_err();
+        if batches.send(batch).await.is_err() || failed {
+            break;
+        }
+        fetched = end;
+    }
+    Ok(messages)
+}
+
+/// A projection's DDL split into what a rebuild creates before loading (the
+/// tables, their keys and unique indexes, which upserts rely on) and the
+/// plain secondary indexes it builds after.
+fn split_ddl(ddl: &str) -> (String, Vec<String>) {
+    // Comments first (one may hold a `;`); the DDL has no `--` or `;`
+    // inside string literals.
+    let code: String = ddl
+        .lines()
+        .map(|line| line.split_once("--").map_or(line, |(code, _)| code))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut tables = String::new();
+    let mut indexes = Vec::new();
+    for statement in code.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        if statement.to_ascii_uppercase().starts_with("CREATE INDEX") {
+            indexes.push(statement.to_owned());
+        } else {
+            tables.push_str(statement);
+            tables.push_str(";\n");
+        }
+    }
+    (tables, indexes)
+}
+
 /// The messages after `applied` up to `end`, decoded, checking that none is
 /// missing.
 async fn fetch(
@@ -281,6 +358,45 @@ async fn apply_events(
                 })?;
             }
             Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_ddl;
+
+    #[test]
+    fn plain_indexes_are_built_after_the_load_and_keys_before() {
+        let (tables, indexes) = split_ddl(
+            "-- a comment; with a semicolon\nCREATE TABLE t (a int PRIMARY KEY, b text); -- why\n\
+             CREATE UNIQUE INDEX t_b ON t (b);\nCREATE INDEX t_a ON t\n    (a);\n",
+        );
+        assert_eq!(indexes, ["CREATE INDEX t_a ON t\n    (a)"]);
+        assert_eq!(
+            tables,
+            "CREATE TABLE t (a int PRIMARY KEY, b text);\nCREATE UNIQUE INDEX t_b ON t (b);\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn every_projection_keeps_its_tables_and_defers_only_plain_indexes() {
+        // Never connects: only the DDL is looked at.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .unwrap();
+        let master = keystore::MasterKeys::parse(keystore::DEV_MASTER_KEY, &[]).unwrap();
+        let keys = std::sync::Arc::new(keystore::KeyStore::new(pool, master));
+        for projection in crate::all(keys) {
+            let (tables, indexes) = split_ddl(projection.ddl());
+            for table in projection.tables() {
+                assert!(
+                    tables.contains(&format!("CREATE TABLE {table} ")),
+                    "{}: {table}",
+                    projection.name()
+                );
+            }
+            assert!(indexes.iter().all(|i| i.starts_with("CREATE INDEX")));
         }
     }
 }

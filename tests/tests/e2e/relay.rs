@@ -414,7 +414,7 @@ async fn an_event_too_large_to_publish_stops_the_relay_visibly_after_the_events_
         .map(|(_, e, _)| e.id)
         .collect();
     assert_eq!(published, vec![first, second]);
-    assert_eq!(status.unpublished, 2);
+    assert_eq!(status.unpublished, 2, "{status:?}");
     // The operator's status report names the event and the way out.
     let projections = projections::status(env.pool(), env.js(), &env.config.nats_stream, &[])
         .await
