@@ -182,6 +182,11 @@ async fn replay_and_swap(
         let (_, indexes) = split_ddl(projection.ddl());
         let mut tx = conn.begin().await?;
         use_schema(&mut tx, &staging).await?;
+        // Room to sort an index in memory (the default 64 MB spills a
+        // large trigram index to disk).
+        sqlx::query("SET LOCAL maintenance_work_mem = '256MB'")
+            .execute(&mut *tx)
+            .await?;
         for index in indexes {
             sqlx::Executor::execute(&mut *tx, index.as_str()).await?;
         }
