@@ -691,20 +691,19 @@ async fn apply_to_all<M: Member>(
             }
         }
         if !moved.is_empty() {
+            // The checkpoints and their notifications in one statement.
             sqlx::query(
-                "UPDATE public.projection_checkpoints c SET last_seq = v.last_seq, updated_at = now()
-                   FROM unnest($1::text[], $2::bigint[]) AS v(name, last_seq) WHERE c.name = v.name",
+                "WITH moved AS (
+                     UPDATE public.projection_checkpoints c SET last_seq = v.last_seq, updated_at = now()
+                       FROM unnest($1::text[], $2::bigint[]) AS v(name, last_seq) WHERE c.name = v.name
+                     RETURNING c.name, c.last_seq)
+                 SELECT pg_notify($3, name || ':' || last_seq) FROM moved",
             )
             .bind(&moved)
             .bind(&to)
+            .bind(READ_MODEL_CHANNEL)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("SELECT pg_notify($1, v.name || ':' || v.last_seq) FROM unnest($2::text[], $3::bigint[]) AS v(name, last_seq)")
-                .bind(READ_MODEL_CHANNEL)
-                .bind(&moved)
-                .bind(&to)
-                .execute(&mut *tx)
-                .await?;
         }
         for f in failed.iter().filter(|f| !f.recorded) {
             sqlx::query(
