@@ -179,13 +179,7 @@ where
         }
         let keys = Arc::<JwtKeys>::from_ref(state);
         let mut principal = principal_from_parts(parts, &keys)?;
-        let purpose = if parts.method == axum::http::Method::GET
-            || parts.method == axum::http::Method::HEAD
-        {
-            Purpose::Read
-        } else {
-            Purpose::Command
-        };
+        let purpose = Purpose::of(&parts.method);
         principal.policy = PolicyStore::from_ref(state)
             .load(
                 &principal.tenant,
@@ -232,12 +226,7 @@ pub async fn authenticate(
         Ok(principal) => principal,
         Err(e) => return e.into_response(),
     };
-    let purpose =
-        if parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD {
-            Purpose::Read
-        } else {
-            Purpose::Command
-        };
+    let purpose = Purpose::of(&parts.method);
     let load = |fresh: bool| {
         let (state, principal) = (&state, &principal);
         async move {

@@ -64,6 +64,17 @@ pub enum Purpose {
     Read,
 }
 
+impl Purpose {
+    /// Reads for GET and HEAD; commands for every other method.
+    pub fn of(method: &axum::http::Method) -> Self {
+        if method == axum::http::Method::GET || method == axum::http::Method::HEAD {
+            Self::Read
+        } else {
+            Self::Command
+        }
+    }
+}
+
 /// A policy and whether it came from the cache.
 #[derive(Clone, Debug)]
 pub struct Loaded {

@@ -373,10 +373,7 @@ impl KeyStore {
             if let Some(found) = self.stored_data_key(tenant, subject).await? {
                 return found.ok_or_else(|| KeyError::Destroyed(subject.to_owned()));
             }
-            self.current_versions
-                .lock()
-                .expect("key cache lock")
-                .remove(tenant);
+            self.forget_current_version(tenant);
         }
         Err(KeyError::Db(sqlx::Error::Protocol(format!(
             "no data key could be created for {subject}: the tenant key kept changing"

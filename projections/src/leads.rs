@@ -66,32 +66,6 @@ CREATE INDEX leads_by_customer ON leads (tenant_id, customer_id);
 CREATE INDEX leads_by_location ON leads (tenant_id, location_id);
 "#;
 
-async fn set_customer_name(
-    conn: &mut PgConnection,
-    tenant: &str,
-    customer: Uuid,
-    first: &str,
-    last: &str,
-) -> Result<(), sqlx::Error> {
-    let name = format!("{first} {last}");
-    sqlx::query(
-        "INSERT INTO lead_customer_names (tenant_id, customer_id, name) VALUES ($1, $2, $3)
-         ON CONFLICT (tenant_id, customer_id) DO UPDATE SET name = EXCLUDED.name",
-    )
-    .bind(tenant)
-    .bind(customer)
-    .bind(&name)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("UPDATE leads SET customer_name = $3 WHERE tenant_id = $1 AND customer_id = $2")
-        .bind(tenant)
-        .bind(customer)
-        .bind(&name)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
 #[async_trait::async_trait]
 impl Projection for Leads {
     fn name(&self) -> &'static str {
@@ -117,7 +91,7 @@ impl Projection for Leads {
         conn: &mut PgConnection,
         ev: &ProjectedEvent,
     ) -> Result<(), ProjectionError> {
-        self.apply_one(conn, ev, &Keys::Store(&self.keys)).await
+        self.apply_all(conn, &[ev]).await
     }
 
     /// A batch: customers' names in one multi-row upsert per run of name
@@ -172,9 +146,9 @@ impl Projection for Leads {
                         )
                         .await?;
                 }
-                (CUSTOMER | LEAD, _) => {
+                (LEAD, _) => {
                     names.flush(conn).await?;
-                    self.apply_one(conn, ev, &keys).await?;
+                    self.apply_lead(conn, ev).await?;
                 }
                 _ => crate::ignore(ev, &[CUSTOMER, LEAD])?,
             }
@@ -185,36 +159,16 @@ impl Projection for Leads {
 }
 
 impl Leads {
-    async fn apply_one(
+    /// A lead event (customers' names are [`Names`]'s).
+    async fn apply_lead(
         &self,
         conn: &mut PgConnection,
         ev: &ProjectedEvent,
-        keys: &Keys<'_>,
     ) -> Result<(), ProjectionError> {
         let e = &ev.event;
         let tenant = e.tenant.as_str();
         let seq = e.sequence;
         match (e.aggregatetype.as_str(), e.event_type.as_str()) {
-            (CUSTOMER, "CustomerRegistered") => {
-                let d: CustomerRegistered = keys.open(ev).await?;
-                set_customer_name(conn, tenant, d.customer_id, &d.first_name, &d.last_name).await?;
-            }
-            (CUSTOMER, "CustomerContactDetailsUpdated") => {
-                let d: CustomerContactDetailsUpdated = keys.open(ev).await?;
-                set_customer_name(
-                    conn,
-                    tenant,
-                    ev.aggregate_uuid()?,
-                    &d.first_name,
-                    &d.last_name,
-                )
-                .await?;
-            }
-            (CUSTOMER, "CustomerForgotten") => {
-                let _: CustomerForgotten = ev.data()?;
-                let erased = keystore::ERASED;
-                set_customer_name(conn, tenant, ev.aggregate_uuid()?, erased, erased).await?;
-            }
             (LEAD, "LeadCreated") => {
                 let d: LeadCreated = ev.data()?;
                 sqlx::query(

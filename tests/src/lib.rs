@@ -228,6 +228,25 @@ pub struct TestResponse {
 }
 
 impl TestResponse {
+    /// An answer with its body as JSON, as text when it is not JSON, and
+    /// `Null` when empty.
+    pub async fn read(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("a body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -366,6 +385,28 @@ impl TestApp {
         headers: &[(&str, &str)],
     ) -> TestResponse {
         send(&self.client, &self.base, method, path, token, body, headers).await
+    }
+
+    /// A request whose body is sent byte for byte as given.
+    pub async fn raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: impl AsRef<[u8]>,
+    ) -> TestResponse {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .body(body.as_ref().to_vec());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        TestResponse::read(request.send().await.expect("the request is answered")).await
     }
 
     /// Another copy of the app on this test's database and stream, with its
@@ -509,21 +550,7 @@ async fn send(
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let response = request.send().await.expect("the request is answered");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let bytes = response.bytes().await.expect("a body");
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-    };
-    TestResponse {
-        status,
-        headers,
-        body,
-    }
+    TestResponse::read(request.send().await.expect("the request is answered")).await
 }
 
 impl Drop for TestApp {

@@ -14,43 +14,6 @@ use uuid::Uuid;
 
 // ---------------------------------------------------------------- helpers
 
-/// Sends a request with a raw body (the harness only sends JSON values).
-async fn raw(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    headers: &[(&str, &str)],
-    body: &'static [u8],
-) -> TestResponse {
-    let mut request = app.client.request(method, format!("{}{path}", app.base));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = request
-        .body(body)
-        .send()
-        .await
-        .expect("the request is answered");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let bytes = response.bytes().await.expect("a body");
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-    };
-    TestResponse {
-        status,
-        headers,
-        body,
-    }
-}
-
 /// Rows in the event store.
 async fn event_count(app: &TestApp) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM events")
@@ -151,15 +114,9 @@ async fn malformed_json_is_a_400_bad_request_problem() {
         b"not json at all",
         b"{\"first_name\": \"A\" \"last_name\": \"B\"}",
     ] {
-        let response = raw(
-            &app,
-            Method::POST,
-            "/v1/customers",
-            Some(&admin),
-            &json,
-            body,
-        )
-        .await;
+        let response = app
+            .raw(Method::POST, "/v1/customers", Some(&admin), &json, body)
+            .await;
         response.expect_problem(400, "bad-request");
         assert_eq!(response.body["title"], "Bad request");
         assert!(
@@ -170,8 +127,7 @@ async fn malformed_json_is_a_400_bad_request_problem() {
     }
     // The same on a PATCH and on a lead route.
     let customer = app.customer(&admin, "a@example.com").await;
-    raw(
-        &app,
+    app.raw(
         Method::PATCH,
         &format!("/v1/customers/{customer}"),
         Some(&admin),
@@ -180,8 +136,7 @@ async fn malformed_json_is_a_400_bad_request_problem() {
     )
     .await
     .expect_problem(400, "bad-request");
-    raw(
-        &app,
+    app.raw(
         Method::POST,
         "/v1/leads",
         Some(&admin),
@@ -820,20 +775,13 @@ async fn a_body_not_sent_as_json_is_a_415_problem() {
         &[("content-type", "application/x-www-form-urlencoded")][..],
         &[][..],
     ] {
-        let response = raw(
-            &app,
-            Method::POST,
-            "/v1/customers",
-            Some(&admin),
-            headers,
-            body,
-        )
-        .await;
+        let response = app
+            .raw(Method::POST, "/v1/customers", Some(&admin), headers, body)
+            .await;
         response.expect_problem(415, "unsupported-media-type");
     }
     // A JSON media type with parameters is fine.
-    raw(
-        &app,
+    app.raw(
         Method::POST,
         "/v1/customers",
         Some(&admin),
@@ -1117,8 +1065,7 @@ async fn no_rejected_request_of_any_kind_writes_an_event() {
         statuses.insert(response.status);
     };
     record(
-        raw(
-            &app,
+        app.raw(
             Method::POST,
             "/v1/customers",
             Some(&admin),
@@ -1188,8 +1135,7 @@ async fn no_rejected_request_of_any_kind_writes_an_event() {
         .await,
     );
     record(
-        raw(
-            &app,
+        app.raw(
             Method::POST,
             "/v1/customers",
             Some(&admin),

@@ -30,35 +30,6 @@ fn in_days(days: i64) -> String {
     (Utc::now().date_naive() + chrono::Duration::days(days)).to_string()
 }
 
-/// A request with a raw body and no token unless given.
-async fn raw(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    headers: &[(&str, &str)],
-    body: &'static str,
-) -> TestResponse {
-    let mut request = app.client.request(method, format!("{}{path}", app.base));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = request.body(body).send().await.expect("an answer");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let bytes = response.bytes().await.expect("a body");
-    let body = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-    TestResponse {
-        status,
-        headers,
-        body,
-    }
-}
-
 /// Sends `request` as bytes on a fresh connection; the answer as text.
 async fn raw_http(app: &TestApp, request: &[u8]) -> String {
     let addr = app.base.trim_start_matches("http://");
@@ -175,7 +146,7 @@ async fn authentication_is_checked_before_anything_else_on_every_api_route() {
     ];
     for (method, path, headers, body) in &cases {
         for token in [None, Some(bad_token.as_str())] {
-            let response = raw(&app, method.clone(), path, token, headers, body).await;
+            let response = app.raw(method.clone(), path, token, headers, body).await;
             assert_eq!(
                 response.status,
                 401,
@@ -187,23 +158,23 @@ async fn authentication_is_checked_before_anything_else_on_every_api_route() {
         }
     }
     // With a token the same requests get their own answer.
-    let keyless = raw(
-        &app,
-        Method::POST,
-        "/v1/customers",
-        Some(&admin),
-        &[
-            ("idempotency-key", ""),
-            ("content-type", "application/json"),
-        ],
-        "{}",
-    )
-    .await;
+    let keyless = app
+        .raw(
+            Method::POST,
+            "/v1/customers",
+            Some(&admin),
+            &[
+                ("idempotency-key", ""),
+                ("content-type", "application/json"),
+            ],
+            "{}",
+        )
+        .await;
     keyless.expect_problem(400, "bad-request");
     assert_eq!(keyless.problem_fields(), ["Idempotency-Key"]);
     // Operations stay public.
     for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
-        let response = raw(&app, Method::GET, path, None, &[], "").await;
+        let response = app.raw(Method::GET, path, None, &[], "").await;
         assert_eq!(response.status, 200, "{path}: {}", response.body);
     }
 }

@@ -38,25 +38,17 @@ async fn post_raw_with_key(
     key: &str,
     body: &str,
 ) -> TestResponse {
-    let response = app
-        .client
-        .post(format!("{}{path}", app.base))
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .header("Idempotency-Key", key)
-        .body(body.to_owned())
-        .send()
-        .await
-        .expect("the request is answered");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let bytes = response.bytes().await.expect("a body");
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    TestResponse {
-        status,
-        headers,
-        body,
-    }
+    app.raw(
+        Method::POST,
+        path,
+        Some(token),
+        &[
+            ("content-type", "application/json"),
+            ("Idempotency-Key", key),
+        ],
+        body.to_owned(),
+    )
+    .await
 }
 
 async fn events_of_type(app: &TestApp, event_type: &str) -> i64 {
