@@ -14,10 +14,10 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use command_api::CommandState;
-use command_api::relay::{self, RelayConfig};
 use metrics_exporter_prometheus::PrometheusHandle;
 use projections::{Projection, ProjectorConfig};
 use query_api::{QueryState, ReadModelWatch};
+use relay::{self, RelayConfig};
 use serde::Serialize;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -122,7 +122,7 @@ pub async fn start(
         ));
     }
     let mut projector_config = ProjectorConfig::new(&config.nats_stream, &config.subject_prefix);
-    projector_config.on_commit = Some(command_api::relay::horizon_moved);
+    projector_config.on_commit = Some(relay::horizon_moved);
     let projectors: Vec<Arc<dyn Projection>> = match &parts.projectors {
         ProjectorSet::None => Vec::new(),
         ProjectorSet::All => infra.consumers(),
@@ -151,7 +151,7 @@ pub async fn start(
     }
     // Whatever this process commits (commands, processes) wakes the relay,
     // wherever it runs.
-    tasks.spawn(command_api::relay::announce_commits(
+    tasks.spawn(relay::announce_commits(
         infra.pool.clone(),
         shutdown.clone(),
     ));
@@ -338,12 +338,9 @@ impl query_api::StoreVersions for EventStoreVersions {
         aggregate_type: &'a str,
         id: uuid::Uuid,
     ) -> futures::future::BoxFuture<'a, Result<u64, api_common::ApiError>> {
-        Box::pin(command_api::store::current_version(
-            &self.0,
-            tenant,
-            aggregate_type,
-            id,
-        ))
+        Box::pin(async move {
+            Ok(event_store::current_version(&self.0, tenant, aggregate_type, id).await?)
+        })
     }
 }
 

@@ -49,7 +49,7 @@ impl Infra {
             .await
             .context("creating the read-model tables")?;
         let (nats, js) = connect_nats(&config.nats_url).await?;
-        command_api::relay::ensure_stream(
+        relay::ensure_stream(
             &js,
             &config.nats_stream,
             &config.subject_prefix,
@@ -168,9 +168,10 @@ pub fn consumers(
     keystore: &Arc<keystore::KeyStore>,
 ) -> Vec<Arc<dyn projections::Projection>> {
     let mut all = projections::all(keystore.clone());
-    all.extend(processes::consumers(Arc::new(
-        command_api::store::Store::new(pool.clone(), keystore.clone()),
-    )));
+    all.extend(processes::consumers(Arc::new(event_store::Store::new(
+        pool.clone(),
+        keystore.clone(),
+    ))));
     all
 }
 

@@ -207,8 +207,8 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let pool = infra::connect_postgres(&cli.config.database_url, 2).await?;
             let stream = &cli.config.nats_stream;
-            let failure = command_api::relay::failure(&pool, stream).await?;
-            if command_api::relay::retry(&pool, stream).await? {
+            let failure = relay::failure(&pool, stream).await?;
+            if relay::retry(&pool, stream).await? {
                 if let Some(f) = failure {
                     println!(
                         "the relay of {stream} will try event {} again",
@@ -345,7 +345,7 @@ async fn audit_verify(
                 .run(&pool)
                 .await
                 .context("applying migrations")?;
-            command_api::history::verify_database(&pool, tenant.as_deref()).await?
+            relay::history::verify_database(&pool, tenant.as_deref()).await?
         }
     };
     match outcome {
@@ -388,7 +388,7 @@ async fn events_export(
         let tenant = TenantId::parse(tenant).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
         let master = config.master_keys().map_err(anyhow::Error::msg)?;
         let keys = std::sync::Arc::new(keystore::KeyStore::new(pool.clone(), master));
-        let exports = command_api::store::Store::new(pool.clone(), keys);
+        let exports = event_store::Store::new(pool.clone(), keys);
         let ctx = command_api::context::CommandContext {
             principal: Principal::new(tenant, Uuid::nil(), Role::Admin, vec![]),
             request_id: format!("cli-export-{}", Uuid::now_v7()),
@@ -398,7 +398,7 @@ async fn events_export(
             .await
             .map_err(|e| anyhow::anyhow!("recording the export: {e}"))?;
     }
-    let mut lines = std::pin::pin!(command_api::history::export(
+    let mut lines = std::pin::pin!(relay::history::export(
         pool.clone(),
         tenant.clone(),
         from,
@@ -531,7 +531,7 @@ async fn projections_command(config: Config, command: ProjectionsCommand) -> any
         ProjectionsCommand::Status { json } => {
             let statuses =
                 projections::status(&infra.pool, &infra.js, &stream, &infra.consumers()).await?;
-            let relay = command_api::relay::status(&infra.pool, &stream).await?;
+            let relay = relay::status(&infra.pool, &stream).await?;
             if json {
                 println!(
                     "{}",

@@ -2,8 +2,8 @@
 //! relay names the event that stopped it), then one aligned row per
 //! projection.
 
-use command_api::relay::RelayStatus;
 use projections::ProjectionStatus;
+use relay::RelayStatus;
 
 /// The status report as printed.
 pub fn render(relay: &RelayStatus, projections: &[ProjectionStatus]) -> String {

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use event_schemas::{Role, TenantId};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
@@ -194,39 +194,19 @@ async fn load_policy(
     role: Role,
     user: Uuid,
 ) -> Result<Policy, ApiError> {
-    type Row = (
-        i64,
-        Option<bool>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<DateTime<Utc>>,
-    );
-    // One statement, so the version and the rows agree.
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT v.version, r.is_override, r.resource, r.action, r.scope, r.expires_at
-           FROM (SELECT coalesce((SELECT version FROM permission_versions WHERE tenant_id = $1), 0) AS version) v
-           LEFT JOIN (
-                SELECT true AS is_override, resource, action, scope, NULL::timestamptz AS expires_at
-                  FROM permission_overrides WHERE tenant_id = $1 AND role = $2
-                UNION ALL
-                SELECT false, resource, action, scope, expires_at FROM permission_grants
-                 WHERE tenant_id = $1 AND user_id = $3 AND revoked_at IS NULL
-                   AND (expires_at IS NULL OR expires_at > now())
-           ) r ON true",
-    )
-    .bind(tenant.as_str())
-    .bind(role.as_str())
-    .bind(user)
-    .fetch_all(pool)
-    .await?;
-    let mut policy = Policy::default();
-    for (version, is_override, resource, action, scope, expires_at) in rows {
-        policy.version = version;
-        let (Some(is_override), Some(resource), Some(action)) = (is_override, resource, action)
-        else {
-            continue;
-        };
+    let (version, entries) = event_store::lookups::policy(pool, tenant, role, user).await?;
+    let mut policy = Policy {
+        version,
+        ..Policy::default()
+    };
+    for entry in entries {
+        let event_store::lookups::PolicyEntry {
+            is_override,
+            resource,
+            action,
+            scope,
+            expires_at,
+        } = entry;
         let (Ok(resource), Ok(action)) = (resource.parse(), action.parse()) else {
             tracing::warn!(%resource, %action, "ignoring a permission this build does not know");
             continue;

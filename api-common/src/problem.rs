@@ -377,3 +377,32 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl<E: DomainError> From<event_store::CommandError<E>> for ApiError {
+    fn from(e: event_store::CommandError<E>) -> Self {
+        use event_store::CommandError;
+        match e {
+            CommandError::Domain(err) => ApiError::from_domain(&err),
+            CommandError::NotFound { .. } => ApiError::not_found(e.to_string()),
+            CommandError::Conflict => ApiError::concurrent_write(),
+            CommandError::Refused(detail) => ApiError::conflict("rule.refused", detail),
+            CommandError::Taken { field, holder } => ApiError::duplicate(
+                &field,
+                format!("another customer ({holder}) already has this {field}"),
+            ),
+            CommandError::Excluded(constraint) => ApiError::conflict(
+                "booking.overlap",
+                format!("the change overlaps an existing booking ({constraint})"),
+            ),
+            CommandError::TooLarge { .. } => {
+                ApiError::unprocessable("event-too-large", e.to_string())
+            }
+            CommandError::PermissionsChanged => ApiError::permissions_changed(),
+            CommandError::Unavailable(detail) => {
+                tracing::warn!(%detail, "event store unavailable");
+                ApiError::unavailable("the event store is unavailable; retry shortly", 2)
+            }
+            CommandError::Internal(detail) => ApiError::internal(detail),
+        }
+    }
+}

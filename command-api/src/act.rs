@@ -1,29 +1,33 @@
-//! The one path every command on an existing aggregate takes: load it (404
-//! for another tenant's), check the caller's permission on it, check
-//! `If-Match`, decide and commit. Without `If-Match`, a command that loses a
-//! race on the aggregate is decided again on the fresh state (a few times),
-//! so concurrent requests are decided one after the other: each sees what
-//! the previous committed, and a rule (a balance, a status) refuses it with
-//! the reason instead of a bare 409.
+//! How a route runs a command: always through [`Store::run`], the event
+//! store's one load → decide → commit loop. These helpers add what HTTP
+//! brings to the decision: the caller's permission on the loaded aggregate
+//! (404 for another tenant's), and `If-Match`. Without `If-Match`, a
+//! command that loses a race on the aggregate is decided again on the fresh
+//! state (a few times), so concurrent requests are decided one after the
+//! other: each sees what the previous committed, and a rule (a balance, a
+//! status) refuses it with the reason instead of a bare 409. With
+//! `If-Match`, the client pinned the version it decided on: one attempt.
 
 use aggregates::{DomainError, TenantOwned};
 use api_common::authz::{self, Action, RecordOwnership, Resource};
 use api_common::{ApiError, ApiResult, IfMatch};
 use cqrs_es::Aggregate;
+use event_store::{CommandError, Committed, Loaded, Run, Store, Target};
 use uuid::Uuid;
 
 use crate::context::CommandContext;
-use crate::store::{CommandError, Committed, Loaded, Store};
-
-/// How often a command that lost a race is decided again.
-const ATTEMPTS: u64 = 8;
 
 /// What a command needs to know about the aggregate's owner for OWN and
 /// LOCATION scopes.
 pub type Ownership<A> = fn(&A) -> RecordOwnership;
 
+/// For aggregates without an owner (customers): only the role's scope counts.
+pub fn unowned<A>(_: &A) -> RecordOwnership {
+    RecordOwnership::default()
+}
+
 /// Loads an aggregate of the caller's tenant that the caller may `action`
-/// on `resource`.
+/// on `resource` (to read it, or to check a reference).
 pub async fn load_authorized<A>(
     store: &Store<A>,
     ctx: &CommandContext,
@@ -45,6 +49,33 @@ where
     Ok(loaded)
 }
 
+/// Runs `decide` on `target` through [`Store::run`], checking `If-Match`
+/// against the version it decided on.
+pub async fn run<A>(
+    store: &Store<A>,
+    ctx: &CommandContext,
+    target: Target,
+    if_match: &IfMatch,
+    mut decide: impl FnMut(&Loaded<A>) -> ApiResult<A::Command>,
+) -> ApiResult<Committed>
+where
+    A: Aggregate<Services = ()> + TenantOwned,
+    A::Error: DomainError,
+{
+    let run = Run::new(&ctx.principal.tenant, target).once(if_match.0.is_some());
+    store
+        .run(
+            run,
+            || ctx.metadata(),
+            |loaded| {
+                let command = decide(loaded)?;
+                if_match.check(loaded.version())?;
+                Ok(command)
+            },
+        )
+        .await
+}
+
 /// Load, authorize, `If-Match`, decide `command(state)`, commit; lost races
 /// without `If-Match` are decided again (the command is built again from
 /// the fresh state).
@@ -53,7 +84,7 @@ pub async fn act<A>(
     ctx: &CommandContext,
     id: Uuid,
     if_match: &IfMatch,
-    permission: (Resource, Action),
+    (resource, action): (Resource, Action),
     ownership: Ownership<A>,
     command: impl Fn(&A) -> A::Command,
 ) -> Result<Committed, ApiError>
@@ -61,17 +92,34 @@ where
     A: Aggregate<Services = ()> + TenantOwned,
     A::Error: DomainError,
 {
-    let attempts = if if_match.0.is_some() { 1 } else { ATTEMPTS };
-    for attempt in 1..=attempts {
-        let loaded = load_authorized(store, ctx, id, permission, ownership).await?;
-        if_match.check(loaded.version())?;
-        let decided = command(loaded.state());
-        match store.execute(loaded, decided, &ctx.metadata()).await {
-            Err(CommandError::Conflict) if attempt < attempts => {
-                tokio::time::sleep(std::time::Duration::from_millis(2 * attempt)).await;
-            }
-            other => return Ok(other?),
-        }
-    }
-    Err(ApiError::concurrent_write())
+    run(store, ctx, Target::Existing(id), if_match, |loaded| {
+        authz::authorize(
+            &ctx.principal,
+            resource,
+            action,
+            Some(ownership(loaded.state())),
+        )?;
+        Ok(command(loaded.state()))
+    })
+    .await
+}
+
+/// Creates an aggregate under the new `id` with `command` (the caller
+/// authorized it); the event store's outcome as it is, for routes that
+/// answer some refusals their own way.
+pub async fn create<A>(
+    store: &Store<A>,
+    ctx: &CommandContext,
+    id: Uuid,
+    command: A::Command,
+) -> Result<Committed, CommandError<A::Error>>
+where
+    A: Aggregate<Services = ()> + TenantOwned,
+    A::Command: Clone,
+    A::Error: DomainError,
+{
+    let run = Run::new(&ctx.principal.tenant, Target::New(id));
+    store
+        .run(run, || ctx.metadata(), |_| Ok(command.clone()))
+        .await
 }

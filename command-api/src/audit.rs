@@ -19,9 +19,10 @@ use sqlx::types::Json as SqlJson;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::CommandState;
 use crate::context::CommandContext;
-use crate::store::Store;
-use crate::{CommandState, history};
+use event_store::Store;
+use relay::history;
 
 const KINDS: &str =
     "Customer, Lead, Quote, Invoice, Equipment, EquipmentAssignment or InventoryItem";
@@ -76,7 +77,7 @@ fn path_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 /// One stored event, as auditors read it.
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct HistoryEvent {
     pub event_id: Uuid,
     pub sequence: i64,
@@ -97,6 +98,25 @@ pub struct HistoryEvent {
     /// This event's link in the tenant chain (once the relay chained it).
     pub chain_seq: Option<i64>,
     pub chain_hash: Option<String>,
+}
+
+impl From<event_store::lookups::StoredEvent> for HistoryEvent {
+    fn from(e: event_store::lookups::StoredEvent) -> Self {
+        Self {
+            event_id: e.event_id,
+            sequence: e.sequence,
+            event_type: e.event_type,
+            event_version: e.event_version,
+            position: e.position,
+            recorded_at: e.recorded_at,
+            metadata: e.metadata,
+            payload: e.payload,
+            prev_hash: e.prev_hash,
+            hash: e.hash,
+            chain_seq: e.chain_seq,
+            chain_hash: e.chain_hash,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -131,24 +151,18 @@ pub async fn history(
     let (kind, id) = (Kind::parse(&kind)?, path_id(&id)?);
     let limit = pagination::limit(params.limit)?;
     let after: Option<i64> = pagination::decode_cursor(params.cursor.as_deref())?;
-    let rows: Vec<HistoryEvent> = sqlx::query_as(
-        "SELECT e.event_id, e.sequence, e.event_type, e.event_version, e.position, e.recorded_at,
-                e.metadata::jsonb AS metadata, e.payload::jsonb AS payload,
-                encode(e.prev_hash, 'hex') AS prev_hash, encode(e.hash, 'hex') AS hash,
-                c.chain_seq, encode(c.chain_hash, 'hex') AS chain_hash
-           FROM events e LEFT JOIN tenant_chain c ON c.position = e.position
-          WHERE e.aggregate_type = $1 AND e.aggregate_id = $2 AND e.tenant_id = $3
-            AND ($4::bigint IS NULL OR e.sequence > $4)
-          ORDER BY e.sequence
-          LIMIT $5",
+    let entity = (kind.aggregate_type(), id);
+    let rows: Vec<HistoryEvent> = event_store::lookups::history(
+        &state.pool,
+        &principal.tenant,
+        entity,
+        after,
+        i64::from(limit) + 1,
     )
-    .bind(kind.aggregate_type())
-    .bind(id.to_string())
-    .bind(principal.tenant.as_str())
-    .bind(after)
-    .bind(i64::from(limit) + 1)
-    .fetch_all(&state.pool)
-    .await?;
+    .await?
+    .into_iter()
+    .map(HistoryEvent::from)
+    .collect();
     if rows.is_empty() && after.is_none() {
         return Err(ApiError::not_found(format!(
             "no {} with id {id}",
@@ -215,17 +229,11 @@ pub async fn state(
     }
     let version = match params.as_of {
         Some(at) => {
-            let reached: Option<i64> = sqlx::query_scalar(
-                "SELECT max(sequence) FROM events
-                  WHERE aggregate_type = $1 AND aggregate_id = $2 AND tenant_id = $3 AND recorded_at <= $4",
-            )
-            .bind(kind.aggregate_type())
-            .bind(id.to_string())
-            .bind(principal.tenant.as_str())
-            .bind(at)
-            .fetch_one(&state.pool)
-            .await?;
-            Some(reached.unwrap_or(0) as u64)
+            let entity = (kind.aggregate_type(), id);
+            let reached =
+                event_store::lookups::version_at(&state.pool, &principal.tenant, entity, at)
+                    .await?;
+            Some(reached)
         }
         None => params.version,
     };
@@ -254,14 +262,10 @@ pub async fn state(
             "the entity has only {reached} events"
         )));
     }
-    let recorded_at: DateTime<Utc> = sqlx::query_scalar(
-        "SELECT recorded_at FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
-    )
-    .bind(kind.aggregate_type())
-    .bind(id.to_string())
-    .bind(reached as i64)
-    .fetch_one(&state.pool)
-    .await?;
+    let recorded_at =
+        event_store::lookups::recorded_at(&state.pool, (kind.aggregate_type(), id), reached)
+            .await?
+            .ok_or_else(|| ApiError::internal(format!("event {reached} of {id} is missing")))?;
     Ok(Json(EntityState {
         aggregate_type: kind.aggregate_type().to_owned(),
         id,
@@ -293,15 +297,15 @@ pub async fn record_export(
     to: Option<DateTime<Utc>>,
     channel: &str,
 ) -> ApiResult<Uuid> {
-    let loaded = exports.new_aggregate();
+    let id = Uuid::now_v7();
     let command = RecordExport {
-        export_id: loaded.id(),
+        export_id: id,
         tenant_id: ctx.principal.tenant.clone(),
         from,
         to,
         channel: channel.to_owned(),
     };
-    Ok(exports.execute(loaded, command, &ctx.metadata()).await?.id)
+    Ok(crate::act::create(exports, ctx, id, command).await?.id)
 }
 
 #[utoipa::path(

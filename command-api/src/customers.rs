@@ -2,7 +2,7 @@
 //! untag, deactivate and reactivate.
 
 use aggregates::Patch;
-use aggregates::customer::{Customer, CustomerCommand, RegisterCustomer, UpdateCustomer};
+use aggregates::customer::{CustomerCommand, RegisterCustomer, UpdateCustomer};
 use aggregates::values::AddressInput;
 use api_common::authz::{self, Action, Resource};
 use api_common::{ApiError, ApiJson, ApiResult, IfMatch, PathId};
@@ -13,9 +13,10 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::act;
 use crate::context::CommandContext;
-use crate::store::{CommandError, Committed};
 use crate::{CommandResponse, CommandState, JsonOrEmpty, created, ok};
+use event_store::CommandError;
 
 /// A postal address. `country` defaults to `CA`; for Canada `province` is a
 /// province/territory code and `postal_code` looks like `H2X 1Y4`.
@@ -137,36 +138,16 @@ pub struct TagRequest {
     pub tag: String,
 }
 
-/// Commits a customer command whose email and phone must stay unique: the
-/// database checks the claims inside the commit and names the customer
-/// holding the value (`CommandError::Taken`, a 409 naming the field).
-async fn execute_unique(
-    state: &CommandState,
-    ctx: &CommandContext,
-    loaded: crate::store::Loaded<Customer>,
-    command: CustomerCommand,
-) -> ApiResult<Committed> {
-    let registration = loaded.version() == 0;
-    let id = loaded.id();
-    match state
-        .customers
-        .execute(loaded, command, &ctx.metadata())
+/// A refused registration leaves nothing behind: sealing made a data key
+/// for an id that will never have an event.
+async fn discard_key(state: &CommandState, ctx: &CommandContext, id: Uuid) {
+    let tenant = ctx.principal.tenant.as_str();
+    if let Err(e) = state
+        .keystore
+        .discard_unused_data_key(tenant, &id.to_string())
         .await
     {
-        Err(taken @ CommandError::Taken { .. }) if registration => {
-            // Sealing made a data key for an id that will never have an
-            // event: a refused request leaves nothing behind.
-            let tenant = ctx.principal.tenant.as_str();
-            if let Err(e) = state
-                .keystore
-                .discard_unused_data_key(tenant, &id.to_string())
-                .await
-            {
-                tracing::warn!(error = %e, customer = %id, "the refused registration's data key stays");
-            }
-            Err(taken.into())
-        }
-        other => other.map_err(ApiError::from),
+        tracing::warn!(error = %e, customer = %id, "the refused registration's data key stays");
     }
 }
 
@@ -191,9 +172,9 @@ pub async fn register(
         Action::Create,
         authz::unowned(),
     )?;
-    let loaded = state.customers.new_aggregate();
+    let id = Uuid::now_v7();
     let command = CustomerCommand::Register(RegisterCustomer {
-        customer_id: loaded.id(),
+        customer_id: id,
         tenant_id: ctx.principal.tenant.clone(),
         first_name: body.first_name,
         last_name: body.last_name,
@@ -205,7 +186,15 @@ pub async fn register(
         preferences: body.preferences,
         notes: body.notes,
     });
-    let committed = execute_unique(&state, &ctx, loaded, command).await?;
+    // The database checks email and phone inside the commit and names the
+    // customer holding the value (`Taken`, a 409 naming the field).
+    let committed = match act::create(&state.customers, &ctx, id, command).await {
+        Err(taken @ CommandError::Taken { .. }) => {
+            discard_key(&state, &ctx, id).await;
+            return Err(taken.into());
+        }
+        other => other?,
+    };
     Ok(created(
         &format!("/v1/customers/{}", committed.id),
         committed,
@@ -234,14 +223,6 @@ pub async fn update(
     if_match: IfMatch,
     ApiJson(body): ApiJson<UpdateCustomerRequest>,
 ) -> ApiResult<Response> {
-    authz::authorize(
-        &ctx.principal,
-        Resource::Customer,
-        Action::Update,
-        authz::unowned(),
-    )?;
-    let loaded = state.customers.load(&ctx.principal.tenant, id).await?;
-    if_match.check(loaded.version())?;
     let command = CustomerCommand::Update(UpdateCustomer {
         first_name: body.first_name,
         last_name: body.last_name,
@@ -252,7 +233,17 @@ pub async fn update(
         preferences: body.preferences,
         notes: body.notes,
     });
-    let committed = execute_unique(&state, &ctx, loaded, command).await?;
+    let permission = (Resource::Customer, Action::Update);
+    let committed = act::act(
+        &state.customers,
+        &ctx,
+        id,
+        &if_match,
+        permission,
+        act::unowned,
+        |_| command.clone(),
+    )
+    .await?;
     Ok(ok(committed))
 }
 
@@ -264,13 +255,17 @@ async fn simple(
     action: Action,
     command: CustomerCommand,
 ) -> ApiResult<Response> {
-    authz::authorize(&ctx.principal, Resource::Customer, action, authz::unowned())?;
-    let loaded = state.customers.load(&ctx.principal.tenant, id).await?;
-    if_match.check(loaded.version())?;
-    let committed = state
-        .customers
-        .execute(loaded, command, &ctx.metadata())
-        .await?;
+    let permission = (Resource::Customer, action);
+    let committed = act::act(
+        &state.customers,
+        ctx,
+        id,
+        &if_match,
+        permission,
+        act::unowned,
+        |_| command.clone(),
+    )
+    .await?;
     Ok(ok(committed))
 }
 
@@ -407,6 +402,7 @@ pub async fn untag(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use event_store::Committed;
 
     #[test]
     fn a_command_response_is_the_committed_id_and_version() {

@@ -87,12 +87,12 @@ pub async fn record(
             ));
         }
     }
-    let loaded = state.transactions.new_aggregate();
+    let id = Uuid::now_v7();
     let command = FinancialTransactionCommand {
         at: ctx.now,
         actor: ctx.principal.user_id,
         action: FinancialTransactionAction::Record(RecordTransaction {
-            transaction_id: loaded.id(),
+            transaction_id: id,
             tenant_id: ctx.principal.tenant.clone(),
             transaction_type: body.transaction_type,
             amount: body.amount,
@@ -108,10 +108,7 @@ pub async fn record(
             journey_id: body.journey_id,
         }),
     };
-    let committed = state
-        .transactions
-        .execute(loaded, command, &ctx.metadata())
-        .await?;
+    let committed = crate::act::create(&state.transactions, &ctx, id, command).await?;
     Ok(created(
         &format!("/v1/financial-transactions/{}", committed.id),
         committed,

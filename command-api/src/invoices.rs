@@ -12,7 +12,7 @@ use aggregates::invoice::{
     AcceptedQuote, DraftInvoice, Invoice, InvoiceAction, InvoiceCommand, InvoiceError,
     UpdateInvoice,
 };
-use aggregates::quote::QuoteAction;
+use aggregates::quote::{Quote, QuoteAction};
 use api_common::authz::{self, Action, RecordOwnership, Resource};
 use api_common::{ApiError, ApiJson, ApiResult, IfMatch, PathId};
 use axum::extract::{Path, State};
@@ -29,8 +29,9 @@ use uuid::Uuid;
 use crate::context::CommandContext;
 use crate::money::{self, ItemRequest, PaymentRequest, ReasonRequest};
 use crate::quotes::payment_created;
-use crate::store::{CommandError, Committed, Loaded};
+use crate::settings::SalesDefaults;
 use crate::{CommandResponse, CommandState, JsonOrEmpty, created, ok, respond};
+use event_store::{CommandError, Committed, Loaded, Run, Target};
 
 /// A recurring schedule (storage billing): a new invoice every `interval`
 /// from `start_date` (this invoice covers the first cycle) until stopped or
@@ -271,9 +272,9 @@ pub async fn create(
         }
     }
     let defaults = crate::settings::current(&state, &ctx.principal.tenant).await?;
-    let loaded = state.invoices.new_aggregate();
+    let id = Uuid::now_v7();
     let action = InvoiceAction::Draft(DraftInvoice {
-        invoice_id: loaded.id(),
+        invoice_id: id,
         tenant_id: ctx.principal.tenant.clone(),
         customer_id: body.customer_id,
         lead_id: body.lead_id,
@@ -292,10 +293,7 @@ pub async fn create(
         recurring: body.recurring.map(Into::into),
         recurring_origin: None,
     });
-    let committed = state
-        .invoices
-        .execute(loaded, command(&ctx, action), &ctx.metadata())
-        .await?;
+    let committed = crate::act::create(&state.invoices, &ctx, id, command(&ctx, action)).await?;
     Ok(created(
         &format!("/v1/invoices/{}", committed.id),
         committed,
@@ -324,17 +322,70 @@ pub async fn from_quote(
     PathId(quote_id): PathId,
     JsonOrEmpty(body): JsonOrEmpty<InvoiceQuoteRequest>,
 ) -> ApiResult<Response> {
-    let quote =
-        crate::quotes::load_authorized(&state, &ctx, quote_id, Resource::Quote, Action::Read)
-            .await?;
-    authz::authorize(
-        &ctx.principal,
-        Resource::Invoice,
-        Action::Create,
-        Some(crate::quotes::ownership(quote.state())),
-    )?;
+    let defaults = crate::settings::current(&state, &ctx.principal.tenant).await?;
     let invoice_id = invoice_id_for_quote(quote_id);
-    let q = quote.state().clone();
+    // Mark the quote (no more deposits on it), deciding the invoice from the
+    // quote at the version marked; the invoice is decided before anything is
+    // written, so bad input writes nothing.
+    let mut decided = None;
+    crate::act::run(
+        &state.quotes,
+        &ctx,
+        Target::Existing(quote_id),
+        &IfMatch(None),
+        |quote| {
+            let owner = Some(crate::quotes::ownership(quote.state()));
+            authz::authorize(&ctx.principal, Resource::Quote, Action::Read, owner.clone())?;
+            authz::authorize(&ctx.principal, Resource::Invoice, Action::Create, owner)?;
+            let action = invoice_of_quote(
+                &ctx,
+                (quote_id, quote.state()),
+                invoice_id,
+                &defaults,
+                &body,
+            )?;
+            Invoice::default()
+                .decide(command(&ctx, action.clone()))
+                .map_err(|e| ApiError::from_domain(&e))?;
+            decided = Some(action);
+            Ok(aggregates::quote::QuoteCommand {
+                at: ctx.now,
+                actor: ctx.principal.user_id,
+                action: QuoteAction::MarkInvoiced { invoice_id },
+            })
+        },
+    )
+    .await?;
+    let action = decided.ok_or_else(|| ApiError::internal("the invoice was not decided"))?;
+    let committed = state
+        .invoices
+        .run(
+            Run::new(&ctx.principal.tenant, Target::Any(invoice_id)),
+            || ctx.metadata(),
+            |_| Ok(command(&ctx, action.clone())),
+        )
+        .await
+        .map_err(|e| match e {
+            CommandError::Domain(InvoiceError::AlreadyExists(id)) => ApiError::conflict(
+                "quote.already-invoiced",
+                format!("the quote was already invoiced as {id}"),
+            ),
+            other => other.into(),
+        })?;
+    Ok(created(
+        &format!("/v1/invoices/{}", committed.id),
+        committed,
+    ))
+}
+
+/// The invoice an accepted (or converted) quote becomes.
+fn invoice_of_quote(
+    ctx: &CommandContext,
+    (quote_id, q): (Uuid, &Quote),
+    invoice_id: Uuid,
+    defaults: &SalesDefaults,
+    body: &InvoiceQuoteRequest,
+) -> ApiResult<InvoiceAction> {
     if !matches!(q.status(), QuoteStatus::Accepted | QuoteStatus::Converted) {
         return Err(ApiError::conflict(
             "quote.wrong-status",
@@ -344,12 +395,11 @@ pub async fn from_quote(
             ),
         ));
     }
-    let defaults = crate::settings::current(&state, &ctx.principal.tenant).await?;
     let terms = q
         .terms
         .as_ref()
         .ok_or_else(|| ApiError::internal("a quote without terms"))?;
-    let action = InvoiceAction::DraftFromQuote(AcceptedQuote {
+    Ok(InvoiceAction::DraftFromQuote(AcceptedQuote {
         invoice_id,
         tenant_id: ctx.principal.tenant.clone(),
         quote_id,
@@ -364,49 +414,12 @@ pub async fn from_quote(
         payment_terms_days: body
             .payment_terms_days
             .unwrap_or(defaults.default_payment_terms_days),
-        terms: body.terms.or_else(|| terms.terms.clone()),
-        notes: body.notes.or_else(|| terms.notes.clone()),
+        terms: body.terms.clone().or_else(|| terms.terms.clone()),
+        notes: body.notes.clone().or_else(|| terms.notes.clone()),
         journey_id: q.journey_id,
         items: q.accepted_items(),
         deposits: q.deposits.clone(),
-    });
-    // Decide the invoice before touching the quote, so bad input writes nothing.
-    Invoice::default()
-        .decide(command(&ctx, action.clone()))
-        .map_err(|e| ApiError::from_domain(&e))?;
-    // Mark the quote (no more deposits on it), then draft the invoice with
-    // the deposits the quote held at that version.
-    state
-        .quotes
-        .execute(
-            quote,
-            aggregates::quote::QuoteCommand {
-                at: ctx.now,
-                actor: ctx.principal.user_id,
-                action: QuoteAction::MarkInvoiced { invoice_id },
-            },
-            &ctx.metadata(),
-        )
-        .await?;
-    let loaded = state
-        .invoices
-        .load_or_new(&ctx.principal.tenant, invoice_id)
-        .await?;
-    let committed = state
-        .invoices
-        .execute(loaded, command(&ctx, action), &ctx.metadata())
-        .await
-        .map_err(|e| match e {
-            CommandError::Domain(InvoiceError::AlreadyExists(id)) => ApiError::conflict(
-                "quote.already-invoiced",
-                format!("the quote was already invoiced as {id}"),
-            ),
-            other => other.into(),
-        })?;
-    Ok(created(
-        &format!("/v1/invoices/{}", committed.id),
-        committed,
-    ))
+    }))
 }
 
 #[utoipa::path(
@@ -445,13 +458,8 @@ pub async fn update(
 
 /// The number the database gave an issued invoice.
 async fn invoice_number(state: &CommandState, ctx: &CommandContext, id: Uuid) -> ApiResult<String> {
-    let number: Option<String> = sqlx::query_scalar(
-        "SELECT invoice_number FROM invoice_numbers WHERE tenant_id = $1 AND invoice_id = $2",
-    )
-    .bind(ctx.principal.tenant.as_str())
-    .bind(id.to_string())
-    .fetch_optional(&state.pool)
-    .await?;
+    let number =
+        event_store::lookups::invoice_number(&state.pool, &ctx.principal.tenant, id).await?;
     number.ok_or_else(|| ApiError::internal(format!("issued invoice {id} has no number")))
 }
 

@@ -19,8 +19,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::context::CommandContext;
-use crate::store::Committed;
 use crate::{CommandResponse, CommandState, created, ok};
+use event_store::Committed;
 
 /// Open a lead for an existing, active customer. A sales rep's new lead is
 /// assigned to them unless they say otherwise.
@@ -149,18 +149,16 @@ async fn act(
     if_match: IfMatch,
     action: LeadAction,
 ) -> ApiResult<Committed> {
-    let loaded = state.leads.load(&ctx.principal.tenant, id).await?;
-    authz::authorize(
-        &ctx.principal,
-        Resource::Lead,
-        Action::Update,
-        Some(ownership(loaded.state())),
-    )?;
-    if_match.check(loaded.version())?;
-    Ok(state
-        .leads
-        .execute(loaded, command(ctx, action), &ctx.metadata())
-        .await?)
+    crate::act::act(
+        &state.leads,
+        ctx,
+        id,
+        &if_match,
+        (Resource::Lead, Action::Update),
+        ownership,
+        |_| command(ctx, action.clone()),
+    )
+    .await
 }
 
 fn command(ctx: &CommandContext, action: LeadAction) -> LeadCommand {
@@ -217,9 +215,9 @@ pub async fn create(
         .find(&ctx.principal.tenant, body.customer_id)
         .await?
         .ok_or_else(|| ApiError::invalid_field("customer_id", "no customer with this id"))?;
-    let loaded = state.leads.new_aggregate();
+    let id = Uuid::now_v7();
     let action = LeadAction::Create(CreateLead {
-        lead_id: loaded.id(),
+        lead_id: id,
         tenant_id: ctx.principal.tenant.clone(),
         customer: CustomerFacts {
             id: body.customer_id,
@@ -236,10 +234,7 @@ pub async fn create(
         assigned_to,
         location_id: body.location_id,
     });
-    let committed = state
-        .leads
-        .execute(loaded, command(&ctx, action), &ctx.metadata())
-        .await?;
+    let committed = crate::act::create(&state.leads, &ctx, id, command(&ctx, action)).await?;
     Ok(created(&format!("/v1/leads/{}", committed.id), committed))
 }
 

@@ -20,11 +20,9 @@
 
 pub mod act;
 pub mod audit;
-pub mod chain;
 pub mod context;
 pub mod customers;
 pub mod finance;
-pub mod history;
 pub mod idempotency;
 pub mod invoices;
 pub mod leads;
@@ -32,10 +30,7 @@ pub mod money;
 pub mod operations;
 pub mod permissions;
 pub mod quotes;
-pub mod relay;
-pub mod sealing;
 pub mod settings;
-pub mod store;
 
 use std::sync::Arc;
 
@@ -59,7 +54,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::idempotency::IdempotencyState;
-use crate::store::{Committed, Store};
+use event_store::{Committed, Store};
 
 /// Everything the command routes share.
 #[derive(Clone)]

@@ -31,11 +31,11 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::act::{act, load_authorized};
+use crate::act::{self, act, load_authorized};
 use crate::context::CommandContext;
 use crate::money::ReasonRequest;
-use crate::store::{CommandError, Committed};
 use crate::{CommandResponse, CommandState, JsonOrEmpty, created, ok, respond};
+use event_store::{CommandError, Committed, Target};
 
 // ------------------------------------------------------------ equipment
 
@@ -233,13 +233,8 @@ async fn serial_holder(
     let Some(serial) = serial.map(str::trim).filter(|s| !s.is_empty()) else {
         return Ok(());
     };
-    let holder: Option<String> = sqlx::query_scalar(
-        "SELECT equipment_id FROM equipment_serial_claims WHERE tenant_id = $1 AND serial_number = upper($2)",
-    )
-    .bind(ctx.principal.tenant.as_str())
-    .bind(serial)
-    .fetch_optional(&state.pool)
-    .await?;
+    let holder =
+        event_store::lookups::serial_holder(&state.pool, &ctx.principal.tenant, serial).await?;
     match holder {
         Some(h) if Some(h.as_str()) != except.map(|e| e.to_string()).as_deref() => {
             Err(ApiError::duplicate(
@@ -299,17 +294,13 @@ pub async fn register(
     )?;
     serial_holder(&state, &ctx, body.serial_number.as_deref(), None).await?;
     let serial = body.serial_number.clone();
-    let loaded = state.equipment.new_aggregate();
+    let id = Uuid::now_v7();
     let action = EquipmentAction::Register(RegisterEquipment {
-        equipment_id: loaded.id(),
+        equipment_id: id,
         tenant_id: ctx.principal.tenant.clone(),
         details: body.into(),
     });
-    match state
-        .equipment
-        .execute(loaded, equipment_command(&ctx, action), &ctx.metadata())
-        .await
-    {
+    match act::create(&state.equipment, &ctx, id, equipment_command(&ctx, action)).await {
         Ok(committed) => Ok(created(
             &format!("/v1/equipment/{}", committed.id),
             committed,
@@ -342,58 +333,54 @@ pub async fn update(
 ) -> ApiResult<Response> {
     serial_holder(&state, &ctx, body.serial_number.as_deref(), Some(id)).await?;
     let serial = body.serial_number.clone();
-    let loaded = load_authorized(
+    // The edit is merged into the version it is committed on: a concurrent
+    // change is never silently overwritten (a lost race merges again).
+    let decided = act::run(
         &state.equipment,
         &ctx,
-        id,
-        (Resource::Equipment, Action::Update),
-        equipment_ownership,
+        Target::Existing(id),
+        &if_match,
+        |loaded| {
+            let owner = Some(equipment_ownership(loaded.state()));
+            authz::authorize(&ctx.principal, Resource::Equipment, Action::Update, owner)?;
+            let current = loaded
+                .state()
+                .details
+                .as_ref()
+                .ok_or_else(|| ApiError::internal("equipment without details"))?;
+            let mut details = EquipmentDetailsInput::from(current);
+            macro_rules! set {
+                ($($field:ident),*) => { $(if let Some(v) = &body.$field { details.$field = v.clone(); })* };
+            }
+            macro_rules! set_some {
+                ($($field:ident),*) => { $(if let Some(v) = &body.$field { details.$field = Some(v.clone()); })* };
+            }
+            set!(location_id, name, specifications);
+            set_some!(
+                serial_number,
+                manufacturer,
+                model,
+                capacity,
+                depreciation,
+                current_location,
+                assigned_user,
+                odometer_km
+            );
+            if let Some(schedule) = &body.maintenance_schedule {
+                details.maintenance_schedule = schedule.clone();
+            }
+            Ok(equipment_command(&ctx, EquipmentAction::Update(details)))
+        },
     )
-    .await?;
-    let current = loaded
-        .state()
-        .details
-        .as_ref()
-        .ok_or_else(|| ApiError::internal("equipment without details"))?;
-    let mut details = EquipmentDetailsInput::from(current);
-    macro_rules! set {
-        ($($field:ident),*) => { $(if let Some(v) = body.$field { details.$field = v; })* };
-    }
-    macro_rules! set_some {
-        ($($field:ident),*) => { $(if let Some(v) = body.$field { details.$field = Some(v); })* };
-    }
-    set!(location_id, name, specifications);
-    set_some!(
-        serial_number,
-        manufacturer,
-        model,
-        capacity,
-        depreciation,
-        current_location,
-        assigned_user,
-        odometer_km
-    );
-    if let Some(schedule) = body.maintenance_schedule {
-        details.maintenance_schedule = schedule;
-    }
-    if_match.check(loaded.version())?;
-    // The edit was merged into this version: a concurrent change is a 409,
-    // never silently overwritten.
-    match state
-        .equipment
-        .execute(
-            loaded,
-            equipment_command(&ctx, EquipmentAction::Update(details)),
-            &ctx.metadata(),
-        )
-        .await
-    {
+    .await;
+    match decided {
         Ok(committed) => Ok(ok(committed)),
-        Err(CommandError::Conflict) => {
+        // The serial number may have been claimed in the same instant.
+        Err(e) if e.status() == StatusCode::CONFLICT => {
             serial_holder(&state, &ctx, serial.as_deref(), Some(id)).await?;
-            Err(ApiError::concurrent_write())
+            Err(e)
         }
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }
 
@@ -523,23 +510,19 @@ async fn overlapping(
     (from, to): (DateTime<Utc>, DateTime<Utc>),
     except: Option<Uuid>,
 ) -> ApiResult<ApiError> {
-    let rows: Vec<(String, String, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT booking_id, kind, lower(period), upper(period) FROM equipment_bookings
-          WHERE tenant_id = $1 AND equipment_id = $2 AND period && tstzrange($3, $4, '[)')
-            AND booking_id <> coalesce($5, '')
-          ORDER BY lower(period) LIMIT 10",
+    let rows = event_store::lookups::overlapping_bookings(
+        &state.pool,
+        &ctx.principal.tenant,
+        equipment,
+        (from, to),
+        except,
     )
-    .bind(ctx.principal.tenant.as_str())
-    .bind(equipment.to_string())
-    .bind(from)
-    .bind(to)
-    .bind(except.map(|e| e.to_string()))
-    .fetch_all(&state.pool)
     .await?;
     let described: Vec<String> = rows
         .iter()
-        .map(|(id, kind, start, end)| {
-            let what = if kind == "maintenance" {
+        .map(|b| {
+            let (id, start, end) = (&b.booking_id, b.starts_at, b.ends_at);
+            let what = if b.kind == "maintenance" {
                 "maintenance window"
             } else {
                 "assignment"
@@ -789,42 +772,40 @@ pub async fn assign(
         .await?
         .ok_or_else(|| ApiError::invalid_field("equipment_id", "no equipment with this id"))?;
     let period = (body.starts_at, body.ends_at);
-    // A deadlock between two racing bookings is retried: the retry then meets
-    // the winner's booking and is refused naming it.
-    for attempt in 1..=5 {
-        let loaded = state.assignments.new_aggregate();
-        let action = AssignmentAction::Assign(AssignEquipment {
-            assignment_id: loaded.id(),
-            tenant_id: ctx.principal.tenant.clone(),
-            equipment_id: body.equipment_id,
-            equipment_status: Some(equipment.state().status()),
-            journey_id: body.journey_id,
-            user_id: body.user_id,
-            starts_at: body.starts_at,
-            ends_at: body.ends_at,
-            purpose: body.purpose.clone(),
-            notes: body.notes.clone(),
-        });
-        match state
-            .assignments
-            .execute(loaded, assignment_command(&ctx, action), &ctx.metadata())
-            .await
-        {
-            Ok(committed) => {
-                return Ok(created(
-                    &format!("/v1/equipment-assignments/{}", committed.id),
-                    committed,
-                ));
-            }
-            Err(CommandError::Excluded(_)) => {
-                return Err(overlapping(&state, &ctx, body.equipment_id, period, None).await?);
-            }
-            Err(CommandError::Refused(detail)) => return Err(unavailable(detail)),
-            Err(CommandError::Conflict) if attempt < 5 => continue,
-            Err(e) => return Err(e.into()),
+    // A deadlock between two racing bookings is decided again (the event
+    // store's loop): the retry then meets the winner's booking and is
+    // refused naming it.
+    let id = Uuid::now_v7();
+    let action = AssignmentAction::Assign(AssignEquipment {
+        assignment_id: id,
+        tenant_id: ctx.principal.tenant.clone(),
+        equipment_id: body.equipment_id,
+        equipment_status: Some(equipment.state().status()),
+        journey_id: body.journey_id,
+        user_id: body.user_id,
+        starts_at: body.starts_at,
+        ends_at: body.ends_at,
+        purpose: body.purpose,
+        notes: body.notes,
+    });
+    match act::create(
+        &state.assignments,
+        &ctx,
+        id,
+        assignment_command(&ctx, action),
+    )
+    .await
+    {
+        Ok(committed) => Ok(created(
+            &format!("/v1/equipment-assignments/{}", committed.id),
+            committed,
+        )),
+        Err(CommandError::Excluded(_)) => {
+            Err(overlapping(&state, &ctx, body.equipment_id, period, None).await?)
         }
+        Err(CommandError::Refused(detail)) => Err(unavailable(detail)),
+        Err(e) => Err(e.into()),
     }
-    Err(ApiError::concurrent_write())
 }
 
 /// 409: the equipment cannot be booked now (the database saw its status
@@ -1121,14 +1102,9 @@ async fn sku_holder(
     location: &str,
     sku: &str,
 ) -> ApiResult<()> {
-    let holder: Option<String> = sqlx::query_scalar(
-        "SELECT item_id FROM inventory_sku_claims WHERE tenant_id = $1 AND location_id = $2 AND sku = upper($3)",
-    )
-    .bind(ctx.principal.tenant.as_str())
-    .bind(location.trim())
-    .bind(sku.trim())
-    .fetch_optional(&state.pool)
-    .await?;
+    let tenant = &ctx.principal.tenant;
+    let holder =
+        event_store::lookups::sku_holder(&state.pool, tenant, location.trim(), sku.trim()).await?;
     match holder {
         Some(item) => Err(ApiError::duplicate(
             "sku",
@@ -1169,9 +1145,9 @@ pub async fn create_item(
     )?;
     sku_holder(&state, &ctx, &body.location_id, &body.sku).await?;
     let (location, sku) = (body.location_id.clone(), body.sku.clone());
-    let loaded = state.inventory.new_aggregate();
+    let id = Uuid::now_v7();
     let action = InventoryAction::Create(CreateItem {
-        item_id: loaded.id(),
+        item_id: id,
         tenant_id: ctx.principal.tenant.clone(),
         location_id: body.location_id,
         details: ItemDetailsInput {
@@ -1189,11 +1165,7 @@ pub async fn create_item(
             expiry_date: body.expiry_date,
         },
     });
-    match state
-        .inventory
-        .execute(loaded, inventory_command(&ctx, action), &ctx.metadata())
-        .await
-    {
+    match act::create(&state.inventory, &ctx, id, inventory_command(&ctx, action)).await {
         Ok(committed) => Ok(created(
             &format!("/v1/inventory/{}", committed.id),
             committed,
@@ -1231,52 +1203,64 @@ pub async fn update_item(
         item_ownership,
     )
     .await?;
-    if_match.check(loaded.version())?;
     let location = loaded.state().location_id().unwrap_or_default().to_owned();
-    let current = loaded
+    let current_sku = loaded
         .state()
         .details
         .as_ref()
-        .ok_or_else(|| ApiError::internal("an item without details"))?;
+        .map(|d| d.sku.clone())
+        .unwrap_or_default();
+    drop(loaded);
     if let Some(sku) = body
         .sku
         .as_deref()
-        .filter(|s| !s.trim().eq_ignore_ascii_case(&current.sku))
+        .filter(|s| !s.trim().eq_ignore_ascii_case(&current_sku))
     {
         sku_holder(&state, &ctx, &location, sku).await?;
     }
-    let mut details = ItemDetailsInput::from(current);
-    macro_rules! set {
-        ($($field:ident),*) => { $(if let Some(v) = body.$field { details.$field = v; })* };
-    }
-    macro_rules! set_some {
-        ($($field:ident),*) => { $(if let Some(v) = body.$field { details.$field = Some(v); })* };
-    }
-    set!(sku, name, category, min_quantity, unit_cost, unit_price);
-    set_some!(
-        barcode,
-        description,
-        subcategory,
-        max_quantity,
-        supplier,
-        expiry_date
-    );
-    let sku = details.sku.clone();
-    match state
-        .inventory
-        .execute(
-            loaded,
-            inventory_command(&ctx, InventoryAction::Update(details)),
-            &ctx.metadata(),
-        )
-        .await
-    {
+    // Merged into the version it is committed on (a lost race merges again).
+    let decided = act::run(
+        &state.inventory,
+        &ctx,
+        Target::Existing(id),
+        &if_match,
+        |loaded| {
+            let owner = Some(item_ownership(loaded.state()));
+            authz::authorize(&ctx.principal, Resource::Inventory, Action::Update, owner)?;
+            let current = loaded
+                .state()
+                .details
+                .as_ref()
+                .ok_or_else(|| ApiError::internal("an item without details"))?;
+            let mut details = ItemDetailsInput::from(current);
+            macro_rules! set {
+                ($($field:ident),*) => { $(if let Some(v) = &body.$field { details.$field = v.clone(); })* };
+            }
+            macro_rules! set_some {
+                ($($field:ident),*) => { $(if let Some(v) = &body.$field { details.$field = Some(v.clone()); })* };
+            }
+            set!(sku, name, category, min_quantity, unit_cost, unit_price);
+            set_some!(
+                barcode,
+                description,
+                subcategory,
+                max_quantity,
+                supplier,
+                expiry_date
+            );
+            Ok(inventory_command(&ctx, InventoryAction::Update(details)))
+        },
+    )
+    .await;
+    match decided {
         Ok(committed) => Ok(ok(committed)),
-        Err(CommandError::Conflict) => {
-            sku_holder(&state, &ctx, &location, &sku).await?;
-            Err(ApiError::concurrent_write())
+        // The SKU may have been claimed in the same instant.
+        Err(e) if e.status() == StatusCode::CONFLICT => {
+            let sku = body.sku.as_deref().unwrap_or(&current_sku);
+            sku_holder(&state, &ctx, &location, sku).await?;
+            Err(e)
         }
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }
 

@@ -17,8 +17,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::context::CommandContext;
-use crate::store::Committed;
 use crate::{CommandResponse, CommandState, ok, respond};
+use event_store::{Committed, Target};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MatrixEntry {
@@ -31,7 +31,7 @@ pub struct MatrixEntry {
     pub source: String,
 }
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct GrantView {
     pub grant_id: Uuid,
     pub user_id: Uuid,
@@ -57,8 +57,22 @@ pub struct Matrix {
     pub grants: Vec<GrantView>,
 }
 
-const GRANT_COLUMNS: &str = "grant_id, user_id, resource, action, scope, expires_at, reason, granted_at, revoked_at, \
-     (revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())) AS active";
+impl From<event_store::lookups::Grant> for GrantView {
+    fn from(g: event_store::lookups::Grant) -> Self {
+        Self {
+            grant_id: g.grant_id,
+            user_id: g.user_id,
+            resource: g.resource,
+            action: g.action,
+            scope: g.scope,
+            expires_at: g.expires_at,
+            reason: g.reason,
+            granted_at: g.granted_at,
+            revoked_at: g.revoked_at,
+            active: g.active,
+        }
+    }
+}
 
 #[utoipa::path(
     get, path = "/v1/permissions", tag = "permissions",
@@ -70,23 +84,19 @@ pub async fn matrix(
     principal: Principal,
 ) -> ApiResult<Json<Matrix>> {
     authz::authorize(&principal, Resource::Permission, Action::Read, None)?;
-    let overrides: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
-        "SELECT role, resource, action, scope FROM permission_overrides WHERE tenant_id = $1",
-    )
-    .bind(principal.tenant.as_str())
-    .fetch_all(&state.pool)
-    .await?;
+    let overrides =
+        event_store::lookups::permission_overrides(&state.pool, &principal.tenant).await?;
     let mut permissions = Vec::new();
     for role in Role::ALL.iter().filter(|r| r.is_person()) {
         for resource in Resource::ALL {
             for action in Action::ALL {
-                let overridden = overrides.iter().find(|(r, res, a, _)| {
-                    r == role.as_str() && res == resource.as_str() && a == action.as_str()
+                let overridden = overrides.iter().find(|o| {
+                    o.role == role.as_str()
+                        && o.resource == resource.as_str()
+                        && o.action == action.as_str()
                 });
                 let (scope, source) = match overridden {
-                    Some((_, _, _, scope)) => {
-                        (scope.as_deref().and_then(|s| s.parse().ok()), "override")
-                    }
+                    Some(o) => (o.scope.as_deref().and_then(|s| s.parse().ok()), "override"),
                     None => (default_scope(*role, *resource, *action), "default"),
                 };
                 permissions.push(MatrixEntry {
@@ -99,14 +109,15 @@ pub async fn matrix(
             }
         }
     }
-    let grants: Vec<GrantView> = sqlx::query_as(&format!(
-        "SELECT {GRANT_COLUMNS} FROM permission_grants
-          WHERE tenant_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
-          ORDER BY granted_at"
-    ))
-    .bind(principal.tenant.as_str())
-    .fetch_all(&state.pool)
-    .await?;
+    let in_force = event_store::lookups::GrantFilter {
+        active_only: true,
+        ..Default::default()
+    };
+    let grants = event_store::lookups::grants(&state.pool, &principal.tenant, in_force)
+        .await?
+        .into_iter()
+        .map(GrantView::from)
+        .collect();
     Ok(Json(Matrix {
         permissions,
         grants,
@@ -136,20 +147,16 @@ async fn act(
     action: PermissionAction,
 ) -> ApiResult<Committed> {
     let tenant = &ctx.principal.tenant;
-    let loaded = state
-        .permissions
-        .load_or_new(tenant, matrix_id(tenant))
-        .await?;
-    if_match.check(loaded.version())?;
     let command = PermissionCommand {
         tenant_id: tenant.clone(),
         at: ctx.now,
         action,
     };
-    let committed = state
-        .permissions
-        .execute(loaded, command, &ctx.metadata())
-        .await?;
+    let target = Target::Any(matrix_id(tenant));
+    let committed = crate::act::run(&state.permissions, ctx, target, &if_match, |_| {
+        Ok(command.clone())
+    })
+    .await?;
     // This process's cached policies at once; other processes' on the
     // `crm_permissions` notification, and their commands at commit.
     state.policies.invalidate(tenant);
@@ -299,16 +306,15 @@ pub async fn grants(
     ApiQuery(params): ApiQuery<GrantsParams>,
 ) -> ApiResult<Json<Vec<GrantView>>> {
     authz::authorize(&principal, Resource::Permission, Action::Read, None)?;
-    let rows: Vec<GrantView> = sqlx::query_as(&format!(
-        "SELECT {GRANT_COLUMNS} FROM permission_grants
-          WHERE tenant_id = $1 AND ($2::uuid IS NULL OR user_id = $2)
-            AND (NOT $3 OR (revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())))
-          ORDER BY granted_at DESC LIMIT 500"
-    ))
-    .bind(principal.tenant.as_str())
-    .bind(params.user_id)
-    .bind(params.active.unwrap_or(true))
-    .fetch_all(&state.pool)
-    .await?;
+    let filter = event_store::lookups::GrantFilter {
+        user_id: params.user_id,
+        active_only: params.active.unwrap_or(true),
+        newest_first: true,
+    };
+    let rows = event_store::lookups::grants(&state.pool, &principal.tenant, filter)
+        .await?
+        .into_iter()
+        .map(GrantView::from)
+        .collect();
     Ok(Json(rows))
 }

@@ -20,8 +20,8 @@ use uuid::Uuid;
 
 use crate::context::CommandContext;
 use crate::money::{self, ItemRequest, PaymentRequest, ReasonRequest};
-use crate::store::{Committed, Loaded};
 use crate::{CommandResponse, CommandState, JsonOrEmpty, created, ok, respond};
+use event_store::{Committed, Loaded};
 
 /// Hourly pricing: `rate × max(estimated_hours, minimum_hours)`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -284,9 +284,9 @@ async fn draft(
         location_id: location_id.as_deref().map(str::trim).map(str::to_owned),
     };
     authz::authorize(&ctx.principal, Resource::Quote, Action::Create, Some(facts))?;
-    let loaded = state.quotes.new_aggregate();
+    let id = Uuid::now_v7();
     let action = QuoteAction::Draft(DraftQuote {
-        quote_id: loaded.id(),
+        quote_id: id,
         tenant_id: ctx.principal.tenant.clone(),
         parties,
         location_id,
@@ -294,10 +294,7 @@ async fn draft(
         copied_from,
         input,
     });
-    Ok(state
-        .quotes
-        .execute(loaded, command(ctx, action), &ctx.metadata())
-        .await?)
+    Ok(crate::act::create(&state.quotes, ctx, id, command(ctx, action)).await?)
 }
 
 #[utoipa::path(

@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 
 use crate::context::CommandContext;
 use crate::{CommandResponse, CommandState, ok, respond};
+use event_store::Target;
 
 /// The settings a command reads, and what `GET /v1/settings/sales` shows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
@@ -101,11 +102,6 @@ pub async fn update(
 ) -> ApiResult<Response> {
     authz::authorize(&ctx.principal, Resource::Report, Action::Update, None)?;
     let tenant = &ctx.principal.tenant;
-    let loaded = state
-        .settings
-        .load_or_new(tenant, settings_id(tenant))
-        .await?;
-    if_match.check(loaded.version())?;
     let command = SalesSettingsCommand {
         at: ctx.now,
         actor: ctx.principal.user_id,
@@ -116,8 +112,13 @@ pub async fn update(
             default_payment_terms_days: body.default_payment_terms_days,
         },
     };
-    Ok(ok(state
-        .settings
-        .execute(loaded, command, &ctx.metadata())
-        .await?))
+    let target = Target::Any(settings_id(tenant));
+    Ok(ok(crate::act::run(
+        &state.settings,
+        &ctx,
+        target,
+        &if_match,
+        |_| Ok(command.clone()),
+    )
+    .await?))
 }

@@ -17,7 +17,7 @@ pub mod policies;
 use std::sync::Arc;
 
 use aggregates::lead::Lead;
-use command_api::store::Store;
+use event_store::Store;
 use projections::Projection;
 
 /// The stream consumers of this crate, run and managed like projections.

@@ -39,18 +39,14 @@ use std::sync::Arc;
 
 use aggregates::lead::{Lead, LeadAction, LeadCommand, LeadError};
 use chrono::Utc;
-use command_api::store::{CommandError, Store};
 use event_schemas::lead::PipelineCause;
 use event_schemas::money::QuoteStatus;
 use event_schemas::quote::{AGGREGATE_TYPE as QUOTE, QuoteDrafted};
 use event_schemas::{EventMetadata, LeadStatus, Role, SYSTEM_USER};
+use event_store::{CommandError, Run, Store, Target};
 use projections::{ProjectedEvent, Projection, ProjectionError};
 use sqlx::PgConnection;
 use uuid::Uuid;
-
-/// How often a lead command that loses a race is retried before the event
-/// is redelivered.
-const ATTEMPTS: usize = 5;
 
 pub struct LeadPipeline {
     pub leads: Arc<Store<Lead>>,
@@ -140,77 +136,58 @@ impl LeadPipeline {
             }
             Err(err) => return Err(ProjectionError::CommandRetry(err.to_string())),
         };
-        for _ in 0..ATTEMPTS {
-            let loaded = match self.leads.load(&e.tenant, lead_id).await {
-                Ok(loaded) => loaded,
-                Err(err) if err.status().as_u16() == 404 => {
-                    tracing::warn!(%lead_id, %quote_id, "the quote's lead does not exist; nothing to move");
-                    return Ok(());
+        let command = || LeadCommand {
+            at: Utc::now(),
+            actor: SYSTEM_USER,
+            action: LeadAction::PipelineMove {
+                to: decided.to,
+                only_from: decided.only_from.clone(),
+                cause: cause.clone(),
+                as_of_version,
+            },
+        };
+        let metadata = || EventMetadata {
+            tenant_id: e.tenant.clone(),
+            user_id: SYSTEM_USER,
+            role: Role::System,
+            correlation_id: e.correlationid.clone(),
+            causation_id: e.id.to_string(),
+            command_id: Uuid::now_v7(),
+            recorded_at: Utc::now(),
+            policy_version: None,
+            policy_valid_until: None,
+        };
+        let run = Run::new(&e.tenant, Target::Existing(lead_id));
+        match self.leads.run(run, metadata, |_| Ok(command())).await {
+            Ok(committed) => {
+                if committed.events > 0 {
+                    tracing::info!(%lead_id, %quote_id, to = %decided.to, rule = decided.rule, "lead moved by the sales process");
                 }
-                // The event store is unavailable: retried.
-                Err(err) if err.status().as_u16() == 503 => {
-                    return Err(ProjectionError::CommandRetry(err.detail().to_owned()));
-                }
-                // The lead cannot be loaded (e.g. a stored event that does not
-                // decode): no retry helps; the process stops visibly.
-                Err(err) => {
-                    return Err(ProjectionError::Command(format!(
-                        "lead {lead_id} cannot be loaded: {}",
-                        err.detail()
-                    )));
-                }
-            };
-            let now = Utc::now();
-            let command = LeadCommand {
-                at: now,
-                actor: SYSTEM_USER,
-                action: LeadAction::PipelineMove {
-                    to: decided.to,
-                    only_from: decided.only_from.clone(),
-                    cause: cause.clone(),
-                    as_of_version,
-                },
-            };
-            let metadata = EventMetadata {
-                tenant_id: e.tenant.clone(),
-                user_id: SYSTEM_USER,
-                role: Role::System,
-                correlation_id: e.correlationid.clone(),
-                causation_id: e.id.to_string(),
-                command_id: Uuid::now_v7(),
-                recorded_at: now,
-                policy_version: None,
-                policy_valid_until: None,
-            };
-            match self.leads.execute(loaded, command, &metadata).await {
-                Ok(committed) => {
-                    if committed.events > 0 {
-                        tracing::info!(%lead_id, %quote_id, to = %decided.to, rule = decided.rule, "lead moved by the sales process");
-                    }
-                    return Ok(());
-                }
-                Err(CommandError::Conflict) => continue,
-                // A closed (archived) lead is left alone.
-                Err(CommandError::Domain(LeadError::Closed(_))) => return Ok(()),
-                Err(CommandError::Domain(other)) => {
-                    tracing::warn!(%lead_id, %quote_id, error = %other, "the sales process could not move the lead");
-                    return Ok(());
-                }
-                Err(CommandError::Unavailable(detail)) => {
-                    return Err(ProjectionError::CommandRetry(detail));
-                }
-                // Refused by the database or an internal failure: the same
-                // command would fail again.
-                Err(other) => {
-                    return Err(ProjectionError::Command(format!(
-                        "moving lead {lead_id}: {other}"
-                    )));
-                }
+                Ok(())
             }
+            Err(CommandError::NotFound { .. }) => {
+                tracing::warn!(%lead_id, %quote_id, "the quote's lead does not exist; nothing to move");
+                Ok(())
+            }
+            // A closed (archived) lead is left alone.
+            Err(CommandError::Domain(LeadError::Closed(_))) => Ok(()),
+            Err(CommandError::Domain(other)) => {
+                tracing::warn!(%lead_id, %quote_id, error = %other, "the sales process could not move the lead");
+                Ok(())
+            }
+            // The event store is unavailable, or the lead kept changing under
+            // the process: the event is redelivered.
+            Err(CommandError::Unavailable(detail)) => Err(ProjectionError::CommandRetry(detail)),
+            Err(CommandError::Conflict) => Err(ProjectionError::CommandRetry(format!(
+                "lead {lead_id} kept changing under the sales process"
+            ))),
+            // Refused by the database, a lead that cannot be loaded (a stored
+            // event that does not decode) or an internal failure: the same
+            // command would fail again; the process stops visibly.
+            Err(other) => Err(ProjectionError::Command(format!(
+                "moving lead {lead_id}: {other}"
+            ))),
         }
-        Err(ProjectionError::CommandRetry(format!(
-            "lead {lead_id} kept changing under the sales process"
-        )))
     }
 }
 

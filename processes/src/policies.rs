@@ -25,7 +25,6 @@ use aggregates::invoice::{
 use aggregates::quote::{Quote, QuoteAction, QuoteCommand};
 use aggregates::sales::ItemInput;
 use chrono::{NaiveDate, Utc};
-use command_api::store::{CommandError, Store};
 use event_schemas::inventory::{
     AGGREGATE_TYPE as INVENTORY, InventoryItemCreated, InventoryTransactionRecorded,
 };
@@ -36,6 +35,7 @@ use event_schemas::invoice::{
 };
 use event_schemas::quote::AGGREGATE_TYPE as QUOTE;
 use event_schemas::{EventMetadata, Role, SYSTEM_USER, TenantId};
+use event_store::{CommandError, Run, Store, Target};
 use projections::{ProjectedEvent, Projection, ProjectionError};
 use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgPool};
@@ -448,8 +448,9 @@ fn system_metadata(tenant: &TenantId, policy: &str) -> EventMetadata {
     }
 }
 
-/// Decides `action` on an aggregate on fresh state, a few times if it
-/// loses a race; `Ok(events)` or the domain error.
+/// Decides `action` on an aggregate (fresh if it has none yet) through the
+/// event store's loop (decided again on fresh state when it loses a race);
+/// `Ok(events)` or the store's refusal.
 async fn decide<A>(
     store: &Store<A>,
     tenant: &TenantId,
@@ -461,22 +462,11 @@ where
     A: cqrs_es::Aggregate<Services = ()> + aggregates::TenantOwned,
     A::Error: aggregates::DomainError,
 {
-    let mut last = CommandError::Conflict;
-    for _ in 0..5 {
-        let loaded = match store.load_or_new(tenant, id).await {
-            Ok(loaded) => loaded,
-            Err(e) => return Err(CommandError::Unavailable(e.detail().to_owned())),
-        };
-        match store
-            .execute(loaded, action(), &system_metadata(tenant, policy))
-            .await
-        {
-            Ok(c) => return Ok(c.events),
-            Err(CommandError::Conflict) => last = CommandError::Conflict,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last)
+    let run = Run::new(tenant, Target::Any(id));
+    let committed = store
+        .run(run, || system_metadata(tenant, policy), |_| Ok(action()))
+        .await?;
+    Ok(committed.events)
 }
 
 fn tenant_of(raw: &str) -> Option<TenantId> {
@@ -664,7 +654,7 @@ async fn generate_cycle(
         .invoices
         .load(tenant, parent)
         .await
-        .map_err(|e| e.detail().to_owned())?;
+        .map_err(|e| e.to_string())?;
     let Some((cycle, date)) = loaded.state().next_cycle() else {
         return Ok(false);
     };
@@ -710,7 +700,7 @@ async fn issue_cycle(
         .invoices
         .load(tenant, parent)
         .await
-        .map_err(|e| e.detail().to_owned())?;
+        .map_err(|e| e.to_string())?;
     let p = source.state();
     let terms = p.terms().ok_or("the recurring invoice has no terms")?;
     let draft = DraftInvoice {

@@ -156,15 +156,11 @@ impl TestEnv {
         from: Option<chrono::DateTime<chrono::Utc>>,
     ) -> String {
         use futures::TryStreamExt;
-        let lines: Vec<event_schemas::integrity::ExportLine> = command_api::history::export(
-            self.pool().clone(),
-            tenant.map(str::to_owned),
-            from,
-            None,
-        )
-        .try_collect()
-        .await
-        .expect("an export");
+        let lines: Vec<event_schemas::integrity::ExportLine> =
+            relay::history::export(self.pool().clone(), tenant.map(str::to_owned), from, None)
+                .try_collect()
+                .await
+                .expect("an export");
         lines
             .iter()
             .map(|l| serde_json::to_string(l).expect("a line") + "\n")
@@ -568,7 +564,7 @@ impl Drop for TestApp {
 pub async fn settle(env: &TestEnv) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let relay = command_api::relay::status(env.pool(), &env.config.nats_stream)
+        let relay = relay::status(env.pool(), &env.config.nats_stream)
             .await
             .expect("relay status");
         let statuses = projections::status(

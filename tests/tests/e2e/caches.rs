@@ -9,10 +9,10 @@ use aggregates::Patch;
 use aggregates::settings::{SalesSettings, SalesSettingsAction, SalesSettingsCommand};
 use api_common::policies::Purpose;
 use chrono::Utc;
-use command_api::store::{CommandError, Store};
 use crm::app::{Parts, ProjectorSet};
 use crm_tests::{Instance, TestApp};
 use event_schemas::{EventMetadata, Role, TenantId};
+use event_store::{CommandError, Run, Store, Target};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -226,9 +226,13 @@ async fn a_command_decided_under_an_outdated_policy_is_refused_at_commit() {
         (0, None),
         (1, Some(Utc::now() - chrono::Duration::seconds(1))),
     ] {
-        let loaded = store.load_or_new(&tenant, id).await.unwrap();
+        let run = Run::new(&tenant, Target::Any(id));
         let refused = store
-            .execute(loaded, change("1000"), &metadata(version, valid_until))
+            .run(
+                run,
+                || metadata(version, valid_until),
+                |_| Ok::<_, CommandError<_>>(change("1000")),
+            )
             .await;
         assert!(
             matches!(refused, Err(CommandError::PermissionsChanged)),
@@ -239,7 +243,11 @@ async fn a_command_decided_under_an_outdated_policy_is_refused_at_commit() {
     assert_eq!(loaded.version(), 0, "nothing was written");
     let later = Some(Utc::now() + chrono::Duration::hours(1));
     store
-        .execute(loaded, change("1000"), &metadata(1, later))
+        .run(
+            Run::new(&tenant, Target::Any(id)),
+            || metadata(1, later),
+            |_| Ok::<_, CommandError<_>>(change("1000")),
+        )
         .await
         .expect("decided under the current policy");
 }

@@ -288,7 +288,7 @@ async fn a_forgotten_customer_is_erased_everywhere_while_the_history_and_the_mon
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(chained, 0);
-    command_api::history::verify_database(app.pool(), None)
+    relay::history::verify_database(app.pool(), None)
         .await
         .unwrap()
         .unwrap();
@@ -335,7 +335,7 @@ async fn rotating_the_master_and_tenant_keys_keeps_every_old_event_readable() {
         app.pool().clone(),
         MasterKeys::parse(&key("m2", 2), &[]).unwrap(),
     ));
-    let store = command_api::store::Store::<Customer>::new(app.pool().clone(), after.clone());
+    let store = event_store::Store::<Customer>::new(app.pool().clone(), after.clone());
     let tenant_id = event_schemas::TenantId::parse("acme").unwrap();
     let loaded = store
         .load(&tenant_id, p.customer.parse().unwrap())

@@ -70,7 +70,7 @@ async fn deeply_nested_preferences_are_refused_naming_the_field_and_nothing_is_w
         .get(&format!("/v1/customers/{id}?min_version=1"), &sales)
         .await;
     read.expect(200);
-    let relay = command_api::relay::status(app.pool(), &app.env.config.nats_stream)
+    let relay = relay::status(app.pool(), &app.env.config.nats_stream)
         .await
         .unwrap();
     assert_eq!(relay.state, "running");

@@ -65,7 +65,7 @@ async fn an_intact_history_verifies_from_the_database_and_from_an_export() {
     let events = chained(app.pool()).await;
     assert_eq!(events, 2 * 3 * 4);
 
-    let report = command_api::history::verify_database(app.pool(), None)
+    let report = relay::history::verify_database(app.pool(), None)
         .await
         .unwrap()
         .unwrap();
@@ -74,7 +74,7 @@ async fn an_intact_history_verifies_from_the_database_and_from_an_export() {
     assert_eq!(report.tenants, 2);
     assert!(report.seals >= 2, "each tenant was sealed: {report:?}");
 
-    let acme = command_api::history::verify_database(app.pool(), Some("acme"))
+    let acme = relay::history::verify_database(app.pool(), Some("acme"))
         .await
         .unwrap()
         .unwrap();
@@ -131,7 +131,7 @@ async fn verify_pinpoints_an_event_altered_with_sql() {
         .await
         .unwrap();
 
-    let found = command_api::history::verify_database(app.pool(), None)
+    let found = relay::history::verify_database(app.pool(), None)
         .await
         .unwrap()
         .unwrap_err();
@@ -145,7 +145,7 @@ async fn verify_pinpoints_an_event_altered_with_sql() {
     );
     assert!(found.to_string().contains(&victim.to_string()));
     // The other tenant's history is untouched and still verifies.
-    command_api::history::verify_database(app.pool(), Some("acme"))
+    relay::history::verify_database(app.pool(), Some("acme"))
         .await
         .unwrap()
         .unwrap();
@@ -184,7 +184,7 @@ async fn a_deleted_event_is_found() {
         .execute(&mut *conn)
         .await
         .unwrap();
-    let found = command_api::history::verify_database(app.pool(), Some("globex"))
+    let found = relay::history::verify_database(app.pool(), Some("globex"))
         .await
         .unwrap()
         .unwrap_err();

@@ -476,10 +476,10 @@ async fn a_transfer_left_halfway_is_completed_by_the_policy_once() {
     .await
     .expect(201);
     // The out side only, as if the request had died before the in side.
-    let store: command_api::store::Store<aggregates::inventory::InventoryItem> =
-        command_api::store::Store::new(app.pool().clone(), app.env.infra.keystore.clone());
+    let store: event_store::Store<aggregates::inventory::InventoryItem> =
+        event_store::Store::new(app.pool().clone(), app.env.infra.keystore.clone());
     let tenant = event_schemas::TenantId::parse("acme").unwrap();
-    let source = store.load(&tenant, from.parse().unwrap()).await.unwrap();
+    let source = event_store::Target::Existing(from.parse().unwrap());
     let command = InventoryCommand {
         at: Utc::now(),
         actor: uuid::Uuid::new_v4(),
@@ -494,7 +494,15 @@ async fn a_transfer_left_halfway_is_completed_by_the_policy_once() {
         }),
     };
     let metadata = dispatcher_metadata(&tenant);
-    store.execute(source, command, &metadata).await.unwrap();
+    let run = event_store::Run::new(&tenant, source);
+    store
+        .run(
+            run,
+            || metadata.clone(),
+            |_| Ok::<_, event_store::CommandError<_>>(command.clone()),
+        )
+        .await
+        .unwrap();
     app.settle().await;
     let stores =
         processes::policies::PolicyStores::new(app.pool().clone(), app.env.infra.keystore.clone());
@@ -615,15 +623,15 @@ async fn the_database_refuses_a_booking_of_equipment_that_went_to_repair_in_the_
     .expect(200);
     // A command decided on a stale read (the truck still ACTIVE) is refused
     // at commit by the trigger, which sees the defect.
-    let store: command_api::store::Store<aggregates::assignment::EquipmentAssignment> =
-        command_api::store::Store::new(app.pool().clone(), app.env.infra.keystore.clone());
+    let store: event_store::Store<aggregates::assignment::EquipmentAssignment> =
+        event_store::Store::new(app.pool().clone(), app.env.infra.keystore.clone());
     let tenant = event_schemas::TenantId::parse("acme").unwrap();
-    let loaded = store.new_aggregate();
+    let id = uuid::Uuid::now_v7();
     let command = AssignmentCommand {
         at: Utc::now(),
         actor: uuid::Uuid::new_v4(),
         action: AssignmentAction::Assign(AssignEquipment {
-            assignment_id: loaded.id(),
+            assignment_id: id,
             tenant_id: tenant.clone(),
             equipment_id: truck.parse().unwrap(),
             equipment_status: Some(event_schemas::equipment::EquipmentStatus::Active),
@@ -636,8 +644,12 @@ async fn the_database_refuses_a_booking_of_equipment_that_went_to_repair_in_the_
         }),
     };
     let metadata = dispatcher_metadata(&tenant);
-    match store.execute(loaded, command, &metadata).await {
-        Err(command_api::store::CommandError::Refused(detail)) => {
+    let run = event_store::Run::new(&tenant, event_store::Target::New(id));
+    let decided = store
+        .run(run, || metadata.clone(), |_| Ok(command.clone()))
+        .await;
+    match decided {
+        Err(event_store::CommandError::Refused(detail)) => {
             assert!(detail.contains("REPAIR"), "{detail}")
         }
         other => panic!("expected a refusal, got {other:?}"),

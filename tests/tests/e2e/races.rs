@@ -617,6 +617,45 @@ async fn concurrent_transitions_without_if_match_leave_one_consistent_history() 
     );
 }
 
+/// Every route runs its command through the event store's one loop: a
+/// customer change that loses a race is decided again on the fresh state
+/// (as a quote's or a lead's is), never answered with a bare 409.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_customer_changes_without_if_match_are_all_decided_in_turn() {
+    let app = TestApp::spawn().await;
+    let admin = app.token("acme", Role::Admin);
+    let customer = app.customer(&admin, "tags.race@example.com").await;
+    let tags: Vec<String> = (0..8).map(|i| format!("t{i}")).collect();
+    let path = format!("/v1/customers/{customer}/tags");
+    let mut racing: Vec<_> = tags
+        .iter()
+        .map(|tag| app.post(&path, &admin, json!({ "tag": tag })))
+        .collect();
+    let rename = format!("/v1/customers/{customer}");
+    let renamed = app.patch(&rename, &admin, json!({"notes": "raced"}));
+    let (tagged, renamed) = futures::join!(join_all(racing.drain(..)), renamed);
+    assert_eq!(
+        tally(&tagged),
+        BTreeMap::from([(200, tags.len())]),
+        "{:?}",
+        tagged.iter().map(|r| &r.body).collect::<Vec<_>>()
+    );
+    renamed.expect(200);
+    let mut versions: Vec<u64> = tagged.iter().map(TestResponse::version).collect();
+    versions.push(renamed.version());
+    versions.sort_unstable();
+    assert_eq!(
+        versions,
+        (2..=2 + tags.len() as u64).collect::<Vec<_>>(),
+        "each change committed on top of the previous one"
+    );
+    app.settle().await;
+    let read = app.get(&format!("/v1/customers/{customer}"), &admin).await;
+    read.expect(200);
+    assert_eq!(read.body["tags"], json!(tags));
+    assert_eq!(read.body["notes"], "raced");
+}
+
 /// What a claim holds for a normalized value: its blind index in tenant acme.
 async fn claim_key(app: &TestApp, kind: &str, normalized: &str) -> String {
     app.env

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use command_api::relay::{self, RelayConfig};
 use crm_tests::TestEnv;
+use relay::{self, RelayConfig};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use tokio::task::JoinHandle;

@@ -164,7 +164,7 @@ impl Feed<'_> {
         }
         tx.commit().await.unwrap();
         // Wakes the relay as the command bus does.
-        command_api::relay::committed();
+        event_store::signal::committed();
         sequence
     }
 

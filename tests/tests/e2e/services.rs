@@ -83,10 +83,7 @@ async fn stored_events_cannot_be_updated_or_deleted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_projections_notify_the_channel_the_query_api_waits_on() {
     assert_eq!(projections::READ_MODEL_CHANNEL, query_api::wait::CHANNEL);
-    assert_eq!(
-        projections::READ_MODEL_CHANNEL,
-        command_api::relay::READ_MODEL_CHANNEL
-    );
+    assert_eq!(projections::READ_MODEL_CHANNEL, relay::READ_MODEL_CHANNEL);
     // A GET waits on the notifications of the projection that owns its
     // table, by name: every name is a projection's.
     let env = TestEnv::new().await;

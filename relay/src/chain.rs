@@ -13,7 +13,7 @@ use std::time::Duration;
 use event_schemas::integrity::{self, Hash, ZERO_HASH};
 use sqlx::{Connection, PgConnection};
 
-use crate::relay::Cursor;
+use crate::publish::Cursor;
 
 const BATCH: i64 = 1000;
 

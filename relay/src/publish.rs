@@ -58,17 +58,6 @@ use uuid::Uuid;
 
 pub const NOTIFY_CHANNEL: &str = "crm_events";
 
-/// Commits of events made by this process, counted for
-/// [`announce_commits`].
-static COMMITS: std::sync::LazyLock<tokio::sync::watch::Sender<u64>> =
-    std::sync::LazyLock::new(|| tokio::sync::watch::channel(0).0);
-
-/// Says that this process committed events (the command bus calls it after
-/// every commit); [`announce_commits`] tells the relay.
-pub fn committed() {
-    COMMITS.send_modify(|n| *n = n.wrapping_add(1));
-}
-
 /// Transactions of this process that may have held back the relay's horizon
 /// (the projectors' batches) ended: see [`horizon_moved`].
 static HORIZON: std::sync::LazyLock<tokio::sync::watch::Sender<u64>> =
@@ -111,7 +100,7 @@ impl Drop for Leading {
 /// (PostgreSQL's notify queue lock), one commit per flush (decision 0020).
 /// Events written by other means (SQL, tools) are found by the relay's poll.
 pub async fn announce_commits(pool: PgPool, shutdown: CancellationToken) {
-    let mut commits = COMMITS.subscribe();
+    let mut commits = event_store::signal::commits();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -483,7 +472,7 @@ async fn lead_locked(
     shutdown: &CancellationToken,
 ) -> Result<(), RelayError> {
     let _leading = Leading::start();
-    let mut commits = COMMITS.subscribe();
+    let mut commits = event_store::signal::commits();
     let mut horizon = HORIZON.subscribe();
     metrics::gauge!("relay_leader", "stream" => config.stream.clone()).set(1.0);
 

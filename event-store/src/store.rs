@@ -8,7 +8,6 @@
 //! event-sourcing mode (no snapshots).
 
 use aggregates::{DomainError, TenantOwned};
-use api_common::ApiError;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
 use cqrs_es::{Aggregate, AggregateError, EventStore};
@@ -82,37 +81,14 @@ pub enum CommandError<E: std::error::Error> {
     /// under the current permissions.
     #[error("the permissions changed while the command was decided")]
     PermissionsChanged,
+    /// No aggregate of this type has this id in the caller's tenant (it may
+    /// exist in another tenant: indistinguishable on purpose).
+    #[error("no {} with id {id}", aggregate.to_lowercase())]
+    NotFound { aggregate: &'static str, id: Uuid },
     #[error("event store unavailable: {0}")]
     Unavailable(String),
     #[error("event store failure: {0}")]
     Internal(String),
-}
-
-impl<E: DomainError> From<CommandError<E>> for ApiError {
-    fn from(e: CommandError<E>) -> Self {
-        match e {
-            CommandError::Domain(err) => ApiError::from_domain(&err),
-            CommandError::Conflict => ApiError::concurrent_write(),
-            CommandError::Refused(detail) => ApiError::conflict("rule.refused", detail),
-            CommandError::Taken { field, holder } => ApiError::duplicate(
-                &field,
-                format!("another customer ({holder}) already has this {field}"),
-            ),
-            CommandError::Excluded(constraint) => ApiError::conflict(
-                "booking.overlap",
-                format!("the change overlaps an existing booking ({constraint})"),
-            ),
-            CommandError::TooLarge { .. } => {
-                ApiError::unprocessable("event-too-large", e.to_string())
-            }
-            CommandError::PermissionsChanged => ApiError::permissions_changed(),
-            CommandError::Unavailable(detail) => {
-                tracing::warn!(%detail, "event store unavailable");
-                ApiError::unavailable("the event store is unavailable; retry shortly", 2)
-            }
-            CommandError::Internal(detail) => ApiError::internal(detail),
-        }
-    }
 }
 
 fn store_error<E: std::error::Error>(e: AggregateError<E>) -> CommandError<E> {
@@ -192,7 +168,7 @@ pub async fn current_version(
     tenant: &TenantId,
     aggregate_type: &str,
     id: Uuid,
-) -> Result<u64, ApiError> {
+) -> Result<u64, sqlx::Error> {
     let version: i64 = sqlx::query_scalar(
         "SELECT COALESCE(max(sequence), 0)::bigint FROM events
           WHERE aggregate_type = $1 AND aggregate_id = $2 AND tenant_id = $3",
@@ -220,6 +196,53 @@ pub fn check_event_size<E: serde::Serialize, X: std::error::Error>(
         });
     }
     Ok(())
+}
+
+/// How often a command that lost a race is decided again (in all).
+pub const ATTEMPTS: u32 = 8;
+
+/// Which aggregate a command runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// A new aggregate under a new id (not loaded: no one else knows the id).
+    New(Uuid),
+    /// An existing aggregate of the tenant; [`CommandError::NotFound`] otherwise.
+    Existing(Uuid),
+    /// The aggregate under a well-known or derived id, fresh if it has no
+    /// events yet (a tenant's settings, a recurring invoice's cycle).
+    Any(Uuid),
+}
+
+impl Target {
+    /// A new aggregate under a new time-ordered id.
+    pub fn new_id() -> Self {
+        Self::New(Uuid::now_v7())
+    }
+}
+
+/// A command's target in a tenant, and whether a lost race is decided again.
+#[derive(Debug, Clone, Copy)]
+pub struct Run<'a> {
+    pub tenant: &'a TenantId,
+    pub target: Target,
+    once: bool,
+}
+
+impl<'a> Run<'a> {
+    pub fn new(tenant: &'a TenantId, target: Target) -> Self {
+        Self {
+            tenant,
+            target,
+            once: false,
+        }
+    }
+
+    /// Decided once: a lost race is [`CommandError::Conflict`] (the caller
+    /// pinned the version it decided on, e.g. with `If-Match`).
+    pub fn once(mut self, once: bool) -> Self {
+        self.once = once;
+        self
+    }
 }
 
 /// The event store for one aggregate type.
@@ -270,33 +293,48 @@ where
         Ok(count.map(|n| n as u64))
     }
 
-    async fn load_context(&self, id: Uuid) -> Result<EventStoreAggregateContext<A>, ApiError> {
+    async fn load_context(
+        &self,
+        id: Uuid,
+    ) -> Result<EventStoreAggregateContext<A>, CommandError<A::Error>> {
         self.inner
             .load_aggregate(&id.to_string())
             .await
-            .map_err(|e| ApiError::from(store_error(e)))
+            .map_err(store_error)
+    }
+
+    fn not_found(id: Uuid) -> CommandError<A::Error> {
+        CommandError::NotFound {
+            aggregate: A::TYPE,
+            id,
+        }
     }
 
     /// Loads an existing aggregate of `tenant`. Missing, or another tenant's:
-    /// both are 404, indistinguishably.
+    /// both are [`CommandError::NotFound`], indistinguishably.
     #[tracing::instrument(skip_all, fields(aggregate = A::TYPE, aggregate_id = %id))]
-    pub async fn load(&self, tenant: &TenantId, id: Uuid) -> Result<Loaded<A>, ApiError> {
+    pub async fn load(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+    ) -> Result<Loaded<A>, CommandError<A::Error>> {
         let context = self.load_context(id).await?;
         if context.current_sequence == 0 || context.aggregate.tenant() != Some(tenant) {
-            return Err(ApiError::not_found(format!(
-                "no {} with id {id}",
-                A::TYPE.to_lowercase()
-            )));
+            return Err(Self::not_found(id));
         }
         Ok(Loaded { id, context })
     }
 
     /// Loads an existing aggregate of `tenant`, or `None` (used to check
     /// references such as a lead's customer).
-    pub async fn find(&self, tenant: &TenantId, id: Uuid) -> Result<Option<Loaded<A>>, ApiError> {
+    pub async fn find(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+    ) -> Result<Option<Loaded<A>>, CommandError<A::Error>> {
         match self.load(tenant, id).await {
             Ok(loaded) => Ok(Some(loaded)),
-            Err(e) if e.status() == axum::http::StatusCode::NOT_FOUND => Ok(None),
+            Err(CommandError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -309,12 +347,12 @@ where
         tenant: &TenantId,
         id: Uuid,
         version: Option<u64>,
-    ) -> Result<Option<(A, u64)>, ApiError> {
+    ) -> Result<Option<(A, u64)>, CommandError<A::Error>> {
         let events = self
             .inner
             .load_events(&id.to_string())
             .await
-            .map_err(|e| ApiError::from(store_error(e)))?;
+            .map_err(store_error)?;
         let mut state = A::default();
         let mut reached = 0;
         for envelope in events {
@@ -330,22 +368,24 @@ where
         Ok(Some((state, reached)))
     }
 
-    /// The aggregate under a well-known id (e.g. a tenant's permission
-    /// matrix), fresh if it has no events yet; another tenant's is 404.
-    pub async fn load_or_new(&self, tenant: &TenantId, id: Uuid) -> Result<Loaded<A>, ApiError> {
+    /// The aggregate under a well-known or derived id (a tenant's permission
+    /// matrix, a recurring invoice's cycle), fresh if it has no events yet;
+    /// another tenant's is [`CommandError::NotFound`].
+    pub async fn load_or_new(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+    ) -> Result<Loaded<A>, CommandError<A::Error>> {
         let context = self.load_context(id).await?;
         if context.current_sequence > 0 && context.aggregate.tenant() != Some(tenant) {
-            return Err(ApiError::not_found(format!(
-                "no {} with id {id}",
-                A::TYPE.to_lowercase()
-            )));
+            return Err(Self::not_found(id));
         }
         Ok(Loaded { id, context })
     }
 
-    /// A fresh aggregate for a create command, under a new server-generated id.
-    pub fn new_aggregate(&self) -> Loaded<A> {
-        let id = Uuid::now_v7();
+    /// A fresh aggregate under `id`, not loaded (a new server-generated id
+    /// has no events).
+    fn fresh(id: Uuid) -> Loaded<A> {
         Loaded {
             id,
             context: EventStoreAggregateContext {
@@ -357,10 +397,64 @@ where
         }
     }
 
+    async fn target(
+        &self,
+        tenant: &TenantId,
+        target: Target,
+    ) -> Result<Loaded<A>, CommandError<A::Error>> {
+        match target {
+            Target::New(id) => Ok(Self::fresh(id)),
+            Target::Existing(id) => self.load(tenant, id).await,
+            Target::Any(id) => self.load_or_new(tenant, id).await,
+        }
+    }
+
+    /// Runs a command: the one way every route and every process changes an
+    /// aggregate. Loads the target, lets `decide` look at it and build the
+    /// command (it may refuse: permissions, `If-Match`, references), lets
+    /// the aggregate handle it and commits the events. A commit that loses a
+    /// race on the aggregate (another command committed first) is decided
+    /// again on the fresh state, up to [`ATTEMPTS`] times with a short
+    /// pause, unless `run` says [`Run::once`] (a client's `If-Match`
+    /// pinned the version it decided on). Concurrent commands on one
+    /// aggregate are so decided one after the other: each sees what the
+    /// previous committed, and a rule refuses it with its reason instead of
+    /// a bare conflict. `metadata` is asked once per attempt (a fresh
+    /// command id each time).
+    pub async fn run<X>(
+        &self,
+        run: Run<'_>,
+        metadata: impl Fn() -> EventMetadata,
+        mut decide: impl FnMut(&Loaded<A>) -> Result<A::Command, X>,
+    ) -> Result<Committed, X>
+    where
+        X: From<CommandError<A::Error>>,
+    {
+        let attempts = match run.target {
+            // A new id nobody else knows cannot be raced.
+            Target::New(_) => 1,
+            _ if run.once => 1,
+            _ => ATTEMPTS,
+        };
+        for attempt in 1..=attempts {
+            let loaded = self.target(run.tenant, run.target).await?;
+            let command = decide(&loaded)?;
+            match self.execute(loaded, command, &metadata()).await {
+                Err(CommandError::Conflict) if attempt < attempts => {
+                    metrics::counter!("command_retries_total", "aggregate_type" => A::TYPE)
+                        .increment(1);
+                    tokio::time::sleep(std::time::Duration::from_millis(2 * attempt as u64)).await;
+                }
+                other => return Ok(other?),
+            }
+        }
+        Err(CommandError::Conflict.into())
+    }
+
     /// Lets the aggregate decide and commits its events, expecting the
     /// aggregate to still be at the version it was loaded at.
     #[tracing::instrument(skip_all, fields(aggregate = A::TYPE, aggregate_id = %loaded.id, command_id = %metadata.command_id), err(Display))]
-    pub async fn execute(
+    async fn execute(
         &self,
         loaded: Loaded<A>,
         command: A::Command,
@@ -390,7 +484,7 @@ where
             .commit(events, context, metadata.to_map())
             .await
             .map_err(store_error)?;
-        crate::relay::committed();
+        crate::signal::committed();
         metrics::counter!("events_appended_total", "aggregate_type" => A::TYPE)
             .increment(count as u64);
         Ok(Committed {

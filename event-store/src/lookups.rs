@@ -1,0 +1,309 @@
+//! Reads of the tables the event store keeps in the commit (the `events`
+//! triggers fill them in the same statement that stores the events): the
+//! claims behind uniqueness, equipment bookings, invoice numbers, the
+//! permission tables, and an aggregate's stored history. The commit is what
+//! enforces each rule; these reads only name what a refusal was about (the
+//! serial's holder, the overlapping booking) or show what the rules hold.
+
+use chrono::{DateTime, Utc};
+use event_schemas::{Role, TenantId};
+use serde_json::Value;
+use sqlx::PgPool;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+/// The equipment holding `serial` (compared case-insensitively) in `tenant`.
+pub async fn serial_holder(
+    pool: &PgPool,
+    tenant: &TenantId,
+    serial: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT equipment_id FROM equipment_serial_claims WHERE tenant_id = $1 AND serial_number = upper($2)",
+    )
+    .bind(tenant.as_str())
+    .bind(serial)
+    .fetch_optional(pool)
+    .await
+}
+
+/// The inventory item holding `sku` at `location` in `tenant`.
+pub async fn sku_holder(
+    pool: &PgPool,
+    tenant: &TenantId,
+    location: &str,
+    sku: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT item_id FROM inventory_sku_claims WHERE tenant_id = $1 AND location_id = $2 AND sku = upper($3)",
+    )
+    .bind(tenant.as_str())
+    .bind(location)
+    .bind(sku)
+    .fetch_optional(pool)
+    .await
+}
+
+/// A booking of a piece of equipment.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Booking {
+    pub booking_id: String,
+    /// `assignment` or `maintenance`.
+    pub kind: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
+/// Up to 10 bookings of `equipment` overlapping `[from, to)`, other than
+/// `except`, earliest first.
+pub async fn overlapping_bookings(
+    pool: &PgPool,
+    tenant: &TenantId,
+    equipment: Uuid,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    except: Option<Uuid>,
+) -> Result<Vec<Booking>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT booking_id, kind, lower(period) AS starts_at, upper(period) AS ends_at FROM equipment_bookings
+          WHERE tenant_id = $1 AND equipment_id = $2 AND period && tstzrange($3, $4, '[)')
+            AND booking_id <> coalesce($5, '')
+          ORDER BY lower(period) LIMIT 10",
+    )
+    .bind(tenant.as_str())
+    .bind(equipment.to_string())
+    .bind(from)
+    .bind(to)
+    .bind(except.map(|e| e.to_string()))
+    .fetch_all(pool)
+    .await
+}
+
+/// The number the database gave an issued invoice.
+pub async fn invoice_number(
+    pool: &PgPool,
+    tenant: &TenantId,
+    invoice: Uuid,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT invoice_number FROM invoice_numbers WHERE tenant_id = $1 AND invoice_id = $2",
+    )
+    .bind(tenant.as_str())
+    .bind(invoice.to_string())
+    .fetch_optional(pool)
+    .await
+}
+
+/// A role's permission set by an admin: `scope` `None` takes it away.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Override {
+    pub role: String,
+    pub resource: String,
+    pub action: String,
+    pub scope: Option<String>,
+}
+
+/// The tenant's role permission overrides.
+pub async fn permission_overrides(
+    pool: &PgPool,
+    tenant: &TenantId,
+) -> Result<Vec<Override>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT role, resource, action, scope FROM permission_overrides WHERE tenant_id = $1",
+    )
+    .bind(tenant.as_str())
+    .fetch_all(pool)
+    .await
+}
+
+/// A permission granted to one user.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Grant {
+    pub grant_id: Uuid,
+    pub user_id: Uuid,
+    pub resource: String,
+    pub action: String,
+    pub scope: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub reason: String,
+    pub granted_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Neither revoked nor expired.
+    pub active: bool,
+}
+
+/// Which grants [`grants`] lists.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GrantFilter {
+    pub user_id: Option<Uuid>,
+    /// Only grants in force (neither revoked nor expired).
+    pub active_only: bool,
+    pub newest_first: bool,
+}
+
+/// Up to 500 of the tenant's grants.
+pub async fn grants(
+    pool: &PgPool,
+    tenant: &TenantId,
+    filter: GrantFilter,
+) -> Result<Vec<Grant>, sqlx::Error> {
+    let order = if filter.newest_first { "DESC" } else { "ASC" };
+    sqlx::query_as(&format!(
+        "SELECT grant_id, user_id, resource, action, scope, expires_at, reason, granted_at, revoked_at,
+                (revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())) AS active
+           FROM permission_grants
+          WHERE tenant_id = $1 AND ($2::uuid IS NULL OR user_id = $2)
+            AND (NOT $3 OR (revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())))
+          ORDER BY granted_at {order} LIMIT 500"
+    ))
+    .bind(tenant.as_str())
+    .bind(filter.user_id)
+    .bind(filter.active_only)
+    .fetch_all(pool)
+    .await
+}
+
+/// One permission of a caller's policy: a role override or a user grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyEntry {
+    /// A role override (else a grant to the user).
+    pub is_override: bool,
+    pub resource: String,
+    pub action: String,
+    pub scope: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The tenant's permission version and what applies to `role` and `user`
+/// (overrides of the role, grants in force to the user), read in one
+/// statement so the version and the entries agree.
+pub async fn policy(
+    pool: &PgPool,
+    tenant: &TenantId,
+    role: Role,
+    user: Uuid,
+) -> Result<(i64, Vec<PolicyEntry>), sqlx::Error> {
+    type Row = (
+        i64,
+        Option<bool>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<DateTime<Utc>>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT v.version, r.is_override, r.resource, r.action, r.scope, r.expires_at
+           FROM (SELECT coalesce((SELECT version FROM permission_versions WHERE tenant_id = $1), 0) AS version) v
+           LEFT JOIN (
+                SELECT true AS is_override, resource, action, scope, NULL::timestamptz AS expires_at
+                  FROM permission_overrides WHERE tenant_id = $1 AND role = $2
+                UNION ALL
+                SELECT false, resource, action, scope, expires_at FROM permission_grants
+                 WHERE tenant_id = $1 AND user_id = $3 AND revoked_at IS NULL
+                   AND (expires_at IS NULL OR expires_at > now())
+           ) r ON true",
+    )
+    .bind(tenant.as_str())
+    .bind(role.as_str())
+    .bind(user)
+    .fetch_all(pool)
+    .await?;
+    let mut version = 0;
+    let mut entries = Vec::new();
+    for (v, is_override, resource, action, scope, expires_at) in rows {
+        version = v;
+        if let (Some(is_override), Some(resource), Some(action)) = (is_override, resource, action) {
+            entries.push(PolicyEntry {
+                is_override,
+                resource,
+                action,
+                scope,
+                expires_at,
+            });
+        }
+    }
+    Ok((version, entries))
+}
+
+/// One stored event with its hashes and its tenant-chain link.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredEvent {
+    pub event_id: Uuid,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub position: i64,
+    pub recorded_at: DateTime<Utc>,
+    pub metadata: Json<Value>,
+    /// As stored: personal fields sealed.
+    pub payload: Json<Value>,
+    pub prev_hash: String,
+    pub hash: String,
+    /// Set once the relay chained the event.
+    pub chain_seq: Option<i64>,
+    pub chain_hash: Option<String>,
+}
+
+/// Up to `limit` events of one aggregate of `tenant` after sequence
+/// `after`, oldest first (the chain link from the relay's `tenant_chain`).
+pub async fn history(
+    pool: &PgPool,
+    tenant: &TenantId,
+    (aggregate_type, id): (&str, Uuid),
+    after: Option<i64>,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT e.event_id, e.sequence, e.event_type, e.event_version, e.position, e.recorded_at,
+                e.metadata::jsonb AS metadata, e.payload::jsonb AS payload,
+                encode(e.prev_hash, 'hex') AS prev_hash, encode(e.hash, 'hex') AS hash,
+                c.chain_seq, encode(c.chain_hash, 'hex') AS chain_hash
+           FROM events e LEFT JOIN tenant_chain c ON c.position = e.position
+          WHERE e.aggregate_type = $1 AND e.aggregate_id = $2 AND e.tenant_id = $3
+            AND ($4::bigint IS NULL OR e.sequence > $4)
+          ORDER BY e.sequence
+          LIMIT $5",
+    )
+    .bind(aggregate_type)
+    .bind(id.to_string())
+    .bind(tenant.as_str())
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// The version an aggregate of `tenant` had at `at` (0: none yet).
+pub async fn version_at(
+    pool: &PgPool,
+    tenant: &TenantId,
+    (aggregate_type, id): (&str, Uuid),
+    at: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    let reached: Option<i64> = sqlx::query_scalar(
+        "SELECT max(sequence) FROM events
+          WHERE aggregate_type = $1 AND aggregate_id = $2 AND tenant_id = $3 AND recorded_at <= $4",
+    )
+    .bind(aggregate_type)
+    .bind(id.to_string())
+    .bind(tenant.as_str())
+    .bind(at)
+    .fetch_one(pool)
+    .await?;
+    Ok(reached.unwrap_or(0).max(0) as u64)
+}
+
+/// When an aggregate's event `sequence` was recorded.
+pub async fn recorded_at(
+    pool: &PgPool,
+    (aggregate_type, id): (&str, Uuid),
+    sequence: u64,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT recorded_at FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
+    )
+    .bind(aggregate_type)
+    .bind(id.to_string())
+    .bind(sequence as i64)
+    .fetch_optional(pool)
+    .await
+}
