@@ -6,6 +6,7 @@ use aggregates::finance::{
     FinancialTransactionAction, FinancialTransactionCommand, RecordTransaction,
 };
 use api_common::authz::{self, Action, Resource};
+use api_common::openapi::CheckedRoutes;
 use api_common::{ApiError, ApiJson, ApiResult};
 use axum::extract::State;
 use axum::response::Response;
@@ -14,6 +15,8 @@ use event_schemas::money::FinancialTransactionType;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::context::CommandContext;
@@ -63,7 +66,7 @@ pub struct RecordTransactionRequest {
     ),
     security(("bearer" = []))
 )]
-pub async fn record(
+async fn record(
     State(state): State<CommandState>,
     ctx: CommandContext,
     ApiJson(body): ApiJson<RecordTransactionRequest>,
@@ -113,4 +116,10 @@ pub async fn record(
         &format!("/v1/financial-transactions/{}", committed.id),
         committed,
     ))
+}
+
+/// This module's routes (each handler is private: one left out of here is
+/// dead code, which the build refuses).
+pub(crate) fn router() -> OpenApiRouter<CommandState> {
+    OpenApiRouter::new().checked_routes(routes!(record))
 }

@@ -1,7 +1,10 @@
 //! Lead commands: open a lead, move it along the pipeline, assign it,
 //! record sales activities, edit its details.
 
+use api_common::openapi::CheckedRoutes;
 use std::collections::BTreeMap;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use aggregates::Patch;
 use aggregates::lead::{
@@ -189,7 +192,7 @@ fn check_assignee(ctx: &CommandContext, assignee: Option<Uuid>) -> ApiResult<()>
     ),
     security(("bearer" = []))
 )]
-pub async fn create(
+async fn create(
     State(state): State<CommandState>,
     ctx: CommandContext,
     ApiJson(body): ApiJson<CreateLeadRequest>,
@@ -249,7 +252,7 @@ pub async fn create(
     ),
     security(("bearer" = []))
 )]
-pub async fn update(
+async fn update(
     State(state): State<CommandState>,
     ctx: CommandContext,
     PathId(id): PathId,
@@ -280,7 +283,7 @@ pub async fn update(
     ),
     security(("bearer" = []))
 )]
-pub async fn transition(
+async fn transition(
     State(state): State<CommandState>,
     ctx: CommandContext,
     PathId(id): PathId,
@@ -302,7 +305,7 @@ pub async fn transition(
     responses((status = 200, description = "Assigned", body = CommandResponse)),
     security(("bearer" = []))
 )]
-pub async fn assign(
+async fn assign(
     State(state): State<CommandState>,
     ctx: CommandContext,
     PathId(id): PathId,
@@ -328,7 +331,7 @@ pub async fn assign(
     responses((status = 201, description = "Activity recorded", body = ActivityRecorded)),
     security(("bearer" = []))
 )]
-pub async fn record_activity(
+async fn record_activity(
     State(state): State<CommandState>,
     ctx: CommandContext,
     PathId(id): PathId,
@@ -361,4 +364,15 @@ pub async fn record_activity(
         committed.version,
         &body,
     ))
+}
+
+/// This module's routes (each handler is private: one left out of here is
+/// dead code, which the build refuses).
+pub(crate) fn router() -> OpenApiRouter<CommandState> {
+    OpenApiRouter::new()
+        .checked_routes(routes!(create))
+        .checked_routes(routes!(update))
+        .checked_routes(routes!(transition))
+        .checked_routes(routes!(assign))
+        .checked_routes(routes!(record_activity))
 }

@@ -50,7 +50,6 @@ use serde::de::DeserializeOwned;
 use sqlx::PgPool;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::idempotency::IdempotencyState;
@@ -195,67 +194,20 @@ pub fn router(state: CommandState) -> OpenApiRouter {
         pool: state.pool.clone(),
         keys: state.keys.clone(),
     };
-    OpenApiRouter::new()
-        .checked_routes(routes!(customers::register))
-        .checked_routes(routes!(customers::update))
-        .checked_routes(routes!(customers::deactivate))
-        .checked_routes(routes!(customers::reactivate))
-        .checked_routes(routes!(customers::forget))
-        .checked_routes(routes!(customers::tag))
-        .checked_routes(routes!(customers::untag))
-        .checked_routes(routes!(leads::create))
-        .checked_routes(routes!(leads::update))
-        .checked_routes(routes!(leads::transition))
-        .checked_routes(routes!(leads::assign))
-        .checked_routes(routes!(leads::record_activity))
-        .checked_routes(routes!(quotes::create))
-        .checked_routes(routes!(quotes::update))
-        .checked_routes(routes!(quotes::copy))
-        .checked_routes(routes!(quotes::approve))
-        .checked_routes(routes!(quotes::send))
-        .checked_routes(routes!(quotes::view))
-        .checked_routes(routes!(quotes::accept))
-        .checked_routes(routes!(quotes::reject))
-        .checked_routes(routes!(quotes::revise))
-        .checked_routes(routes!(quotes::convert))
-        .checked_routes(routes!(quotes::deposit))
-        .checked_routes(routes!(invoices::create))
-        .checked_routes(routes!(invoices::from_quote))
-        .checked_routes(routes!(invoices::update))
-        .checked_routes(routes!(invoices::issue))
-        .checked_routes(routes!(invoices::void))
-        .checked_routes(routes!(invoices::pay))
-        .checked_routes(routes!(invoices::refund))
-        .checked_routes(routes!(invoices::credit_note))
-        .checked_routes(routes!(invoices::stop_recurring))
-        .checked_routes(routes!(finance::record))
-        .checked_routes(routes!(settings::get, settings::update))
-        .checked_routes(routes!(operations::register))
-        .checked_routes(routes!(operations::update))
-        .checked_routes(routes!(operations::retire))
-        .checked_routes(routes!(operations::sell))
-        .checked_routes(routes!(operations::report_defect))
-        .checked_routes(routes!(operations::repair))
-        .checked_routes(routes!(operations::schedule_maintenance))
-        .checked_routes(routes!(operations::start_maintenance))
-        .checked_routes(routes!(operations::complete_maintenance))
-        .checked_routes(routes!(operations::cancel_maintenance))
-        .checked_routes(routes!(operations::assign))
-        .checked_routes(routes!(operations::checkout))
-        .checked_routes(routes!(operations::return_equipment))
-        .checked_routes(routes!(operations::cancel))
-        .checked_routes(routes!(operations::reschedule))
-        .checked_routes(routes!(operations::create_item))
-        .checked_routes(routes!(operations::update_item))
-        .checked_routes(routes!(operations::record_transaction))
-        .checked_routes(routes!(operations::transfer))
-        .checked_routes(routes!(permissions::matrix))
-        .checked_routes(routes!(permissions::set_role_permission))
-        .checked_routes(routes!(permissions::grant, permissions::grants))
-        .checked_routes(routes!(permissions::revoke))
-        .checked_routes(routes!(audit::history))
-        .checked_routes(routes!(audit::state))
-        .checked_routes(routes!(audit::export))
+    let modules = [
+        customers::router(),
+        leads::router(),
+        quotes::router(),
+        invoices::router(),
+        finance::router(),
+        settings::router(),
+        operations::router(),
+        permissions::router(),
+        audit::router(),
+    ];
+    modules
+        .into_iter()
+        .fold(OpenApiRouter::new(), CheckedRoutes::checked_merge)
         .layer(from_fn_with_state(idempotency, idempotency::idempotency))
         .with_state(state)
 }

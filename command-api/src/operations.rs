@@ -15,6 +15,7 @@ use aggregates::inventory::{
     RecordTransaction, TransferIn, TransferOut,
 };
 use api_common::authz::{self, Action, RecordOwnership, Resource};
+use api_common::openapi::CheckedRoutes;
 use api_common::{ApiError, ApiJson, ApiResult, IfMatch, PathId};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -29,6 +30,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::act::{self, act, load_authorized};
@@ -277,7 +280,7 @@ async fn run_equipment(
     ),
     security(("bearer" = []))
 )]
-pub async fn register(
+async fn register(
     State(state): State<CommandState>,
     ctx: CommandContext,
     ApiJson(body): ApiJson<EquipmentRequest>,
@@ -324,7 +327,7 @@ pub async fn register(
     ),
     security(("bearer" = []))
 )]
-pub async fn update(
+async fn update(
     State(state): State<CommandState>,
     ctx: CommandContext,
     PathId(id): PathId,
@@ -391,7 +394,7 @@ pub async fn update(
     responses((status = 200, description = "RETIRED (final)", body = CommandResponse)),
     security(("bearer" = []))
 )]
-pub async fn retire(
+async fn retire(
     State(state): State<CommandState>,
     ctx: CommandContext,
     PathId(id): PathId,
@@ -419,7 +422,7 @@ pub async fn retire(
     responses((status = 200, description = "SOLD (final)", body = CommandResponse)),
     security(("bearer" = []))
 )]
-pub async fn sell(
+async fn sell(
     State(state): State<CommandState>,
     ctx: CommandContext,
     PathId(id): PathId,
@@ -448,7 +451,7 @@ pub async fn sell(
     responses((status = 200, description = "Defect recorded; the equipment is in REPAIR until repaired", body = CommandResponse)),
     security(("bearer" = []))
 )]
-pub async fn report_defect(
+async fn report_defect(
     State(state): State<CommandState>,
     ctx: CommandContext,
     PathId(id): PathId,
@@ -478,7 +481,7 @@ pub async fn report_defect(
     responses((status = 200, description = "Repaired (ACTIVE again unless in maintenance)", body = CommandResponse)),
     security(("bearer" = []))
 )]
-pub async fn repair(
+async fn repair(
     State(state): State<CommandState>,
     ctx: CommandContext,
     PathId(id): PathId,
@@ -551,7 +554,7 @@ async fn overlapping(
     ),
     security(("bearer" = []))
 )]
-pub async fn schedule_maintenance(
+async fn schedule_maintenance(
     State(state): State<CommandState>,
     ctx: CommandContext,
     PathId(id): PathId,
@@ -600,7 +603,7 @@ fn ids(raw: (String, String)) -> ApiResult<(Uuid, Uuid)> {
     responses((status = 200, description = "Started: the equipment is in MAINTENANCE", body = CommandResponse)),
     security(("bearer" = []))
 )]
-pub async fn start_maintenance(
+async fn start_maintenance(
     State(state): State<CommandState>,
     ctx: CommandContext,
     Path(raw): Path<(String, String)>,
@@ -626,7 +629,7 @@ pub async fn start_maintenance(
     responses((status = 200, description = "Completed: cost, parts, labour; the next due date computed from the schedule", body = CommandResponse)),
     security(("bearer" = []))
 )]
-pub async fn complete_maintenance(
+async fn complete_maintenance(
     State(state): State<CommandState>,
     ctx: CommandContext,
     Path(raw): Path<(String, String)>,
@@ -661,7 +664,7 @@ pub async fn complete_maintenance(
     responses((status = 200, description = "Cancelled: the window is free again", body = CommandResponse)),
     security(("bearer" = []))
 )]
-pub async fn cancel_maintenance(
+async fn cancel_maintenance(
     State(state): State<CommandState>,
     ctx: CommandContext,
     Path(raw): Path<(String, String)>,
@@ -749,7 +752,7 @@ fn assignment_command(ctx: &CommandContext, action: AssignmentAction) -> Assignm
     ),
     security(("bearer" = []))
 )]
-pub async fn assign(
+async fn assign(
     State(state): State<CommandState>,
     ctx: CommandContext,
     ApiJson(body): ApiJson<AssignEquipmentRequest>,
@@ -844,7 +847,7 @@ async fn run_assignment(
     responses((status = 200, description = "Checked out (time recorded)", body = CommandResponse)),
     security(("bearer" = []))
 )]
-pub async fn checkout(
+async fn checkout(
     State(state): State<CommandState>,
     ctx: CommandContext,
     PathId(id): PathId,
@@ -872,7 +875,7 @@ pub async fn checkout(
     responses((status = 200, description = "Returned: COMPLETED; an early return frees the rest of the period", body = CommandResponse)),
     security(("bearer" = []))
 )]
-pub async fn return_equipment(
+async fn return_equipment(
     State(state): State<CommandState>,
     ctx: CommandContext,
     PathId(id): PathId,
@@ -901,7 +904,7 @@ pub async fn return_equipment(
     responses((status = 200, description = "CANCELLED; the period is free again", body = CommandResponse)),
     security(("bearer" = []))
 )]
-pub async fn cancel(
+async fn cancel(
     State(state): State<CommandState>,
     ctx: CommandContext,
     PathId(id): PathId,
@@ -932,7 +935,7 @@ pub async fn cancel(
     ),
     security(("bearer" = []))
 )]
-pub async fn reschedule(
+async fn reschedule(
     State(state): State<CommandState>,
     ctx: CommandContext,
     PathId(id): PathId,
@@ -1128,7 +1131,7 @@ async fn sku_holder(
     ),
     security(("bearer" = []))
 )]
-pub async fn create_item(
+async fn create_item(
     State(state): State<CommandState>,
     ctx: CommandContext,
     ApiJson(body): ApiJson<InventoryItemRequest>,
@@ -1188,7 +1191,7 @@ pub async fn create_item(
     ),
     security(("bearer" = []))
 )]
-pub async fn update_item(
+async fn update_item(
     State(state): State<CommandState>,
     ctx: CommandContext,
     PathId(id): PathId,
@@ -1278,7 +1281,7 @@ pub async fn update_item(
     ),
     security(("bearer" = []))
 )]
-pub async fn record_transaction(
+async fn record_transaction(
     State(state): State<CommandState>,
     ctx: CommandContext,
     PathId(id): PathId,
@@ -1327,7 +1330,7 @@ pub async fn record_transaction(
     ),
     security(("bearer" = []))
 )]
-pub async fn transfer(
+async fn transfer(
     State(state): State<CommandState>,
     ctx: CommandContext,
     ApiJson(body): ApiJson<TransferRequest>,
@@ -1426,4 +1429,29 @@ pub async fn transfer(
             to_item_id: body.to_item_id,
         },
     ))
+}
+
+/// This module's routes (each handler is private: one left out of here is
+/// dead code, which the build refuses).
+pub(crate) fn router() -> OpenApiRouter<CommandState> {
+    OpenApiRouter::new()
+        .checked_routes(routes!(register))
+        .checked_routes(routes!(update))
+        .checked_routes(routes!(retire))
+        .checked_routes(routes!(sell))
+        .checked_routes(routes!(report_defect))
+        .checked_routes(routes!(repair))
+        .checked_routes(routes!(schedule_maintenance))
+        .checked_routes(routes!(start_maintenance))
+        .checked_routes(routes!(complete_maintenance))
+        .checked_routes(routes!(cancel_maintenance))
+        .checked_routes(routes!(assign))
+        .checked_routes(routes!(checkout))
+        .checked_routes(routes!(return_equipment))
+        .checked_routes(routes!(cancel))
+        .checked_routes(routes!(reschedule))
+        .checked_routes(routes!(create_item))
+        .checked_routes(routes!(update_item))
+        .checked_routes(routes!(record_transaction))
+        .checked_routes(routes!(transfer))
 }

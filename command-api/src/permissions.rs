@@ -4,6 +4,7 @@
 
 use aggregates::permissions::{PermissionAction, PermissionCommand};
 use api_common::authz::{self, Action, Resource, Scope, default_scope};
+use api_common::openapi::CheckedRoutes;
 use api_common::{ApiError, ApiJson, ApiQuery, ApiResult, IfMatch, Principal};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -14,6 +15,8 @@ use event_schemas::Role;
 use event_schemas::permissions::matrix_id;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::context::CommandContext;
@@ -79,7 +82,7 @@ impl From<event_store::lookups::Grant> for GrantView {
     responses((status = 200, description = "The tenant's permission matrix and the grants in force", body = Matrix)),
     security(("bearer" = []))
 )]
-pub async fn matrix(
+async fn matrix(
     State(state): State<CommandState>,
     principal: Principal,
 ) -> ApiResult<Json<Matrix>> {
@@ -178,7 +181,7 @@ async fn act(
     ),
     security(("bearer" = []))
 )]
-pub async fn set_role_permission(
+async fn set_role_permission(
     State(state): State<CommandState>,
     ctx: CommandContext,
     Path((role, resource, action)): Path<(String, String, String)>,
@@ -222,7 +225,7 @@ pub struct GrantRequest {
     responses((status = 201, description = "Granted; `id` is the grant's", body = CommandResponse)),
     security(("bearer" = []))
 )]
-pub async fn grant(
+async fn grant(
     State(state): State<CommandState>,
     ctx: CommandContext,
     ApiJson(body): ApiJson<GrantRequest>,
@@ -268,7 +271,7 @@ pub struct RevokeRequest {
     ),
     security(("bearer" = []))
 )]
-pub async fn revoke(
+async fn revoke(
     State(state): State<CommandState>,
     ctx: CommandContext,
     Path(grant_id): Path<String>,
@@ -300,7 +303,7 @@ pub struct GrantsParams {
     responses((status = 200, description = "Grants, newest first", body = Vec<GrantView>)),
     security(("bearer" = []))
 )]
-pub async fn grants(
+async fn grants(
     State(state): State<CommandState>,
     principal: Principal,
     ApiQuery(params): ApiQuery<GrantsParams>,
@@ -317,4 +320,14 @@ pub async fn grants(
         .map(GrantView::from)
         .collect();
     Ok(Json(rows))
+}
+
+/// This module's routes (each handler is private: one left out of here is
+/// dead code, which the build refuses).
+pub(crate) fn router() -> OpenApiRouter<CommandState> {
+    OpenApiRouter::new()
+        .checked_routes(routes!(matrix))
+        .checked_routes(routes!(set_role_permission))
+        .checked_routes(routes!(grant, grants))
+        .checked_routes(routes!(revoke))
 }

@@ -6,6 +6,7 @@
 
 use api_common::authz::{self, Action, RecordOwnership, Resource};
 use api_common::http::WithETag;
+use api_common::openapi::CheckedRoutes;
 use api_common::pagination::ListResponse;
 use api_common::{ApiError, ApiQuery, ApiResult, PathId, Principal};
 use axum::Json;
@@ -17,6 +18,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::types::Json as SqlJson;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::QueryState;
@@ -133,7 +136,7 @@ fn ownership(item: &InventoryItemView) -> RecordOwnership {
     ),
     security(("bearer" = []))
 )]
-pub async fn get_item(
+async fn get_item(
     State(state): State<QueryState>,
     principal: Principal,
     PathId(id): PathId,
@@ -202,7 +205,7 @@ pub struct ListParams {
     ),
     security(("bearer" = []))
 )]
-pub async fn list_items(
+async fn list_items(
     State(state): State<QueryState>,
     principal: Principal,
     ApiQuery(params): ApiQuery<ListParams>,
@@ -227,4 +230,12 @@ pub async fn list_items(
     )
     .await?;
     Ok(Json(page))
+}
+
+/// This module's routes (each handler is private: one left out of here is
+/// dead code, which the build refuses).
+pub(crate) fn router() -> OpenApiRouter<QueryState> {
+    OpenApiRouter::new()
+        .checked_routes(routes!(get_item))
+        .checked_routes(routes!(list_items))
 }

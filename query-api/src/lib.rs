@@ -30,7 +30,6 @@ use api_common::openapi::CheckedRoutes;
 use axum::extract::FromRef;
 use sqlx::PgPool;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 pub use wait::{ReadModelWatch, StoreVersions, Versions};
 
@@ -59,29 +58,22 @@ impl FromRef<QueryState> for Arc<JwtKeys> {
 
 /// Every query route, documented.
 pub fn router(state: QueryState) -> OpenApiRouter {
-    OpenApiRouter::new()
-        .checked_routes(routes!(customers::get_customer))
-        .checked_routes(routes!(customers::list_customers))
-        .checked_routes(routes!(leads::get_lead))
-        .checked_routes(routes!(leads::list_leads))
-        .checked_routes(routes!(leads::lead_timeline))
-        .checked_routes(routes!(audit::list_events))
-        .checked_routes(routes!(quotes::get_quote))
-        .checked_routes(routes!(quotes::list_quotes))
-        .checked_routes(routes!(invoices::get_invoice))
-        .checked_routes(routes!(invoices::list_invoices))
-        .checked_routes(routes!(finance::list_transactions))
-        .checked_routes(routes!(reports::ar_aging))
-        .checked_routes(routes!(reports::revenue))
-        .checked_routes(routes!(equipment::get_equipment))
-        .checked_routes(routes!(equipment::list_equipment))
-        .checked_routes(routes!(assignments::get_assignment))
-        .checked_routes(routes!(assignments::list_assignments))
-        .checked_routes(routes!(inventory::get_item))
-        .checked_routes(routes!(inventory::list_items))
-        .checked_routes(routes!(ops_reports::equipment_utilization))
-        .checked_routes(routes!(ops_reports::maintenance_due))
-        .checked_routes(routes!(ops_reports::inventory_valuation))
+    let modules = [
+        customers::router(),
+        leads::router(),
+        audit::router(),
+        quotes::router(),
+        invoices::router(),
+        finance::router(),
+        reports::router(),
+        equipment::router(),
+        assignments::router(),
+        inventory::router(),
+        ops_reports::router(),
+    ];
+    modules
+        .into_iter()
+        .fold(OpenApiRouter::new(), CheckedRoutes::checked_merge)
         .with_state(state)
 }
 

@@ -32,6 +32,7 @@
 //! total per location and a grand total.
 
 use api_common::authz::{self, Action, Resource};
+use api_common::openapi::CheckedRoutes;
 use api_common::{ApiError, ApiQuery, ApiResult, Principal};
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -41,6 +42,8 @@ use event_schemas::equipment::{EquipmentStatus, EquipmentType};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::QueryState;
@@ -143,7 +146,7 @@ fn midnight(day: NaiveDate) -> DateTime<Utc> {
     ),
     security(("bearer" = []))
 )]
-pub async fn equipment_utilization(
+async fn equipment_utilization(
     State(state): State<QueryState>,
     principal: Principal,
     headers: HeaderMap,
@@ -333,7 +336,7 @@ pub struct MaintenanceDueParams {
     ),
     security(("bearer" = []))
 )]
-pub async fn maintenance_due(
+async fn maintenance_due(
     State(state): State<QueryState>,
     principal: Principal,
     headers: HeaderMap,
@@ -452,7 +455,7 @@ pub struct ValuationParams {}
     ),
     security(("bearer" = []))
 )]
-pub async fn inventory_valuation(
+async fn inventory_valuation(
     State(state): State<QueryState>,
     principal: Principal,
     headers: HeaderMap,
@@ -518,4 +521,13 @@ pub async fn inventory_valuation(
                 .chain(std::iter::once(line(&total))),
         )
     }))
+}
+
+/// This module's routes (each handler is private: one left out of here is
+/// dead code, which the build refuses).
+pub(crate) fn router() -> OpenApiRouter<QueryState> {
+    OpenApiRouter::new()
+        .checked_routes(routes!(equipment_utilization))
+        .checked_routes(routes!(maintenance_due))
+        .checked_routes(routes!(inventory_valuation))
 }
