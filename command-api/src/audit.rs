@@ -2,7 +2,14 @@
 //! entity with its metadata and hashes, the entity as it stood at a time or
 //! version, and exports of a tenant's history (each recorded as an event).
 
+use aggregates::assignment::EquipmentAssignment;
 use aggregates::audit_export::{AuditExport, RecordExport};
+use aggregates::customer::Customer;
+use aggregates::equipment::Equipment;
+use aggregates::inventory::InventoryItem;
+use aggregates::invoice::Invoice;
+use aggregates::lead::Lead;
+use aggregates::quote::Quote;
 use api_common::authz::{self, Resource};
 use api_common::openapi::CheckedRoutes;
 use api_common::pagination::{self, ListResponse};
@@ -251,13 +258,38 @@ async fn state(
     }
     let tenant = &principal.tenant;
     let found = match kind {
-        Kind::Customer => json_state(state.customers.state_at(tenant, id, version).await?),
-        Kind::Lead => json_state(state.leads.state_at(tenant, id, version).await?),
-        Kind::Quote => json_state(state.quotes.state_at(tenant, id, version).await?),
-        Kind::Invoice => json_state(state.invoices.state_at(tenant, id, version).await?),
-        Kind::Equipment => json_state(state.equipment.state_at(tenant, id, version).await?),
-        Kind::Assignment => json_state(state.assignments.state_at(tenant, id, version).await?),
-        Kind::Inventory => json_state(state.inventory.state_at(tenant, id, version).await?),
+        Kind::Customer => json_state(
+            state
+                .store::<Customer>()
+                .state_at(tenant, id, version)
+                .await?,
+        ),
+        Kind::Lead => json_state(state.store::<Lead>().state_at(tenant, id, version).await?),
+        Kind::Quote => json_state(state.store::<Quote>().state_at(tenant, id, version).await?),
+        Kind::Invoice => json_state(
+            state
+                .store::<Invoice>()
+                .state_at(tenant, id, version)
+                .await?,
+        ),
+        Kind::Equipment => json_state(
+            state
+                .store::<Equipment>()
+                .state_at(tenant, id, version)
+                .await?,
+        ),
+        Kind::Assignment => json_state(
+            state
+                .store::<EquipmentAssignment>()
+                .state_at(tenant, id, version)
+                .await?,
+        ),
+        Kind::Inventory => json_state(
+            state
+                .store::<InventoryItem>()
+                .state_at(tenant, id, version)
+                .await?,
+        ),
     };
     let (value, reached) = found.ok_or_else(not_found)?;
     if version.is_some_and(|v| v > reached) {
@@ -330,7 +362,14 @@ async fn export(
             return Err(ApiError::invalid_field("from", "must not be after `to`"));
         }
     }
-    let export_id = record_export(&state.exports, &ctx, params.from, params.to, "api").await?;
+    let export_id = record_export(
+        &state.store::<AuditExport>(),
+        &ctx,
+        params.from,
+        params.to,
+        "api",
+    )
+    .await?;
     tracing::info!(%export_id, tenant = %ctx.principal.tenant, "history export");
     let lines = history::export(
         state.pool.clone(),

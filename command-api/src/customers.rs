@@ -2,6 +2,7 @@
 //! untag, deactivate and reactivate.
 
 use aggregates::Patch;
+use aggregates::customer::Customer;
 use aggregates::customer::{CustomerCommand, RegisterCustomer, UpdateCustomer};
 use aggregates::values::AddressInput;
 use api_common::authz::{self, Action, Resource};
@@ -191,7 +192,7 @@ async fn register(
     });
     // The database checks email and phone inside the commit and names the
     // customer holding the value (`Taken`, a 409 naming the field).
-    let committed = match act::create(&state.customers, &ctx, id, command).await {
+    let committed = match act::create(&state.store::<Customer>(), &ctx, id, command).await {
         Err(taken @ CommandError::Taken { .. }) => {
             discard_key(&state, &ctx, id).await;
             return Err(taken.into());
@@ -238,7 +239,7 @@ async fn update(
     });
     let permission = (Resource::Customer, Action::Update);
     let committed = act::act(
-        &state.customers,
+        &state.store::<Customer>(),
         &ctx,
         id,
         &if_match,
@@ -260,7 +261,7 @@ async fn simple(
 ) -> ApiResult<Response> {
     let permission = (Resource::Customer, action);
     let committed = act::act(
-        &state.customers,
+        &state.store::<Customer>(),
         ctx,
         id,
         &if_match,

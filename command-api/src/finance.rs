@@ -2,9 +2,11 @@
 //! entered by hand (payments, refunds and credit notes reach the ledger by
 //! themselves).
 
+use aggregates::finance::FinancialTransaction;
 use aggregates::finance::{
     FinancialTransactionAction, FinancialTransactionCommand, RecordTransaction,
 };
+use aggregates::invoice::Invoice;
 use api_common::authz::{self, Action, Resource};
 use api_common::openapi::CheckedRoutes;
 use api_common::{ApiError, ApiJson, ApiResult};
@@ -79,7 +81,7 @@ async fn record(
     )?;
     if let Some(invoice) = body.invoice_id {
         if state
-            .invoices
+            .store::<Invoice>()
             .find(&ctx.principal.tenant, invoice)
             .await?
             .is_none()
@@ -111,7 +113,8 @@ async fn record(
             journey_id: body.journey_id,
         }),
     };
-    let committed = crate::act::create(&state.transactions, &ctx, id, command).await?;
+    let committed =
+        crate::act::create(&state.store::<FinancialTransaction>(), &ctx, id, command).await?;
     Ok(created(
         &format!("/v1/financial-transactions/{}", committed.id),
         committed,

@@ -8,10 +8,12 @@
 //! refused with the balance named, never applied.
 
 use aggregates::Patch;
+use aggregates::customer::Customer;
 use aggregates::invoice::{
     AcceptedQuote, DraftInvoice, Invoice, InvoiceAction, InvoiceCommand, InvoiceError,
     UpdateInvoice,
 };
+use aggregates::lead::Lead;
 use aggregates::quote::{Quote, QuoteAction};
 use api_common::authz::{self, Action, RecordOwnership, Resource};
 use api_common::openapi::CheckedRoutes;
@@ -204,7 +206,14 @@ async fn load_authorized(
     resource: Resource,
     action: Action,
 ) -> ApiResult<Loaded<Invoice>> {
-    crate::act::load_authorized(&state.invoices, ctx, id, (resource, action), ownership).await
+    crate::act::load_authorized(
+        &state.store::<Invoice>(),
+        ctx,
+        id,
+        (resource, action),
+        ownership,
+    )
+    .await
 }
 
 /// Runs `action` on an invoice the caller may `permission` (see [`crate::act`]).
@@ -217,7 +226,7 @@ async fn act(
     action: InvoiceAction,
 ) -> ApiResult<Committed> {
     crate::act::act(
-        &state.invoices,
+        &state.store::<Invoice>(),
         ctx,
         id,
         if_match,
@@ -229,7 +238,11 @@ async fn act(
 }
 
 async fn check_customer(state: &CommandState, ctx: &CommandContext, id: Uuid) -> ApiResult<()> {
-    match state.customers.find(&ctx.principal.tenant, id).await? {
+    match state
+        .store::<Customer>()
+        .find(&ctx.principal.tenant, id)
+        .await?
+    {
         Some(_) => Ok(()),
         None => Err(ApiError::invalid_field(
             "customer_id",
@@ -266,7 +279,10 @@ async fn create(
     )?;
     check_customer(&state, &ctx, body.customer_id).await?;
     if let Some(lead) = body.lead_id {
-        let found = state.leads.find(&ctx.principal.tenant, lead).await?;
+        let found = state
+            .store::<Lead>()
+            .find(&ctx.principal.tenant, lead)
+            .await?;
         if found.and_then(|l| l.state().customer_id) != Some(body.customer_id) {
             return Err(ApiError::invalid_field(
                 "lead_id",
@@ -296,7 +312,8 @@ async fn create(
         recurring: body.recurring.map(Into::into),
         recurring_origin: None,
     });
-    let committed = crate::act::create(&state.invoices, &ctx, id, command(&ctx, action)).await?;
+    let committed =
+        crate::act::create(&state.store::<Invoice>(), &ctx, id, command(&ctx, action)).await?;
     Ok(created(
         &format!("/v1/invoices/{}", committed.id),
         committed,
@@ -332,7 +349,7 @@ async fn from_quote(
     // written, so bad input writes nothing.
     let mut decided = None;
     crate::act::run(
-        &state.quotes,
+        &state.store::<Quote>(),
         &ctx,
         Target::Existing(quote_id),
         &IfMatch(None),
@@ -361,7 +378,7 @@ async fn from_quote(
     .await?;
     let action = decided.ok_or_else(|| ApiError::internal("the invoice was not decided"))?;
     let committed = state
-        .invoices
+        .store::<Invoice>()
         .run(
             Run::new(&ctx.principal.tenant, Target::Any(invoice_id)),
             || ctx.metadata(),

@@ -1,6 +1,7 @@
 //! Lead commands: open a lead, move it along the pipeline, assign it,
 //! record sales activities, edit its details.
 
+use aggregates::customer::Customer;
 use api_common::openapi::CheckedRoutes;
 use std::collections::BTreeMap;
 use utoipa_axum::router::OpenApiRouter;
@@ -153,7 +154,7 @@ async fn act(
     action: LeadAction,
 ) -> ApiResult<Committed> {
     crate::act::act(
-        &state.leads,
+        &state.store::<Lead>(),
         ctx,
         id,
         &if_match,
@@ -214,7 +215,7 @@ async fn create(
     authz::authorize(&ctx.principal, Resource::Lead, Action::Create, Some(facts))?;
     check_assignee(&ctx, assigned_to)?;
     let customer = state
-        .customers
+        .store::<Customer>()
         .find(&ctx.principal.tenant, body.customer_id)
         .await?
         .ok_or_else(|| ApiError::invalid_field("customer_id", "no customer with this id"))?;
@@ -237,7 +238,8 @@ async fn create(
         assigned_to,
         location_id: body.location_id,
     });
-    let committed = crate::act::create(&state.leads, &ctx, id, command(&ctx, action)).await?;
+    let committed =
+        crate::act::create(&state.store::<Lead>(), &ctx, id, command(&ctx, action)).await?;
     Ok(created(&format!("/v1/leads/{}", committed.id), committed))
 }
 

@@ -34,8 +34,6 @@ pub mod settings;
 
 use std::sync::Arc;
 
-use aggregates::customer::Customer;
-use aggregates::lead::Lead;
 use api_common::extract::parse_json;
 use api_common::openapi::CheckedRoutes;
 use api_common::{ApiError, JwtKeys};
@@ -53,7 +51,7 @@ use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
 use crate::idempotency::IdempotencyState;
-use event_store::{Committed, Store};
+use event_store::{Committed, Store, Stores};
 
 /// Everything the command routes share.
 #[derive(Clone)]
@@ -61,21 +59,8 @@ pub struct CommandState {
     pub pool: PgPool,
     pub keys: Arc<JwtKeys>,
     pub keystore: Arc<keystore::KeyStore>,
-    pub customers: Arc<Store<Customer>>,
-    pub leads: Arc<Store<Lead>>,
-    pub quotes: Arc<Store<aggregates::quote::Quote>>,
-    pub invoices: Arc<Store<aggregates::invoice::Invoice>>,
-    /// Manual ledger entries.
-    pub transactions: Arc<Store<aggregates::finance::FinancialTransaction>>,
-    /// Each tenant's sales settings.
-    pub settings: Arc<Store<aggregates::settings::SalesSettings>>,
-    pub equipment: Arc<Store<aggregates::equipment::Equipment>>,
-    pub assignments: Arc<Store<aggregates::assignment::EquipmentAssignment>>,
-    pub inventory: Arc<Store<aggregates::inventory::InventoryItem>>,
-    /// Records exports of the history.
-    pub exports: Arc<Store<aggregates::audit_export::AuditExport>>,
-    /// Each tenant's permission matrix.
-    pub permissions: Arc<Store<aggregates::permissions::TenantPermissions>>,
+    /// Every aggregate's event store: [`CommandState::store`].
+    pub stores: Stores,
     /// Callers' policies (shared with the auth middleware's cache).
     pub policies: api_common::PolicyStore,
 }
@@ -83,22 +68,21 @@ pub struct CommandState {
 impl CommandState {
     pub fn new(pool: PgPool, keys: Arc<JwtKeys>, keystore: Arc<keystore::KeyStore>) -> Self {
         Self {
-            customers: Arc::new(Store::new(pool.clone(), keystore.clone())),
-            leads: Arc::new(Store::new(pool.clone(), keystore.clone())),
-            quotes: Arc::new(Store::new(pool.clone(), keystore.clone())),
-            invoices: Arc::new(Store::new(pool.clone(), keystore.clone())),
-            transactions: Arc::new(Store::new(pool.clone(), keystore.clone())),
-            settings: Arc::new(Store::new(pool.clone(), keystore.clone())),
-            equipment: Arc::new(Store::new(pool.clone(), keystore.clone())),
-            assignments: Arc::new(Store::new(pool.clone(), keystore.clone())),
-            inventory: Arc::new(Store::new(pool.clone(), keystore.clone())),
-            exports: Arc::new(Store::new(pool.clone(), keystore.clone())),
-            permissions: Arc::new(Store::new(pool.clone(), keystore.clone())),
+            stores: Stores::new(pool.clone(), keystore.clone()),
             policies: api_common::PolicyStore::new(pool.clone()),
             pool,
             keys,
             keystore,
         }
+    }
+
+    /// The event store of aggregate `A`.
+    pub fn store<A>(&self) -> Arc<Store<A>>
+    where
+        A: cqrs_es::Aggregate<Services = ()> + aggregates::TenantOwned + 'static,
+        A::Error: aggregates::DomainError,
+    {
+        self.stores.get::<A>()
     }
 }
 

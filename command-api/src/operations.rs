@@ -258,7 +258,7 @@ async fn run_equipment(
     action: EquipmentAction,
 ) -> ApiResult<Committed> {
     act(
-        &state.equipment,
+        &state.store::<Equipment>(),
         ctx,
         id,
         if_match,
@@ -303,7 +303,14 @@ async fn register(
         tenant_id: ctx.principal.tenant.clone(),
         details: body.into(),
     });
-    match act::create(&state.equipment, &ctx, id, equipment_command(&ctx, action)).await {
+    match act::create(
+        &state.store::<Equipment>(),
+        &ctx,
+        id,
+        equipment_command(&ctx, action),
+    )
+    .await
+    {
         Ok(committed) => Ok(created(
             &format!("/v1/equipment/{}", committed.id),
             committed,
@@ -339,7 +346,7 @@ async fn update(
     // The edit is merged into the version it is committed on: a concurrent
     // change is never silently overwritten (a lost race merges again).
     let decided = act::run(
-        &state.equipment,
+        &state.store::<Equipment>(),
         &ctx,
         Target::Existing(id),
         &if_match,
@@ -770,7 +777,7 @@ async fn assign(
         Some(facts),
     )?;
     let equipment = state
-        .equipment
+        .store::<Equipment>()
         .find(&ctx.principal.tenant, body.equipment_id)
         .await?
         .ok_or_else(|| ApiError::invalid_field("equipment_id", "no equipment with this id"))?;
@@ -792,7 +799,7 @@ async fn assign(
         notes: body.notes,
     });
     match act::create(
-        &state.assignments,
+        &state.store::<EquipmentAssignment>(),
         &ctx,
         id,
         assignment_command(&ctx, action),
@@ -829,7 +836,7 @@ async fn run_assignment(
     action: AssignmentAction,
 ) -> ApiResult<Committed> {
     act(
-        &state.assignments,
+        &state.store::<EquipmentAssignment>(),
         ctx,
         id,
         if_match,
@@ -950,7 +957,10 @@ async fn reschedule(
     // to check it out (crews check out and return theirs, never move them).
     match run_assignment(&state, &ctx, id, &if_match, Action::Create, action).await {
         Err(e) if e.kind() == "conflict" && e.detail().contains("equipment_bookings") => {
-            let loaded = state.assignments.load(&ctx.principal.tenant, id).await?;
+            let loaded = state
+                .store::<EquipmentAssignment>()
+                .load(&ctx.principal.tenant, id)
+                .await?;
             let equipment = loaded.state().equipment_id.unwrap_or_default();
             Err(overlapping(
                 &state,
@@ -1168,7 +1178,14 @@ async fn create_item(
             expiry_date: body.expiry_date,
         },
     });
-    match act::create(&state.inventory, &ctx, id, inventory_command(&ctx, action)).await {
+    match act::create(
+        &state.store::<InventoryItem>(),
+        &ctx,
+        id,
+        inventory_command(&ctx, action),
+    )
+    .await
+    {
         Ok(committed) => Ok(created(
             &format!("/v1/inventory/{}", committed.id),
             committed,
@@ -1199,7 +1216,7 @@ async fn update_item(
     ApiJson(body): ApiJson<UpdateItemRequest>,
 ) -> ApiResult<Response> {
     let loaded = load_authorized(
-        &state.inventory,
+        &state.store::<InventoryItem>(),
         &ctx,
         id,
         (Resource::Inventory, Action::Update),
@@ -1223,7 +1240,7 @@ async fn update_item(
     }
     // Merged into the version it is committed on (a lost race merges again).
     let decided = act::run(
-        &state.inventory,
+        &state.store::<InventoryItem>(),
         &ctx,
         Target::Existing(id),
         &if_match,
@@ -1298,7 +1315,7 @@ async fn record_transaction(
         notes: body.notes,
     });
     let committed = act(
-        &state.inventory,
+        &state.store::<InventoryItem>(),
         &ctx,
         id,
         &if_match,
@@ -1343,7 +1360,7 @@ async fn transfer(
         ));
     }
     let to = state
-        .inventory
+        .store::<InventoryItem>()
         .find(tenant, body.to_item_id)
         .await?
         .ok_or_else(|| ApiError::invalid_field("to_item_id", "no inventory item with this id"))?;
@@ -1355,7 +1372,7 @@ async fn transfer(
     )?;
     let to_location = to.state().location_id().unwrap_or_default().to_owned();
     if state
-        .inventory
+        .store::<InventoryItem>()
         .find(tenant, body.from_item_id)
         .await?
         .is_none()
@@ -1371,7 +1388,7 @@ async fn transfer(
     // leaves at (read from the state the out side is decided on).
     let source = std::sync::Mutex::new((Decimal::ZERO, String::new()));
     act(
-        &state.inventory,
+        &state.store::<InventoryItem>(),
         &ctx,
         body.from_item_id,
         &IfMatch(None),
@@ -1410,7 +1427,7 @@ async fn transfer(
         notes: body.notes,
     });
     let destination = act(
-        &state.inventory,
+        &state.store::<InventoryItem>(),
         &ctx,
         body.to_item_id,
         &IfMatch(None),

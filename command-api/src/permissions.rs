@@ -2,6 +2,7 @@
 //! or revoke per-user permissions (each change an event, effective from the
 //! next request); admins, managers and auditors read them.
 
+use aggregates::permissions::TenantPermissions;
 use aggregates::permissions::{PermissionAction, PermissionCommand};
 use api_common::authz::{self, Action, Resource, Scope, default_scope};
 use api_common::openapi::CheckedRoutes;
@@ -156,9 +157,13 @@ async fn act(
         action,
     };
     let target = Target::Any(matrix_id(tenant));
-    let committed = crate::act::run(&state.permissions, ctx, target, &if_match, |_| {
-        Ok(command.clone())
-    })
+    let committed = crate::act::run(
+        &state.store::<TenantPermissions>(),
+        ctx,
+        target,
+        &if_match,
+        |_| Ok(command.clone()),
+    )
     .await?;
     // This process's cached policies at once; other processes' on the
     // `crm_permissions` notification, and their commands at commit.

@@ -3,6 +3,8 @@
 //! job, take deposits.
 
 use aggregates::Patch;
+use aggregates::customer::Customer;
+use aggregates::lead::Lead;
 use aggregates::quote::{
     AcceptQuote, DraftQuote, HourlyInput, Quote, QuoteAction, QuoteCommand, QuoteInput,
     QuoteParties, UpdateQuote,
@@ -200,7 +202,14 @@ pub async fn load_authorized(
     resource: Resource,
     action: Action,
 ) -> ApiResult<Loaded<Quote>> {
-    crate::act::load_authorized(&state.quotes, ctx, id, (resource, action), ownership).await
+    crate::act::load_authorized(
+        &state.store::<Quote>(),
+        ctx,
+        id,
+        (resource, action),
+        ownership,
+    )
+    .await
 }
 
 /// Runs `action` on a quote the caller may `permission` on `resource`.
@@ -213,7 +222,7 @@ async fn act(
     action: QuoteAction,
 ) -> ApiResult<Committed> {
     crate::act::act(
-        &state.quotes,
+        &state.store::<Quote>(),
         ctx,
         id,
         &if_match,
@@ -236,7 +245,7 @@ async fn parties(
     let lead_customer = match lead_id {
         Some(lead_id) => {
             let lead = state
-                .leads
+                .store::<Lead>()
                 .find(tenant, lead_id)
                 .await?
                 .ok_or_else(|| ApiError::invalid_field("lead_id", "no lead with this id"))?;
@@ -260,7 +269,7 @@ async fn parties(
         }
     };
     let customer = state
-        .customers
+        .store::<Customer>()
         .find(tenant, customer_id)
         .await?
         .ok_or_else(|| ApiError::invalid_field("customer_id", "no customer with this id"))?;
@@ -297,7 +306,7 @@ async fn draft(
         copied_from,
         input,
     });
-    Ok(crate::act::create(&state.quotes, ctx, id, command(ctx, action)).await?)
+    Ok(crate::act::create(&state.store::<Quote>(), ctx, id, command(ctx, action)).await?)
 }
 
 #[utoipa::path(
@@ -368,7 +377,10 @@ async fn copy(
     JsonOrEmpty(body): JsonOrEmpty<CopyQuoteRequest>,
 ) -> ApiResult<Response> {
     // Templates are shared models: anyone who may read quotes copies them.
-    let template = state.quotes.load(&ctx.principal.tenant, id).await?;
+    let template = state
+        .store::<Quote>()
+        .load(&ctx.principal.tenant, id)
+        .await?;
     let facts = if template.state().is_template {
         authz::unowned()
     } else {

@@ -48,7 +48,7 @@ impl From<&SalesSettings> for SalesDefaults {
 /// `tenant`'s current sales settings (the defaults until first changed).
 pub async fn current(state: &CommandState, tenant: &TenantId) -> ApiResult<SalesDefaults> {
     let loaded = state
-        .settings
+        .store::<SalesSettings>()
         .load_or_new(tenant, settings_id(tenant))
         .await?;
     Ok(SalesDefaults::from(loaded.state()))
@@ -76,7 +76,7 @@ pub struct UpdateSalesSettingsRequest {
 async fn get(State(state): State<CommandState>, principal: Principal) -> ApiResult<Response> {
     authz::authorize(&principal, Resource::Report, Action::Read, None)?;
     let loaded = state
-        .settings
+        .store::<SalesSettings>()
         .load_or_new(&principal.tenant, settings_id(&principal.tenant))
         .await?;
     Ok(respond(
@@ -117,7 +117,7 @@ async fn update(
     };
     let target = Target::Any(settings_id(tenant));
     Ok(ok(crate::act::run(
-        &state.settings,
+        &state.store::<SalesSettings>(),
         &ctx,
         target,
         &if_match,

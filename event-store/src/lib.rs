@@ -16,6 +16,7 @@
 //! * [`lookups`]: reads of the tables the commit's triggers keep (claims,
 //!   bookings, invoice numbers, permissions) and of an aggregate's history.
 //! * [`signal`]: the in-process commit signal.
+//! * [`Stores`]: every aggregate's store by type (`stores.get::<Quote>()`).
 //!
 //! No HTTP type appears here: the API crates map [`CommandError`] to their
 //! answers (`api_common::ApiError: From<CommandError<E>>`).
@@ -24,7 +25,9 @@ pub mod lookups;
 pub mod sealing;
 pub mod signal;
 pub mod store;
+pub mod stores;
 
 pub use store::{
     ATTEMPTS, CommandError, Committed, Loaded, MAX_EVENT_BYTES, Run, Store, Target, current_version,
 };
+pub use stores::Stores;
