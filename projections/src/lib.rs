@@ -14,8 +14,10 @@
 //! ```
 //!
 //! A projection that ignores an event costs it nothing but a match in
-//! memory: no message of its own, no decode, no SQL (its checkpoint moves
-//! with the batch's one UPDATE). A process that issues commands
+//! memory: no message of its own, no SQL (its checkpoint moves with the
+//! batch's one UPDATE), and no decode of its own: projections match on the
+//! aggregate's event enum ([`ProjectedEvent::typed`]), decoded once per
+//! message for all of them. A process that issues commands
 //! ([`Projection::issues_commands`]) runs behind a consumer of its own.
 //!
 //! Delivery is at-least-once; the checkpoint, stored in the same transaction
@@ -44,9 +46,11 @@ pub mod runner;
 pub mod status;
 pub mod timeline;
 
-use std::sync::Arc;
+use std::any::{Any, TypeId};
+use std::sync::{Arc, OnceLock};
 
-use event_schemas::CloudEvent;
+use event_schemas::customer::CustomerEvent;
+use event_schemas::{CloudEvent, TypedEvent};
 use serde::de::DeserializeOwned;
 use sqlx::PgConnection;
 
@@ -98,10 +102,7 @@ impl PrefetchedKeys {
     ) -> Result<Self, ProjectionError> {
         let subjects: Vec<(String, String)> = events
             .iter()
-            .filter(|ev| {
-                ev.event.aggregatetype == event_schemas::customer::AGGREGATE_TYPE
-                    && ev.has_sealed_fields()
-            })
+            .filter(|ev| ev.has_sealed_fields())
             .map(|ev| (ev.event.tenant.to_string(), ev.event.aggregateid.clone()))
             .collect::<std::collections::HashSet<_>>()
             .into_iter()
@@ -125,14 +126,81 @@ pub const LIVE_SCHEMA: &str = "read";
 pub struct ProjectedEvent {
     pub stream_seq: u64,
     pub event: CloudEvent,
+    /// The payload as its aggregate's event enum, decoded by the first
+    /// projection that asks and shared with the others (the runner hands
+    /// one message to every projection).
+    decoded: OnceLock<Decoded>,
+}
+
+/// A payload decoded as an event enum, or why it does not decode.
+#[derive(Debug, Clone)]
+struct Decoded {
+    /// The enum's type.
+    as_type: TypeId,
+    event: Result<Arc<dyn Any + Send + Sync>, String>,
 }
 
 impl ProjectedEvent {
+    pub fn new(stream_seq: u64, event: CloudEvent) -> Self {
+        Self {
+            stream_seq,
+            event,
+            decoded: OnceLock::new(),
+        }
+    }
+
+    /// The event as `E`, its aggregate's event enum (decoded once, whoever
+    /// asks); `None` for another aggregate's event. An event type `E` does
+    /// not know, or a stored version newer (by major) than the one this
+    /// build knows, is an error: it might change what a reader of the
+    /// aggregate shows. Older versions decode (a 1.0 customer event holds
+    /// plain values where 2.0 holds sealed ones). A customer event holding
+    /// sealed personal fields is decoded with [`Self::customer_event`].
+    pub fn typed<E>(&self) -> Result<Option<&E>, ProjectionError>
+    where
+        E: TypedEvent + Send + Sync + 'static,
+    {
+        if self.event.aggregatetype != E::AGGREGATE_TYPE {
+            return Ok(None);
+        }
+        let decoded = self.decoded.get_or_init(|| {
+            let event = if self.has_sealed_fields() {
+                Err(format!(
+                    "{} (stream seq {}) holds sealed personal fields: decode it with `customer_event`",
+                    self.event.event_type, self.stream_seq
+                ))
+            } else {
+                self.decode::<E>(self.event.data.clone())
+                    .map(|e| Arc::new(e) as Arc<dyn Any + Send + Sync>)
+            };
+            Decoded {
+                as_type: TypeId::of::<E>(),
+                event,
+            }
+        });
+        let other_enum = || {
+            ProjectionError::Decode(format!(
+                "{} (stream seq {}) was decoded as another event enum of {}",
+                self.event.event_type,
+                self.stream_seq,
+                E::AGGREGATE_TYPE
+            ))
+        };
+        if decoded.as_type != TypeId::of::<E>() {
+            return Err(other_enum());
+        }
+        let event = decoded
+            .event
+            .as_ref()
+            .map_err(|e| ProjectionError::Decode(e.clone()))?;
+        event.downcast_ref::<E>().map(Some).ok_or_else(other_enum)
+    }
+
     /// The payload as the event type's struct. A stored version newer (by
     /// major) than the one this build knows is refused; older ones decode
     /// (a 1.0 customer event holds plain values where 2.0 holds sealed ones).
     pub fn data<T: DeserializeOwned>(&self) -> Result<T, ProjectionError> {
-        self.decode(self.event.data.clone())
+        self.decode_as(self.event.data.clone())
     }
 
     /// The payload with its personal fields opened with the subject's data
@@ -150,17 +218,6 @@ impl ProjectedEvent {
             .await
             .map_err(key_error)?;
         self.personal_data_with(key.as_ref())
-    }
-
-    /// Whether the payload holds sealed personal fields (which need the
-    /// subject's data key).
-    pub fn has_sealed_fields(&self) -> bool {
-        let fields = event_schemas::customer::personal_fields(&self.event.event_type);
-        self.event.data.as_object().is_some_and(|object| {
-            fields
-                .iter()
-                .any(|f| object.get(*f).is_some_and(keystore::sealed::is_sealed))
-        })
     }
 
     /// [`Self::personal_data`] with the subject's key already at hand
@@ -185,10 +242,103 @@ impl ProjectedEvent {
                 ))
             })?;
         }
-        self.decode(data)
+        self.decode_as(data)
     }
 
-    fn decode<T: DeserializeOwned>(&self, data: serde_json::Value) -> Result<T, ProjectionError> {
+    /// [`Self::typed`] for customer events, with their personal fields
+    /// opened with the subject's data key; once the key is destroyed (the
+    /// person forgotten) names read `[erased]` and the other personal fields
+    /// `null`. The key store is asked only when the event holds sealed
+    /// fields.
+    pub async fn customer_event(
+        &self,
+        keys: &keystore::KeyStore,
+    ) -> Result<Option<CustomerEvent>, ProjectionError> {
+        if !self.has_sealed_fields() {
+            return self.customer_event_with(None);
+        }
+        let key = keys
+            .existing_data_key(self.event.tenant.as_str(), &self.event.aggregateid)
+            .await
+            .map_err(key_error)?;
+        self.customer_event_with(key.as_ref())
+    }
+
+    /// Whether the payload holds sealed personal fields (which need the
+    /// subject's data key).
+    pub fn has_sealed_fields(&self) -> bool {
+        if self.event.aggregatetype != event_schemas::customer::AGGREGATE_TYPE {
+            return false;
+        }
+        let fields = event_schemas::customer::personal_fields(&self.event.event_type);
+        self.event.data.as_object().is_some_and(|object| {
+            fields
+                .iter()
+                .any(|f| object.get(*f).is_some_and(keystore::sealed::is_sealed))
+        })
+    }
+
+    /// [`Self::customer_event`] with the subject's key already at hand
+    /// (`None`: destroyed or never made).
+    pub fn customer_event_with(
+        &self,
+        key: Option<&keystore::Key>,
+    ) -> Result<Option<CustomerEvent>, ProjectionError> {
+        use event_schemas::customer::{AGGREGATE_TYPE, ERASABLE_NAMES, personal_fields};
+        use keystore::sealed;
+        if !self.has_sealed_fields() {
+            // Nothing to open: the decoding every projection shares.
+            return Ok(self.typed::<CustomerEvent>()?.cloned());
+        }
+        let e = &self.event;
+        let fields = personal_fields(&e.event_type);
+        let mut data = e.data.clone();
+        if let Some(object) = data.as_object_mut() {
+            sealed::open_fields(key, object, fields, ERASABLE_NAMES, |f| {
+                sealed::aad(AGGREGATE_TYPE, &e.aggregateid, e.sequence, f)
+            })
+            .map_err(|err| {
+                ProjectionError::Decode(format!(
+                    "{} (stream seq {}): {err}",
+                    e.event_type, self.stream_seq
+                ))
+            })?;
+        }
+        self.decode(data).map(Some).map_err(ProjectionError::Decode)
+    }
+
+    /// `data` as `E` (of this event's aggregate), checking that this build
+    /// knows the event type and its major version.
+    fn decode<E: TypedEvent>(&self, data: serde_json::Value) -> Result<E, String> {
+        let e = &self.event;
+        let known = E::catalogue()
+            .iter()
+            .find(|i| i.event_type == e.event_type)
+            .ok_or_else(|| {
+                format!(
+                    "unknown {} event type {} (stream seq {})",
+                    e.aggregatetype, e.event_type, self.stream_seq
+                )
+            })?;
+        let stored = major(&e.eventversion).parse::<u32>().unwrap_or(u32::MAX);
+        if stored > major(known.version).parse::<u32>().unwrap_or(0) {
+            return Err(format!(
+                "{} version {} is not understood by this build (knows {})",
+                e.event_type, e.eventversion, known.version
+            ));
+        }
+        E::from_parts(&e.event_type, data).map_err(|err| {
+            format!(
+                "{} (stream seq {}) does not decode: {err}",
+                e.event_type, self.stream_seq
+            )
+        })
+    }
+
+    fn decode_as<T: DeserializeOwned>(
+        &self,
+        data: serde_json::Value,
+    ) -> Result<T, ProjectionError> {
         let known = catalogue_entry(&self.event.aggregatetype, &self.event.event_type).ok_or_else(
             || ProjectionError::Decode(format!("unknown event type {}", self.event.event_type)),
         )?;
@@ -534,4 +684,136 @@ pub(crate) fn bind_payment<'q>(
         .bind(p.notes.clone())
         .bind(p.received_at)
         .bind(p.recorded_by)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use event_schemas::customer::{AGGREGATE_TYPE as CUSTOMER, CustomerTagged};
+    use event_schemas::lead::LeadEvent;
+    use event_schemas::quote::QuoteEvent;
+    use serde_json::{Value, json};
+
+    fn event(aggregate: &str, event_type: &str, version: &str, data: Value) -> ProjectedEvent {
+        let id = "0196a8c4-5c6e-7a52-9d2b-0c4b2f9c3a11";
+        let event = serde_json::from_value(json!({
+            "specversion": "1.0", "id": uuid::Uuid::nil(), "source": format!("/tenants/acme/{aggregate}"),
+            "type": event_type, "subject": id, "time": "2026-01-01T00:00:00Z",
+            "datacontenttype": "application/json",
+            "dataschema": format!("urn:crm:event:{event_type}:{version}"), "data": data,
+            "tenant": "acme", "aggregatetype": aggregate, "aggregateid": id, "sequence": 1,
+            "eventversion": version, "position": 1, "correlationid": "c", "causationid": "c",
+            "commandid": "c", "actor": "a", "actorrole": "admin"
+        }))
+        .unwrap();
+        ProjectedEvent::new(7, event)
+    }
+
+    /// A registration's payload with its personal values in plain.
+    fn registered() -> Value {
+        json!({
+            "tenant_id": "acme", "customer_id": uuid::Uuid::nil(), "first_name": "Jeanne",
+            "last_name": "Mance", "email": "j@example.com", "phone": null,
+            "address": {"line1": "1 rue Saint-Paul", "city": "Montréal", "province": "QC",
+                        "postal_code": "H2Y 1H1", "country": "CA"},
+            "lead_source": null, "tags": [], "preferences": {}, "notes": "VIP"
+        })
+    }
+
+    #[test]
+    fn typed_decodes_its_aggregates_events_once_and_passes_over_others() {
+        let ev = event(CUSTOMER, "CustomerTagged", "1.0", json!({"tag": "vip"}));
+        let first = ev.typed::<CustomerEvent>().unwrap().unwrap();
+        assert_eq!(
+            first,
+            &CustomerEvent::CustomerTagged(CustomerTagged { tag: "vip".into() })
+        );
+        let again = ev.typed::<CustomerEvent>().unwrap().unwrap();
+        assert!(std::ptr::eq(first, again), "decoded once, for every reader");
+        // Another aggregate's enum: not this event's business, no decoding.
+        assert!(ev.typed::<LeadEvent>().unwrap().is_none());
+        assert!(ev.typed::<QuoteEvent>().unwrap().is_none());
+    }
+
+    #[test]
+    fn typed_refuses_an_unknown_event_type_of_its_aggregate_and_skips_other_aggregates() {
+        let ev = event(CUSTOMER, "CustomerTeleported", "1.0", json!({"to": "Mars"}));
+        match ev.typed::<CustomerEvent>() {
+            Err(ProjectionError::Decode(e)) => {
+                assert!(
+                    e.contains("unknown Customer event type CustomerTeleported"),
+                    "{e}"
+                );
+                assert!(e.contains("stream seq 7"), "{e}");
+            }
+            other => panic!("expected a decode error, got {other:?}"),
+        }
+        // The error is remembered as well, for the next reader.
+        assert!(matches!(
+            ev.typed::<CustomerEvent>(),
+            Err(ProjectionError::Decode(_))
+        ));
+        // Readers of other aggregates pass over it.
+        assert!(ev.typed::<LeadEvent>().unwrap().is_none());
+        // The personal path says the same.
+        assert!(matches!(
+            ev.customer_event_with(None),
+            Err(ProjectionError::Decode(e)) if e.contains("CustomerTeleported")
+        ));
+    }
+
+    #[test]
+    fn a_newer_major_version_is_refused_and_an_older_one_decodes() {
+        let newer = event(CUSTOMER, "CustomerTagged", "2.0", json!({"tag": "vip"}));
+        assert!(matches!(
+            newer.typed::<CustomerEvent>(),
+            Err(ProjectionError::Decode(e)) if e.contains("not understood by this build")
+        ));
+        // A 1.0 registration holds its personal values in plain.
+        let older = event(CUSTOMER, "CustomerRegistered", "1.0", registered());
+        let Some(CustomerEvent::CustomerRegistered(d)) = older.customer_event_with(None).unwrap()
+        else {
+            panic!("a registration")
+        };
+        assert_eq!(
+            (d.first_name.as_str(), d.notes.as_deref()),
+            ("Jeanne", Some("VIP"))
+        );
+    }
+
+    #[test]
+    fn sealed_personal_fields_are_opened_with_the_key_or_read_as_erased() {
+        let key = keystore::Key::random();
+        let id = "0196a8c4-5c6e-7a52-9d2b-0c4b2f9c3a11";
+        let mut data = registered();
+        keystore::sealed::seal_fields(
+            &key,
+            data.as_object_mut().unwrap(),
+            event_schemas::customer::personal_fields("CustomerRegistered"),
+            |f| keystore::sealed::aad(CUSTOMER, id, 1, f),
+        );
+        let ev = event(CUSTOMER, "CustomerRegistered", "2.0", data);
+        assert!(ev.has_sealed_fields());
+        assert!(
+            matches!(ev.typed::<CustomerEvent>(), Err(ProjectionError::Decode(e)) if e.contains("sealed")),
+            "the shared decoding does not read sealed fields"
+        );
+        let Some(CustomerEvent::CustomerRegistered(opened)) =
+            ev.customer_event_with(Some(&key)).unwrap()
+        else {
+            panic!("a registration")
+        };
+        assert_eq!(opened.first_name, "Jeanne");
+        assert_eq!(opened.email.as_deref(), Some("j@example.com"));
+        let Some(CustomerEvent::CustomerRegistered(erased)) = ev.customer_event_with(None).unwrap()
+        else {
+            panic!("a registration")
+        };
+        assert_eq!(erased.first_name, keystore::ERASED);
+        assert_eq!((erased.email, erased.notes), (None, None));
+        // Not a customer event: nothing to open.
+        let lead = event("Lead", "LeadAssigned", "1.0", json!({"assigned_to": null}));
+        assert!(!lead.has_sealed_fields());
+        assert!(lead.customer_event_with(None).unwrap().is_none());
+    }
 }
