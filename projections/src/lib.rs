@@ -71,19 +71,20 @@ pub(crate) enum Keys<'a> {
 }
 
 impl Keys<'_> {
-    /// The event's payload with its personal fields opened.
-    pub(crate) async fn open<T: DeserializeOwned>(
+    /// The customer event with its personal fields opened (`None` for
+    /// another aggregate's event).
+    pub(crate) async fn customer_event(
         &self,
         ev: &ProjectedEvent,
-    ) -> Result<T, ProjectionError> {
+    ) -> Result<Option<CustomerEvent>, ProjectionError> {
         match self {
-            Keys::Store(store) => ev.personal_data(store).await,
+            Keys::Store(store) => ev.customer_event(store).await,
             Keys::Prefetched(keys) => {
                 if !ev.has_sealed_fields() {
-                    return ev.data();
+                    return ev.customer_event_with(None);
                 }
                 let subject = (ev.event.tenant.to_string(), ev.event.aggregateid.clone());
-                ev.personal_data_with(keys.0.get(&subject).and_then(Option::as_ref))
+                ev.customer_event_with(keys.0.get(&subject).and_then(Option::as_ref))
             }
         }
     }
@@ -201,48 +202,6 @@ impl ProjectedEvent {
     /// (a 1.0 customer event holds plain values where 2.0 holds sealed ones).
     pub fn data<T: DeserializeOwned>(&self) -> Result<T, ProjectionError> {
         self.decode_as(self.event.data.clone())
-    }
-
-    /// The payload with its personal fields opened with the subject's data
-    /// key; once the key is destroyed (the person forgotten) names read
-    /// `[erased]` and the other personal fields `null`.
-    pub async fn personal_data<T: DeserializeOwned>(
-        &self,
-        keys: &keystore::KeyStore,
-    ) -> Result<T, ProjectionError> {
-        if !self.has_sealed_fields() {
-            return self.data();
-        }
-        let key = keys
-            .existing_data_key(self.event.tenant.as_str(), &self.event.aggregateid)
-            .await
-            .map_err(key_error)?;
-        self.personal_data_with(key.as_ref())
-    }
-
-    /// [`Self::personal_data`] with the subject's key already at hand
-    /// (`None`: destroyed or never made).
-    pub fn personal_data_with<T: DeserializeOwned>(
-        &self,
-        key: Option<&keystore::Key>,
-    ) -> Result<T, ProjectionError> {
-        use event_schemas::customer::{AGGREGATE_TYPE, ERASABLE_NAMES, personal_fields};
-        use keystore::sealed;
-        let e = &self.event;
-        let fields = personal_fields(&e.event_type);
-        let mut data = e.data.clone();
-        if let Some(object) = data.as_object_mut() {
-            sealed::open_fields(key, object, fields, ERASABLE_NAMES, |f| {
-                sealed::aad(AGGREGATE_TYPE, &e.aggregateid, e.sequence, f)
-            })
-            .map_err(|err| {
-                ProjectionError::Decode(format!(
-                    "{} (stream seq {}): {err}",
-                    e.event_type, self.stream_seq
-                ))
-            })?;
-        }
-        self.decode_as(data)
     }
 
     /// [`Self::typed`] for customer events, with their personal fields
@@ -390,22 +349,6 @@ fn catalogue_entry(
     CATALOGUE
         .iter()
         .find(|i| i.aggregate_type == aggregate_type && i.event_type == event_type)
-}
-
-/// For an event a projection does not apply. Events of aggregates it does not
-/// read pass; known events of aggregates it reads pass; an unknown event type
-/// of an aggregate it reads might change what it shows, so it stops the
-/// projection (until a build that knows the event is deployed).
-pub(crate) fn ignore(ev: &ProjectedEvent, reads: &[&str]) -> Result<(), ProjectionError> {
-    let aggregate = ev.event.aggregatetype.as_str();
-    if !reads.contains(&aggregate) || catalogue_entry(aggregate, &ev.event.event_type).is_some() {
-        Ok(())
-    } else {
-        Err(ProjectionError::Decode(format!(
-            "unknown {aggregate} event type {} (stream seq {})",
-            ev.event.event_type, ev.stream_seq
-        )))
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -611,31 +554,21 @@ pub(crate) async fn advance(
     Ok(done.rows_affected() == 1)
 }
 
-/// What an event means to a read model with one row per aggregate.
-pub(crate) enum Step {
-    /// The aggregate's first event: insert the row.
-    Create,
-    /// A later event, not applied yet (the row's version was advanced).
-    Update,
-}
-
-/// Sorts an event for a read model keeping one row per `aggregate` in
-/// `table`: `None` for events of other aggregates and events already
-/// applied; an unknown event type of the aggregate is an error.
-pub(crate) async fn step(
+/// Whether a read model keeping one row per aggregate in `table` (keyed by
+/// `tenant_id`, `id`, with `version` and `updated_at`) applies an event: the
+/// aggregate's first event (`first`) inserts the row; a later one is applied
+/// if [`advance`] moved the row to it (not when the row is missing or
+/// already at or past it).
+pub(crate) async fn applies(
     conn: &mut PgConnection,
-    ev: &ProjectedEvent,
-    (aggregate, first_event): (&str, &str),
     table: &'static str,
-) -> Result<Option<Step>, ProjectionError> {
-    if ev.event.aggregatetype != aggregate {
-        return Ok(None);
+    ev: &ProjectedEvent,
+    first: bool,
+) -> Result<bool, ProjectionError> {
+    if first {
+        return Ok(true);
     }
-    if ev.event.event_type == first_event {
-        return Ok(Some(Step::Create));
-    }
-    ignore(ev, &[aggregate])?;
-    Ok(advance(conn, table, ev).await?.then_some(Step::Update))
+    advance(conn, table, ev).await
 }
 
 /// The columns [`bind_totals`] fills, in its order.
