@@ -51,7 +51,6 @@ use std::sync::{Arc, OnceLock};
 
 use event_schemas::customer::CustomerEvent;
 use event_schemas::{CloudEvent, TypedEvent};
-use serde::de::DeserializeOwned;
 use sqlx::PgConnection;
 
 pub use rebuild::rebuild;
@@ -197,13 +196,6 @@ impl ProjectedEvent {
         event.downcast_ref::<E>().map(Some).ok_or_else(other_enum)
     }
 
-    /// The payload as the event type's struct. A stored version newer (by
-    /// major) than the one this build knows is refused; older ones decode
-    /// (a 1.0 customer event holds plain values where 2.0 holds sealed ones).
-    pub fn data<T: DeserializeOwned>(&self) -> Result<T, ProjectionError> {
-        self.decode_as(self.event.data.clone())
-    }
-
     /// [`Self::typed`] for customer events, with their personal fields
     /// opened with the subject's data key; once the key is destroyed (the
     /// person forgotten) names read `[erased]` and the other personal fields
@@ -294,30 +286,6 @@ impl ProjectedEvent {
         })
     }
 
-    fn decode_as<T: DeserializeOwned>(
-        &self,
-        data: serde_json::Value,
-    ) -> Result<T, ProjectionError> {
-        let known = catalogue_entry(&self.event.aggregatetype, &self.event.event_type).ok_or_else(
-            || ProjectionError::Decode(format!("unknown event type {}", self.event.event_type)),
-        )?;
-        let stored = major(&self.event.eventversion)
-            .parse::<u32>()
-            .unwrap_or(u32::MAX);
-        if stored > major(known.version).parse::<u32>().unwrap_or(0) {
-            return Err(ProjectionError::Decode(format!(
-                "{} version {} is not understood by this build (knows {})",
-                self.event.event_type, self.event.eventversion, known.version
-            )));
-        }
-        serde_json::from_value(data).map_err(|e| {
-            ProjectionError::Decode(format!(
-                "{} (stream seq {}) does not decode: {e}",
-                self.event.event_type, self.stream_seq
-            ))
-        })
-    }
-
     /// The aggregate id, which our aggregates always make a UUID.
     pub fn aggregate_uuid(&self) -> Result<uuid::Uuid, ProjectionError> {
         self.event.aggregateid.parse().map_err(|_| {
@@ -338,17 +306,6 @@ pub(crate) fn key_error(e: keystore::KeyError) -> ProjectionError {
 
 fn major(version: &str) -> &str {
     version.split('.').next().unwrap_or(version)
-}
-
-fn catalogue_entry(
-    aggregate_type: &str,
-    event_type: &str,
-) -> Option<&'static event_schemas::EventInfo> {
-    static CATALOGUE: std::sync::LazyLock<Vec<event_schemas::EventInfo>> =
-        std::sync::LazyLock::new(event_schemas::catalogue);
-    CATALOGUE
-        .iter()
-        .find(|i| i.aggregate_type == aggregate_type && i.event_type == event_type)
 }
 
 #[derive(Debug, thiserror::Error)]
