@@ -41,7 +41,7 @@ use aggregates::lead::{Lead, LeadAction, LeadCommand, LeadError};
 use chrono::Utc;
 use event_schemas::lead::PipelineCause;
 use event_schemas::money::QuoteStatus;
-use event_schemas::quote::{AGGREGATE_TYPE as QUOTE, QuoteDrafted};
+use event_schemas::quote::QuoteEvent;
 use event_schemas::{EventMetadata, LeadStatus, Role, SYSTEM_USER};
 use event_store::{CommandError, Run, Store, Target};
 use projections::{ProjectedEvent, Projection, ProjectionError};
@@ -98,16 +98,21 @@ pub fn decide(status: QuoteStatus, open_or_won: i64) -> Option<Move> {
     }
 }
 
-fn status_after(event_type: &str) -> Option<QuoteStatus> {
-    Some(match event_type {
-        "QuoteSent" => QuoteStatus::Sent,
-        "QuoteViewed" => QuoteStatus::Viewed,
-        "QuoteAccepted" => QuoteStatus::Accepted,
-        "QuoteRejected" => QuoteStatus::Rejected,
-        "QuoteExpired" => QuoteStatus::Expired,
-        "QuoteRevised" => QuoteStatus::Draft,
-        "QuoteConverted" => QuoteStatus::Converted,
-        _ => return None,
+/// The status a quote event leaves the quote in, for those that move it.
+fn status_after(event: &QuoteEvent) -> Option<QuoteStatus> {
+    Some(match event {
+        QuoteEvent::QuoteSent(_) => QuoteStatus::Sent,
+        QuoteEvent::QuoteViewed(_) => QuoteStatus::Viewed,
+        QuoteEvent::QuoteAccepted(_) => QuoteStatus::Accepted,
+        QuoteEvent::QuoteRejected(_) => QuoteStatus::Rejected,
+        QuoteEvent::QuoteExpired(_) => QuoteStatus::Expired,
+        QuoteEvent::QuoteRevised(_) => QuoteStatus::Draft,
+        QuoteEvent::QuoteConverted(_) => QuoteStatus::Converted,
+        QuoteEvent::QuoteDrafted(_)
+        | QuoteEvent::QuoteDraftUpdated(_)
+        | QuoteEvent::QuoteApproved(_)
+        | QuoteEvent::QuoteDepositRecorded(_)
+        | QuoteEvent::QuoteInvoiced(_) => return None,
     })
 }
 
@@ -218,14 +223,12 @@ impl Projection for LeadPipeline {
         conn: &mut PgConnection,
         ev: &ProjectedEvent,
     ) -> Result<(), ProjectionError> {
-        let e = &ev.event;
-        if e.aggregatetype != QUOTE {
+        let Some(event) = ev.typed::<QuoteEvent>()? else {
             return Ok(());
-        }
-        let tenant = e.tenant.as_str();
+        };
+        let tenant = ev.event.tenant.as_str();
         let quote_id = ev.aggregate_uuid()?;
-        if e.event_type == "QuoteDrafted" {
-            let d: QuoteDrafted = ev.data()?;
+        if let QuoteEvent::QuoteDrafted(d) = event {
             if let (false, Some(lead)) = (d.is_template, d.lead_id) {
                 sqlx::query(
                     "INSERT INTO pipeline_quotes (tenant_id, quote_id, lead_id, status)
@@ -239,7 +242,7 @@ impl Projection for LeadPipeline {
             }
             return Ok(());
         }
-        let Some(status) = status_after(&e.event_type) else {
+        let Some(status) = status_after(event) else {
             return Ok(());
         };
         let lead: Option<Uuid> = sqlx::query_scalar(

@@ -25,15 +25,9 @@ use aggregates::invoice::{
 use aggregates::quote::{Quote, QuoteAction, QuoteCommand};
 use aggregates::sales::ItemInput;
 use chrono::{NaiveDate, Utc};
-use event_schemas::inventory::{
-    AGGREGATE_TYPE as INVENTORY, InventoryItemCreated, InventoryTransactionRecorded,
-};
-use event_schemas::invoice::{
-    AGGREGATE_TYPE as INVOICE, CreditNoteIssued, InvoiceDraftUpdated, InvoiceDrafted,
-    InvoiceIssued, PaymentRecorded, PaymentRefunded, RecurringInvoiceGenerated, RecurringOrigin,
-    RecurringSchedule,
-};
-use event_schemas::quote::AGGREGATE_TYPE as QUOTE;
+use event_schemas::inventory::{InventoryItemEvent, InventoryTransactionRecorded};
+use event_schemas::invoice::{InvoiceEvent, RecurringOrigin, RecurringSchedule};
+use event_schemas::quote::{QuoteDraftUpdated, QuoteDrafted, QuoteEvent};
 use event_schemas::{EventMetadata, Role, SYSTEM_USER, TenantId};
 use event_store::{CommandError, Run, Store, Target};
 use projections::{ProjectedEvent, Projection, ProjectionError};
@@ -109,11 +103,6 @@ CREATE TABLE deadline_recurring_children (
 );
 "#;
 
-#[derive(serde::Deserialize)]
-struct Validity {
-    valid_until: NaiveDate,
-}
-
 #[async_trait::async_trait]
 impl Projection for Deadlines {
     fn name(&self) -> &'static str {
@@ -144,28 +133,33 @@ impl Projection for Deadlines {
         conn: &mut PgConnection,
         ev: &ProjectedEvent,
     ) -> Result<(), ProjectionError> {
-        let e = &ev.event;
-        let tenant = e.tenant.as_str();
-        if e.aggregatetype == QUOTE {
+        let tenant = ev.event.tenant.as_str();
+        if let Some(event) = ev.typed::<QuoteEvent>()? {
             let id = ev.aggregate_uuid()?;
-            let awaiting = match e.event_type.as_str() {
-                "QuoteDrafted" | "QuoteDraftUpdated" => {
-                    let d: Validity = ev.data()?;
+            let awaiting = match event {
+                QuoteEvent::QuoteDrafted(QuoteDrafted { draft, .. })
+                | QuoteEvent::QuoteDraftUpdated(QuoteDraftUpdated { draft, .. }) => {
                     sqlx::query(
                         "INSERT INTO deadline_quotes (tenant_id, quote_id, valid_until) VALUES ($1, $2, $3)
                          ON CONFLICT (tenant_id, quote_id) DO UPDATE SET valid_until = EXCLUDED.valid_until",
                     )
                     .bind(tenant)
                     .bind(id)
-                    .bind(d.valid_until)
+                    .bind(draft.valid_until)
                     .execute(&mut *conn)
                     .await?;
                     return Ok(());
                 }
-                "QuoteSent" => true,
-                "QuoteAccepted" | "QuoteRejected" | "QuoteExpired" | "QuoteRevised"
-                | "QuoteConverted" => false,
-                _ => return Ok(()),
+                QuoteEvent::QuoteSent(_) => true,
+                QuoteEvent::QuoteAccepted(_)
+                | QuoteEvent::QuoteRejected(_)
+                | QuoteEvent::QuoteExpired(_)
+                | QuoteEvent::QuoteRevised(_)
+                | QuoteEvent::QuoteConverted(_) => false,
+                QuoteEvent::QuoteApproved(_)
+                | QuoteEvent::QuoteViewed(_)
+                | QuoteEvent::QuoteDepositRecorded(_)
+                | QuoteEvent::QuoteInvoiced(_) => return Ok(()),
             };
             sqlx::query(
                 "UPDATE deadline_quotes SET awaiting = $3 WHERE tenant_id = $1 AND quote_id = $2",
@@ -175,21 +169,28 @@ impl Projection for Deadlines {
             .bind(awaiting)
             .execute(&mut *conn)
             .await?;
-        } else if e.aggregatetype == INVOICE {
-            apply_invoice(conn, ev).await?;
-        } else if e.aggregatetype == INVENTORY && e.event_type == "InventoryItemCreated" {
-            let d: InventoryItemCreated = ev.data()?;
-            sqlx::query(
-                "INSERT INTO deadline_item_locations (tenant_id, item_id, location_id) VALUES ($1, $2, $3)
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(tenant)
-            .bind(d.item_id)
-            .bind(&d.location_id)
-            .execute(&mut *conn)
-            .await?;
-        } else if e.aggregatetype == INVENTORY && e.event_type == "InventoryTransactionRecorded" {
-            apply_transfer(conn, ev).await?;
+        } else if let Some(event) = ev.typed::<InvoiceEvent>()? {
+            apply_invoice(conn, ev, event).await?;
+        } else if let Some(event) = ev.typed::<InventoryItemEvent>()? {
+            match event {
+                InventoryItemEvent::InventoryItemCreated(d) => {
+                    sqlx::query(
+                        "INSERT INTO deadline_item_locations (tenant_id, item_id, location_id) VALUES ($1, $2, $3)
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(tenant)
+                    .bind(d.item_id)
+                    .bind(&d.location_id)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                InventoryItemEvent::InventoryTransactionRecorded(d) => {
+                    apply_transfer(conn, ev, d).await?;
+                }
+                InventoryItemEvent::InventoryItemUpdated(_)
+                | InventoryItemEvent::LowStockReached(_)
+                | InventoryItemEvent::StockReplenished(_) => {}
+            }
         }
         Ok(())
     }
@@ -199,9 +200,9 @@ impl Projection for Deadlines {
 async fn apply_transfer(
     conn: &mut PgConnection,
     ev: &ProjectedEvent,
+    d: &InventoryTransactionRecorded,
 ) -> Result<(), ProjectionError> {
-    let d: InventoryTransactionRecorded = ev.data()?;
-    let Some(leg) = d.transfer else {
+    let Some(leg) = &d.transfer else {
         return Ok(());
     };
     let tenant = ev.event.tenant.as_str();
@@ -282,21 +283,18 @@ async fn set_balance(
 async fn apply_invoice(
     conn: &mut PgConnection,
     ev: &ProjectedEvent,
+    event: &InvoiceEvent,
 ) -> Result<(), ProjectionError> {
-    let e = &ev.event;
-    let tenant = e.tenant.as_str();
+    let tenant = ev.event.tenant.as_str();
     let id = ev.aggregate_uuid()?;
-    match e.event_type.as_str() {
-        "InvoiceDrafted" => {
-            let d: InvoiceDrafted = ev.data()?;
+    match event {
+        InvoiceEvent::InvoiceDrafted(d) => {
             set_schedule(conn, tenant, id, d.draft.recurring.as_ref()).await?;
         }
-        "InvoiceDraftUpdated" => {
-            let d: InvoiceDraftUpdated = ev.data()?;
+        InvoiceEvent::InvoiceDraftUpdated(d) => {
             set_schedule(conn, tenant, id, d.draft.recurring.as_ref()).await?;
         }
-        "InvoiceIssued" => {
-            let d: InvoiceIssued = ev.data()?;
+        InvoiceEvent::InvoiceIssued(d) => {
             sqlx::query(
                 "INSERT INTO deadline_invoices (tenant_id, invoice_id, due_date, balance) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (tenant_id, invoice_id) DO NOTHING",
@@ -338,30 +336,27 @@ async fn apply_invoice(
             .execute(&mut *conn)
             .await?;
         }
-        "PaymentRecorded" => {
-            let d: PaymentRecorded = ev.data()?;
+        InvoiceEvent::PaymentRecorded(d) => {
             set_balance(conn, tenant, id, d.balance_after).await?;
         }
-        "PaymentRefunded" => {
-            let d: PaymentRefunded = ev.data()?;
+        InvoiceEvent::PaymentRefunded(d) => {
             set_balance(conn, tenant, id, d.balance_after).await?;
         }
-        "CreditNoteIssued" => {
-            let d: CreditNoteIssued = ev.data()?;
+        InvoiceEvent::CreditNoteIssued(d) => {
             set_balance(conn, tenant, id, d.balance_after).await?;
         }
-        "InvoiceOverdue" => {
+        InvoiceEvent::InvoiceOverdue(_) => {
             sqlx::query("UPDATE deadline_invoices SET flagged = true WHERE tenant_id = $1 AND invoice_id = $2")
                 .bind(tenant)
                 .bind(id)
                 .execute(&mut *conn)
                 .await?;
         }
-        "InvoiceVoided" | "RecurringScheduleStopped" => {
+        InvoiceEvent::InvoiceVoided(_) | InvoiceEvent::RecurringScheduleStopped(_) => {
             sqlx::query("UPDATE deadline_invoices SET voided = true WHERE tenant_id = $1 AND invoice_id = $2 AND $3")
                 .bind(tenant)
                 .bind(id)
-                .bind(e.event_type == "InvoiceVoided")
+                .bind(matches!(event, InvoiceEvent::InvoiceVoided(_)))
                 .execute(&mut *conn)
                 .await?;
             sqlx::query("UPDATE deadline_recurring SET active = false WHERE tenant_id = $1 AND invoice_id = $2")
@@ -370,8 +365,7 @@ async fn apply_invoice(
                 .execute(&mut *conn)
                 .await?;
         }
-        "RecurringInvoiceGenerated" => {
-            let d: RecurringInvoiceGenerated = ev.data()?;
+        InvoiceEvent::RecurringInvoiceGenerated(d) => {
             sqlx::query(
                 "INSERT INTO deadline_recurring_children (tenant_id, parent_id, child_id, cycle, cycle_date)
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
@@ -394,7 +388,6 @@ async fn apply_invoice(
             .execute(&mut *conn)
             .await?;
         }
-        _ => {}
     }
     Ok(())
 }

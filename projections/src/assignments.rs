@@ -10,13 +10,10 @@
 //! return after the end changes nothing); `null` when cancelled or returned
 //! before the period began.
 
-use event_schemas::assignment::{
-    AGGREGATE_TYPE as ASSIGNMENT, AssignmentCancelled, AssignmentCheckedOut, AssignmentRescheduled,
-    AssignmentReturned, EquipmentAssigned,
-};
+use event_schemas::assignment::{EquipmentAssigned, EquipmentAssignmentEvent};
 use sqlx::PgConnection;
 
-use crate::{ProjectedEvent, Projection, ProjectionError, Step, on_aggregate};
+use crate::{ProjectedEvent, Projection, ProjectionError, on_aggregate};
 
 pub struct Assignments;
 
@@ -81,24 +78,24 @@ impl Projection for Assignments {
         conn: &mut PgConnection,
         ev: &ProjectedEvent,
     ) -> Result<(), ProjectionError> {
-        match crate::step(
-            conn,
-            ev,
-            (ASSIGNMENT, "EquipmentAssigned"),
-            "equipment_assignments",
-        )
-        .await?
-        {
-            None => Ok(()),
-            Some(Step::Create) => create(conn, ev).await,
-            Some(Step::Update) => update(conn, ev).await,
+        let Some(event) = ev.typed::<EquipmentAssignmentEvent>()? else {
+            return Ok(());
+        };
+        let first = matches!(event, EquipmentAssignmentEvent::EquipmentAssigned(_));
+        if crate::applies(conn, "equipment_assignments", ev, first).await? {
+            apply_event(conn, ev, event).await?;
         }
+        Ok(())
     }
 }
 
-async fn create(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), ProjectionError> {
+/// The aggregate's first event inserts its row.
+async fn create(
+    conn: &mut PgConnection,
+    ev: &ProjectedEvent,
+    d: &EquipmentAssigned,
+) -> Result<(), ProjectionError> {
     let e = &ev.event;
-    let d: EquipmentAssigned = ev.data()?;
     on_aggregate(
         "INSERT INTO equipment_assignments (tenant_id, id, equipment_id, journey_id, user_id, starts_at, ends_at,
                 booked_until, status, purpose, notes, assigned_by, assigned_at, created_at, version, updated_at)
@@ -121,10 +118,16 @@ async fn create(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
     Ok(())
 }
 
-async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), ProjectionError> {
-    match ev.event.event_type.as_str() {
-        "AssignmentCheckedOut" => {
-            let d: AssignmentCheckedOut = ev.data()?;
+/// The first event inserts the row, a later one updates it (its version
+/// was advanced already).
+async fn apply_event(
+    conn: &mut PgConnection,
+    ev: &ProjectedEvent,
+    event: &EquipmentAssignmentEvent,
+) -> Result<(), ProjectionError> {
+    match event {
+        EquipmentAssignmentEvent::EquipmentAssigned(d) => create(conn, ev, d).await?,
+        EquipmentAssignmentEvent::AssignmentCheckedOut(d) => {
             on_aggregate(
                 "UPDATE equipment_assignments SET checked_out_at = $3, checked_out_by = $4, checkout_odometer_km = $5
                   WHERE tenant_id = $1 AND id = $2",
@@ -136,8 +139,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(conn)
             .await?;
         }
-        "AssignmentReturned" => {
-            let d: AssignmentReturned = ev.data()?;
+        EquipmentAssignmentEvent::AssignmentReturned(d) => {
             on_aggregate(
                 "UPDATE equipment_assignments
                     SET status = 'COMPLETED', returned_at = $3, returned_by = $4, return_odometer_km = $5,
@@ -153,8 +155,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(conn)
             .await?;
         }
-        "AssignmentCancelled" => {
-            let d: AssignmentCancelled = ev.data()?;
+        EquipmentAssignmentEvent::AssignmentCancelled(d) => {
             on_aggregate(
                 "UPDATE equipment_assignments
                     SET status = 'CANCELLED', cancelled_at = $3, cancelled_by = $4, cancel_reason = $5,
@@ -168,8 +169,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(conn)
             .await?;
         }
-        "AssignmentRescheduled" => {
-            let d: AssignmentRescheduled = ev.data()?;
+        EquipmentAssignmentEvent::AssignmentRescheduled(d) => {
             on_aggregate(
                 "UPDATE equipment_assignments
                     SET starts_at = $3, ends_at = $4, booked_until = $4, reschedules = reschedules + 1
@@ -181,7 +181,6 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(conn)
             .await?;
         }
-        _ => {}
     }
     Ok(())
 }

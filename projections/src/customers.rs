@@ -1,11 +1,7 @@
 //! `read.customers`: one row per customer, with its lead count.
 
-use event_schemas::customer::{
-    AGGREGATE_TYPE as CUSTOMER, CustomerContactDetailsUpdated, CustomerDeactivated,
-    CustomerForgotten, CustomerProfileUpdated, CustomerReactivated, CustomerRegistered,
-    CustomerTagged, CustomerUntagged,
-};
-use event_schemas::lead::{AGGREGATE_TYPE as LEAD, LeadCreated};
+use event_schemas::customer::{CustomerEvent, CustomerRegistered};
+use event_schemas::lead::LeadEvent;
 use std::collections::HashMap;
 
 use sqlx::PgConnection;
@@ -85,28 +81,25 @@ impl Projection for Customers {
         let mut registrations = Registrations::default();
         let mut leads: HashMap<(String, uuid::Uuid), i32> = HashMap::new();
         for ev in events {
-            match (
-                ev.event.aggregatetype.as_str(),
-                ev.event.event_type.as_str(),
-            ) {
-                (CUSTOMER, "CustomerRegistered") => {
-                    registrations.push(keys.open(ev).await?, ev);
-                    if registrations.len() >= 1000 {
+            if let Some(event) = keys.customer_event(ev).await? {
+                match event {
+                    CustomerEvent::CustomerRegistered(d) => {
+                        registrations.push(d, ev);
+                        if registrations.len() >= 1000 {
+                            registrations.insert(conn).await?;
+                        }
+                    }
+                    later => {
+                        // Later events of a customer update its row: insert
+                        // the registrations so far first.
                         registrations.insert(conn).await?;
+                        self.apply_customer(conn, ev, later).await?;
                     }
                 }
-                (LEAD, "LeadCreated") => {
-                    let d: LeadCreated = ev.data()?;
-                    *leads
-                        .entry((ev.event.tenant.to_string(), d.customer_id))
-                        .or_default() += 1;
-                }
-                _ => {
-                    // Later events of a customer update its row: insert the
-                    // registrations so far first.
-                    registrations.insert(conn).await?;
-                    self.apply_with(conn, ev, &keys).await?;
-                }
+            } else if let Some(customer) = ev.typed::<LeadEvent>()?.and_then(new_lead) {
+                *leads
+                    .entry((ev.event.tenant.to_string(), customer))
+                    .or_default() += 1;
             }
         }
         registrations.insert(conn).await?;
@@ -211,6 +204,18 @@ impl Registrations {
     }
 }
 
+/// The customer a lead event gives one more lead.
+fn new_lead(event: &LeadEvent) -> Option<uuid::Uuid> {
+    match event {
+        LeadEvent::LeadCreated(d) => Some(d.customer_id),
+        LeadEvent::LeadDetailsUpdated(_)
+        | LeadEvent::LeadStatusChanged(_)
+        | LeadEvent::LeadAssigned(_)
+        | LeadEvent::LeadFirstContacted(_)
+        | LeadEvent::SalesActivityRecorded(_) => None,
+    }
+}
+
 impl Customers {
     async fn apply_with(
         &self,
@@ -218,12 +223,32 @@ impl Customers {
         ev: &ProjectedEvent,
         keys: &Keys<'_>,
     ) -> Result<(), ProjectionError> {
+        if let Some(event) = keys.customer_event(ev).await? {
+            self.apply_customer(conn, ev, event).await?;
+        } else if let Some(customer) = ev.typed::<LeadEvent>()?.and_then(new_lead) {
+            sqlx::query(
+                "UPDATE customers SET lead_count = lead_count + 1 WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(ev.event.tenant.as_str())
+            .bind(customer)
+            .execute(conn)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// A customer event (its personal fields opened).
+    async fn apply_customer(
+        &self,
+        conn: &mut PgConnection,
+        ev: &ProjectedEvent,
+        event: CustomerEvent,
+    ) -> Result<(), ProjectionError> {
         let e = &ev.event;
         let tenant = e.tenant.as_str();
         let seq = e.sequence;
-        match (e.aggregatetype.as_str(), e.event_type.as_str()) {
-            (CUSTOMER, "CustomerRegistered") => {
-                let d: CustomerRegistered = keys.open(ev).await?;
+        match event {
+            CustomerEvent::CustomerRegistered(d) => {
                 sqlx::query(
                     "INSERT INTO customers (tenant_id, id, first_name, last_name, email, phone, address, lead_source,
                                             tags, preferences, notes, active, version, created_at, updated_at)
@@ -245,8 +270,7 @@ impl Customers {
                 .execute(conn)
                 .await?;
             }
-            (CUSTOMER, "CustomerContactDetailsUpdated") => {
-                let d: CustomerContactDetailsUpdated = keys.open(ev).await?;
+            CustomerEvent::CustomerContactDetailsUpdated(d) => {
                 sqlx::query(
                     "UPDATE customers SET first_name = $3, last_name = $4, email = $5, phone = $6, address = $7,
                             version = $8, updated_at = $9
@@ -264,8 +288,7 @@ impl Customers {
                 .execute(conn)
                 .await?;
             }
-            (CUSTOMER, "CustomerProfileUpdated") => {
-                let d: CustomerProfileUpdated = keys.open(ev).await?;
+            CustomerEvent::CustomerProfileUpdated(d) => {
                 sqlx::query(
                     "UPDATE customers SET lead_source = $3, preferences = $4, notes = $5, version = $6, updated_at = $7
                       WHERE tenant_id = $1 AND id = $2 AND version < $6",
@@ -280,8 +303,7 @@ impl Customers {
                 .execute(conn)
                 .await?;
             }
-            (CUSTOMER, "CustomerTagged") => {
-                let d: CustomerTagged = ev.data()?;
+            CustomerEvent::CustomerTagged(d) => {
                 sqlx::query(
                     "UPDATE customers SET tags = (SELECT array_agg(DISTINCT t ORDER BY t) FROM unnest(array_append(tags, $3)) t),
                             version = $4, updated_at = $5
@@ -295,8 +317,7 @@ impl Customers {
                 .execute(conn)
                 .await?;
             }
-            (CUSTOMER, "CustomerUntagged") => {
-                let d: CustomerUntagged = ev.data()?;
+            CustomerEvent::CustomerUntagged(d) => {
                 sqlx::query(
                     "UPDATE customers SET tags = array_remove(tags, $3), version = $4, updated_at = $5
                       WHERE tenant_id = $1 AND id = $2 AND version < $4",
@@ -309,14 +330,8 @@ impl Customers {
                 .execute(conn)
                 .await?;
             }
-            (CUSTOMER, "CustomerDeactivated" | "CustomerReactivated") => {
-                let active = if e.event_type == "CustomerReactivated" {
-                    let _: CustomerReactivated = ev.data()?;
-                    true
-                } else {
-                    let _: CustomerDeactivated = ev.data()?;
-                    false
-                };
+            CustomerEvent::CustomerDeactivated(_) | CustomerEvent::CustomerReactivated(_) => {
+                let active = matches!(event, CustomerEvent::CustomerReactivated(_));
                 sqlx::query(
                     "UPDATE customers SET active = $3, version = $4, updated_at = $5
                       WHERE tenant_id = $1 AND id = $2 AND version < $4",
@@ -329,8 +344,7 @@ impl Customers {
                 .execute(conn)
                 .await?;
             }
-            (CUSTOMER, "CustomerForgotten") => {
-                let _: CustomerForgotten = ev.data()?;
+            CustomerEvent::CustomerForgotten(_) => {
                 // Scrub every personal field this read model held.
                 sqlx::query(
                     "UPDATE customers SET first_name = $3, last_name = $3, email = NULL, phone = NULL,
@@ -346,15 +360,6 @@ impl Customers {
                 .execute(conn)
                 .await?;
             }
-            (LEAD, "LeadCreated") => {
-                let d: LeadCreated = ev.data()?;
-                sqlx::query("UPDATE customers SET lead_count = lead_count + 1 WHERE tenant_id = $1 AND id = $2")
-                    .bind(tenant)
-                    .bind(d.customer_id)
-                    .execute(conn)
-                    .await?;
-            }
-            _ => crate::ignore(ev, &[CUSTOMER, LEAD])?,
         }
         Ok(())
     }

@@ -23,16 +23,12 @@
 //! the equipment's `repair_cost_total` counts it once).
 
 use event_schemas::equipment::{
-    AGGREGATE_TYPE as EQUIPMENT, DefectReported, EquipmentDetails, EquipmentRegistered,
-    EquipmentRepaired, EquipmentRetired, EquipmentSold, EquipmentStatus, EquipmentUpdated,
-    MaintenanceCancelled, MaintenanceCompleted, MaintenanceScheduled, MaintenanceStarted,
+    EquipmentDetails, EquipmentEvent, EquipmentRegistered, EquipmentStatus,
 };
 use sqlx::PgConnection;
 use sqlx::types::Json;
 
-use crate::{
-    ProjectedEvent, Projection, ProjectionError, Statement, Step, on_aggregate, placeholders,
-};
+use crate::{ProjectedEvent, Projection, ProjectionError, Statement, on_aggregate, placeholders};
 
 pub struct Equipment;
 
@@ -187,17 +183,24 @@ impl Projection for Equipment {
         conn: &mut PgConnection,
         ev: &ProjectedEvent,
     ) -> Result<(), ProjectionError> {
-        match crate::step(conn, ev, (EQUIPMENT, "EquipmentRegistered"), "equipment").await? {
-            None => Ok(()),
-            Some(Step::Create) => create(conn, ev).await,
-            Some(Step::Update) => update(conn, ev).await,
+        let Some(event) = ev.typed::<EquipmentEvent>()? else {
+            return Ok(());
+        };
+        let first = matches!(event, EquipmentEvent::EquipmentRegistered(_));
+        if crate::applies(conn, "equipment", ev, first).await? {
+            apply_event(conn, ev, event).await?;
         }
+        Ok(())
     }
 }
 
-async fn create(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), ProjectionError> {
+/// The aggregate's first event inserts its row.
+async fn create(
+    conn: &mut PgConnection,
+    ev: &ProjectedEvent,
+    d: &EquipmentRegistered,
+) -> Result<(), ProjectionError> {
     let e = &ev.event;
-    let d: EquipmentRegistered = ev.data()?;
     let sql = format!(
         "INSERT INTO equipment (tenant_id, id, {DETAILS_COLUMNS}, status, created_by, created_at, version, updated_at)
          VALUES ($1, $2, {})",
@@ -237,10 +240,16 @@ async fn end_maintenance_status(
     Ok(())
 }
 
-async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), ProjectionError> {
-    match ev.event.event_type.as_str() {
-        "EquipmentUpdated" => {
-            let d: EquipmentUpdated = ev.data()?;
+/// The first event inserts the row, a later one updates it (its version
+/// was advanced already).
+async fn apply_event(
+    conn: &mut PgConnection,
+    ev: &ProjectedEvent,
+    event: &EquipmentEvent,
+) -> Result<(), ProjectionError> {
+    match event {
+        EquipmentEvent::EquipmentRegistered(d) => create(conn, ev, d).await?,
+        EquipmentEvent::EquipmentUpdated(d) => {
             let sql = format!(
                 "UPDATE equipment SET ({DETAILS_COLUMNS}) = ({}) WHERE tenant_id = $1 AND id = $2",
                 placeholders(3, DETAILS_COUNT)
@@ -256,8 +265,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(&mut *conn)
             .await?;
         }
-        "EquipmentRetired" => {
-            let d: EquipmentRetired = ev.data()?;
+        EquipmentEvent::EquipmentRetired(d) => {
             on_aggregate(
                 "UPDATE equipment SET status = 'RETIRED', retired_at = $3, retired_by = $4, retire_reason = $5
                   WHERE tenant_id = $1 AND id = $2",
@@ -269,8 +277,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(&mut *conn)
             .await?;
         }
-        "EquipmentSold" => {
-            let d: EquipmentSold = ev.data()?;
+        EquipmentEvent::EquipmentSold(d) => {
             on_aggregate(
                 "UPDATE equipment SET status = 'SOLD', sold_at = $3, sold_by = $4, sale_price = $5, buyer = $6
                   WHERE tenant_id = $1 AND id = $2",
@@ -283,8 +290,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(&mut *conn)
             .await?;
         }
-        "DefectReported" => {
-            let d: DefectReported = ev.data()?;
+        EquipmentEvent::DefectReported(d) => {
             on_aggregate(
                 "INSERT INTO equipment_defects (tenant_id, equipment_id, defect_id, description, severity,
                                                 reported_by, reported_at)
@@ -306,8 +312,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(&mut *conn)
             .await?;
         }
-        "EquipmentRepaired" => {
-            let d: EquipmentRepaired = ev.data()?;
+        EquipmentEvent::EquipmentRepaired(d) => {
             let mut closed = d.repaired_defects.clone();
             if let Some(id) = d.defect_id {
                 if !closed.contains(&id) {
@@ -338,8 +343,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(&mut *conn)
             .await?;
         }
-        "MaintenanceScheduled" => {
-            let d: MaintenanceScheduled = ev.data()?;
+        EquipmentEvent::MaintenanceScheduled(d) => {
             on_aggregate(
                 "INSERT INTO equipment_maintenance (tenant_id, equipment_id, maintenance_id, maintenance_type, status,
                         window_start, window_end, booked_until, description, technician, scheduled_by, scheduled_at)
@@ -357,8 +361,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(&mut *conn)
             .await?;
         }
-        "MaintenanceStarted" => {
-            let d: MaintenanceStarted = ev.data()?;
+        EquipmentEvent::MaintenanceStarted(d) => {
             on_aggregate(
                 "UPDATE equipment_maintenance SET status = 'IN_PROGRESS', started_by = $4, started_at = $5
                   WHERE tenant_id = $1 AND equipment_id = $2 AND maintenance_id = $3",
@@ -377,8 +380,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(&mut *conn)
             .await?;
         }
-        "MaintenanceCompleted" => {
-            let d: MaintenanceCompleted = ev.data()?;
+        EquipmentEvent::MaintenanceCompleted(d) => {
             on_aggregate(
                 "UPDATE equipment_maintenance
                     SET status = 'COMPLETED', completed_by = $4, completed_at = $5, cost = $6, parts = $7,
@@ -415,8 +417,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .await?;
             end_maintenance_status(conn, ev).await?;
         }
-        "MaintenanceCancelled" => {
-            let d: MaintenanceCancelled = ev.data()?;
+        EquipmentEvent::MaintenanceCancelled(d) => {
             on_aggregate(
                 "UPDATE equipment_maintenance
                     SET status = 'CANCELLED', cancelled_by = $4, cancelled_at = $5, cancel_reason = $6,
@@ -432,7 +433,6 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .await?;
             end_maintenance_status(conn, ev).await?;
         }
-        _ => {}
     }
     Ok(())
 }

@@ -25,17 +25,15 @@
 //! both quantities changed or neither.
 
 use event_schemas::inventory::{
-    AGGREGATE_TYPE as INVENTORY, InventoryItemCreated, InventoryItemDetails, InventoryItemUpdated,
-    InventoryTransactionRecorded, TransferLeg,
+    InventoryItemCreated, InventoryItemDetails, InventoryItemEvent, InventoryTransactionRecorded,
+    TransferLeg,
 };
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::{
-    ProjectedEvent, Projection, ProjectionError, Statement, Step, on_aggregate, placeholders,
-};
+use crate::{ProjectedEvent, Projection, ProjectionError, Statement, on_aggregate, placeholders};
 
 pub struct Inventory;
 
@@ -159,18 +157,14 @@ impl Projection for Inventory {
         conn: &mut PgConnection,
         ev: &ProjectedEvent,
     ) -> Result<(), ProjectionError> {
-        match crate::step(
-            conn,
-            ev,
-            (INVENTORY, "InventoryItemCreated"),
-            "inventory_items",
-        )
-        .await?
-        {
-            None => Ok(()),
-            Some(Step::Create) => create(conn, ev).await,
-            Some(Step::Update) => update(conn, ev).await,
+        let Some(event) = ev.typed::<InventoryItemEvent>()? else {
+            return Ok(());
+        };
+        let first = matches!(event, InventoryItemEvent::InventoryItemCreated(_));
+        if crate::applies(conn, "inventory_items", ev, first).await? {
+            apply_event(conn, ev, event).await?;
         }
+        Ok(())
     }
 }
 
@@ -299,9 +293,13 @@ async fn start_transfer(
     Ok(())
 }
 
-async fn create(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), ProjectionError> {
+/// The aggregate's first event inserts its row.
+async fn create(
+    conn: &mut PgConnection,
+    ev: &ProjectedEvent,
+    d: &InventoryItemCreated,
+) -> Result<(), ProjectionError> {
     let e = &ev.event;
-    let d: InventoryItemCreated = ev.data()?;
     let sql = format!(
         "INSERT INTO inventory_items (tenant_id, id, {DETAILS_COLUMNS}, location_id, created_by, created_at,
                                       version, updated_at)
@@ -319,10 +317,16 @@ async fn create(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
     Ok(())
 }
 
-async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), ProjectionError> {
-    match ev.event.event_type.as_str() {
-        "InventoryItemUpdated" => {
-            let d: InventoryItemUpdated = ev.data()?;
+/// The first event inserts the row, a later one updates it (its version
+/// was advanced already).
+async fn apply_event(
+    conn: &mut PgConnection,
+    ev: &ProjectedEvent,
+    event: &InventoryItemEvent,
+) -> Result<(), ProjectionError> {
+    match event {
+        InventoryItemEvent::InventoryItemCreated(d) => create(conn, ev, d).await?,
+        InventoryItemEvent::InventoryItemUpdated(d) => {
             let sql = format!(
                 "UPDATE inventory_items SET ({DETAILS_COLUMNS}) = ({}) WHERE tenant_id = $1 AND id = $2",
                 placeholders(3, DETAILS_COUNT)
@@ -331,12 +335,11 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
                 .execute(conn)
                 .await?;
         }
-        "InventoryTransactionRecorded" => {
-            let d: InventoryTransactionRecorded = ev.data()?;
+        InventoryItemEvent::InventoryTransactionRecorded(d) => {
             let leg = d.transfer.as_ref();
             // An unpaired transfer leg's change stays out of the visible quantity.
             let pending = match leg {
-                Some(leg) => !record_leg(conn, ev, &d, leg).await?,
+                Some(leg) => !record_leg(conn, ev, d, leg).await?,
                 None => false,
             };
             let delta = if pending {
@@ -383,16 +386,15 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(conn)
             .await?;
         }
-        "LowStockReached" | "StockReplenished" => {
+        InventoryItemEvent::LowStockReached(_) | InventoryItemEvent::StockReplenished(_) => {
             on_aggregate(
                 "UPDATE inventory_items SET low_stock = $3 WHERE tenant_id = $1 AND id = $2",
                 ev,
             )?
-            .bind(ev.event.event_type == "LowStockReached")
+            .bind(matches!(event, InventoryItemEvent::LowStockReached(_)))
             .execute(conn)
             .await?;
         }
-        _ => {}
     }
     Ok(())
 }

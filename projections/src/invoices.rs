@@ -17,9 +17,7 @@
 //! row per payment, refund and credit note, each with its `balance_after`.
 
 use event_schemas::invoice::{
-    AGGREGATE_TYPE as INVOICE, CreditNoteIssued, InvoiceAmounts, InvoiceDraftUpdated,
-    InvoiceDrafted, InvoiceIssued, InvoiceOverdue, InvoiceTerms, InvoiceVoided, PaymentRecorded,
-    PaymentRefunded, RecurringInvoiceGenerated, RecurringScheduleStopped, invoice_status,
+    InvoiceAmounts, InvoiceDrafted, InvoiceEvent, InvoiceTerms, invoice_status,
 };
 use event_schemas::money::PaymentDetails;
 use rust_decimal::Decimal;
@@ -27,7 +25,7 @@ use sqlx::PgConnection;
 use sqlx::types::Json;
 
 use crate::{
-    PAYMENT_COLUMNS, PAYMENT_COUNT, ProjectedEvent, Projection, ProjectionError, Statement, Step,
+    PAYMENT_COLUMNS, PAYMENT_COUNT, ProjectedEvent, Projection, ProjectionError, Statement,
     TOTALS_COLUMNS, bind_payment, bind_totals, on_aggregate, placeholders,
 };
 
@@ -231,18 +229,25 @@ impl Projection for Invoices {
         conn: &mut PgConnection,
         ev: &ProjectedEvent,
     ) -> Result<(), ProjectionError> {
-        match crate::step(conn, ev, (INVOICE, "InvoiceDrafted"), "invoices").await? {
-            None => Ok(()),
-            Some(Step::Create) => create(conn, ev).await,
-            Some(Step::Update) => update(conn, ev).await,
+        let Some(event) = ev.typed::<InvoiceEvent>()? else {
+            return Ok(());
+        };
+        let first = matches!(event, InvoiceEvent::InvoiceDrafted(_));
+        if crate::applies(conn, "invoices", ev, first).await? {
+            apply_event(conn, ev, event).await?;
+            refresh_status(conn, ev).await?;
         }
+        Ok(())
     }
 }
 
 /// The aggregate's first event inserts its row.
-async fn create(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), ProjectionError> {
+async fn create(
+    conn: &mut PgConnection,
+    ev: &ProjectedEvent,
+    d: &InvoiceDrafted,
+) -> Result<(), ProjectionError> {
     let e = &ev.event;
-    let d: InvoiceDrafted = ev.data()?;
     let deposits: Decimal = d.deposits.iter().map(|p| p.amount).sum();
     let sql = format!(
         "INSERT INTO invoices (tenant_id, id, {}, customer_id, quote_id, quote_revision, lead_id, location_id,
@@ -272,15 +277,19 @@ async fn create(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
     for deposit in &d.deposits {
         insert_payment(conn, ev, deposit, None).await?;
     }
-    refresh_status(conn, ev).await
+    Ok(())
 }
 
-/// A later event updates it (its version was advanced already).
-async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), ProjectionError> {
-    let e = &ev.event;
-    match e.event_type.as_str() {
-        "InvoiceDraftUpdated" => {
-            let d: InvoiceDraftUpdated = ev.data()?;
+/// The first event inserts the row, a later one updates it (its version
+/// was advanced already).
+async fn apply_event(
+    conn: &mut PgConnection,
+    ev: &ProjectedEvent,
+    event: &InvoiceEvent,
+) -> Result<(), ProjectionError> {
+    match event {
+        InvoiceEvent::InvoiceDrafted(d) => create(conn, ev, d).await?,
+        InvoiceEvent::InvoiceDraftUpdated(d) => {
             let sql = format!(
                 "UPDATE invoices SET ({}) = ({}) WHERE tenant_id = $1 AND id = $2",
                 terms_columns(),
@@ -290,8 +299,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
                 .execute(&mut *conn)
                 .await?;
         }
-        "InvoiceIssued" => {
-            let d: InvoiceIssued = ev.data()?;
+        InvoiceEvent::InvoiceIssued(d) => {
             let sql = format!(
                 "UPDATE invoices SET number = $3, invoice_sequence = $4, issued_by = $5, issued_at = $6,
                         due_date = $7, paid = $8, balance = $9, ({TOTALS_COLUMNS}) = ({})
@@ -308,8 +316,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
                 .bind(d.balance_after);
             bind_totals(query, &d.totals).execute(&mut *conn).await?;
         }
-        "InvoiceVoided" => {
-            let d: InvoiceVoided = ev.data()?;
+        InvoiceEvent::InvoiceVoided(d) => {
             on_aggregate(
                 "UPDATE invoices SET voided_at = $3, voided_by = $4, void_reason = $5 WHERE tenant_id = $1 AND id = $2",
                 ev,
@@ -320,8 +327,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(&mut *conn)
             .await?;
         }
-        "PaymentRecorded" => {
-            let d: PaymentRecorded = ev.data()?;
+        InvoiceEvent::PaymentRecorded(d) => {
             insert_payment(conn, ev, &d.payment, Some(d.balance_after)).await?;
             on_aggregate(
                 "UPDATE invoices SET paid = paid + $3, balance = $4 WHERE tenant_id = $1 AND id = $2",
@@ -332,8 +338,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(&mut *conn)
             .await?;
         }
-        "PaymentRefunded" => {
-            let d: PaymentRefunded = ev.data()?;
+        InvoiceEvent::PaymentRefunded(d) => {
             on_aggregate(
                 "INSERT INTO invoice_refunds (tenant_id, invoice_id, refund_id, payment_id, amount, reason,
                                               refunded_by, refunded_at, balance_after)
@@ -362,8 +367,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(&mut *conn)
             .await?;
         }
-        "CreditNoteIssued" => {
-            let d: CreditNoteIssued = ev.data()?;
+        InvoiceEvent::CreditNoteIssued(d) => {
             on_aggregate(
                 "WITH c AS (INSERT INTO invoice_credit_notes (tenant_id, invoice_id, credit_note_id, number, amount,
                                                               subtotal_portion, tax_portion, reason, issued_by,
@@ -384,8 +388,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(&mut *conn)
             .await?;
         }
-        "InvoiceOverdue" => {
-            let d: InvoiceOverdue = ev.data()?;
+        InvoiceEvent::InvoiceOverdue(d) => {
             on_aggregate(
                 "UPDATE invoices SET overdue_flagged = true, overdue_as_of = $3 WHERE tenant_id = $1 AND id = $2",
                 ev,
@@ -394,8 +397,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(&mut *conn)
             .await?;
         }
-        "RecurringInvoiceGenerated" => {
-            let d: RecurringInvoiceGenerated = ev.data()?;
+        InvoiceEvent::RecurringInvoiceGenerated(d) => {
             on_aggregate(
                 "UPDATE invoices SET last_cycle = $3, next_cycle_date = $4 WHERE tenant_id = $1 AND id = $2",
                 ev,
@@ -405,8 +407,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(&mut *conn)
             .await?;
         }
-        "RecurringScheduleStopped" => {
-            let d: RecurringScheduleStopped = ev.data()?;
+        InvoiceEvent::RecurringScheduleStopped(d) => {
             on_aggregate(
                 "UPDATE invoices SET recurring_stopped_at = $3, recurring_stop_reason = $4, next_cycle_date = NULL
                   WHERE tenant_id = $1 AND id = $2",
@@ -417,7 +418,6 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(&mut *conn)
             .await?;
         }
-        _ => {}
     }
-    refresh_status(conn, ev).await
+    Ok(())
 }

@@ -3,14 +3,8 @@
 //! projection's own copy of customer names (so it rebuilds on its own).
 
 use event_schemas::LeadStatus;
-use event_schemas::customer::{
-    AGGREGATE_TYPE as CUSTOMER, CustomerContactDetailsUpdated, CustomerForgotten,
-    CustomerRegistered,
-};
-use event_schemas::lead::{
-    AGGREGATE_TYPE as LEAD, LeadAssigned, LeadCreated, LeadDetailsUpdated, LeadFirstContacted,
-    LeadStatusChanged, SalesActivityRecorded,
-};
+use event_schemas::customer::CustomerEvent;
+use event_schemas::lead::LeadEvent;
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -107,50 +101,40 @@ impl Projection for Leads {
         let keys = Keys::Prefetched(&keys);
         let mut names = Names::default();
         for ev in events {
-            let e = &ev.event;
-            match (e.aggregatetype.as_str(), e.event_type.as_str()) {
-                (CUSTOMER, "CustomerRegistered") => {
-                    let d: CustomerRegistered = keys.open(ev).await?;
-                    names
-                        .set(
-                            conn,
-                            e.tenant.as_str(),
-                            d.customer_id,
-                            &d.first_name,
-                            &d.last_name,
-                        )
-                        .await?;
+            let tenant = ev.event.tenant.as_str();
+            if let Some(event) = keys.customer_event(ev).await? {
+                match event {
+                    CustomerEvent::CustomerRegistered(d) => {
+                        names
+                            .set(conn, tenant, d.customer_id, &d.first_name, &d.last_name)
+                            .await?;
+                    }
+                    CustomerEvent::CustomerContactDetailsUpdated(d) => {
+                        names
+                            .set(
+                                conn,
+                                tenant,
+                                ev.aggregate_uuid()?,
+                                &d.first_name,
+                                &d.last_name,
+                            )
+                            .await?;
+                    }
+                    CustomerEvent::CustomerForgotten(_) => {
+                        let erased = keystore::ERASED;
+                        names
+                            .set(conn, tenant, ev.aggregate_uuid()?, erased, erased)
+                            .await?;
+                    }
+                    CustomerEvent::CustomerProfileUpdated(_)
+                    | CustomerEvent::CustomerTagged(_)
+                    | CustomerEvent::CustomerUntagged(_)
+                    | CustomerEvent::CustomerDeactivated(_)
+                    | CustomerEvent::CustomerReactivated(_) => {}
                 }
-                (CUSTOMER, "CustomerContactDetailsUpdated") => {
-                    let d: CustomerContactDetailsUpdated = keys.open(ev).await?;
-                    names
-                        .set(
-                            conn,
-                            e.tenant.as_str(),
-                            ev.aggregate_uuid()?,
-                            &d.first_name,
-                            &d.last_name,
-                        )
-                        .await?;
-                }
-                (CUSTOMER, "CustomerForgotten") => {
-                    let _: CustomerForgotten = ev.data()?;
-                    let erased = keystore::ERASED;
-                    names
-                        .set(
-                            conn,
-                            e.tenant.as_str(),
-                            ev.aggregate_uuid()?,
-                            erased,
-                            erased,
-                        )
-                        .await?;
-                }
-                (LEAD, _) => {
-                    names.flush(conn).await?;
-                    self.apply_lead(conn, ev).await?;
-                }
-                _ => crate::ignore(ev, &[CUSTOMER, LEAD])?,
+            } else if let Some(event) = ev.typed::<LeadEvent>()? {
+                names.flush(conn).await?;
+                self.apply_lead(conn, ev, event).await?;
             }
         }
         names.flush(conn).await?;
@@ -164,13 +148,13 @@ impl Leads {
         &self,
         conn: &mut PgConnection,
         ev: &ProjectedEvent,
+        event: &LeadEvent,
     ) -> Result<(), ProjectionError> {
         let e = &ev.event;
         let tenant = e.tenant.as_str();
         let seq = e.sequence;
-        match (e.aggregatetype.as_str(), e.event_type.as_str()) {
-            (LEAD, "LeadCreated") => {
-                let d: LeadCreated = ev.data()?;
+        match event {
+            LeadEvent::LeadCreated(d) => {
                 sqlx::query(
                     "INSERT INTO leads (tenant_id, id, customer_id, customer_name, source, status, priority,
                                         estimated_move_date, estimated_value, notes, follow_up_date, score,
@@ -201,8 +185,7 @@ impl Leads {
                 .execute(conn)
                 .await?;
             }
-            (LEAD, "LeadDetailsUpdated") => {
-                let d: LeadDetailsUpdated = ev.data()?;
+            LeadEvent::LeadDetailsUpdated(d) => {
                 sqlx::query(
                     "UPDATE leads SET source = $3, priority = $4, estimated_move_date = $5, estimated_value = $6,
                             notes = $7, follow_up_date = $8, score = $9, qualification = $10,
@@ -224,9 +207,8 @@ impl Leads {
                 .execute(conn)
                 .await?;
             }
-            (LEAD, "LeadStatusChanged") => {
-                let d: LeadStatusChanged = ev.data()?;
-                let lost_reason = (d.to == LeadStatus::Lost).then_some(d.reason);
+            LeadEvent::LeadStatusChanged(d) => {
+                let lost_reason = (d.to == LeadStatus::Lost).then_some(d.reason.as_deref());
                 sqlx::query(
                     "UPDATE leads SET status = $3, lost_reason = $4, version = $5, updated_at = $6
                       WHERE tenant_id = $1 AND id = $2 AND version < $5",
@@ -240,8 +222,7 @@ impl Leads {
                 .execute(conn)
                 .await?;
             }
-            (LEAD, "LeadAssigned") => {
-                let d: LeadAssigned = ev.data()?;
+            LeadEvent::LeadAssigned(d) => {
                 sqlx::query(
                     "UPDATE leads SET assigned_to = $3, version = $4, updated_at = $5
                       WHERE tenant_id = $1 AND id = $2 AND version < $4",
@@ -254,8 +235,7 @@ impl Leads {
                 .execute(conn)
                 .await?;
             }
-            (LEAD, "LeadFirstContacted") => {
-                let d: LeadFirstContacted = ev.data()?;
+            LeadEvent::LeadFirstContacted(d) => {
                 sqlx::query(
                     "UPDATE leads SET first_contacted_at = $3, response_seconds = $4, version = $5, updated_at = $6
                       WHERE tenant_id = $1 AND id = $2 AND version < $5",
@@ -269,8 +249,7 @@ impl Leads {
                 .execute(conn)
                 .await?;
             }
-            (LEAD, "SalesActivityRecorded") => {
-                let d: SalesActivityRecorded = ev.data()?;
+            LeadEvent::SalesActivityRecorded(d) => {
                 sqlx::query(
                     "UPDATE leads SET activity_count = activity_count + 1,
                             last_activity_at = $3, last_activity_type = $4,
@@ -288,7 +267,6 @@ impl Leads {
                 .execute(conn)
                 .await?;
             }
-            _ => crate::ignore(ev, &[CUSTOMER, LEAD])?,
         }
         Ok(())
     }

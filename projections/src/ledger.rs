@@ -28,15 +28,10 @@
 //! invoice's currency, customer and number (so it rebuilds on its own).
 
 use chrono::{DateTime, NaiveDate, Utc};
-use event_schemas::finance::{FinancialTransactionRecorded, TRANSACTION_AGGREGATE_TYPE as MANUAL};
-use event_schemas::invoice::{
-    AGGREGATE_TYPE as INVOICE, CreditNoteIssued, InvoiceDraftUpdated, InvoiceDrafted,
-    InvoiceIssued, PaymentRecorded, PaymentRefunded,
-};
+use event_schemas::finance::FinancialTransactionEvent;
+use event_schemas::invoice::InvoiceEvent;
 use event_schemas::money::{FinancialTransactionType as Type, PaymentDetails};
-use event_schemas::quote::{
-    AGGREGATE_TYPE as QUOTE, QuoteDepositRecorded, QuoteDraftUpdated, QuoteDrafted,
-};
+use event_schemas::quote::QuoteEvent;
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -266,20 +261,32 @@ async fn entries(
     conn: &mut PgConnection,
     ev: &ProjectedEvent,
 ) -> Result<Vec<Entry>, ProjectionError> {
-    let e = &ev.event;
-    Ok(match (e.aggregatetype.as_str(), e.event_type.as_str()) {
-        (QUOTE, "QuoteDrafted") => {
-            let d: QuoteDrafted = ev.data()?;
+    if let Some(event) = ev.typed::<QuoteEvent>()? {
+        quote_entries(conn, ev, event).await
+    } else if let Some(event) = ev.typed::<InvoiceEvent>()? {
+        invoice_entries(conn, ev, event).await
+    } else if let Some(event) = ev.typed::<FinancialTransactionEvent>()? {
+        Ok(manual_entries(event))
+    } else {
+        Ok(vec![])
+    }
+}
+
+async fn quote_entries(
+    conn: &mut PgConnection,
+    ev: &ProjectedEvent,
+    event: &QuoteEvent,
+) -> Result<Vec<Entry>, ProjectionError> {
+    Ok(match event {
+        QuoteEvent::QuoteDrafted(d) => {
             remember(conn, ev, "quote", &d.draft.currency, Some(d.customer_id)).await?;
             vec![]
         }
-        (QUOTE, "QuoteDraftUpdated") => {
-            let d: QuoteDraftUpdated = ev.data()?;
+        QuoteEvent::QuoteDraftUpdated(d) => {
             remember(conn, ev, "quote", &d.draft.currency, None).await?;
             vec![]
         }
-        (QUOTE, "QuoteDepositRecorded") => {
-            let d: QuoteDepositRecorded = ev.data()?;
+        QuoteEvent::QuoteDepositRecorded(d) => {
             let doc = document(conn, ev).await?;
             let mut entries = doc.payment("QUOTE_DEPOSIT", &d.payment, "Deposit on quote");
             for entry in &mut entries {
@@ -287,19 +294,34 @@ async fn entries(
             }
             entries
         }
-        (INVOICE, "InvoiceDrafted") => {
+        QuoteEvent::QuoteApproved(_)
+        | QuoteEvent::QuoteSent(_)
+        | QuoteEvent::QuoteViewed(_)
+        | QuoteEvent::QuoteAccepted(_)
+        | QuoteEvent::QuoteRejected(_)
+        | QuoteEvent::QuoteExpired(_)
+        | QuoteEvent::QuoteRevised(_)
+        | QuoteEvent::QuoteConverted(_)
+        | QuoteEvent::QuoteInvoiced(_) => vec![],
+    })
+}
+
+async fn invoice_entries(
+    conn: &mut PgConnection,
+    ev: &ProjectedEvent,
+    event: &InvoiceEvent,
+) -> Result<Vec<Entry>, ProjectionError> {
+    Ok(match event {
+        InvoiceEvent::InvoiceDrafted(d) => {
             // Its deposits were entered when taken on the quote.
-            let d: InvoiceDrafted = ev.data()?;
             remember(conn, ev, "invoice", &d.draft.currency, Some(d.customer_id)).await?;
             vec![]
         }
-        (INVOICE, "InvoiceDraftUpdated") => {
-            let d: InvoiceDraftUpdated = ev.data()?;
+        InvoiceEvent::InvoiceDraftUpdated(d) => {
             remember(conn, ev, "invoice", &d.draft.currency, None).await?;
             vec![]
         }
-        (INVOICE, "InvoiceIssued") => {
-            let d: InvoiceIssued = ev.data()?;
+        InvoiceEvent::InvoiceIssued(d) => {
             on_aggregate(
                 "UPDATE ledger_documents SET number = $3 WHERE tenant_id = $1 AND id = $2",
                 ev,
@@ -309,8 +331,7 @@ async fn entries(
             .await?;
             vec![]
         }
-        (INVOICE, "PaymentRecorded") => {
-            let d: PaymentRecorded = ev.data()?;
+        InvoiceEvent::PaymentRecorded(d) => {
             let doc = document(conn, ev).await?;
             let what = format!("Payment on {}", doc.label("invoice"));
             let mut entries = doc.payment("PAYMENT", &d.payment, &what);
@@ -319,8 +340,7 @@ async fn entries(
             }
             entries
         }
-        (INVOICE, "PaymentRefunded") => {
-            let d: PaymentRefunded = ev.data()?;
+        InvoiceEvent::PaymentRefunded(d) => {
             let doc = document(conn, ev).await?;
             let mut refund = doc.entry("REFUND", d.refund_id, Type::Income, d.amount);
             refund.cash_effect = -d.amount;
@@ -333,22 +353,29 @@ async fn entries(
             refund.recorded_by = d.refunded_by;
             vec![refund]
         }
-        (INVOICE, "CreditNoteIssued") => {
-            let d: CreditNoteIssued = ev.data()?;
+        InvoiceEvent::CreditNoteIssued(d) => {
             let doc = document(conn, ev).await?;
             let mut credit = doc.entry("CREDIT_NOTE", d.credit_note_id, Type::Adjustment, d.amount);
             credit.cash_effect = Decimal::ZERO;
             credit.category = "Credit notes".to_owned();
             credit.description = format!("Credit note {}: {}", d.credit_note_number, d.reason);
-            credit.reference = Some(d.credit_note_number);
+            credit.reference = Some(d.credit_note_number.clone());
             credit.invoice_id = Some(doc.id);
             credit.date = d.issued_at.date_naive();
             credit.occurred_at = d.issued_at;
             credit.recorded_by = d.issued_by;
             vec![credit]
         }
-        (MANUAL, "FinancialTransactionRecorded") => {
-            let d: FinancialTransactionRecorded = ev.data()?;
+        InvoiceEvent::InvoiceVoided(_)
+        | InvoiceEvent::InvoiceOverdue(_)
+        | InvoiceEvent::RecurringInvoiceGenerated(_)
+        | InvoiceEvent::RecurringScheduleStopped(_) => vec![],
+    })
+}
+
+fn manual_entries(event: &FinancialTransactionEvent) -> Vec<Entry> {
+    match event {
+        FinancialTransactionEvent::FinancialTransactionRecorded(d) => {
             let cash_effect = match d.transaction_type {
                 Type::Income | Type::Adjustment => d.amount,
                 Type::Expense => -d.amount,
@@ -360,13 +387,13 @@ async fn entries(
                 kind: d.transaction_type,
                 amount: d.amount,
                 cash_effect,
-                currency: d.currency,
-                description: d.description,
-                category: d.category,
-                subcategory: d.subcategory,
-                reference: d.reference,
-                notes: d.notes,
-                tags: d.tags,
+                currency: d.currency.clone(),
+                description: d.description.clone(),
+                category: d.category.clone(),
+                subcategory: d.subcategory.clone(),
+                reference: d.reference.clone(),
+                notes: d.notes.clone(),
+                tags: d.tags.clone(),
                 date: d.transaction_date,
                 occurred_at: d.recorded_at,
                 customer_id: None,
@@ -377,11 +404,7 @@ async fn entries(
                 recorded_by: d.recorded_by,
             }]
         }
-        _ => {
-            crate::ignore(ev, &[QUOTE, INVOICE, MANUAL])?;
-            vec![]
-        }
-    })
+    }
 }
 
 #[async_trait::async_trait]

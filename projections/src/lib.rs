@@ -14,8 +14,10 @@
 //! ```
 //!
 //! A projection that ignores an event costs it nothing but a match in
-//! memory: no message of its own, no decode, no SQL (its checkpoint moves
-//! with the batch's one UPDATE). A process that issues commands
+//! memory: no message of its own, no SQL (its checkpoint moves with the
+//! batch's one UPDATE), and no decode of its own: projections match on the
+//! aggregate's event enum ([`ProjectedEvent::typed`]), decoded once per
+//! message for all of them. A process that issues commands
 //! ([`Projection::issues_commands`]) runs behind a consumer of its own.
 //!
 //! Delivery is at-least-once; the checkpoint, stored in the same transaction
@@ -44,10 +46,11 @@ pub mod runner;
 pub mod status;
 pub mod timeline;
 
-use std::sync::Arc;
+use std::any::{Any, TypeId};
+use std::sync::{Arc, OnceLock};
 
-use event_schemas::CloudEvent;
-use serde::de::DeserializeOwned;
+use event_schemas::customer::CustomerEvent;
+use event_schemas::{CloudEvent, TypedEvent};
 use sqlx::PgConnection;
 
 pub use rebuild::rebuild;
@@ -67,19 +70,20 @@ pub(crate) enum Keys<'a> {
 }
 
 impl Keys<'_> {
-    /// The event's payload with its personal fields opened.
-    pub(crate) async fn open<T: DeserializeOwned>(
+    /// The customer event with its personal fields opened (`None` for
+    /// another aggregate's event).
+    pub(crate) async fn customer_event(
         &self,
         ev: &ProjectedEvent,
-    ) -> Result<T, ProjectionError> {
+    ) -> Result<Option<CustomerEvent>, ProjectionError> {
         match self {
-            Keys::Store(store) => ev.personal_data(store).await,
+            Keys::Store(store) => ev.customer_event(store).await,
             Keys::Prefetched(keys) => {
                 if !ev.has_sealed_fields() {
-                    return ev.data();
+                    return ev.customer_event_with(None);
                 }
                 let subject = (ev.event.tenant.to_string(), ev.event.aggregateid.clone());
-                ev.personal_data_with(keys.0.get(&subject).and_then(Option::as_ref))
+                ev.customer_event_with(keys.0.get(&subject).and_then(Option::as_ref))
             }
         }
     }
@@ -98,10 +102,7 @@ impl PrefetchedKeys {
     ) -> Result<Self, ProjectionError> {
         let subjects: Vec<(String, String)> = events
             .iter()
-            .filter(|ev| {
-                ev.event.aggregatetype == event_schemas::customer::AGGREGATE_TYPE
-                    && ev.has_sealed_fields()
-            })
+            .filter(|ev| ev.has_sealed_fields())
             .map(|ev| (ev.event.tenant.to_string(), ev.event.aggregateid.clone()))
             .collect::<std::collections::HashSet<_>>()
             .into_iter()
@@ -125,36 +126,101 @@ pub const LIVE_SCHEMA: &str = "read";
 pub struct ProjectedEvent {
     pub stream_seq: u64,
     pub event: CloudEvent,
+    /// The payload as its aggregate's event enum, decoded by the first
+    /// projection that asks and shared with the others (the runner hands
+    /// one message to every projection).
+    decoded: OnceLock<Decoded>,
+}
+
+/// A payload decoded as an event enum, or why it does not decode.
+#[derive(Debug, Clone)]
+struct Decoded {
+    /// The enum's type.
+    as_type: TypeId,
+    event: Result<Arc<dyn Any + Send + Sync>, String>,
 }
 
 impl ProjectedEvent {
-    /// The payload as the event type's struct. A stored version newer (by
-    /// major) than the one this build knows is refused; older ones decode
-    /// (a 1.0 customer event holds plain values where 2.0 holds sealed ones).
-    pub fn data<T: DeserializeOwned>(&self) -> Result<T, ProjectionError> {
-        self.decode(self.event.data.clone())
+    pub fn new(stream_seq: u64, event: CloudEvent) -> Self {
+        Self {
+            stream_seq,
+            event,
+            decoded: OnceLock::new(),
+        }
     }
 
-    /// The payload with its personal fields opened with the subject's data
-    /// key; once the key is destroyed (the person forgotten) names read
-    /// `[erased]` and the other personal fields `null`.
-    pub async fn personal_data<T: DeserializeOwned>(
+    /// The event as `E`, its aggregate's event enum (decoded once, whoever
+    /// asks); `None` for another aggregate's event. An event type `E` does
+    /// not know, or a stored version newer (by major) than the one this
+    /// build knows, is an error: it might change what a reader of the
+    /// aggregate shows. Older versions decode (a 1.0 customer event holds
+    /// plain values where 2.0 holds sealed ones). A customer event holding
+    /// sealed personal fields is decoded with [`Self::customer_event`].
+    pub fn typed<E>(&self) -> Result<Option<&E>, ProjectionError>
+    where
+        E: TypedEvent + Send + Sync + 'static,
+    {
+        if self.event.aggregatetype != E::AGGREGATE_TYPE {
+            return Ok(None);
+        }
+        let decoded = self.decoded.get_or_init(|| {
+            let event = if self.has_sealed_fields() {
+                Err(format!(
+                    "{} (stream seq {}) holds sealed personal fields: decode it with `customer_event`",
+                    self.event.event_type, self.stream_seq
+                ))
+            } else {
+                self.decode::<E>(self.event.data.clone())
+                    .map(|e| Arc::new(e) as Arc<dyn Any + Send + Sync>)
+            };
+            Decoded {
+                as_type: TypeId::of::<E>(),
+                event,
+            }
+        });
+        let other_enum = || {
+            ProjectionError::Decode(format!(
+                "{} (stream seq {}) was decoded as another event enum of {}",
+                self.event.event_type,
+                self.stream_seq,
+                E::AGGREGATE_TYPE
+            ))
+        };
+        if decoded.as_type != TypeId::of::<E>() {
+            return Err(other_enum());
+        }
+        let event = decoded
+            .event
+            .as_ref()
+            .map_err(|e| ProjectionError::Decode(e.clone()))?;
+        event.downcast_ref::<E>().map(Some).ok_or_else(other_enum)
+    }
+
+    /// [`Self::typed`] for customer events, with their personal fields
+    /// opened with the subject's data key; once the key is destroyed (the
+    /// person forgotten) names read `[erased]` and the other personal fields
+    /// `null`. The key store is asked only when the event holds sealed
+    /// fields.
+    pub async fn customer_event(
         &self,
         keys: &keystore::KeyStore,
-    ) -> Result<T, ProjectionError> {
+    ) -> Result<Option<CustomerEvent>, ProjectionError> {
         if !self.has_sealed_fields() {
-            return self.data();
+            return self.customer_event_with(None);
         }
         let key = keys
             .existing_data_key(self.event.tenant.as_str(), &self.event.aggregateid)
             .await
             .map_err(key_error)?;
-        self.personal_data_with(key.as_ref())
+        self.customer_event_with(key.as_ref())
     }
 
     /// Whether the payload holds sealed personal fields (which need the
     /// subject's data key).
     pub fn has_sealed_fields(&self) -> bool {
+        if self.event.aggregatetype != event_schemas::customer::AGGREGATE_TYPE {
+            return false;
+        }
         let fields = event_schemas::customer::personal_fields(&self.event.event_type);
         self.event.data.as_object().is_some_and(|object| {
             fields
@@ -163,14 +229,18 @@ impl ProjectedEvent {
         })
     }
 
-    /// [`Self::personal_data`] with the subject's key already at hand
+    /// [`Self::customer_event`] with the subject's key already at hand
     /// (`None`: destroyed or never made).
-    pub fn personal_data_with<T: DeserializeOwned>(
+    pub fn customer_event_with(
         &self,
         key: Option<&keystore::Key>,
-    ) -> Result<T, ProjectionError> {
+    ) -> Result<Option<CustomerEvent>, ProjectionError> {
         use event_schemas::customer::{AGGREGATE_TYPE, ERASABLE_NAMES, personal_fields};
         use keystore::sealed;
+        if !self.has_sealed_fields() {
+            // Nothing to open: the decoding every projection shares.
+            return Ok(self.typed::<CustomerEvent>()?.cloned());
+        }
         let e = &self.event;
         let fields = personal_fields(&e.event_type);
         let mut data = e.data.clone();
@@ -185,27 +255,34 @@ impl ProjectedEvent {
                 ))
             })?;
         }
-        self.decode(data)
+        self.decode(data).map(Some).map_err(ProjectionError::Decode)
     }
 
-    fn decode<T: DeserializeOwned>(&self, data: serde_json::Value) -> Result<T, ProjectionError> {
-        let known = catalogue_entry(&self.event.aggregatetype, &self.event.event_type).ok_or_else(
-            || ProjectionError::Decode(format!("unknown event type {}", self.event.event_type)),
-        )?;
-        let stored = major(&self.event.eventversion)
-            .parse::<u32>()
-            .unwrap_or(u32::MAX);
+    /// `data` as `E` (of this event's aggregate), checking that this build
+    /// knows the event type and its major version.
+    fn decode<E: TypedEvent>(&self, data: serde_json::Value) -> Result<E, String> {
+        let e = &self.event;
+        let known = E::catalogue()
+            .iter()
+            .find(|i| i.event_type == e.event_type)
+            .ok_or_else(|| {
+                format!(
+                    "unknown {} event type {} (stream seq {})",
+                    e.aggregatetype, e.event_type, self.stream_seq
+                )
+            })?;
+        let stored = major(&e.eventversion).parse::<u32>().unwrap_or(u32::MAX);
         if stored > major(known.version).parse::<u32>().unwrap_or(0) {
-            return Err(ProjectionError::Decode(format!(
+            return Err(format!(
                 "{} version {} is not understood by this build (knows {})",
-                self.event.event_type, self.event.eventversion, known.version
-            )));
+                e.event_type, e.eventversion, known.version
+            ));
         }
-        serde_json::from_value(data).map_err(|e| {
-            ProjectionError::Decode(format!(
-                "{} (stream seq {}) does not decode: {e}",
-                self.event.event_type, self.stream_seq
-            ))
+        E::from_parts(&e.event_type, data).map_err(|err| {
+            format!(
+                "{} (stream seq {}) does not decode: {err}",
+                e.event_type, self.stream_seq
+            )
         })
     }
 
@@ -229,33 +306,6 @@ pub(crate) fn key_error(e: keystore::KeyError) -> ProjectionError {
 
 fn major(version: &str) -> &str {
     version.split('.').next().unwrap_or(version)
-}
-
-fn catalogue_entry(
-    aggregate_type: &str,
-    event_type: &str,
-) -> Option<&'static event_schemas::EventInfo> {
-    static CATALOGUE: std::sync::LazyLock<Vec<event_schemas::EventInfo>> =
-        std::sync::LazyLock::new(event_schemas::catalogue);
-    CATALOGUE
-        .iter()
-        .find(|i| i.aggregate_type == aggregate_type && i.event_type == event_type)
-}
-
-/// For an event a projection does not apply. Events of aggregates it does not
-/// read pass; known events of aggregates it reads pass; an unknown event type
-/// of an aggregate it reads might change what it shows, so it stops the
-/// projection (until a build that knows the event is deployed).
-pub(crate) fn ignore(ev: &ProjectedEvent, reads: &[&str]) -> Result<(), ProjectionError> {
-    let aggregate = ev.event.aggregatetype.as_str();
-    if !reads.contains(&aggregate) || catalogue_entry(aggregate, &ev.event.event_type).is_some() {
-        Ok(())
-    } else {
-        Err(ProjectionError::Decode(format!(
-            "unknown {aggregate} event type {} (stream seq {})",
-            ev.event.event_type, ev.stream_seq
-        )))
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -461,31 +511,21 @@ pub(crate) async fn advance(
     Ok(done.rows_affected() == 1)
 }
 
-/// What an event means to a read model with one row per aggregate.
-pub(crate) enum Step {
-    /// The aggregate's first event: insert the row.
-    Create,
-    /// A later event, not applied yet (the row's version was advanced).
-    Update,
-}
-
-/// Sorts an event for a read model keeping one row per `aggregate` in
-/// `table`: `None` for events of other aggregates and events already
-/// applied; an unknown event type of the aggregate is an error.
-pub(crate) async fn step(
+/// Whether a read model keeping one row per aggregate in `table` (keyed by
+/// `tenant_id`, `id`, with `version` and `updated_at`) applies an event: the
+/// aggregate's first event (`first`) inserts the row; a later one is applied
+/// if [`advance`] moved the row to it (not when the row is missing or
+/// already at or past it).
+pub(crate) async fn applies(
     conn: &mut PgConnection,
-    ev: &ProjectedEvent,
-    (aggregate, first_event): (&str, &str),
     table: &'static str,
-) -> Result<Option<Step>, ProjectionError> {
-    if ev.event.aggregatetype != aggregate {
-        return Ok(None);
+    ev: &ProjectedEvent,
+    first: bool,
+) -> Result<bool, ProjectionError> {
+    if first {
+        return Ok(true);
     }
-    if ev.event.event_type == first_event {
-        return Ok(Some(Step::Create));
-    }
-    ignore(ev, &[aggregate])?;
-    Ok(advance(conn, table, ev).await?.then_some(Step::Update))
+    advance(conn, table, ev).await
 }
 
 /// The columns [`bind_totals`] fills, in its order.
@@ -534,4 +574,136 @@ pub(crate) fn bind_payment<'q>(
         .bind(p.notes.clone())
         .bind(p.received_at)
         .bind(p.recorded_by)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use event_schemas::customer::{AGGREGATE_TYPE as CUSTOMER, CustomerTagged};
+    use event_schemas::lead::LeadEvent;
+    use event_schemas::quote::QuoteEvent;
+    use serde_json::{Value, json};
+
+    fn event(aggregate: &str, event_type: &str, version: &str, data: Value) -> ProjectedEvent {
+        let id = "0196a8c4-5c6e-7a52-9d2b-0c4b2f9c3a11";
+        let event = serde_json::from_value(json!({
+            "specversion": "1.0", "id": uuid::Uuid::nil(), "source": format!("/tenants/acme/{aggregate}"),
+            "type": event_type, "subject": id, "time": "2026-01-01T00:00:00Z",
+            "datacontenttype": "application/json",
+            "dataschema": format!("urn:crm:event:{event_type}:{version}"), "data": data,
+            "tenant": "acme", "aggregatetype": aggregate, "aggregateid": id, "sequence": 1,
+            "eventversion": version, "position": 1, "correlationid": "c", "causationid": "c",
+            "commandid": "c", "actor": "a", "actorrole": "admin"
+        }))
+        .unwrap();
+        ProjectedEvent::new(7, event)
+    }
+
+    /// A registration's payload with its personal values in plain.
+    fn registered() -> Value {
+        json!({
+            "tenant_id": "acme", "customer_id": uuid::Uuid::nil(), "first_name": "Jeanne",
+            "last_name": "Mance", "email": "j@example.com", "phone": null,
+            "address": {"line1": "1 rue Saint-Paul", "city": "Montréal", "province": "QC",
+                        "postal_code": "H2Y 1H1", "country": "CA"},
+            "lead_source": null, "tags": [], "preferences": {}, "notes": "VIP"
+        })
+    }
+
+    #[test]
+    fn typed_decodes_its_aggregates_events_once_and_passes_over_others() {
+        let ev = event(CUSTOMER, "CustomerTagged", "1.0", json!({"tag": "vip"}));
+        let first = ev.typed::<CustomerEvent>().unwrap().unwrap();
+        assert_eq!(
+            first,
+            &CustomerEvent::CustomerTagged(CustomerTagged { tag: "vip".into() })
+        );
+        let again = ev.typed::<CustomerEvent>().unwrap().unwrap();
+        assert!(std::ptr::eq(first, again), "decoded once, for every reader");
+        // Another aggregate's enum: not this event's business, no decoding.
+        assert!(ev.typed::<LeadEvent>().unwrap().is_none());
+        assert!(ev.typed::<QuoteEvent>().unwrap().is_none());
+    }
+
+    #[test]
+    fn typed_refuses_an_unknown_event_type_of_its_aggregate_and_skips_other_aggregates() {
+        let ev = event(CUSTOMER, "CustomerTeleported", "1.0", json!({"to": "Mars"}));
+        match ev.typed::<CustomerEvent>() {
+            Err(ProjectionError::Decode(e)) => {
+                assert!(
+                    e.contains("unknown Customer event type CustomerTeleported"),
+                    "{e}"
+                );
+                assert!(e.contains("stream seq 7"), "{e}");
+            }
+            other => panic!("expected a decode error, got {other:?}"),
+        }
+        // The error is remembered as well, for the next reader.
+        assert!(matches!(
+            ev.typed::<CustomerEvent>(),
+            Err(ProjectionError::Decode(_))
+        ));
+        // Readers of other aggregates pass over it.
+        assert!(ev.typed::<LeadEvent>().unwrap().is_none());
+        // The personal path says the same.
+        assert!(matches!(
+            ev.customer_event_with(None),
+            Err(ProjectionError::Decode(e)) if e.contains("CustomerTeleported")
+        ));
+    }
+
+    #[test]
+    fn a_newer_major_version_is_refused_and_an_older_one_decodes() {
+        let newer = event(CUSTOMER, "CustomerTagged", "2.0", json!({"tag": "vip"}));
+        assert!(matches!(
+            newer.typed::<CustomerEvent>(),
+            Err(ProjectionError::Decode(e)) if e.contains("not understood by this build")
+        ));
+        // A 1.0 registration holds its personal values in plain.
+        let older = event(CUSTOMER, "CustomerRegistered", "1.0", registered());
+        let Some(CustomerEvent::CustomerRegistered(d)) = older.customer_event_with(None).unwrap()
+        else {
+            panic!("a registration")
+        };
+        assert_eq!(
+            (d.first_name.as_str(), d.notes.as_deref()),
+            ("Jeanne", Some("VIP"))
+        );
+    }
+
+    #[test]
+    fn sealed_personal_fields_are_opened_with_the_key_or_read_as_erased() {
+        let key = keystore::Key::random();
+        let id = "0196a8c4-5c6e-7a52-9d2b-0c4b2f9c3a11";
+        let mut data = registered();
+        keystore::sealed::seal_fields(
+            &key,
+            data.as_object_mut().unwrap(),
+            event_schemas::customer::personal_fields("CustomerRegistered"),
+            |f| keystore::sealed::aad(CUSTOMER, id, 1, f),
+        );
+        let ev = event(CUSTOMER, "CustomerRegistered", "2.0", data);
+        assert!(ev.has_sealed_fields());
+        assert!(
+            matches!(ev.typed::<CustomerEvent>(), Err(ProjectionError::Decode(e)) if e.contains("sealed")),
+            "the shared decoding does not read sealed fields"
+        );
+        let Some(CustomerEvent::CustomerRegistered(opened)) =
+            ev.customer_event_with(Some(&key)).unwrap()
+        else {
+            panic!("a registration")
+        };
+        assert_eq!(opened.first_name, "Jeanne");
+        assert_eq!(opened.email.as_deref(), Some("j@example.com"));
+        let Some(CustomerEvent::CustomerRegistered(erased)) = ev.customer_event_with(None).unwrap()
+        else {
+            panic!("a registration")
+        };
+        assert_eq!(erased.first_name, keystore::ERASED);
+        assert_eq!((erased.email, erased.notes), (None, None));
+        // Not a customer event: nothing to open.
+        let lead = event("Lead", "LeadAssigned", "1.0", json!({"assigned_to": null}));
+        assert!(!lead.has_sealed_fields());
+        assert!(lead.customer_event_with(None).unwrap().is_none());
+    }
 }

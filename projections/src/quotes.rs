@@ -11,16 +11,12 @@
 //! `read.quote_deposits`: one row per `QuoteDepositRecorded`.
 
 use event_schemas::money::QuoteStatus;
-use event_schemas::quote::{
-    AGGREGATE_TYPE as QUOTE, QuoteAccepted, QuoteApproved, QuoteConverted, QuoteDepositRecorded,
-    QuoteDraftUpdated, QuoteDrafted, QuoteExpired, QuoteInvoiced, QuoteRejected, QuoteRevised,
-    QuoteSent, QuoteTerms, QuoteViewed,
-};
+use event_schemas::quote::{QuoteDepositRecorded, QuoteDrafted, QuoteEvent, QuoteTerms};
 use sqlx::PgConnection;
 use sqlx::types::Json;
 
 use crate::{
-    PAYMENT_COLUMNS, PAYMENT_COUNT, ProjectedEvent, Projection, ProjectionError, Statement, Step,
+    PAYMENT_COLUMNS, PAYMENT_COUNT, ProjectedEvent, Projection, ProjectionError, Statement,
     TOTALS_COLUMNS, bind_payment, bind_totals, on_aggregate, placeholders,
 };
 
@@ -185,18 +181,25 @@ impl Projection for Quotes {
         conn: &mut PgConnection,
         ev: &ProjectedEvent,
     ) -> Result<(), ProjectionError> {
-        match crate::step(conn, ev, (QUOTE, "QuoteDrafted"), "quotes").await? {
-            None => Ok(()),
-            Some(Step::Create) => create(conn, ev).await,
-            Some(Step::Update) => update(conn, ev).await,
+        let Some(event) = ev.typed::<QuoteEvent>()? else {
+            return Ok(());
+        };
+        let first = matches!(event, QuoteEvent::QuoteDrafted(_));
+        if crate::applies(conn, "quotes", ev, first).await? {
+            apply_event(conn, ev, event).await?;
+            sync_revision(conn, ev).await?;
         }
+        Ok(())
     }
 }
 
 /// The aggregate's first event inserts its row.
-async fn create(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), ProjectionError> {
+async fn create(
+    conn: &mut PgConnection,
+    ev: &ProjectedEvent,
+    d: &QuoteDrafted,
+) -> Result<(), ProjectionError> {
     let e = &ev.event;
-    let d: QuoteDrafted = ev.data()?;
     let sql = format!(
         "INSERT INTO quotes (tenant_id, id, {}, customer_id, lead_id, location_id, is_template, copied_from,
                              created_by, created_at, status, revision, version, updated_at)
@@ -218,15 +221,19 @@ async fn create(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
         .bind(e.time)
         .execute(&mut *conn)
         .await?;
-    sync_revision(conn, ev).await
+    Ok(())
 }
 
-/// A later event updates it (its version was advanced already).
-async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), ProjectionError> {
-    let e = &ev.event;
-    match e.event_type.as_str() {
-        "QuoteDraftUpdated" => {
-            let d: QuoteDraftUpdated = ev.data()?;
+/// The first event inserts the row, a later one updates it (its version
+/// was advanced already).
+async fn apply_event(
+    conn: &mut PgConnection,
+    ev: &ProjectedEvent,
+    event: &QuoteEvent,
+) -> Result<(), ProjectionError> {
+    match event {
+        QuoteEvent::QuoteDrafted(d) => create(conn, ev, d).await?,
+        QuoteEvent::QuoteDraftUpdated(d) => {
             let sql = format!(
                 "UPDATE quotes SET ({}) = ({}), approved_by = NULL, approved_at = NULL
                   WHERE tenant_id = $1 AND id = $2",
@@ -237,8 +244,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
                 .execute(&mut *conn)
                 .await?;
         }
-        "QuoteApproved" => {
-            let d: QuoteApproved = ev.data()?;
+        QuoteEvent::QuoteApproved(d) => {
             on_aggregate(
                 "UPDATE quotes SET approved_by = $3, approved_at = $4 WHERE tenant_id = $1 AND id = $2",
                 ev,
@@ -248,8 +254,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(&mut *conn)
             .await?;
         }
-        "QuoteSent" => {
-            let d: QuoteSent = ev.data()?;
+        QuoteEvent::QuoteSent(d) => {
             let sql = format!(
                 "UPDATE quotes SET status = $3, sent_by = $4, sent_at = $5, viewed_at = NULL, ({TOTALS_COLUMNS}) = ({})
                   WHERE tenant_id = $1 AND id = $2",
@@ -260,8 +265,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
                 .bind(d.sent_at);
             bind_totals(query, &d.totals).execute(&mut *conn).await?;
         }
-        "QuoteViewed" => {
-            let d: QuoteViewed = ev.data()?;
+        QuoteEvent::QuoteViewed(d) => {
             set_status(
                 "UPDATE quotes SET status = CASE WHEN status = 'SENT' THEN $3 ELSE status END,
                         viewed_at = coalesce(viewed_at, $4)
@@ -273,8 +277,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(&mut *conn)
             .await?;
         }
-        "QuoteAccepted" => {
-            let d: QuoteAccepted = ev.data()?;
+        QuoteEvent::QuoteAccepted(d) => {
             set_status(
                 "UPDATE quotes SET status = $3, accepted_by_name = $4, accepted_at = $5, accepted_ip = $6,
                         accepted_revision = $7, selected_optional_items = $8, accepted_totals = $9
@@ -291,8 +294,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(&mut *conn)
             .await?;
         }
-        "QuoteRejected" => {
-            let d: QuoteRejected = ev.data()?;
+        QuoteEvent::QuoteRejected(d) => {
             set_status(
                 "UPDATE quotes SET status = $3, rejection_reason = $4, rejected_at = $5 WHERE tenant_id = $1 AND id = $2",
                 ev,
@@ -303,8 +305,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(&mut *conn)
             .await?;
         }
-        "QuoteExpired" => {
-            let d: QuoteExpired = ev.data()?;
+        QuoteEvent::QuoteExpired(d) => {
             set_status(
                 "UPDATE quotes SET status = $3, expired_at = $4 WHERE tenant_id = $1 AND id = $2",
                 ev,
@@ -314,8 +315,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(&mut *conn)
             .await?;
         }
-        "QuoteRevised" => {
-            let d: QuoteRevised = ev.data()?;
+        QuoteEvent::QuoteRevised(d) => {
             on_aggregate(
                 "UPDATE quote_revisions SET superseded_at = $4
                   WHERE tenant_id = $1 AND quote_id = $2 AND revision = $3",
@@ -336,8 +336,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(&mut *conn)
             .await?;
         }
-        "QuoteConverted" => {
-            let d: QuoteConverted = ev.data()?;
+        QuoteEvent::QuoteConverted(d) => {
             set_status(
                 "UPDATE quotes SET status = $3, journey_id = $4, converted_at = $5 WHERE tenant_id = $1 AND id = $2",
                 ev,
@@ -348,8 +347,7 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(&mut *conn)
             .await?;
         }
-        "QuoteInvoiced" => {
-            let d: QuoteInvoiced = ev.data()?;
+        QuoteEvent::QuoteInvoiced(d) => {
             on_aggregate(
                 "UPDATE quotes SET invoice_id = $3, invoiced_at = $4 WHERE tenant_id = $1 AND id = $2",
                 ev,
@@ -359,13 +357,12 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(&mut *conn)
             .await?;
         }
-        "QuoteDepositRecorded" => {
-            let QuoteDepositRecorded { payment: p } = ev.data()?;
+        QuoteEvent::QuoteDepositRecorded(QuoteDepositRecorded { payment: p }) => {
             let sql = format!(
                 "INSERT INTO quote_deposits (tenant_id, quote_id, {PAYMENT_COLUMNS}) VALUES ($1, $2, {})",
                 placeholders(3, PAYMENT_COUNT)
             );
-            bind_payment(on_aggregate(&sql, ev)?, &p)
+            bind_payment(on_aggregate(&sql, ev)?, p)
                 .execute(&mut *conn)
                 .await?;
             on_aggregate(
@@ -376,7 +373,6 @@ async fn update(conn: &mut PgConnection, ev: &ProjectedEvent) -> Result<(), Proj
             .execute(&mut *conn)
             .await?;
         }
-        _ => {}
     }
-    sync_revision(conn, ev).await
+    Ok(())
 }

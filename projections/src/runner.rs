@@ -725,10 +725,7 @@ pub(crate) fn decode(seq: u64, payload: &[u8]) -> Result<ProjectedEvent, Project
     let event = serde_json::from_slice(payload).map_err(|e| {
         ProjectionError::Decode(format!("stream message {seq} is not a CloudEvent: {e}"))
     })?;
-    Ok(ProjectedEvent {
-        stream_seq: seq,
-        event,
-    })
+    Ok(ProjectedEvent::new(seq, event))
 }
 
 async fn mark_failed(

@@ -2,10 +2,7 @@
 //! status changes, assignments, first contact, detail edits and sales
 //! activities.
 
-use event_schemas::lead::{
-    AGGREGATE_TYPE as LEAD, LeadAssigned, LeadCreated, LeadDetailsUpdated, LeadFirstContacted,
-    LeadStatusChanged, SalesActivityRecorded,
-};
+use event_schemas::lead::LeadEvent;
 use serde_json::Value;
 use sqlx::PgConnection;
 use sqlx::types::Json;
@@ -34,64 +31,55 @@ CREATE TABLE lead_timeline (
 type Entry = (&'static str, String, chrono::DateTime<chrono::Utc>);
 
 /// The timeline entry of one lead event.
-fn describe(ev: &ProjectedEvent) -> Result<Option<Entry>, ProjectionError> {
+fn describe(ev: &ProjectedEvent, event: &LeadEvent) -> Entry {
     let when = ev.event.time;
-    Ok(Some(match ev.event.event_type.as_str() {
-        "LeadCreated" => {
-            let d: LeadCreated = ev.data()?;
-            (
-                "created",
-                format!(
-                    "Lead opened (source: {}, priority: {})",
-                    d.source, d.priority
-                ),
-                d.created_at,
-            )
-        }
-        "LeadStatusChanged" => {
-            let d: LeadStatusChanged = ev.data()?;
-            let reason = d.reason.map(|r| format!(": {r}")).unwrap_or_default();
+    match event {
+        LeadEvent::LeadCreated(d) => (
+            "created",
+            format!(
+                "Lead opened (source: {}, priority: {})",
+                d.source, d.priority
+            ),
+            d.created_at,
+        ),
+        LeadEvent::LeadStatusChanged(d) => {
+            let reason = d
+                .reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
             (
                 "status_changed",
                 format!("{} → {}{reason}", d.from, d.to),
                 d.changed_at,
             )
         }
-        "LeadAssigned" => {
-            let d: LeadAssigned = ev.data()?;
+        LeadEvent::LeadAssigned(d) => {
             let text = match d.assigned_to {
                 Some(user) => format!("Assigned to {user}"),
                 None => "Unassigned".to_owned(),
             };
             ("assigned", text, when)
         }
-        "LeadFirstContacted" => {
-            let d: LeadFirstContacted = ev.data()?;
-            (
-                "first_contacted",
-                format!("First contact after {} s", d.response_seconds),
-                d.contacted_at,
-            )
-        }
-        "LeadDetailsUpdated" => {
-            let d: LeadDetailsUpdated = ev.data()?;
-            (
-                "details_updated",
-                format!("Changed {}", d.changed_fields.join(", ")),
-                when,
-            )
-        }
-        "SalesActivityRecorded" => {
-            let d: SalesActivityRecorded = ev.data()?;
-            let title = d.subject.unwrap_or(d.description);
+        LeadEvent::LeadFirstContacted(d) => (
+            "first_contacted",
+            format!("First contact after {} s", d.response_seconds),
+            d.contacted_at,
+        ),
+        LeadEvent::LeadDetailsUpdated(d) => (
+            "details_updated",
+            format!("Changed {}", d.changed_fields.join(", ")),
+            when,
+        ),
+        LeadEvent::SalesActivityRecorded(d) => {
+            let title = d.subject.as_ref().unwrap_or(&d.description);
             (
                 "activity",
                 format!("{}: {title}", d.activity_type),
                 d.completed_at.or(d.scheduled_at).unwrap_or(when),
             )
         }
-        _ => return Ok(None),
-    }))
+    }
 }
 
 #[async_trait::async_trait]
@@ -117,12 +105,10 @@ impl Projection for LeadTimeline {
         conn: &mut PgConnection,
         ev: &ProjectedEvent,
     ) -> Result<(), ProjectionError> {
-        if ev.event.aggregatetype != LEAD {
+        let Some(event) = ev.typed::<LeadEvent>()? else {
             return Ok(());
-        }
-        let Some((kind, summary, occurred_at)) = describe(ev)? else {
-            return crate::ignore(ev, &[LEAD]);
         };
+        let (kind, summary, occurred_at) = describe(ev, event);
         sqlx::query(
             "INSERT INTO lead_timeline (tenant_id, lead_id, sequence, kind, event_type, occurred_at, actor, actor_role, summary, data)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
