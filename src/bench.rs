@@ -337,6 +337,9 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             }
         );
     }
+    if let Some(stages) = stage_lags(&client, &base).await {
+        println!("{stages}");
+    }
     if let (Some(pid), Some((rss0, _))) = (args.server_pid, memory_before) {
         if let Some((rss, hwm)) = memory_kib(pid) {
             println!(
@@ -503,6 +506,38 @@ async fn relay_counters(client: &reqwest::Client, base: &str) -> Option<(f64, f6
             sum("relay_notifications_total"),
         )
     })
+}
+
+/// The server's own view of where an event's way to the read models goes:
+/// from its transaction's start to the stream (the relay), and to the
+/// committed projector batch (quantiles of the server's recent window).
+async fn stage_lags(client: &reqwest::Client, base: &str) -> Option<String> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let quantile = |name: &str, q: &str| -> Option<f64> {
+        let prefix = format!("{name}{{quantile=\"{q}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str())?.parse::<f64>().ok())
+            .map(|seconds| seconds * 1000.0)
+    };
+    let stage = |name: &str| -> Option<String> {
+        Some(format!(
+            "p50 {:.1} ms  p99 {:.1} ms",
+            quantile(name, "0.5")?,
+            quantile(name, "0.99")?
+        ))
+    };
+    Some(format!(
+        "server stages:   commit → stream {};  commit → read models {}",
+        stage("relay_publish_lag_seconds")?,
+        stage("projection_lag_seconds").unwrap_or_else(|| "(no projector here)".into())
+    ))
 }
 
 /// PostgreSQL's limit for the shape of our writes on this machine: pgbench

@@ -47,7 +47,12 @@ pub async fn rebuild(
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<RebuildReport, ProjectionError> {
     let name = projection.name();
-    let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
+    let options = pool
+        .connect_options()
+        .as_ref()
+        .clone()
+        .application_name(crate::WORKER_APPLICATION_NAME);
+    let mut conn = PgConnection::connect_with(&options).await?;
     let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
         .bind(format!("crm-projection-rebuild:{name}"))
         .fetch_one(&mut conn)

@@ -132,6 +132,11 @@ const QUICK_REPOLL_FIRST: Duration = Duration::from_millis(1);
 fn seal_check_every(config: &RelayConfig) -> Duration {
     (config.seal_interval / 10).min(Duration::from_secs(10))
 }
+/// The `application_name` of the projectors' connections
+/// (`projections::WORKER_APPLICATION_NAME`; the end-to-end tests check the
+/// copies agree): their transactions never write events, so the horizon
+/// does not wait for them.
+pub const PROJECTOR_APPLICATION_NAME: &str = "crm-projector";
 pub const HEADER_POSITION: &str = "Crm-Position";
 pub const HEADER_TXID: &str = "Crm-Txid";
 /// Bytes counted for a message's headers when checking its size.
@@ -346,10 +351,26 @@ pub async fn next_batch(
     cursor: Cursor,
     limit: i64,
 ) -> Result<Vec<EventRow>, sqlx::Error> {
+    // The horizon: the oldest transaction still running that may write
+    // events, i.e. of the statement's snapshot's running transactions those
+    // not on a projector's connection (which never write events: a trigger
+    // refuses them), else the snapshot's xmax. A transaction that gets its
+    // id after the snapshot gets one at or above xmax. Reading a
+    // connection's current transaction id is racy only towards waiting
+    // longer (an id no longer listed is not excluded).
     let sql = format!(
-        "SELECT {SELECT_COLUMNS} FROM events
+        "WITH snap AS (SELECT pg_current_snapshot() AS s),
+              readers AS (
+                SELECT backend_xid::text::bigint AS xid FROM pg_stat_get_activity(NULL)
+                 WHERE application_name = $4 AND backend_xid IS NOT NULL),
+              horizon AS (
+                SELECT coalesce(
+                  (SELECT min(x) FROM snap, pg_snapshot_xip(snap.s) AS x
+                    WHERE x::text::bigint % 4294967296 NOT IN (SELECT xid FROM readers)),
+                  (SELECT pg_snapshot_xmax(s) FROM snap)) AS h)
+         SELECT {SELECT_COLUMNS} FROM events, horizon
           WHERE (txid, position) > ($1::text::xid8, $2)
-            AND txid < pg_snapshot_xmin(pg_current_snapshot())
+            AND txid < horizon.h
           ORDER BY txid, position
           LIMIT $3"
     );
@@ -357,6 +378,7 @@ pub async fn next_batch(
         .bind(cursor.txid.to_string())
         .bind(cursor.position)
         .bind(limit)
+        .bind(PROJECTOR_APPLICATION_NAME)
         .fetch_all(&mut *conn)
         .await?;
     rows.iter().map(EventRow::from_row).collect()
@@ -691,6 +713,16 @@ async fn publish(
     for ack in acks {
         let ack = ack.await.map_err(nats_err)?;
         seq = ack.sequence;
+    }
+    // How long after its transaction began each event was in the stream
+    // (same-host clocks; an approximation across hosts).
+    let now = Utc::now();
+    for row in &batch[..count] {
+        let lag = (now - row.recorded_at)
+            .num_microseconds()
+            .unwrap_or(0)
+            .max(0);
+        metrics::histogram!("relay_publish_lag_seconds").record(lag as f64 / 1e6);
     }
     Ok(Published {
         count,

@@ -137,6 +137,95 @@ async fn an_event_committed_late_with_a_lower_position_is_still_published_first(
     relay.await.unwrap();
 }
 
+/// A connection named like the projectors' (their transactions write read
+/// models, never events).
+async fn projector_connection(env: &TestEnv) -> PgConnection {
+    use sqlx::Connection;
+    let options = env
+        .pool()
+        .connect_options()
+        .as_ref()
+        .clone()
+        .application_name(projections::WORKER_APPLICATION_NAME);
+    PgConnection::connect_with(&options).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projector_transaction_does_not_hold_back_publishing_but_an_event_writer_does() {
+    assert_eq!(
+        projections::WORKER_APPLICATION_NAME,
+        relay::PROJECTOR_APPLICATION_NAME
+    );
+    let env = TestEnv::new().await;
+    let (relay, stop) = start_relay(&env, "relay-a");
+    // A projector's batch is open and has written (it has a transaction id
+    // older than the event below).
+    let mut projector = projector_connection(&env).await;
+    sqlx::query("BEGIN").execute(&mut projector).await.unwrap();
+    let held: i64 = sqlx::query_scalar("SELECT pg_current_xact_id()::text::bigint")
+        .fetch_one(&mut projector)
+        .await
+        .unwrap();
+    let a = insert_committed(env.pool(), Uuid::new_v4(), 1).await;
+    let txid_a: i64 =
+        sqlx::query_scalar("SELECT txid::text::bigint FROM events WHERE event_id = $1")
+            .bind(a)
+            .fetch_one(env.pool())
+            .await
+            .unwrap();
+    assert!(
+        held < txid_a,
+        "the projector's transaction is the older one"
+    );
+    // Published while the projector's transaction is still open.
+    wait_for_stream(&env, 1).await;
+
+    // Any other open transaction with an older id still holds the event back
+    // (it might be writing an event that comes first in commit order).
+    let mut other = env.pool().acquire().await.unwrap();
+    sqlx::query("BEGIN").execute(&mut *other).await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    insert_committed(env.pool(), Uuid::new_v4(), 1).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(env.stream_head().await, 1, "held back by the open writer");
+    sqlx::query("COMMIT").execute(&mut *other).await.unwrap();
+    sqlx::query("COMMIT").execute(&mut projector).await.unwrap();
+    relay::horizon_moved();
+    wait_for_stream(&env, 2).await;
+    assert_stream_matches_store(&env).await;
+    stop.cancel();
+    relay.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projector_connection_cannot_write_events() {
+    let env = TestEnv::new().await;
+    let mut projector = projector_connection(&env).await;
+    let metadata = json!({"tenant_id": "acme"});
+    let refused = sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('Customer', $1, 1, 'CustomerTagged', '1.0', '{\"CustomerTagged\": {\"tag\": \"x\"}}', $2)",
+    )
+    .bind(Uuid::new_v4().to_string())
+    .bind(metadata)
+    .execute(&mut projector)
+    .await
+    .expect_err("refused");
+    let code = refused
+        .as_database_error()
+        .and_then(|e| e.code())
+        .map(|c| c.into_owned());
+    assert_eq!(code.as_deref(), Some("CRM04"), "{refused}");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(env.pool())
+        .await
+        .unwrap();
+    assert_eq!(stored, 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_relay_at_random_moments_loses_and_duplicates_nothing() {
     let env = TestEnv::new().await;
