@@ -40,6 +40,7 @@ pub mod inventory;
 pub mod invoices;
 pub mod leads;
 pub mod ledger;
+pub mod queries;
 pub mod quotes;
 pub mod rebuild;
 pub mod runner;

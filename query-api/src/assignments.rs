@@ -8,12 +8,13 @@
 use api_common::authz::{self, Action, RecordOwnership, Resource};
 use api_common::http::WithETag;
 use api_common::openapi::CheckedRoutes;
-use api_common::pagination::ListResponse;
+use api_common::pagination::{self, ListResponse};
 use api_common::{ApiError, ApiQuery, ApiResult, PathId, Principal};
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use event_schemas::assignment::AssignmentStatus;
+use projections::queries::assignments::{self as query, AssignmentFilter, AssignmentRow};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -22,7 +23,7 @@ use uuid::Uuid;
 
 use crate::QueryState;
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AssignmentView {
     pub id: Uuid,
     pub equipment_id: Uuid,
@@ -59,10 +60,34 @@ pub struct AssignmentView {
     pub updated_at: DateTime<Utc>,
 }
 
-pub(crate) const ASSIGNMENT_COLUMNS: &str = "id, equipment_id, journey_id, user_id, starts_at, ends_at, booked_until, \
-     status, purpose, notes, assigned_by, assigned_at, checked_out_at, checked_out_by, checkout_odometer_km, \
-     returned_at, returned_by, return_odometer_km, condition_notes, cancelled_at, cancelled_by, cancel_reason, \
-     reschedules, version, created_at, updated_at";
+crate::view_from_row!(AssignmentRow => AssignmentView {
+    id,
+    equipment_id,
+    journey_id,
+    user_id,
+    starts_at,
+    ends_at,
+    booked_until,
+    status,
+    purpose,
+    notes,
+    assigned_by,
+    assigned_at,
+    checked_out_at,
+    checked_out_by,
+    checkout_odometer_km,
+    returned_at,
+    returned_by,
+    return_odometer_km,
+    condition_notes,
+    cancelled_at,
+    cancelled_by,
+    cancel_reason,
+    reschedules,
+    version,
+    created_at,
+    updated_at,
+});
 
 fn ownership(a: &AssignmentView) -> RecordOwnership {
     RecordOwnership {
@@ -96,20 +121,18 @@ async fn get_assignment(
         Action::Read,
         None,
     )?;
-    let sql = format!(
-        "SELECT {ASSIGNMENT_COLUMNS} FROM read.equipment_assignments WHERE tenant_id = $1 AND id = $2"
-    );
     let assignment: AssignmentView = crate::wait::fetch_versioned(
         &state,
         &principal,
         ("EquipmentAssignment", id),
         crate::wait::owners::ASSIGNMENTS,
         params.min_version()?,
-        &sql,
-        |a: &AssignmentView| a.version,
+        || query::get(&state.pool, &principal.tenant, id),
+        |a: &AssignmentRow| a.version,
     )
     .await?
-    .ok_or_else(|| ApiError::not_found(format!("no equipment assignment with id {id}")))?;
+    .ok_or_else(|| ApiError::not_found(format!("no equipment assignment with id {id}")))?
+    .into();
     authz::authorize(
         &principal,
         Resource::EquipmentAssignment,
@@ -165,32 +188,28 @@ async fn list_assignments(
             ));
         }
     }
-    let page = crate::newest_first(
-        &state,
-        &principal,
-        &scope,
-        ("read.equipment_assignments", ASSIGNMENT_COLUMNS),
-        // Assignments have no location of their own.
-        ("coalesce(user_id, assigned_by)", "NULL::text"),
-        "AND ($8::uuid IS NULL OR equipment_id = $8)
-         AND ($9::uuid IS NULL OR journey_id = $9)
-         AND ($10::uuid IS NULL OR user_id = $10)
-         AND ($11::timestamptz IS NULL OR ends_at > $11)
-         AND ($12::timestamptz IS NULL OR starts_at < $12)
-         AND ($13::text IS NULL OR status = $13)",
-        (params.limit, params.cursor.as_deref()),
-        |q| {
-            q.bind(params.equipment_id)
-                .bind(params.journey_id)
-                .bind(params.user_id)
-                .bind(params.from)
-                .bind(params.to)
-                .bind(params.status.map(AssignmentStatus::as_str))
-        },
-        |a: &AssignmentView| (a.created_at, a.id),
+    let page = crate::page(params.limit, params.cursor.as_deref())?;
+    let filter = AssignmentFilter {
+        equipment_id: params.equipment_id,
+        journey_id: params.journey_id,
+        user_id: params.user_id,
+        from: params.from,
+        to: params.to,
+        status: params.status,
+    };
+    let rows = query::list(
+        &state.pool,
+        &principal.tenant,
+        &crate::scope(&scope),
+        &filter,
+        page,
     )
     .await?;
-    Ok(Json(page))
+    Ok(Json(pagination::page(
+        rows.into_iter().map(AssignmentView::from).collect(),
+        page.limit,
+        |a| (a.created_at, a.id),
+    )))
 }
 
 /// This module's routes (each handler is private: one left out of here is

@@ -7,9 +7,9 @@ use api_common::{ApiError, ApiQuery, ApiResult, Principal};
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
+use projections::queries::audit::{self as query, AuditFilter, AuditRow};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::types::Json as SqlJson;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::QueryState;
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AuditEvent {
     pub event_id: Uuid,
     /// Position in the stream (the cursor key).
@@ -38,8 +38,26 @@ pub struct AuditEvent {
     pub command_id: String,
     pub recorded_at: DateTime<Utc>,
     #[schema(value_type = Object)]
-    pub payload: SqlJson<Value>,
+    pub payload: Value,
 }
+
+crate::view_from_row!(AuditRow => AuditEvent {
+    event_id,
+    stream_seq,
+    position,
+    event_type,
+    event_version,
+    aggregate_type,
+    aggregate_id,
+    sequence,
+    actor,
+    actor_role,
+    correlation_id,
+    causation_id,
+    command_id,
+    recorded_at,
+    payload,
+});
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -78,29 +96,24 @@ async fn list_events(
             return Err(ApiError::invalid_field("from", "must not be after `to`"));
         }
     }
-    let rows: Vec<AuditEvent> = sqlx::query_as(
-        "SELECT event_id, stream_seq, position, event_type, event_version, aggregate_type, aggregate_id, sequence,
-                actor, actor_role, correlation_id, causation_id, command_id, recorded_at, payload
-           FROM read.audit_events
-          WHERE tenant_id = $1
-            AND ($2::text IS NULL OR aggregate_type = $2)
-            AND ($3::text IS NULL OR aggregate_id = $3)
-            AND ($4::timestamptz IS NULL OR recorded_at >= $4)
-            AND ($5::timestamptz IS NULL OR recorded_at < $5)
-            AND ($6::bigint IS NULL OR stream_seq < $6)
-          ORDER BY stream_seq DESC
-          LIMIT $7",
+    let filter = AuditFilter {
+        aggregate_type: params.aggregate_type,
+        aggregate_id: params.aggregate_id,
+        from: params.from,
+        to: params.to,
+    };
+    let rows = query::list(
+        &state.pool,
+        &principal.tenant,
+        &filter,
+        projections::queries::Page { limit, after },
     )
-    .bind(principal.tenant.as_str())
-    .bind(params.aggregate_type.as_deref())
-    .bind(params.aggregate_id.as_deref())
-    .bind(params.from)
-    .bind(params.to)
-    .bind(after)
-    .bind(i64::from(limit) + 1)
-    .fetch_all(&state.pool)
     .await?;
-    Ok(Json(pagination::page(rows, limit, |e| e.stream_seq)))
+    Ok(Json(pagination::page(
+        rows.into_iter().map(AuditEvent::from).collect(),
+        limit,
+        |e| e.stream_seq,
+    )))
 }
 
 /// This module's routes (each handler is private: one left out of here is

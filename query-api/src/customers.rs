@@ -9,17 +9,17 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use event_schemas::Address;
+use projections::queries::customers::{self as query, CustomerFilter, CustomerRow};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::types::Json as SqlJson;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::{QueryState, like_escape};
+use crate::QueryState;
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CustomerView {
     pub id: Uuid,
     pub first_name: String,
@@ -27,11 +27,11 @@ pub struct CustomerView {
     pub email: Option<String>,
     pub phone: Option<String>,
     #[schema(value_type = Option<Address>)]
-    pub address: Option<SqlJson<Address>>,
+    pub address: Option<Address>,
     pub lead_source: Option<String>,
     pub tags: Vec<String>,
     #[schema(value_type = Object)]
-    pub preferences: SqlJson<Value>,
+    pub preferences: Value,
     pub notes: Option<String>,
     pub active: bool,
     /// The person's data was forgotten: names read `[erased]`, contact details are gone.
@@ -44,8 +44,24 @@ pub struct CustomerView {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, first_name, last_name, email, phone, address, lead_source, tags, preferences, notes, \
-                       active, forgotten, lead_count, version, created_at, updated_at";
+crate::view_from_row!(CustomerRow => CustomerView {
+    id,
+    first_name,
+    last_name,
+    email,
+    phone,
+    address: address.map(|a| a.0),
+    lead_source,
+    tags,
+    preferences,
+    notes,
+    active,
+    forgotten,
+    lead_count,
+    version,
+    created_at,
+    updated_at,
+});
 
 pub use crate::wait::GetParams;
 
@@ -72,28 +88,18 @@ async fn get_customer(
         Action::Read,
         authz::unowned(),
     )?;
-    let sql = format!("SELECT {COLUMNS} FROM read.customers WHERE tenant_id = $1 AND id = $2");
-    let found = state
-        .watch
-        .until(
-            crate::wait::owners::CUSTOMERS,
-            params.min_version()?,
-            || async {
-                let row: Option<CustomerView> = sqlx::query_as(&sql)
-                    .bind(principal.tenant.as_str())
-                    .bind(id)
-                    .fetch_optional(&state.pool)
-                    .await?;
-                Ok(row.map(|c| {
-                    let version = c.version as u64;
-                    (c, version)
-                }))
-            },
-            || crate::wait::store_version(&state, &principal, "Customer", id),
-        )
-        .await?;
+    let found = crate::wait::fetch_versioned(
+        &state,
+        &principal,
+        ("Customer", id),
+        crate::wait::owners::CUSTOMERS,
+        params.min_version()?,
+        || query::get(&state.pool, &principal.tenant, id),
+        |c: &CustomerRow| c.version,
+    )
+    .await?;
     found
-        .map(|c| WithETag::new(c.version, c))
+        .map(|c| WithETag::new(c.version, CustomerView::from(c)))
         .ok_or_else(|| ApiError::not_found(format!("no customer with id {id}")))
 }
 
@@ -143,32 +149,24 @@ async fn list_customers(
             "must be at most 200 characters",
         ));
     }
-    let sql = format!(
-        "SELECT {COLUMNS} FROM read.customers
-          WHERE tenant_id = $1
-            AND ($2::text IS NULL OR lower(email) = lower($2))
-            AND ($3::text IS NULL OR lower(first_name || ' ' || last_name || ' ' || coalesce(email, '') || ' ' || coalesce(phone, ''))
-                                     LIKE '%' || lower($3) || '%')
-            AND ($4::boolean IS NULL OR active = $4)
-            AND ($5::text IS NULL OR $5 = ANY(tags))
-            AND ($6::timestamptz IS NULL OR (created_at, id) < ($6, $7))
-          ORDER BY created_at DESC, id DESC
-          LIMIT $8"
-    );
-    let rows: Vec<CustomerView> = sqlx::query_as(&sql)
-        .bind(principal.tenant.as_str())
-        .bind(params.email.as_deref().map(str::trim))
-        .bind(q.map(like_escape))
-        .bind(params.active)
-        .bind(params.tag.as_deref().map(|t| t.trim().to_lowercase()))
-        .bind(after.map(|(t, _)| t))
-        .bind(after.map(|(_, id)| id).unwrap_or_default())
-        .bind(i64::from(limit) + 1)
-        .fetch_all(&state.pool)
-        .await?;
-    Ok(Json(pagination::page(rows, limit, |c| {
-        (c.created_at, c.id)
-    })))
+    let filter = CustomerFilter {
+        email: params.email.as_deref().map(|e| e.trim().to_owned()),
+        q: q.map(str::to_owned),
+        active: params.active,
+        tag: params.tag.as_deref().map(|t| t.trim().to_lowercase()),
+    };
+    let rows = query::list(
+        &state.pool,
+        &principal.tenant,
+        &filter,
+        projections::queries::Page { limit, after },
+    )
+    .await?;
+    Ok(Json(pagination::page(
+        rows.into_iter().map(CustomerView::from).collect(),
+        limit,
+        |c| (c.created_at, c.id),
+    )))
 }
 
 /// This module's routes (each handler is private: one left out of here is

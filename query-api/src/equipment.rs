@@ -15,7 +15,7 @@
 use api_common::authz::{self, Action, RecordOwnership, Resource};
 use api_common::http::WithETag;
 use api_common::openapi::CheckedRoutes;
-use api_common::pagination::ListResponse;
+use api_common::pagination::{self, ListResponse};
 use api_common::{ApiError, ApiQuery, ApiResult, PathId, Principal};
 use axum::Json;
 use axum::extract::State;
@@ -23,19 +23,22 @@ use chrono::{DateTime, NaiveDate, Utc};
 use event_schemas::equipment::{
     Depreciation, DepreciationMethod, EquipmentStatus, EquipmentType, MaintenanceType,
 };
+use projections::queries::assignments as assignment_query;
+use projections::queries::equipment::{
+    self as query, DefectRow, EquipmentFilter, EquipmentRow, MaintenanceRow,
+};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::types::Json as SqlJson;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::QueryState;
-use crate::assignments::{ASSIGNMENT_COLUMNS, AssignmentView};
+use crate::assignments::AssignmentView;
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EquipmentView {
     pub id: Uuid,
     pub location_id: String,
@@ -48,7 +51,7 @@ pub struct EquipmentView {
     pub year: Option<i32>,
     pub capacity: Option<String>,
     #[schema(value_type = Object)]
-    pub specifications: SqlJson<Value>,
+    pub specifications: Value,
     #[schema(value_type = Option<String>, format = Date)]
     pub purchase_date: Option<NaiveDate>,
     #[schema(value_type = Option<String>, example = "85000.00")]
@@ -102,12 +105,46 @@ pub struct EquipmentView {
     pub updated_at: DateTime<Utc>,
 }
 
-pub(crate) const COLUMNS: &str = "id, location_id, name, equipment_type, serial_number, manufacturer, model, year, \
-     capacity, specifications, purchase_date, purchase_price, depreciation_method, depreciation_rate, \
-     useful_life_years, salvage_value, maintenance_interval_days, maintenance_interval_km, current_location, \
-     assigned_user, odometer_km, status, open_defects, last_maintenance_date, next_due_date, \
-     maintenance_cost_total, repair_cost_total, retired_at, retired_by, retire_reason, sold_at, sold_by, \
-     sale_price, buyer, created_by, version, created_at, updated_at";
+crate::view_from_row!(EquipmentRow => EquipmentView {
+    id,
+    location_id,
+    name,
+    equipment_type,
+    serial_number,
+    manufacturer,
+    model,
+    year,
+    capacity,
+    specifications,
+    purchase_date,
+    purchase_price,
+    depreciation_method,
+    depreciation_rate,
+    useful_life_years,
+    salvage_value,
+    maintenance_interval_days,
+    maintenance_interval_km,
+    current_location,
+    assigned_user,
+    odometer_km,
+    status,
+    open_defects,
+    last_maintenance_date,
+    next_due_date,
+    maintenance_cost_total,
+    repair_cost_total,
+    retired_at,
+    retired_by,
+    retire_reason,
+    sold_at,
+    sold_by,
+    sale_price,
+    buyer,
+    created_by,
+    version,
+    created_at,
+    updated_at,
+});
 
 impl EquipmentView {
     /// The book value on `as_of` (the aggregate's rule), when the purchase
@@ -129,7 +166,7 @@ impl EquipmentView {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MaintenanceView {
     pub maintenance_id: Uuid,
     #[schema(value_type = MaintenanceType)]
@@ -154,7 +191,7 @@ pub struct MaintenanceView {
     pub cost: Option<Decimal>,
     /// `[{name, quantity, unit_cost}]`.
     #[schema(value_type = Option<Vec<Object>>)]
-    pub parts: Option<SqlJson<Value>>,
+    pub parts: Option<Value>,
     #[schema(value_type = Option<String>)]
     pub labour_hours: Option<Decimal>,
     pub odometer_km: Option<i32>,
@@ -166,7 +203,33 @@ pub struct MaintenanceView {
     pub cancel_reason: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+crate::view_from_row!(MaintenanceRow => MaintenanceView {
+    maintenance_id,
+    maintenance_type,
+    status,
+    window_start,
+    window_end,
+    booked_until,
+    description,
+    technician,
+    scheduled_by,
+    scheduled_at,
+    started_by,
+    started_at,
+    completed_by,
+    completed_at,
+    cost,
+    parts,
+    labour_hours,
+    odometer_km,
+    notes,
+    next_due_date,
+    cancelled_by,
+    cancelled_at,
+    cancel_reason,
+});
+
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DefectView {
     pub defect_id: Uuid,
     pub description: String,
@@ -182,6 +245,18 @@ pub struct DefectView {
     pub repair_cost: Option<Decimal>,
     pub repair_notes: Option<String>,
 }
+
+crate::view_from_row!(DefectRow => DefectView {
+    defect_id,
+    description,
+    severity,
+    reported_by,
+    reported_at,
+    repaired_by,
+    repaired_at,
+    repair_cost,
+    repair_notes,
+});
 
 /// A piece of equipment with its book value, maintenance, defects and
 /// assignments.
@@ -229,60 +304,44 @@ async fn get_equipment(
     ApiQuery(params): ApiQuery<crate::quotes::GetParams>,
 ) -> ApiResult<WithETag<EquipmentDetail>> {
     authz::authorize(&principal, Resource::Equipment, Action::Read, None)?;
-    let sql = format!("SELECT {COLUMNS} FROM read.equipment WHERE tenant_id = $1 AND id = $2");
     let equipment: EquipmentView = crate::wait::fetch_versioned(
         &state,
         &principal,
         ("Equipment", id),
         crate::wait::owners::EQUIPMENT,
         params.min_version()?,
-        &sql,
-        |e: &EquipmentView| e.version,
+        || query::get(&state.pool, &principal.tenant, id),
+        |e: &EquipmentRow| e.version,
     )
     .await?
-    .ok_or_else(|| ApiError::not_found(format!("no equipment with id {id}")))?;
+    .ok_or_else(|| ApiError::not_found(format!("no equipment with id {id}")))?
+    .into();
     authz::authorize(
         &principal,
         Resource::Equipment,
         Action::Read,
         Some(ownership(&equipment)),
     )?;
-    let maintenance = crate::children(
-        &state,
-        &principal,
-        "SELECT maintenance_id, maintenance_type, status, window_start, window_end, booked_until, description,
-                technician, scheduled_by, scheduled_at, started_by, started_at, completed_by, completed_at, cost,
-                parts, labour_hours, odometer_km, notes, next_due_date, cancelled_by, cancelled_at, cancel_reason
-           FROM read.equipment_maintenance WHERE tenant_id = $1 AND equipment_id = $2
-          ORDER BY window_start DESC, maintenance_id",
-        id,
-    )
-    .await?;
-    let defects = crate::children(
-        &state,
-        &principal,
-        "SELECT defect_id, description, severity, reported_by, reported_at, repaired_by, repaired_at, repair_cost,
-                repair_notes
-           FROM read.equipment_defects WHERE tenant_id = $1 AND equipment_id = $2
-          ORDER BY reported_at DESC, defect_id",
-        id,
-    )
-    .await?;
+    let (pool, tenant) = (&state.pool, &principal.tenant);
+    let maintenance = query::maintenance(pool, tenant, id)
+        .await?
+        .into_iter()
+        .map(MaintenanceView::from)
+        .collect();
+    let defects = query::defects(pool, tenant, id)
+        .await?
+        .into_iter()
+        .map(DefectView::from)
+        .collect();
     // Assignments are a resource of their own: shown only to who may read
     // them (all of them, or a crew member's own).
     let assignments = match authz::list_scope(&principal, Resource::EquipmentAssignment) {
         Err(_) => vec![],
-        Ok(scope) => sqlx::query_as(&format!(
-            "SELECT {ASSIGNMENT_COLUMNS} FROM read.equipment_assignments
-              WHERE tenant_id = $1 AND equipment_id = $2 AND (NOT $3 OR coalesce(user_id, assigned_by) = $4)
-              ORDER BY starts_at DESC, id DESC LIMIT 200"
-        ))
-        .bind(principal.tenant.as_str())
-        .bind(id)
-        .bind(scope.is_limited())
-        .bind(scope.own())
-        .fetch_all(&state.pool)
-        .await?,
+        Ok(scope) => assignment_query::of_equipment(pool, tenant, id, &crate::scope(&scope))
+            .await?
+            .into_iter()
+            .map(AssignmentView::from)
+            .collect(),
     };
     let current_value = equipment.value_on(Utc::now().date_naive());
     Ok(WithETag::new(
@@ -356,35 +415,26 @@ async fn list_equipment(
 ) -> ApiResult<Json<ListResponse<EquipmentView>>> {
     let scope = authz::list_scope(&principal, Resource::Equipment)?;
     let window = availability(params.available_from, params.available_to)?;
-    let page = crate::newest_first(
-        &state,
-        &principal,
-        &scope,
-        ("read.equipment e", COLUMNS),
-        ("e.assigned_user", "e.location_id"),
-        "AND ($8::text IS NULL OR e.equipment_type = $8)
-         AND ($9::text IS NULL OR e.status = $9)
-         AND ($10::text IS NULL OR e.location_id = $10)
-         AND ($11::timestamptz IS NULL OR (
-              e.status = 'ACTIVE'
-              AND NOT EXISTS (SELECT 1 FROM read.equipment_assignments a
-                               WHERE a.tenant_id = $1 AND a.equipment_id = e.id AND a.status <> 'CANCELLED'
-                                 AND a.starts_at < $12 AND a.booked_until > $11)
-              AND NOT EXISTS (SELECT 1 FROM read.equipment_maintenance m
-                               WHERE m.tenant_id = $1 AND m.equipment_id = e.id AND m.status <> 'CANCELLED'
-                                 AND m.window_start < $12 AND m.booked_until > $11)))",
-        (params.limit, params.cursor.as_deref()),
-        |q| {
-            q.bind(params.equipment_type.map(EquipmentType::as_str))
-                .bind(params.status.map(EquipmentStatus::as_str))
-                .bind(params.location_id.clone())
-                .bind(window.map(|w| w.0))
-                .bind(window.map(|w| w.1))
-        },
-        |e: &EquipmentView| (e.created_at, e.id),
+    let page = crate::page(params.limit, params.cursor.as_deref())?;
+    let filter = EquipmentFilter {
+        equipment_type: params.equipment_type,
+        status: params.status,
+        location_id: params.location_id,
+        available: window,
+    };
+    let rows = query::list(
+        &state.pool,
+        &principal.tenant,
+        &crate::scope(&scope),
+        &filter,
+        page,
     )
     .await?;
-    Ok(Json(page))
+    Ok(Json(pagination::page(
+        rows.into_iter().map(EquipmentView::from).collect(),
+        page.limit,
+        |e| (e.created_at, e.id),
+    )))
 }
 
 /// This module's routes (each handler is private: one left out of here is

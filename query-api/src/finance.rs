@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, NaiveDate, Utc};
 use event_schemas::money::FinancialTransactionType;
+use projections::queries::ledger::{self as query, TransactionFilter, TransactionRow};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -18,7 +19,7 @@ use uuid::Uuid;
 
 use crate::QueryState;
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TransactionView {
     /// Stable across rebuilds: a manual entry's own id, else derived from
     /// the payment, refund or credit note.
@@ -56,6 +57,30 @@ pub struct TransactionView {
     pub recorded_at: DateTime<Utc>,
 }
 
+crate::view_from_row!(TransactionRow => TransactionView {
+    id,
+    source,
+    transaction_type,
+    amount,
+    cash_effect,
+    currency,
+    description,
+    category,
+    subcategory,
+    reference,
+    notes,
+    tags,
+    transaction_date,
+    occurred_at,
+    customer_id,
+    quote_id,
+    invoice_id,
+    journey_id,
+    payment_id,
+    recorded_by,
+    recorded_at,
+});
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -89,34 +114,24 @@ async fn list_transactions(
     crate::check_range(params.from, params.to)?;
     let limit = pagination::limit(params.limit)?;
     let after: Option<(NaiveDate, Uuid)> = pagination::decode_cursor(params.cursor.as_deref())?;
-    let rows: Vec<TransactionView> = sqlx::query_as(
-        "SELECT id, source, transaction_type, amount, cash_effect, currency, description, category, subcategory,
-                reference, notes, tags, transaction_date, occurred_at, customer_id, quote_id, invoice_id, journey_id,
-                payment_id, recorded_by, recorded_at
-           FROM read.financial_transactions
-          WHERE tenant_id = $1
-            AND (NOT $2 OR ($3::uuid IS NOT NULL AND recorded_by = $3))
-            AND ($4::date IS NULL OR transaction_date >= $4)
-            AND ($5::date IS NULL OR transaction_date <= $5)
-            AND ($6::text IS NULL OR transaction_type = $6)
-            AND ($7::date IS NULL OR (transaction_date, id) < ($7, $8))
-          ORDER BY transaction_date DESC, id DESC
-          LIMIT $9",
+    let filter = TransactionFilter {
+        from: params.from,
+        to: params.to,
+        transaction_type: params.transaction_type,
+    };
+    let rows = query::list(
+        &state.pool,
+        &principal.tenant,
+        &crate::scope(&scope),
+        &filter,
+        projections::queries::Page { limit, after },
     )
-    .bind(principal.tenant.as_str())
-    .bind(scope.is_limited())
-    .bind(scope.own())
-    .bind(params.from)
-    .bind(params.to)
-    .bind(params.transaction_type.map(FinancialTransactionType::as_str))
-    .bind(after.map(|(d, _)| d))
-    .bind(after.map(|(_, id)| id).unwrap_or_default())
-    .bind(i64::from(limit) + 1)
-    .fetch_all(&state.pool)
     .await?;
-    Ok(Json(pagination::page(rows, limit, |t| {
-        (t.transaction_date, t.id)
-    })))
+    Ok(Json(pagination::page(
+        rows.into_iter().map(TransactionView::from).collect(),
+        limit,
+        |t| (t.transaction_date, t.id),
+    )))
 }
 
 /// This module's routes (each handler is private: one left out of here is

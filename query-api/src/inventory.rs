@@ -7,16 +7,16 @@
 use api_common::authz::{self, Action, RecordOwnership, Resource};
 use api_common::http::WithETag;
 use api_common::openapi::CheckedRoutes;
-use api_common::pagination::ListResponse;
+use api_common::pagination::{self, ListResponse};
 use api_common::{ApiError, ApiQuery, ApiResult, PathId, Principal};
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, NaiveDate, Utc};
 use event_schemas::inventory::InventoryTransactionType;
+use projections::queries::inventory::{self as query, ItemFilter, ItemRow, TransactionRow};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::types::Json as SqlJson;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::QueryState;
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct InventoryItemView {
     pub id: Uuid,
     pub location_id: String,
@@ -57,7 +57,7 @@ pub struct InventoryItemView {
     pub unit_price: Decimal,
     /// `{name, contact, email, phone, lead_time_days}`.
     #[schema(value_type = Option<Object>)]
-    pub supplier: Option<SqlJson<Value>>,
+    pub supplier: Option<Value>,
     #[schema(value_type = Option<String>, format = Date)]
     pub expiry_date: Option<NaiveDate>,
     /// Set by `LowStockReached`, cleared by `StockReplenished` (true for a
@@ -71,11 +71,32 @@ pub struct InventoryItemView {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, location_id, sku, barcode, name, description, category, subcategory, quantity, min_quantity, \
-     max_quantity, unit_cost, average_cost, unit_price, supplier, expiry_date, low_stock, last_transaction_at, \
-     created_by, version, created_at, updated_at";
+crate::view_from_row!(ItemRow => InventoryItemView {
+    id,
+    location_id,
+    sku,
+    barcode,
+    name,
+    description,
+    category,
+    subcategory,
+    quantity,
+    min_quantity,
+    max_quantity,
+    unit_cost,
+    average_cost,
+    unit_price,
+    supplier,
+    expiry_date,
+    low_stock,
+    last_transaction_at,
+    created_by,
+    version,
+    created_at,
+    updated_at,
+});
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct InventoryTransactionView {
     pub transaction_id: Uuid,
     #[schema(value_type = InventoryTransactionType)]
@@ -104,6 +125,23 @@ pub struct InventoryTransactionView {
     pub sequence: i64,
 }
 
+crate::view_from_row!(TransactionRow => InventoryTransactionView {
+    transaction_id,
+    transaction_type,
+    quantity_change,
+    unit_cost,
+    quantity_after,
+    average_cost_after,
+    reference,
+    notes,
+    transfer_id,
+    counterpart_item_id,
+    counterpart_location_id,
+    recorded_by,
+    recorded_at,
+    sequence,
+});
+
 /// An item with its latest transactions.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InventoryItemDetail {
@@ -114,7 +152,7 @@ pub struct InventoryItemDetail {
 }
 
 /// How many transactions the item's detail shows.
-pub const TRANSACTIONS_SHOWN: i64 = 100;
+pub const TRANSACTIONS_SHOWN: i64 = query::TRANSACTIONS_SHOWN;
 
 fn ownership(item: &InventoryItemView) -> RecordOwnership {
     RecordOwnership {
@@ -143,40 +181,29 @@ async fn get_item(
     ApiQuery(params): ApiQuery<crate::quotes::GetParams>,
 ) -> ApiResult<WithETag<InventoryItemDetail>> {
     authz::authorize(&principal, Resource::Inventory, Action::Read, None)?;
-    let sql =
-        format!("SELECT {COLUMNS} FROM read.inventory_items WHERE tenant_id = $1 AND id = $2");
     let item: InventoryItemView = crate::wait::fetch_versioned(
         &state,
         &principal,
         ("InventoryItem", id),
         crate::wait::owners::INVENTORY,
         params.min_version()?,
-        &sql,
-        |i: &InventoryItemView| i.version,
+        || query::get(&state.pool, &principal.tenant, id),
+        |i: &ItemRow| i.version,
     )
     .await?
-    .ok_or_else(|| ApiError::not_found(format!("no inventory item with id {id}")))?;
+    .ok_or_else(|| ApiError::not_found(format!("no inventory item with id {id}")))?
+    .into();
     authz::authorize(
         &principal,
         Resource::Inventory,
         Action::Read,
         Some(ownership(&item)),
     )?;
-    let transactions = crate::children(
-        &state,
-        &principal,
-        &format!(
-            "SELECT transaction_id, transaction_type, quantity_change, unit_cost, quantity_after, average_cost_after,
-                    reference, notes, transfer_id, counterpart_item_id, counterpart_location_id, recorded_by,
-                    recorded_at, sequence
-               FROM read.inventory_transactions
-              -- A transfer leg whose other side is not projected yet is shown with it.
-              WHERE tenant_id = $1 AND item_id = $2 AND NOT pending
-              ORDER BY sequence DESC LIMIT {TRANSACTIONS_SHOWN}"
-        ),
-        id,
-    )
-    .await?;
+    let transactions = query::transactions(&state.pool, &principal.tenant, id)
+        .await?
+        .into_iter()
+        .map(InventoryTransactionView::from)
+        .collect();
     Ok(WithETag::new(
         item.version,
         InventoryItemDetail { item, transactions },
@@ -211,25 +238,25 @@ async fn list_items(
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<ListResponse<InventoryItemView>>> {
     let scope = authz::list_scope(&principal, Resource::Inventory)?;
-    let page = crate::newest_first(
-        &state,
-        &principal,
-        &scope,
-        ("read.inventory_items", COLUMNS),
-        ("created_by", "location_id"),
-        "AND ($8::text IS NULL OR location_id = $8)
-         AND ($9::boolean IS NULL OR low_stock = $9)
-         AND ($10::text IS NULL OR category = $10)",
-        (params.limit, params.cursor.as_deref()),
-        |q| {
-            q.bind(params.location_id.clone())
-                .bind(params.low_stock)
-                .bind(params.category.clone())
-        },
-        |i: &InventoryItemView| (i.created_at, i.id),
+    let page = crate::page(params.limit, params.cursor.as_deref())?;
+    let filter = ItemFilter {
+        location_id: params.location_id,
+        low_stock: params.low_stock,
+        category: params.category,
+    };
+    let rows = query::list(
+        &state.pool,
+        &principal.tenant,
+        &crate::scope(&scope),
+        &filter,
+        page,
     )
     .await?;
-    Ok(Json(page))
+    Ok(Json(pagination::page(
+        rows.into_iter().map(InventoryItemView::from).collect(),
+        page.limit,
+        |i| (i.created_at, i.id),
+    )))
 }
 
 /// This module's routes (each handler is private: one left out of here is

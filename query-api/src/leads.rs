@@ -17,16 +17,17 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, NaiveDate, Utc};
 use event_schemas::{LeadPriority, LeadStatus};
+use projections::queries::leads::{self as query, LeadFilter, LeadRow};
+use projections::queries::timeline::{self, TimelineRow};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::types::Json as SqlJson;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::QueryState;
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LeadView {
     pub id: Uuid,
     pub customer_id: Uuid,
@@ -45,7 +46,7 @@ pub struct LeadView {
     pub follow_up_date: Option<DateTime<Utc>>,
     pub score: i32,
     #[schema(value_type = BTreeMap<String, bool>)]
-    pub qualification: SqlJson<BTreeMap<String, bool>>,
+    pub qualification: BTreeMap<String, bool>,
     pub assigned_to: Option<Uuid>,
     /// The branch handling the move.
     pub location_id: Option<String>,
@@ -73,9 +74,33 @@ fn ownership(lead: &LeadView) -> RecordOwnership {
     }
 }
 
-const COLUMNS: &str = "id, customer_id, customer_name, source, status, priority, estimated_move_date, estimated_value, \
-     notes, follow_up_date, score, qualification, assigned_to, location_id, lost_reason, first_contacted_at, response_seconds, \
-     last_contact_at, last_activity_at, last_activity_type, activity_count, created_by, version, created_at, updated_at";
+crate::view_from_row!(LeadRow => LeadView {
+    id,
+    customer_id,
+    customer_name,
+    source,
+    status,
+    priority,
+    estimated_move_date,
+    estimated_value,
+    notes,
+    follow_up_date,
+    score,
+    qualification: qualification.0,
+    assigned_to,
+    location_id,
+    lost_reason,
+    first_contacted_at,
+    response_seconds,
+    last_contact_at,
+    last_activity_at,
+    last_activity_type,
+    activity_count,
+    created_by,
+    version,
+    created_at,
+    updated_at,
+});
 
 pub use crate::wait::GetParams;
 
@@ -84,12 +109,9 @@ async fn fetch_lead(
     principal: &Principal,
     id: Uuid,
 ) -> Result<Option<LeadView>, ApiError> {
-    let sql = format!("SELECT {COLUMNS} FROM read.leads WHERE tenant_id = $1 AND id = $2");
-    Ok(sqlx::query_as(&sql)
-        .bind(principal.tenant.as_str())
-        .bind(id)
-        .fetch_optional(&state.pool)
-        .await?)
+    Ok(query::get(&state.pool, &principal.tenant, id)
+        .await?
+        .map(LeadView::from))
 }
 
 #[utoipa::path(
@@ -111,21 +133,18 @@ async fn get_lead(
     ApiQuery(params): ApiQuery<GetParams>,
 ) -> ApiResult<WithETag<LeadView>> {
     authz::authorize(&principal, Resource::Lead, Action::Read, None)?;
-    let lead = state
-        .watch
-        .until(
-            crate::wait::owners::LEADS,
-            params.min_version()?,
-            || async {
-                Ok(fetch_lead(&state, &principal, id).await?.map(|l| {
-                    let version = l.version as u64;
-                    (l, version)
-                }))
-            },
-            || crate::wait::store_version(&state, &principal, "Lead", id),
-        )
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no lead with id {id}")))?;
+    let lead: LeadView = crate::wait::fetch_versioned(
+        &state,
+        &principal,
+        ("Lead", id),
+        crate::wait::owners::LEADS,
+        params.min_version()?,
+        || query::get(&state.pool, &principal.tenant, id),
+        |l: &LeadRow| l.version,
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found(format!("no lead with id {id}")))?
+    .into();
     authz::authorize(
         &principal,
         Resource::Lead,
@@ -169,45 +188,31 @@ async fn list_leads(
     let scope = authz::list_scope(&principal, Resource::Lead)?;
     let limit = pagination::limit(params.limit)?;
     let after: Option<(DateTime<Utc>, Uuid)> = pagination::decode_cursor(params.cursor.as_deref())?;
-    let sql = format!(
-        "SELECT {COLUMNS} FROM read.leads
-          WHERE tenant_id = $1
-            AND (NOT $12 OR ($2::uuid IS NOT NULL AND (assigned_to = $2 OR created_by = $2 OR assigned_to IS NULL))
-                           OR ($13::text[] IS NOT NULL AND location_id = ANY($13)))
-            AND ($14::text IS NULL OR location_id = $14)
-            AND ($3::text IS NULL OR status = $3)
-            AND ($4::uuid IS NULL OR assigned_to = $4)
-            AND ($5::text IS NULL OR priority = $5)
-            AND ($6::text IS NULL OR lower(source) = lower($6))
-            AND ($7::uuid IS NULL OR customer_id = $7)
-            AND ($8::timestamptz IS NULL OR follow_up_date < $8)
-            AND ($9::timestamptz IS NULL OR (created_at, id) < ($9, $10))
-          ORDER BY created_at DESC, id DESC
-          LIMIT $11"
-    );
-    let rows: Vec<LeadView> = sqlx::query_as(&sql)
-        .bind(principal.tenant.as_str())
-        .bind(scope.own())
-        .bind(params.status.map(LeadStatus::as_str))
-        .bind(params.assigned_to)
-        .bind(params.priority.map(LeadPriority::as_str))
-        .bind(params.source.as_deref().map(str::trim))
-        .bind(params.customer_id)
-        .bind(params.follow_up_before)
-        .bind(after.map(|(t, _)| t))
-        .bind(after.map(|(_, id)| id).unwrap_or_default())
-        .bind(i64::from(limit) + 1)
-        .bind(scope.is_limited())
-        .bind(scope.locations())
-        .bind(params.location_id.as_deref())
-        .fetch_all(&state.pool)
-        .await?;
-    Ok(Json(pagination::page(rows, limit, |l| {
-        (l.created_at, l.id)
-    })))
+    let filter = LeadFilter {
+        status: params.status,
+        assigned_to: params.assigned_to,
+        location_id: params.location_id,
+        priority: params.priority,
+        source: params.source.as_deref().map(|s| s.trim().to_owned()),
+        customer_id: params.customer_id,
+        follow_up_before: params.follow_up_before,
+    };
+    let rows = query::list(
+        &state.pool,
+        &principal.tenant,
+        &crate::scope(&scope),
+        &filter,
+        projections::queries::Page { limit, after },
+    )
+    .await?;
+    Ok(Json(pagination::page(
+        rows.into_iter().map(LeadView::from).collect(),
+        limit,
+        |l| (l.created_at, l.id),
+    )))
 }
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TimelineEntry {
     /// The lead event's sequence.
     pub sequence: i64,
@@ -221,8 +226,19 @@ pub struct TimelineEntry {
     pub summary: String,
     /// The event's payload.
     #[schema(value_type = Object)]
-    pub data: SqlJson<Value>,
+    pub data: Value,
 }
+
+crate::view_from_row!(TimelineRow => TimelineEntry {
+    sequence,
+    kind,
+    event_type,
+    occurred_at,
+    actor,
+    actor_role,
+    summary,
+    data,
+});
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -261,23 +277,19 @@ async fn lead_timeline(
         Action::Read,
         Some(ownership(&lead)),
     )?;
-    let rows: Vec<TimelineEntry> = sqlx::query_as(
-        "SELECT sequence, kind, event_type, occurred_at, actor, actor_role, summary, data
-           FROM read.lead_timeline
-          WHERE tenant_id = $1 AND lead_id = $2
-            AND ($3::text IS NULL OR kind = $3)
-            AND ($4::bigint IS NULL OR sequence < $4)
-          ORDER BY sequence DESC
-          LIMIT $5",
+    let rows = timeline::list(
+        &state.pool,
+        &principal.tenant,
+        id,
+        params.kind.as_deref(),
+        projections::queries::Page { limit, after },
     )
-    .bind(principal.tenant.as_str())
-    .bind(id)
-    .bind(params.kind.as_deref())
-    .bind(after)
-    .bind(i64::from(limit) + 1)
-    .fetch_all(&state.pool)
     .await?;
-    Ok(Json(pagination::page(rows, limit, |e| e.sequence)))
+    Ok(Json(pagination::page(
+        rows.into_iter().map(TimelineEntry::from).collect(),
+        limit,
+        |e| e.sequence,
+    )))
 }
 
 /// This module's routes (each handler is private: one left out of here is

@@ -1,14 +1,17 @@
 //! # query-api: the read side
 //!
 //! ```text
-//!  GET ─▶ Principal (JWT) ─▶ authz::list_scope / authorize ─▶ SELECT … FROM read.<table>
-//!                                                              WHERE tenant_id = <caller's tenant> …
+//!  GET ─▶ Principal (JWT) ─▶ authz::list_scope / authorize ─▶ projections::queries::<read model>
+//!                                                              (the caller's tenant, its scope, the filters)
 //!        ?min_version=N ─▶ N beyond the event store's version: 422 at once (StoreVersions)
 //!                       ─▶ else wait (≤ 5 s) on NOTIFY crm_read_models until the row reaches N, else 503
 //! ```
 //!
 //! Every query is scoped to the caller's tenant: another tenant's id is
-//! simply not found. Lists are keyset-paginated, newest first.
+//! simply not found. Lists are keyset-paginated, newest first. The SQL
+//! lives with the projections that own the tables
+//! (`projections::queries`); this crate checks the caller and the
+//! parameters and shapes the answers (views, ETags, cursors, OpenAPI).
 
 pub mod assignments;
 pub mod audit;
@@ -77,18 +80,6 @@ pub fn router(state: QueryState) -> OpenApiRouter {
         .with_state(state)
 }
 
-/// Escapes `%`, `_` and `\` for use inside a LIKE pattern.
-pub(crate) fn like_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// Serializes money as a decimal string with exactly two places
 /// (`"0.00"`, `"1130.00"`), whatever scale the database returned.
 pub(crate) fn money<S: serde::Serializer>(
@@ -147,69 +138,42 @@ pub(crate) fn unit_cost_opt<S: serde::Serializer>(
     }
 }
 
-type Select<'q, T> = sqlx::query::QueryAs<'q, sqlx::Postgres, T, sqlx::postgres::PgArguments>;
-
-/// A page of `table`'s rows the caller's scope covers, newest first
-/// (`created_at`, `id`). `owner` and `location` are the SQL expressions
-/// OWN and LOCATION scopes look at; `filters` are more `AND …` conditions
-/// whose parameters start at `$8`, bound by `bind`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn newest_first<T>(
-    state: &QueryState,
-    principal: &api_common::Principal,
-    scope: &api_common::ListScope,
-    (table, columns): (&str, &str),
-    (owner, location): (&str, &str),
-    filters: &str,
-    (limit, cursor): (Option<u32>, Option<&str>),
-    bind: impl for<'q> FnOnce(Select<'q, T>) -> Select<'q, T>,
-    key: impl Fn(&T) -> (chrono::DateTime<chrono::Utc>, uuid::Uuid),
-) -> api_common::ApiResult<api_common::ListResponse<T>>
-where
-    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
-{
-    use api_common::pagination;
-    let limit = pagination::limit(limit)?;
-    let after: Option<(chrono::DateTime<chrono::Utc>, uuid::Uuid)> =
-        pagination::decode_cursor(cursor)?;
-    let sql = format!(
-        "SELECT {columns} FROM {table}
-          WHERE tenant_id = $1
-            AND (NOT $2 OR ($3::uuid IS NOT NULL AND {owner} = $3)
-                        OR ($4::text[] IS NOT NULL AND {location} = ANY($4)))
-            AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6))
-            {filters}
-          ORDER BY created_at DESC, id DESC
-          LIMIT $7"
-    );
-    let query = sqlx::query_as(&sql)
-        .bind(principal.tenant.as_str())
-        .bind(scope.is_limited())
-        .bind(scope.own())
-        .bind(scope.locations())
-        .bind(after.map(|(t, _)| t))
-        .bind(after.map(|(_, id)| id).unwrap_or_default())
-        .bind(i64::from(limit) + 1);
-    let rows: Vec<T> = bind(query).fetch_all(&state.pool).await?;
-    Ok(pagination::page(rows, limit, key))
+/// What `scope` lets the caller see in a list, as the queries take it.
+pub(crate) fn scope(scope: &api_common::ListScope) -> projections::queries::Scope {
+    projections::queries::Scope {
+        limited: scope.is_limited(),
+        own: scope.own(),
+        locations: scope.locations().map(<[String]>::to_vec),
+    }
 }
 
-/// The rows of `sql` (`$1` the caller's tenant, `$2` the parent's id).
-pub(crate) async fn children<T>(
-    state: &QueryState,
-    principal: &api_common::Principal,
-    sql: &str,
-    parent: uuid::Uuid,
-) -> api_common::ApiResult<Vec<T>>
-where
-    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
-{
-    Ok(sqlx::query_as(sql)
-        .bind(principal.tenant.as_str())
-        .bind(parent)
-        .fetch_all(&state.pool)
-        .await?)
+/// The page a list's `limit` and `cursor` ask for (400/422 naming the
+/// parameter when either is invalid).
+pub(crate) fn page<K: serde::de::DeserializeOwned>(
+    limit: Option<u32>,
+    cursor: Option<&str>,
+) -> api_common::ApiResult<projections::queries::Page<K>> {
+    let limit = api_common::pagination::limit(limit)?;
+    let after = api_common::pagination::decode_cursor(cursor)?;
+    Ok(projections::queries::Page { limit, after })
 }
+
+/// `impl From<$row> for $view`, field by field: each listed field of the
+/// row is moved into the view's field of the same name, or into what the
+/// expression after `:` makes of it. Both lists are exhaustive (a
+/// destructuring and a struct literal), so a field added on one side only
+/// fails to compile.
+macro_rules! view_from_row {
+    ($row:ident => $view:ident { $($field:ident $(: $conv:expr)?),* $(,)? }) => {
+        impl From<$row> for $view {
+            fn from(row: $row) -> Self {
+                let $row { $($field),* } = row;
+                Self { $($field $(: $conv)?),* }
+            }
+        }
+    };
+}
+pub(crate) use view_from_row;
 
 /// 422 naming `to` when a date range ends before it starts.
 pub(crate) fn check_range<T: PartialOrd>(
@@ -222,13 +186,5 @@ pub(crate) fn check_range<T: PartialOrd>(
             "must not be before `from`",
         )),
         _ => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn like_patterns_escape_wildcards() {
-        assert_eq!(super::like_escape("50%_a\\b"), "50\\%\\_a\\\\b");
     }
 }

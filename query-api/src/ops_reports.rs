@@ -39,6 +39,9 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::{DateTime, NaiveDate, Utc};
 use event_schemas::equipment::{EquipmentStatus, EquipmentType};
+use projections::queries::equipment::{self as equipment_query, MaintenanceDueRow as DueRow};
+use projections::queries::inventory::{self as inventory_query, ValuationRow as ValuationData};
+use projections::queries::reports::{self as query, UtilizationRow as UtilizationData};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -57,7 +60,7 @@ fn hours(h: Decimal) -> String {
     format!("{h:.2}")
 }
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UtilizationRow {
     pub equipment_id: Uuid,
     pub name: String,
@@ -81,8 +84,36 @@ pub struct UtilizationRow {
     /// assigned ÷ available × 100; `null` when nothing was available.
     #[schema(value_type = Option<String>, example = "25.00")]
     #[serde(serialize_with = "crate::money_opt")]
-    #[sqlx(skip)]
     pub utilization_percent: Option<Decimal>,
+}
+
+impl From<UtilizationData> for UtilizationRow {
+    /// Without its percent (computed from the hours).
+    fn from(row: UtilizationData) -> Self {
+        let UtilizationData {
+            equipment_id,
+            name,
+            equipment_type,
+            location_id,
+            status,
+            range_hours,
+            maintenance_hours,
+            available_hours,
+            assigned_hours,
+        } = row;
+        Self {
+            equipment_id,
+            name,
+            equipment_type,
+            location_id,
+            status,
+            range_hours,
+            maintenance_hours,
+            available_hours,
+            assigned_hours,
+            utilization_percent: None,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -162,41 +193,15 @@ async fn equipment_utilization(
     if from >= to {
         return Err(ApiError::invalid_field("to", "must be after `from`"));
     }
-    let mut equipment: Vec<UtilizationRow> = sqlx::query_as(
-        "WITH live AS (
-             SELECT e.id, e.name, e.equipment_type, e.location_id, e.status,
-                    greatest($2::timestamptz, e.created_at) AS s,
-                    least($3::timestamptz, coalesce(e.retired_at, e.sold_at, $3::timestamptz)) AS t
-               FROM read.equipment e
-              WHERE e.tenant_id = $1),
-         served AS (SELECT * FROM live WHERE s < t),
-         maintenance AS (
-             SELECT l.id, sum(extract(epoch FROM least(l.t, m.booked_until) - greatest(l.s, m.window_start))) AS secs
-               FROM served l
-               JOIN read.equipment_maintenance m ON m.tenant_id = $1 AND m.equipment_id = l.id
-              WHERE m.status <> 'CANCELLED' AND m.window_start < l.t AND m.booked_until > l.s
-              GROUP BY l.id),
-         assigned AS (
-             SELECT l.id, sum(extract(epoch FROM least(l.t, a.booked_until) - greatest(l.s, a.starts_at))) AS secs
-               FROM served l
-               JOIN read.equipment_assignments a ON a.tenant_id = $1 AND a.equipment_id = l.id
-              WHERE a.status <> 'CANCELLED' AND a.starts_at < l.t AND a.booked_until > l.s
-              GROUP BY l.id)
-         SELECT l.id AS equipment_id, l.name, l.equipment_type, l.location_id, l.status,
-                round(extract(epoch FROM l.t - l.s) / 3600, 2) AS range_hours,
-                round(coalesce(m.secs, 0) / 3600, 2) AS maintenance_hours,
-                round((extract(epoch FROM l.t - l.s) - coalesce(m.secs, 0)) / 3600, 2) AS available_hours,
-                round(coalesce(a.secs, 0) / 3600, 2) AS assigned_hours
-           FROM served l
-           LEFT JOIN maintenance m ON m.id = l.id
-           LEFT JOIN assigned a ON a.id = l.id
-          ORDER BY l.equipment_type, l.name, l.id",
+    let mut equipment: Vec<UtilizationRow> = query::equipment_utilization(
+        &state.pool,
+        &principal.tenant,
+        (midnight(from), midnight(to)),
     )
-    .bind(principal.tenant.as_str())
-    .bind(midnight(from))
-    .bind(midnight(to))
-    .fetch_all(&state.pool)
-    .await?;
+    .await?
+    .into_iter()
+    .map(UtilizationRow::from)
+    .collect();
     let mut types: Vec<UtilizationByType> = Vec::new();
     for row in &mut equipment {
         row.utilization_percent = percent(row.assigned_hours, row.available_hours);
@@ -284,7 +289,7 @@ async fn equipment_utilization(
     ))
 }
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MaintenanceDueRow {
     pub equipment_id: Uuid,
     pub name: String,
@@ -305,6 +310,22 @@ pub struct MaintenanceDueRow {
     pub maintenance_interval_days: Option<i32>,
     pub maintenance_interval_km: Option<i32>,
 }
+
+crate::view_from_row!(DueRow => MaintenanceDueRow {
+    equipment_id,
+    name,
+    equipment_type,
+    location_id,
+    status,
+    serial_number,
+    last_maintenance_date,
+    next_due_date,
+    days_until_due,
+    overdue,
+    odometer_km,
+    maintenance_interval_days,
+    maintenance_interval_km,
+});
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MaintenanceDueReport {
@@ -351,19 +372,12 @@ async fn maintenance_due(
         ));
     }
     let as_of = params.as_of.unwrap_or_else(|| Utc::now().date_naive());
-    let equipment: Vec<MaintenanceDueRow> = sqlx::query_as(
-        "SELECT id AS equipment_id, name, equipment_type, location_id, status, serial_number, last_maintenance_date,
-                next_due_date, (next_due_date - $2::date) AS days_until_due, next_due_date < $2::date AS overdue,
-                odometer_km, maintenance_interval_days, maintenance_interval_km
-           FROM read.equipment
-          WHERE tenant_id = $1 AND status NOT IN ('RETIRED', 'SOLD') AND next_due_date <= $2::date + $3::integer
-          ORDER BY next_due_date, name, id",
-    )
-    .bind(principal.tenant.as_str())
-    .bind(as_of)
-    .bind(within_days as i32)
-    .fetch_all(&state.pool)
-    .await?;
+    let equipment =
+        equipment_query::maintenance_due(&state.pool, &principal.tenant, as_of, within_days as i32)
+            .await?
+            .into_iter()
+            .map(MaintenanceDueRow::from)
+            .collect();
     let report = MaintenanceDueReport {
         as_of,
         within_days,
@@ -410,7 +424,7 @@ async fn maintenance_due(
     ))
 }
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ValuationRow {
     /// `null` on the grand total.
     pub location_id: Option<String>,
@@ -429,6 +443,15 @@ pub struct ValuationRow {
     #[schema(ignore)]
     pub level: i32,
 }
+
+crate::view_from_row!(ValuationData => ValuationRow {
+    location_id,
+    category,
+    items,
+    quantity,
+    value,
+    level,
+});
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ValuationReport {
@@ -462,18 +485,11 @@ async fn inventory_valuation(
     ApiQuery(_params): ApiQuery<ValuationParams>,
 ) -> ApiResult<Response> {
     authz::authorize_tenant_wide(&principal, Resource::Inventory, Action::Read)?;
-    let rows: Vec<ValuationRow> = sqlx::query_as(
-        "SELECT location_id, category, count(*) AS items, coalesce(sum(quantity), 0) AS quantity,
-                coalesce(round(sum(quantity * average_cost), 2), 0)::numeric(14, 2) AS value,
-                (GROUPING(location_id) + GROUPING(category))::integer AS level
-           FROM read.inventory_items
-          WHERE tenant_id = $1
-          GROUP BY GROUPING SETS ((location_id, category), (location_id), ())
-          ORDER BY level, location_id, category",
-    )
-    .bind(principal.tenant.as_str())
-    .fetch_all(&state.pool)
-    .await?;
+    let rows: Vec<ValuationRow> = inventory_query::valuation(&state.pool, &principal.tenant)
+        .await?
+        .into_iter()
+        .map(ValuationRow::from)
+        .collect();
     let total = rows
         .iter()
         .find(|r| r.level == 2)

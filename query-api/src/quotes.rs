@@ -6,16 +6,16 @@
 use api_common::authz::{self, Action, RecordOwnership, Resource};
 use api_common::http::WithETag;
 use api_common::openapi::CheckedRoutes;
-use api_common::pagination::ListResponse;
+use api_common::pagination::{self, ListResponse};
 use api_common::{ApiError, ApiQuery, ApiResult, PathId, Principal};
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, NaiveDate, Utc};
 use event_schemas::money::{PaymentMethod, PricingType, Province, QuoteStatus};
+use projections::queries::quotes::{self as query, PaymentRow, QuoteFilter, QuoteRow, RevisionRow};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::types::Json as SqlJson;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::QueryState;
 
 /// A quote as it stands: its current revision's terms, items and totals.
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct QuoteView {
     pub id: Uuid,
     pub customer_id: Uuid,
@@ -47,14 +47,14 @@ pub struct QuoteView {
     pub pricing_type: String,
     /// Rate, estimated and minimum hours, labour total (HOURLY pricing).
     #[schema(value_type = Option<Object>)]
-    pub hourly: Option<SqlJson<Value>>,
+    pub hourly: Option<Value>,
     #[schema(value_type = Province)]
     pub province: String,
     pub tax_exempt: bool,
     /// The line items (`item_id`, `description`, `quantity`, `unit_price`,
     /// `line_total`, `category`, `optional`, …).
     #[schema(value_type = Vec<Object>)]
-    pub items: SqlJson<Value>,
+    pub items: Value,
     /// Of the required items (optional ones excluded).
     #[schema(value_type = String, example = "1250.00")]
     #[serde(serialize_with = "crate::money")]
@@ -67,7 +67,7 @@ pub struct QuoteView {
     pub total: Decimal,
     /// Each tax component: `code`, `rate`, `taxable`, `amount`.
     #[schema(value_type = Vec<Object>)]
-    pub tax_lines: SqlJson<Value>,
+    pub tax_lines: Value,
     /// The date whose tax rates were used.
     #[schema(value_type = Option<String>, format = Date)]
     pub tax_date: Option<NaiveDate>,
@@ -84,7 +84,7 @@ pub struct QuoteView {
     pub selected_optional_items: Option<Vec<Uuid>>,
     /// The totals accepted, selected optional items included.
     #[schema(value_type = Option<Object>)]
-    pub accepted_totals: Option<SqlJson<Value>>,
+    pub accepted_totals: Option<Value>,
     pub rejection_reason: Option<String>,
     pub rejected_at: Option<DateTime<Utc>>,
     pub expired_at: Option<DateTime<Utc>>,
@@ -105,14 +105,57 @@ pub struct QuoteView {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, customer_id, lead_id, location_id, status, revision, is_template, template_name, copied_from, \
-     currency, valid_until, terms, notes, pricing_type, hourly, province, tax_exempt, items, subtotal, tax_total, total, \
-     tax_lines, tax_date, approved_by, approved_at, sent_by, sent_at, viewed_at, accepted_by_name, accepted_at, \
-     accepted_ip, accepted_revision, selected_optional_items, accepted_totals, rejection_reason, rejected_at, \
-     expired_at, journey_id, converted_at, invoice_id, invoiced_at, deposit_total, created_by, version, created_at, updated_at";
+crate::view_from_row!(QuoteRow => QuoteView {
+    id,
+    customer_id,
+    lead_id,
+    location_id,
+    status,
+    revision,
+    is_template,
+    template_name,
+    copied_from,
+    currency,
+    valid_until,
+    terms,
+    notes,
+    pricing_type,
+    hourly,
+    province,
+    tax_exempt,
+    items,
+    subtotal,
+    tax_total,
+    total,
+    tax_lines,
+    tax_date,
+    approved_by,
+    approved_at,
+    sent_by,
+    sent_at,
+    viewed_at,
+    accepted_by_name,
+    accepted_at,
+    accepted_ip,
+    accepted_revision,
+    selected_optional_items,
+    accepted_totals,
+    rejection_reason,
+    rejected_at,
+    expired_at,
+    journey_id,
+    converted_at,
+    invoice_id,
+    invoiced_at,
+    deposit_total,
+    created_by,
+    version,
+    created_at,
+    updated_at,
+});
 
 /// A payment as recorded (a deposit on a quote, a payment on an invoice).
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PaymentView {
     pub payment_id: Uuid,
     #[schema(value_type = String, example = "200.00")]
@@ -125,7 +168,7 @@ pub struct PaymentView {
     pub gateway: Option<String>,
     /// The gateway's response, as it sent it.
     #[schema(value_type = Option<Object>)]
-    pub gateway_data: Option<SqlJson<Value>>,
+    pub gateway_data: Option<Value>,
     #[schema(value_type = Option<String>)]
     #[serde(serialize_with = "crate::money_opt")]
     pub processing_fee: Option<Decimal>,
@@ -135,18 +178,29 @@ pub struct PaymentView {
     pub recorded_by: Uuid,
 }
 
-pub(crate) const PAYMENT_COLUMNS: &str = "payment_id, amount, method, transaction_id, gateway, gateway_data, \
-     processing_fee, receipt_url, notes, received_at, recorded_by";
+crate::view_from_row!(PaymentRow => PaymentView {
+    payment_id,
+    amount,
+    method,
+    transaction_id,
+    gateway,
+    gateway_data,
+    processing_fee,
+    receipt_url,
+    notes,
+    received_at,
+    recorded_by,
+});
 
 /// One revision of a quote.
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RevisionView {
     pub revision: i32,
     /// The status the revision is in, or ended in when superseded.
     #[schema(value_type = QuoteStatus)]
     pub status: String,
     #[schema(value_type = Vec<Object>)]
-    pub items: SqlJson<Value>,
+    pub items: Value,
     #[schema(value_type = String)]
     #[serde(serialize_with = "crate::money")]
     pub subtotal: Decimal,
@@ -157,13 +211,26 @@ pub struct RevisionView {
     #[serde(serialize_with = "crate::money")]
     pub total: Decimal,
     #[schema(value_type = Vec<Object>)]
-    pub tax_lines: SqlJson<Value>,
+    pub tax_lines: Value,
     /// When the revision was drafted (revision 1) or reopened.
     pub opened_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
     /// When the next revision replaced it.
     pub superseded_at: Option<DateTime<Utc>>,
 }
+
+crate::view_from_row!(RevisionRow => RevisionView {
+    revision,
+    status,
+    items,
+    subtotal,
+    tax_total,
+    total,
+    tax_lines,
+    opened_at,
+    sent_at,
+    superseded_at,
+});
 
 /// A quote with its deposits and revision history.
 #[derive(Debug, Serialize, ToSchema)]
@@ -209,42 +276,34 @@ async fn get_quote(
     ApiQuery(params): ApiQuery<GetParams>,
 ) -> ApiResult<WithETag<QuoteDetail>> {
     authz::authorize(&principal, Resource::Quote, Action::Read, None)?;
-    let sql = format!("SELECT {COLUMNS} FROM read.quotes WHERE tenant_id = $1 AND id = $2");
     let quote: QuoteView = crate::wait::fetch_versioned(
         &state,
         &principal,
         ("Quote", id),
         crate::wait::owners::QUOTES,
         params.min_version()?,
-        &sql,
-        |q: &QuoteView| q.version,
+        || query::get(&state.pool, &principal.tenant, id),
+        |q: &QuoteRow| q.version,
     )
     .await?
-    .ok_or_else(|| ApiError::not_found(format!("no quote with id {id}")))?;
+    .ok_or_else(|| ApiError::not_found(format!("no quote with id {id}")))?
+    .into();
     authz::authorize(
         &principal,
         Resource::Quote,
         Action::Read,
         Some(ownership(&quote)),
     )?;
-    let deposits = crate::children(
-        &state,
-        &principal,
-        &format!(
-            "SELECT {PAYMENT_COLUMNS} FROM read.quote_deposits WHERE tenant_id = $1 AND quote_id = $2
-              ORDER BY received_at, payment_id"
-        ),
-        id,
-    )
-    .await?;
-    let revisions = crate::children(
-        &state,
-        &principal,
-        "SELECT revision, status, items, subtotal, tax_total, total, tax_lines, opened_at, sent_at, superseded_at
-           FROM read.quote_revisions WHERE tenant_id = $1 AND quote_id = $2 ORDER BY revision",
-        id,
-    )
-    .await?;
+    let deposits = query::deposits(&state.pool, &principal.tenant, id)
+        .await?
+        .into_iter()
+        .map(PaymentView::from)
+        .collect();
+    let revisions = query::revisions(&state.pool, &principal.tenant, id)
+        .await?
+        .into_iter()
+        .map(RevisionView::from)
+        .collect();
     Ok(WithETag::new(
         quote.version,
         QuoteDetail {
@@ -281,31 +340,26 @@ async fn list_quotes(
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<ListResponse<QuoteView>>> {
     let scope = authz::list_scope(&principal, Resource::Quote)?;
-    let page = crate::newest_first(
-        &state,
-        &principal,
-        &scope,
-        ("read.quotes", COLUMNS),
-        // Templates are shared models: every rep with OWN scope sees them.
-        (
-            "(CASE WHEN is_template THEN $3::uuid ELSE created_by END)",
-            "location_id",
-        ),
-        "AND ($8::text IS NULL OR status = $8)
-         AND ($9::uuid IS NULL OR customer_id = $9)
-         AND ($10::uuid IS NULL OR lead_id = $10)
-         AND ($11::boolean IS NULL OR is_template = $11)",
-        (params.limit, params.cursor.as_deref()),
-        |q| {
-            q.bind(params.status.map(QuoteStatus::as_str))
-                .bind(params.customer_id)
-                .bind(params.lead_id)
-                .bind(params.is_template)
-        },
-        |q: &QuoteView| (q.created_at, q.id),
+    let page = crate::page(params.limit, params.cursor.as_deref())?;
+    let filter = QuoteFilter {
+        status: params.status,
+        customer_id: params.customer_id,
+        lead_id: params.lead_id,
+        is_template: params.is_template,
+    };
+    let rows = query::list(
+        &state.pool,
+        &principal.tenant,
+        &crate::scope(&scope),
+        &filter,
+        page,
     )
     .await?;
-    Ok(Json(page))
+    Ok(Json(pagination::page(
+        rows.into_iter().map(QuoteView::from).collect(),
+        page.limit,
+        |q| (q.created_at, q.id),
+    )))
 }
 
 /// This module's routes (each handler is private: one left out of here is

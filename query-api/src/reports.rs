@@ -28,6 +28,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
+use projections::queries::reports::{
+    self as query, AgingRow as AgingRowData, RevenueKey, RevenueRow as RevenueRowData,
+};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -121,7 +124,7 @@ pub(crate) fn respond<T: Serialize>(
         .into_response()
 }
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AgingRow {
     /// `null` on a totals row.
     pub customer_id: Option<Uuid>,
@@ -153,6 +156,20 @@ pub struct AgingRow {
     #[schema(ignore)]
     pub is_total: bool,
 }
+
+crate::view_from_row!(AgingRowData => AgingRow {
+    customer_id,
+    customer_name,
+    currency,
+    invoices,
+    current,
+    days_1_30,
+    days_31_60,
+    days_61_90,
+    days_over_90,
+    total,
+    is_total,
+});
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ArAgingReport {
@@ -192,32 +209,11 @@ async fn ar_aging(
     let as_of = params
         .as_of
         .unwrap_or_else(|| chrono::Utc::now().date_naive());
-    let rows: Vec<AgingRow> = sqlx::query_as(
-        "WITH open AS (
-             SELECT i.customer_id, i.currency, i.balance, $2::date - i.due_date AS late
-               FROM read.invoices i
-              WHERE i.tenant_id = $1 AND i.issued_at IS NOT NULL AND i.voided_at IS NULL AND i.balance > 0
-                AND (i.issued_at AT TIME ZONE 'UTC')::date <= $2)
-         SELECT o.customer_id, o.currency,
-                CASE WHEN GROUPING(o.customer_id) = 0 THEN min(c.first_name || ' ' || c.last_name) END AS customer_name,
-                count(*) AS invoices,
-                coalesce(sum(o.balance) FILTER (WHERE o.late <= 0), 0)::numeric(14, 2) AS current,
-                coalesce(sum(o.balance) FILTER (WHERE o.late BETWEEN 1 AND 30), 0)::numeric(14, 2) AS days_1_30,
-                coalesce(sum(o.balance) FILTER (WHERE o.late BETWEEN 31 AND 60), 0)::numeric(14, 2) AS days_31_60,
-                coalesce(sum(o.balance) FILTER (WHERE o.late BETWEEN 61 AND 90), 0)::numeric(14, 2) AS days_61_90,
-                coalesce(sum(o.balance) FILTER (WHERE o.late > 90), 0)::numeric(14, 2) AS days_over_90,
-                sum(o.balance)::numeric(14, 2) AS total,
-                GROUPING(o.customer_id) = 1 AS is_total
-           FROM open o
-           LEFT JOIN read.customers c ON c.tenant_id = $1 AND c.id = o.customer_id
-          GROUP BY GROUPING SETS ((o.customer_id, o.currency), (o.currency))
-          ORDER BY is_total, customer_name NULLS LAST, o.customer_id, o.currency",
-    )
-    .bind(principal.tenant.as_str())
-    .bind(as_of)
-    .fetch_all(&state.pool)
-    .await?;
-    let (totals, customers) = rows.into_iter().partition(|r| r.is_total);
+    let rows = query::ar_aging(&state.pool, &principal.tenant, as_of).await?;
+    let (totals, customers) = rows
+        .into_iter()
+        .map(AgingRow::from)
+        .partition(|r| r.is_total);
     let report = ArAgingReport {
         as_of,
         customers,
@@ -291,9 +287,17 @@ impl GroupBy {
             Self::Rep => "rep",
         }
     }
+
+    fn key(self) -> RevenueKey {
+        match self {
+            Self::Month => RevenueKey::Month,
+            Self::Source => RevenueKey::Source,
+            Self::Rep => RevenueKey::Rep,
+        }
+    }
 }
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RevenueRow {
     /// The month, lead source or rep id; `null` for none (and on totals).
     pub key: Option<String>,
@@ -326,6 +330,19 @@ pub struct RevenueRow {
     #[schema(ignore)]
     pub is_total: bool,
 }
+
+crate::view_from_row!(RevenueRowData => RevenueRow {
+    key,
+    currency,
+    invoices,
+    credit_notes,
+    invoiced,
+    credited,
+    revenue,
+    tax,
+    gross,
+    is_total,
+});
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RevenueReport {
@@ -376,40 +393,11 @@ async fn revenue(
     let to = required("to", params.to)?;
     crate::check_range(Some(from), Some(to))?;
     let group_by = params.group_by.unwrap_or_default();
-    let rows: Vec<RevenueRow> = sqlx::query_as(
-        "WITH entries AS (
-             SELECT i.issued_at AS at, i.currency, i.sales_rep, i.lead_id, 1 AS invoices, 0 AS credit_notes,
-                    i.subtotal AS invoiced, 0 AS credited, i.tax_total AS tax
-               FROM read.invoices i
-              WHERE i.tenant_id = $1 AND i.issued_at IS NOT NULL AND i.voided_at IS NULL
-             UNION ALL
-             SELECT c.issued_at, i.currency, i.sales_rep, i.lead_id, 0, 1, 0, c.subtotal_portion, -c.tax_portion
-               FROM read.invoice_credit_notes c
-               JOIN read.invoices i ON i.tenant_id = c.tenant_id AND i.id = c.invoice_id
-              WHERE c.tenant_id = $1 AND i.voided_at IS NULL),
-         keyed AS (
-             SELECT CASE $4::text WHEN 'month' THEN to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM')
-                            WHEN 'source' THEN l.source
-                            ELSE e.sales_rep::text END AS key, e.*
-               FROM entries e
-               LEFT JOIN read.leads l ON l.tenant_id = $1 AND l.id = e.lead_id
-              WHERE (e.at AT TIME ZONE 'UTC')::date BETWEEN $2 AND $3)
-         SELECT key, currency, sum(invoices)::bigint AS invoices, sum(credit_notes)::bigint AS credit_notes,
-                sum(invoiced)::numeric(14, 2) AS invoiced, sum(credited)::numeric(14, 2) AS credited,
-                sum(invoiced - credited)::numeric(14, 2) AS revenue, sum(tax)::numeric(14, 2) AS tax,
-                sum(invoiced - credited + tax)::numeric(14, 2) AS gross,
-                GROUPING(key) = 1 AS is_total
-           FROM keyed
-          GROUP BY GROUPING SETS ((key, currency), (currency))
-          ORDER BY is_total, key NULLS LAST, currency",
-    )
-    .bind(principal.tenant.as_str())
-    .bind(from)
-    .bind(to)
-    .bind(group_by.as_str())
-    .fetch_all(&state.pool)
-    .await?;
-    let (totals, rows) = rows.into_iter().partition(|r| r.is_total);
+    let rows = query::revenue(&state.pool, &principal.tenant, (from, to), group_by.key()).await?;
+    let (totals, rows) = rows
+        .into_iter()
+        .map(RevenueRow::from)
+        .partition(|r| r.is_total);
     let report = RevenueReport {
         from,
         to,

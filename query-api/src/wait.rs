@@ -32,15 +32,18 @@ use uuid::Uuid;
 pub const MAX_WAIT: Duration = Duration::from_secs(5);
 
 /// The projections whose tables the single-entity GETs read (their names, as
-/// the projectors notify them; a test checks each names a projection).
+/// the projectors notify them; each read model's queries name the
+/// projection that owns their tables, and tests check each names one).
 pub mod owners {
-    pub const CUSTOMERS: &str = "customers";
-    pub const LEADS: &str = "leads";
-    pub const QUOTES: &str = "quotes";
-    pub const INVOICES: &str = "invoices";
-    pub const EQUIPMENT: &str = "equipment";
-    pub const ASSIGNMENTS: &str = "equipment_assignments";
-    pub const INVENTORY: &str = "inventory";
+    use projections::queries;
+
+    pub const CUSTOMERS: &str = queries::customers::PROJECTION;
+    pub const LEADS: &str = queries::leads::PROJECTION;
+    pub const QUOTES: &str = queries::quotes::PROJECTION;
+    pub const INVOICES: &str = queries::invoices::PROJECTION;
+    pub const EQUIPMENT: &str = queries::equipment::PROJECTION;
+    pub const ASSIGNMENTS: &str = queries::assignments::PROJECTION;
+    pub const INVENTORY: &str = queries::inventory::PROJECTION;
     pub const ALL: &[&str] = &[
         CUSTOMERS,
         LEADS,
@@ -51,9 +54,8 @@ pub mod owners {
         INVENTORY,
     ];
 }
-/// The channel the projectors notify after each batch (the same as
-/// `projections::READ_MODEL_CHANNEL`; the end-to-end tests check they agree).
-pub const CHANNEL: &str = "crm_read_models";
+/// The channel the projectors notify after each batch.
+pub const CHANNEL: &str = projections::READ_MODEL_CHANNEL;
 /// Re-read even without a notification (a lost listener connection, say).
 const RECHECK: Duration = Duration::from_millis(250);
 
@@ -209,20 +211,21 @@ fn beyond_current(min_version: u64, current: u64) -> ApiError {
     .with_current_version(current)
 }
 
-/// One entity's row (`sql` with `$1` the caller's tenant, `$2` the id),
-/// waiting for `min_version` as [`ReadModelWatch::until`] does; `None` when
-/// the caller's tenant has no such entity.
-pub(crate) async fn fetch_versioned<T>(
+/// One entity's row (`fetch` reads it from the caller's tenant), waiting
+/// for `min_version` as [`ReadModelWatch::until`] does; `None` when the
+/// caller's tenant has no such entity.
+pub(crate) async fn fetch_versioned<T, F, Fut>(
     state: &crate::QueryState,
     principal: &Principal,
     (aggregate_type, id): (&str, Uuid),
     projection: &str,
     min_version: u64,
-    sql: &str,
+    fetch: F,
     version: fn(&T) -> i64,
 ) -> Result<Option<T>, ApiError>
 where
-    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<Option<T>, sqlx::Error>>,
 {
     state
         .watch
@@ -230,12 +233,7 @@ where
             projection,
             min_version,
             || async {
-                let row: Option<T> = sqlx::query_as(sql)
-                    .bind(principal.tenant.as_str())
-                    .bind(id)
-                    .fetch_optional(&state.pool)
-                    .await?;
-                Ok(row.map(|r| {
+                Ok(fetch().await?.map(|r| {
                     let v = version(&r) as u64;
                     (r, v)
                 }))
