@@ -119,12 +119,12 @@ impl PrefetchedKeys {
     }
 }
 
-/// The `application_name` of the projectors' and rebuilds' connections.
-/// Their transactions write read models, never events (a trigger on
-/// `events` refuses them), so the relay's horizon does not wait for them
-/// (`relay::publish`'s tail query; the end-to-end tests check the copies
-/// agree).
-pub const WORKER_APPLICATION_NAME: &str = "crm-projector";
+/// The `application_name` of the connections that write derived data only:
+/// projectors, rebuilds (and the relay's bookkeeping). Their transactions
+/// write read models, never events (a trigger on `events` refuses them), so
+/// the relay's horizon does not wait for them (`relay::publish`'s tail
+/// query; the end-to-end tests check the copies agree).
+pub const DERIVED_APPLICATION_NAME: &str = "crm-derived";
 
 /// The live schema of every read model.
 pub const LIVE_SCHEMA: &str = "read";

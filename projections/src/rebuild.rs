@@ -51,7 +51,7 @@ pub async fn rebuild(
         .connect_options()
         .as_ref()
         .clone()
-        .application_name(crate::WORKER_APPLICATION_NAME);
+        .application_name(crate::DERIVED_APPLICATION_NAME);
     let mut conn = PgConnection::connect_with(&options).await?;
     let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
         .bind(format!("crm-projection-rebuild:{name}"))

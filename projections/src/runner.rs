@@ -319,7 +319,7 @@ async fn work(
     // tells the relay that its transactions never write events.
     let options = options
         .clone()
-        .application_name(crate::WORKER_APPLICATION_NAME);
+        .application_name(crate::DERIVED_APPLICATION_NAME);
     let mut conn = PgConnection::connect_with(&options).await?;
     // A batch's commit does not wait for the disk: a batch lost with an
     // unflushed WAL loses its checkpoint with it (one transaction), so the

@@ -132,11 +132,12 @@ const QUICK_REPOLL_FIRST: Duration = Duration::from_millis(1);
 fn seal_check_every(config: &RelayConfig) -> Duration {
     (config.seal_interval / 10).min(Duration::from_secs(10))
 }
-/// The `application_name` of the projectors' connections
-/// (`projections::WORKER_APPLICATION_NAME`; the end-to-end tests check the
-/// copies agree): their transactions never write events, so the horizon
-/// does not wait for them.
-pub const PROJECTOR_APPLICATION_NAME: &str = "crm-projector";
+/// The `application_name` of the connections that write derived data only
+/// (projectors, rebuilds, the relay's bookkeeping;
+/// `projections::DERIVED_APPLICATION_NAME`, the end-to-end tests check the
+/// copies agree): a trigger refuses events from them, so the horizon does
+/// not wait for their transactions.
+pub const DERIVED_APPLICATION_NAME: &str = "crm-derived";
 pub const HEADER_POSITION: &str = "Crm-Position";
 pub const HEADER_TXID: &str = "Crm-Txid";
 /// Bytes counted for a message's headers when checking its size.
@@ -378,7 +379,7 @@ pub async fn next_batch(
         .bind(cursor.txid.to_string())
         .bind(cursor.position)
         .bind(limit)
-        .bind(PROJECTOR_APPLICATION_NAME)
+        .bind(DERIVED_APPLICATION_NAME)
         .fetch_all(&mut *conn)
         .await?;
     rows.iter().map(EventRow::from_row).collect()
@@ -506,7 +507,9 @@ async fn lead_locked(
     let mut cursor = reconcile(&mut *conn, &mut stream, config).await?;
     crate::chain::chain_up_to(&mut *conn, cursor).await?;
     crate::chain::seal_due(&mut *conn, config.seal_interval).await?;
-    let mut next_seal_check = Instant::now() + seal_check_every(config);
+    // The checkpoint, the tenant chain and the seals are written by a task of
+    // their own on another connection: publishing never waits for them.
+    let mut books = Bookkeeper::start(pool, config, cursor);
     // Set when something was committed that the last tail query may not
     // have seen yet (a notification, or a batch just published); while it is
     // set, an empty tail is looked at again soon, with a growing pause.
@@ -517,13 +520,9 @@ async fn lead_locked(
     let mut failed = failure(&mut *conn, &config.stream).await?.is_some();
     set_failed_gauge(config, failed);
 
-    // When the published progress was last written down (None: it is).
-    let mut unsaved: Option<Instant> = None;
     loop {
         if shutdown.is_cancelled() {
-            if unsaved.is_some() {
-                keep_books(&mut *conn, config, cursor, &mut next_seal_check).await?;
-            }
+            books.finish().await;
             return Ok(());
         }
         if failed {
@@ -537,10 +536,6 @@ async fn lead_locked(
                 set_failed_gauge(config, false);
             }
             continue;
-        }
-        if Instant::now() >= next_seal_check {
-            crate::chain::seal_due(&mut *conn, config.seal_interval).await?;
-            next_seal_check = Instant::now() + seal_check_every(config);
         }
         let batch = next_batch(&mut *conn, cursor, config.batch_size).await?;
         if batch.is_empty() {
@@ -558,7 +553,10 @@ async fn lead_locked(
                 None => config.poll_interval,
             };
             tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
+                _ = shutdown.cancelled() => {
+                    books.finish().await;
+                    return Ok(());
+                }
                 n = listener.recv() => {
                     n?;
                     // One tail query serves every notification that has
@@ -583,12 +581,7 @@ async fn lead_locked(
                 _ = horizon.changed(), if quick_repoll.is_some() => {
                     horizon.borrow_and_update();
                 }
-                // Quiet for a moment: write down what was published.
-                _ = tokio::time::sleep(pause) => {
-                    if unsaved.take().is_some() {
-                        keep_books(&mut *conn, config, cursor, &mut next_seal_check).await?;
-                    }
-                }
+                _ = tokio::time::sleep(pause) => {}
             }
             continue;
         }
@@ -601,23 +594,15 @@ async fn lead_locked(
                         position: last.position,
                         stream_seq: published.last_seq,
                     };
-                    // The checkpoint and the tenant chain follow once the
-                    // tail stays empty for a moment, or every
-                    // BOOKKEEPING_EVERY under load: the next events are
-                    // published first.
-                    let since = *unsaved.get_or_insert_with(Instant::now);
-                    if since.elapsed() >= BOOKKEEPING_EVERY {
-                        keep_books(&mut *conn, config, cursor, &mut next_seal_check).await?;
-                        unsaved = None;
-                    }
+                    books.published(cursor);
                     metrics::counter!("relay_published_total", "stream" => config.stream.clone())
                         .increment(published.count as u64);
                 }
                 failures = 0;
                 if let Some(stop) = published.stopped_at {
-                    if unsaved.take().is_some() {
-                        keep_books(&mut *conn, config, cursor, &mut next_seal_check).await?;
-                    }
+                    // Written down before the failure (status reads the
+                    // failure, then the checkpoint it was recorded after).
+                    books.wait_saved(cursor).await;
                     tracing::error!(
                         relay = %config.relay_id, event_id = %stop.event_id, position = stop.position,
                         event_type = %stop.event_type, aggregate = %stop.aggregate, reason = %stop.reason,
@@ -647,21 +632,151 @@ async fn lead_locked(
 /// empty.
 const BOOKKEEPING_EVERY: Duration = Duration::from_millis(50);
 
-/// Writes down what was published: the checkpoint (status and lag), the
-/// tenant chain up to it, and the seals that are due.
-async fn keep_books(
-    conn: &mut PgConnection,
-    config: &RelayConfig,
-    cursor: Cursor,
-    next_seal_check: &mut Instant,
-) -> Result<(), RelayError> {
-    save_checkpoint(conn, config, cursor).await?;
-    crate::chain::chain_up_to(conn, cursor).await?;
-    if Instant::now() >= *next_seal_check {
-        crate::chain::seal_due(conn, config.seal_interval).await?;
-        *next_seal_check = Instant::now() + seal_check_every(config);
+/// How long the tail stays quiet before what was published is written down.
+const BOOKKEEPING_QUIET: Duration = Duration::from_millis(1);
+
+/// Writes down what the relay published, apart from it: the checkpoint
+/// (status and lag), the tenant chain up to it, and the seals that are due,
+/// once the published cursor stays still for a moment (or every
+/// [`BOOKKEEPING_EVERY`] under load). Its connection is named like the
+/// projectors' ([`DERIVED_APPLICATION_NAME`]): its transactions write no
+/// events, so the relay's horizon does not wait for them.
+struct Bookkeeper {
+    published: tokio::sync::watch::Sender<Cursor>,
+    saved: tokio::sync::watch::Receiver<Cursor>,
+    stop: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Bookkeeper {
+    fn start(pool: &PgPool, config: &RelayConfig, cursor: Cursor) -> Self {
+        let (published, watched) = tokio::sync::watch::channel(cursor);
+        let (saved_tx, saved) = tokio::sync::watch::channel(cursor);
+        let stop = CancellationToken::new();
+        let options = pool
+            .connect_options()
+            .as_ref()
+            .clone()
+            .application_name(DERIVED_APPLICATION_NAME);
+        let task = tokio::spawn(keep_books_apart(
+            options,
+            config.clone(),
+            watched,
+            saved_tx,
+            stop.clone(),
+        ));
+        Self {
+            published,
+            saved,
+            stop,
+            task: Some(task),
+        }
     }
-    Ok(())
+
+    fn published(&self, cursor: Cursor) {
+        self.published.send_replace(cursor);
+    }
+
+    /// Waits until everything up to `cursor` is written down.
+    async fn wait_saved(&mut self, cursor: Cursor) {
+        self.published(cursor);
+        let _ = self
+            .saved
+            .wait_for(|saved| (saved.txid, saved.position) >= (cursor.txid, cursor.position))
+            .await;
+    }
+
+    /// Writes down the last progress and stops.
+    async fn finish(mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Bookkeeper {
+    fn drop(&mut self) {
+        // Leadership lost: the task writes down what was published and ends.
+        self.stop.cancel();
+    }
+}
+
+async fn keep_books_apart(
+    options: PgConnectOptions,
+    config: RelayConfig,
+    mut published: tokio::sync::watch::Receiver<Cursor>,
+    saved: tokio::sync::watch::Sender<Cursor>,
+    stop: CancellationToken,
+) {
+    let mut written = *published.borrow_and_update();
+    let mut conn: Option<PgConnection> = None;
+    let mut next_seal_check = Instant::now() + seal_check_every(&config);
+    loop {
+        let stopping = tokio::select! {
+            _ = stop.cancelled() => true,
+            changed = published.changed() => changed.is_err(),
+            _ = tokio::time::sleep_until(next_seal_check.into()) => false,
+        };
+        if !stopping {
+            // Until the cursor stays still for a moment, at most a while.
+            let first = Instant::now();
+            while first.elapsed() < BOOKKEEPING_EVERY {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(BOOKKEEPING_QUIET) => break,
+                    changed = published.changed() => if changed.is_err() { break },
+                }
+            }
+        }
+        let cursor = *published.borrow_and_update();
+        let result = async {
+            let db = match conn.as_mut() {
+                Some(db) => db,
+                None => {
+                    let mut db = PgConnection::connect_with(&options).await?;
+                    // Rebuilt from the stream and the events table after a
+                    // crash that lost them (decision 0020).
+                    sqlx::query("SET synchronous_commit = off")
+                        .execute(&mut db)
+                        .await?;
+                    conn.insert(db)
+                }
+            };
+            if cursor != written {
+                save_checkpoint(db, &config, cursor).await?;
+                crate::chain::chain_up_to(db, cursor).await?;
+            }
+            if Instant::now() >= next_seal_check {
+                crate::chain::seal_due(db, config.seal_interval).await?;
+                next_seal_check = Instant::now() + seal_check_every(&config);
+            }
+            Ok::<_, sqlx::Error>(())
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                written = cursor;
+                saved.send_replace(cursor);
+            }
+            Err(e) => {
+                tracing::warn!(relay = %config.relay_id, error = %e, "writing down the relay's progress failed; retrying");
+                conn = None;
+                if !stopping {
+                    tokio::select! {
+                        _ = stop.cancelled() => {}
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                }
+            }
+        }
+        if stopping {
+            if let Some(db) = conn.take() {
+                let _ = db.close().await;
+            }
+            return;
+        }
+    }
 }
 
 fn set_failed_gauge(config: &RelayConfig, failed: bool) {

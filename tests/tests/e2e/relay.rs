@@ -146,15 +146,15 @@ async fn projector_connection(env: &TestEnv) -> PgConnection {
         .connect_options()
         .as_ref()
         .clone()
-        .application_name(projections::WORKER_APPLICATION_NAME);
+        .application_name(projections::DERIVED_APPLICATION_NAME);
     PgConnection::connect_with(&options).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_projector_transaction_does_not_hold_back_publishing_but_an_event_writer_does() {
     assert_eq!(
-        projections::WORKER_APPLICATION_NAME,
-        relay::PROJECTOR_APPLICATION_NAME
+        projections::DERIVED_APPLICATION_NAME,
+        relay::DERIVED_APPLICATION_NAME
     );
     let env = TestEnv::new().await;
     let (relay, stop) = start_relay(&env, "relay-a");
