@@ -72,6 +72,11 @@ pub struct BenchArgs {
     /// reads that compete with the commands).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub probe_every: u64,
+    /// A round waits for its probe before the next one starts (a client
+    /// that reads what it just wrote before going on); by default probes
+    /// run beside the next rounds.
+    #[arg(long)]
+    pub probe_inline: bool,
     /// Seconds of pgbench (one-row INSERT commits, same client count) after
     /// the HTTP run, against the server's database (`DATABASE_URL`); 0 skips.
     #[arg(long, default_value_t = 10)]
@@ -158,6 +163,7 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     );
     let workload = args.workload;
     let probe_every = args.probe_every;
+    let probe_inline = args.probe_inline;
     let relay_before = relay_counters(&client, &base).await;
     let trucks: Arc<Vec<String>> = Arc::new(if workload == Workload::Assignments {
         let token = token_for_new_user()?;
@@ -239,7 +245,7 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
                     lag_timeouts.clone(),
                 );
                 let rate_limited = rate_limited.clone();
-                probes_running.spawn(async move {
+                let probe = async move {
                     let _permit = permit;
                     // Until visible, within 5 s; a 429 is waited out (and counted).
                     let deadline = created + Duration::from_secs(5);
@@ -265,7 +271,12 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
                     } else {
                         lag_timeouts.fetch_add(1, Ordering::Relaxed);
                     }
-                });
+                };
+                if probe_inline {
+                    probe.await;
+                } else {
+                    probes_running.spawn(probe);
+                }
             }
             while probes_running.join_next().await.is_some() {}
         });

@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{NewestFirst, like_escape};
+use super::{NewestFirst, Scope, like_escape};
 
 /// The projection that owns [`TABLE`].
 pub const PROJECTION: &str = "customers";
@@ -66,27 +66,26 @@ pub async fn list(
     filter: &CustomerFilter,
     page: NewestFirst,
 ) -> Result<Vec<CustomerRow>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM {TABLE}
-          WHERE tenant_id = $1
-            AND ($2::text IS NULL OR lower(email) = lower($2))
-            AND ($3::text IS NULL OR lower(first_name || ' ' || last_name || ' ' || coalesce(email, '') || ' ' || coalesce(phone, ''))
-                                     LIKE '%' || lower($3) || '%')
-            AND ($4::boolean IS NULL OR active = $4)
-            AND ($5::text IS NULL OR $5 = ANY(tags))
-            AND ($6::timestamptz IS NULL OR (created_at, id) < ($6, $7))
-          ORDER BY created_at DESC, id DESC
-          LIMIT $8"
-    );
-    sqlx::query_as(&sql)
-        .bind(tenant.as_str())
-        .bind(filter.email.as_deref())
-        .bind(filter.q.as_deref().map(like_escape))
-        .bind(filter.active)
-        .bind(filter.tag.as_deref())
-        .bind(page.after.map(|(t, _)| t))
-        .bind(page.after.map(|(_, id)| id).unwrap_or_default())
-        .bind(page.fetch())
-        .fetch_all(pool)
-        .await
+    // Customers are in nobody's charge and at no location: the caller
+    // decides who sees the list at all; everyone who does sees all of it.
+    super::newest_first(
+        pool,
+        tenant,
+        &Scope::default(),
+        (TABLE, COLUMNS),
+        ("NULL::uuid", "NULL::text"),
+        "AND ($8::text IS NULL OR lower(email) = lower($8))
+         AND ($9::text IS NULL OR lower(first_name || ' ' || last_name || ' ' || coalesce(email, '') || ' ' || coalesce(phone, ''))
+                                  LIKE '%' || lower($9) || '%')
+         AND ($10::boolean IS NULL OR active = $10)
+         AND ($11::text IS NULL OR $11 = ANY(tags))",
+        page,
+        |q| {
+            q.bind(filter.email.clone())
+                .bind(filter.q.as_deref().map(like_escape))
+                .bind(filter.active)
+                .bind(filter.tag.clone())
+        },
+    )
+    .await
 }

@@ -83,37 +83,33 @@ pub async fn list(
     filter: &LeadFilter,
     page: NewestFirst,
 ) -> Result<Vec<LeadRow>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM {TABLE}
-          WHERE tenant_id = $1
-            AND (NOT $12 OR ($2::uuid IS NOT NULL AND (assigned_to = $2 OR created_by = $2 OR assigned_to IS NULL))
-                           OR ($13::text[] IS NOT NULL AND location_id = ANY($13)))
-            AND ($14::text IS NULL OR location_id = $14)
-            AND ($3::text IS NULL OR status = $3)
-            AND ($4::uuid IS NULL OR assigned_to = $4)
-            AND ($5::text IS NULL OR priority = $5)
-            AND ($6::text IS NULL OR lower(source) = lower($6))
-            AND ($7::uuid IS NULL OR customer_id = $7)
-            AND ($8::timestamptz IS NULL OR follow_up_date < $8)
-            AND ($9::timestamptz IS NULL OR (created_at, id) < ($9, $10))
-          ORDER BY created_at DESC, id DESC
-          LIMIT $11"
-    );
-    sqlx::query_as(&sql)
-        .bind(tenant.as_str())
-        .bind(scope.own)
-        .bind(filter.status.map(LeadStatus::as_str))
-        .bind(filter.assigned_to)
-        .bind(filter.priority.map(LeadPriority::as_str))
-        .bind(filter.source.as_deref())
-        .bind(filter.customer_id)
-        .bind(filter.follow_up_before)
-        .bind(page.after.map(|(t, _)| t))
-        .bind(page.after.map(|(_, id)| id).unwrap_or_default())
-        .bind(page.fetch())
-        .bind(scope.limited)
-        .bind(scope.locations.as_deref())
-        .bind(filter.location_id.as_deref())
-        .fetch_all(pool)
-        .await
+    super::newest_first(
+        pool,
+        tenant,
+        scope,
+        (TABLE, COLUMNS),
+        // OWN: assigned to the caller, created by them, or unassigned.
+        (
+            "(CASE WHEN assigned_to IS NULL OR created_by = $3 THEN $3 ELSE assigned_to END)",
+            "location_id",
+        ),
+        "AND ($8::text IS NULL OR location_id = $8)
+         AND ($9::text IS NULL OR status = $9)
+         AND ($10::uuid IS NULL OR assigned_to = $10)
+         AND ($11::text IS NULL OR priority = $11)
+         AND ($12::text IS NULL OR lower(source) = lower($12))
+         AND ($13::uuid IS NULL OR customer_id = $13)
+         AND ($14::timestamptz IS NULL OR follow_up_date < $14)",
+        page,
+        |q| {
+            q.bind(filter.location_id.clone())
+                .bind(filter.status.map(LeadStatus::as_str))
+                .bind(filter.assigned_to)
+                .bind(filter.priority.map(LeadPriority::as_str))
+                .bind(filter.source.clone())
+                .bind(filter.customer_id)
+                .bind(filter.follow_up_before)
+        },
+    )
+    .await
 }
