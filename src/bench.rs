@@ -282,6 +282,7 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         });
     }
     while workers.join_next().await.is_some() {}
+    let caught_up = catch_up(config).await;
     let elapsed = started
         .elapsed()
         .min(Duration::from_secs(args.duration))
@@ -350,6 +351,14 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     }
     if let Some(stages) = stage_lags(&client, &base).await {
         println!("{stages}");
+    }
+    match caught_up {
+        Ok(Some(after)) => println!(
+            "caught up:       every projection at the stream head {:.0} ms after the load ended",
+            after.as_secs_f64() * 1000.0
+        ),
+        Ok(None) => println!("caught up:       not within 30 s of the load ending"),
+        Err(e) => println!("caught up:       not measured ({e:#})"),
     }
     if let (Some(pid), Some((rss0, _))) = (args.server_pid, memory_before) {
         if let Some((rss, hwm)) = memory_kib(pid) {
@@ -517,6 +526,35 @@ async fn relay_counters(client: &reqwest::Client, base: &str) -> Option<(f64, f6
             sum("relay_notifications_total"),
         )
     })
+}
+
+/// How long after the load ended every projection of the server's database
+/// had applied every event committed during it (`None`: not within 30 s).
+/// One stream per database, so the events table's count is the head to
+/// reach; projections that never started here (a `--projectors` subset)
+/// are not waited for.
+async fn catch_up(config: &Config) -> anyhow::Result<Option<Duration>> {
+    use sqlx::Connection;
+    let ended = Instant::now();
+    let mut conn = sqlx::PgConnection::connect(&config.database_url)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    let target: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&mut conn)
+        .await?;
+    while ended.elapsed() < Duration::from_secs(30) {
+        let behind: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM projection_checkpoints WHERE state <> 'failed' AND last_seq > 0 AND last_seq < $1",
+        )
+        .bind(target)
+        .fetch_one(&mut conn)
+        .await?;
+        if behind == 0 {
+            return Ok(Some(ended.elapsed()));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(None)
 }
 
 /// The server's own view of where an event's way to the read models goes:

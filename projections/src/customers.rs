@@ -77,11 +77,11 @@ impl Projection for Customers {
         events: &[&ProjectedEvent],
     ) -> Result<(), ProjectionError> {
         let keys = crate::PrefetchedKeys::fetch(&self.keys, events).await?;
-        let keys = Keys::Prefetched(&keys);
+        let opened = keys.open_all(events);
         let mut registrations = Registrations::default();
         let mut leads: HashMap<(String, uuid::Uuid), i32> = HashMap::new();
-        for ev in events {
-            if let Some(event) = keys.customer_event(ev).await? {
+        for (ev, opened) in events.iter().zip(opened) {
+            if let Some(event) = opened? {
                 match event {
                     CustomerEvent::CustomerRegistered(d) => {
                         registrations.push(d, ev);
@@ -97,9 +97,11 @@ impl Projection for Customers {
                     }
                 }
             } else if let Some(customer) = ev.typed::<LeadEvent>()?.and_then(new_lead) {
-                *leads
-                    .entry((ev.event.tenant.to_string(), customer))
-                    .or_default() += 1;
+                if !registrations.count_lead(ev.event.tenant.as_str(), customer) {
+                    *leads
+                        .entry((ev.event.tenant.to_string(), customer))
+                        .or_default() += 1;
+                }
             }
         }
         registrations.insert(conn).await?;
@@ -142,14 +144,33 @@ struct Registrations {
     notes: Vec<Option<String>>,
     version: Vec<i64>,
     at: Vec<chrono::DateTime<chrono::Utc>>,
+    /// Leads opened in the same batch for a customer waiting here: counted
+    /// into its row's INSERT instead of an UPDATE of the row after it.
+    lead_count: Vec<i32>,
+    /// Where each waiting customer is, by tenant and id.
+    index: HashMap<(String, uuid::Uuid), usize>,
 }
 
 impl Registrations {
+    /// Counts a lead for `customer` if it is waiting here; `false` if not.
+    fn count_lead(&mut self, tenant: &str, customer: uuid::Uuid) -> bool {
+        match self.index.get(&(tenant.to_owned(), customer)) {
+            Some(&i) => {
+                self.lead_count[i] += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
     fn len(&self) -> usize {
         self.id.len()
     }
 
     fn push(&mut self, d: CustomerRegistered, ev: &ProjectedEvent) {
+        self.index
+            .insert((ev.event.tenant.to_string(), d.customer_id), self.id.len());
+        self.lead_count.push(0);
         self.tenant_id.push(ev.event.tenant.to_string());
         self.id.push(d.customer_id);
         self.first_name.push(d.first_name);
@@ -177,13 +198,15 @@ impl Registrations {
         let r = std::mem::take(self);
         sqlx::query(
             "INSERT INTO customers (tenant_id, id, first_name, last_name, email, phone, address, lead_source,
-                                    tags, preferences, notes, active, version, created_at, updated_at)
+                                    tags, preferences, notes, active, version, created_at, updated_at, lead_count)
              SELECT v.tenant_id, v.id, v.first_name, v.last_name, v.email, v.phone, v.address, v.lead_source,
-                    ARRAY(SELECT jsonb_array_elements_text(v.tags)), v.preferences, v.notes, true, v.version, v.at, v.at
+                    ARRAY(SELECT jsonb_array_elements_text(v.tags)), v.preferences, v.notes, true, v.version, v.at, v.at,
+                    v.lead_count
                FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[],
-                           $8::text[], $9::jsonb[], $10::jsonb[], $11::text[], $12::bigint[], $13::timestamptz[])
+                           $8::text[], $9::jsonb[], $10::jsonb[], $11::text[], $12::bigint[], $13::timestamptz[],
+                           $14::int[])
                     AS v(tenant_id, id, first_name, last_name, email, phone, address, lead_source, tags,
-                         preferences, notes, version, at)",
+                         preferences, notes, version, at, lead_count)",
         )
         .bind(r.tenant_id)
         .bind(r.id)
@@ -198,6 +221,7 @@ impl Registrations {
         .bind(r.notes)
         .bind(r.version)
         .bind(r.at)
+        .bind(r.lead_count)
         .execute(conn)
         .await?;
         Ok(())

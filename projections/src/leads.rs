@@ -9,7 +9,7 @@ use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::{Keys, PrefetchedKeys, ProjectedEvent, Projection, ProjectionError};
+use crate::{PrefetchedKeys, ProjectedEvent, Projection, ProjectionError};
 
 pub struct Leads {
     /// Opens customers' names.
@@ -98,11 +98,11 @@ impl Projection for Leads {
         events: &[&ProjectedEvent],
     ) -> Result<(), ProjectionError> {
         let keys = PrefetchedKeys::fetch(&self.keys, events).await?;
-        let keys = Keys::Prefetched(&keys);
+        let opened = keys.open_all(events);
         let mut names = Names::default();
-        for ev in events {
+        for (ev, opened) in events.iter().zip(opened) {
             let tenant = ev.event.tenant.as_str();
-            if let Some(event) = keys.customer_event(ev).await? {
+            if let Some(event) = opened? {
                 match event {
                     CustomerEvent::CustomerRegistered(d) => {
                         names

@@ -71,6 +71,22 @@ pub(crate) enum Keys<'a> {
 }
 
 impl Keys<'_> {
+    /// [`Keys::customer_event`] with prefetched keys, without waiting.
+    fn open_now(&self, ev: &ProjectedEvent) -> Result<Option<CustomerEvent>, ProjectionError> {
+        match self {
+            Keys::Prefetched(keys) => {
+                if !ev.has_sealed_fields() {
+                    return ev.customer_event_with(None);
+                }
+                let subject = (ev.event.tenant.to_string(), ev.event.aggregateid.clone());
+                ev.customer_event_with(keys.0.get(&subject).and_then(Option::as_ref))
+            }
+            Keys::Store(_) => Err(ProjectionError::Decode(
+                "opening without prefetched keys".into(),
+            )),
+        }
+    }
+
     /// The customer event with its personal fields opened (`None` for
     /// another aggregate's event).
     pub(crate) async fn customer_event(
@@ -79,13 +95,7 @@ impl Keys<'_> {
     ) -> Result<Option<CustomerEvent>, ProjectionError> {
         match self {
             Keys::Store(store) => ev.customer_event(store).await,
-            Keys::Prefetched(keys) => {
-                if !ev.has_sealed_fields() {
-                    return ev.customer_event_with(None);
-                }
-                let subject = (ev.event.tenant.to_string(), ev.event.aggregateid.clone());
-                ev.customer_event_with(keys.0.get(&subject).and_then(Option::as_ref))
-            }
+            Keys::Prefetched(_) => self.open_now(ev),
         }
     }
 }
@@ -118,6 +128,54 @@ impl PrefetchedKeys {
         ))
     }
 }
+
+impl PrefetchedKeys {
+    /// Opens every customer event of a batch (`None` for other aggregates'
+    /// events), in order. A large batch (a rebuild's) is opened on every
+    /// core: AES-GCM and the decoding of thousands of sealed registrations
+    /// would otherwise keep one core busy while the database waits.
+    pub(crate) fn open_all(
+        &self,
+        events: &[&ProjectedEvent],
+    ) -> Vec<Result<Option<CustomerEvent>, ProjectionError>> {
+        let open = |ev: &&ProjectedEvent| {
+            // The lead events of the batch are decoded here too, for the
+            // readers that apply them next (the decoding is shared).
+            if ev.event.aggregatetype == event_schemas::lead::AGGREGATE_TYPE {
+                let _ = ev.typed::<event_schemas::lead::LeadEvent>();
+            }
+            Keys::Prefetched(self).open_now(ev)
+        };
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if events.len() < PARALLEL_OPEN_FROM || threads < 2 || !multi_thread {
+            return events.iter().map(open).collect();
+        }
+        let chunk = events.len().div_ceil(threads);
+        tokio::task::block_in_place(|| {
+            std::thread::scope(|scope| {
+                let parts: Vec<_> = events
+                    .chunks(chunk)
+                    .map(|part| scope.spawn(move || part.iter().map(open).collect::<Vec<_>>()))
+                    .collect();
+                parts
+                    .into_iter()
+                    .flat_map(|part| {
+                        part.join().unwrap_or_else(|_| {
+                            vec![Err(ProjectionError::Decode(
+                                "opening a customer event panicked".into(),
+                            ))]
+                        })
+                    })
+                    .collect()
+            })
+        })
+    }
+}
+
+/// Batches at least this large are opened on every core.
+const PARALLEL_OPEN_FROM: usize = 256;
 
 /// The `application_name` of the connections that write derived data only:
 /// projectors, rebuilds (and the relay's bookkeeping). Their transactions
@@ -713,5 +771,59 @@ mod tests {
         let lead = event("Lead", "LeadAssigned", "1.0", json!({"assigned_to": null}));
         assert!(!lead.has_sealed_fields());
         assert!(lead.customer_event_with(None).unwrap().is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_large_batch_is_opened_on_every_core_in_order_with_each_subjects_key() {
+        // Two subjects, one key destroyed; every third event another
+        // aggregate's: the batch comes back in order, each event opened
+        // with its own subject's key.
+        let key = keystore::Key::random();
+        let ids = [
+            "0196a8c4-5c6e-7a52-9d2b-0c4b2f9c3a11",
+            "0196a8c4-5c6e-7a52-9d2b-0c4b2f9c3a12",
+        ];
+        let events: Vec<ProjectedEvent> = (0..3 * PARALLEL_OPEN_FROM)
+            .map(|i| {
+                if i % 3 == 2 {
+                    return event("Lead", "LeadAssigned", "1.0", json!({"assigned_to": null}));
+                }
+                let id = ids[i % 3];
+                let mut data = registered();
+                data["first_name"] = json!(format!("Jeanne {i}"));
+                keystore::sealed::seal_fields(
+                    &key,
+                    data.as_object_mut().unwrap(),
+                    event_schemas::customer::personal_fields("CustomerRegistered"),
+                    |f| keystore::sealed::aad(CUSTOMER, id, 1, f),
+                );
+                let mut ev = event(CUSTOMER, "CustomerRegistered", "2.0", data);
+                ev.event.aggregateid = id.to_owned();
+                ev
+            })
+            .collect();
+        let refs: Vec<&ProjectedEvent> = events.iter().collect();
+        let keys = PrefetchedKeys(
+            [
+                (("acme".to_owned(), ids[0].to_owned()), Some(key.clone())),
+                (("acme".to_owned(), ids[1].to_owned()), None),
+            ]
+            .into_iter()
+            .collect(),
+        );
+        let opened = keys.open_all(&refs);
+        assert_eq!(opened.len(), refs.len());
+        for (i, opened) in opened.into_iter().enumerate() {
+            match (i % 3, opened.unwrap()) {
+                (0, Some(CustomerEvent::CustomerRegistered(d))) => {
+                    assert_eq!(d.first_name, format!("Jeanne {i}"))
+                }
+                (1, Some(CustomerEvent::CustomerRegistered(d))) => {
+                    assert_eq!(d.first_name, keystore::ERASED)
+                }
+                (2, None) => assert!(refs[i].typed::<LeadEvent>().unwrap().is_some()),
+                (n, other) => panic!("event {i} ({n}): {other:?}"),
+            }
+        }
     }
 }
