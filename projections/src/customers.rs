@@ -295,13 +295,9 @@ impl Customers {
                 .await?;
             }
             CustomerEvent::CustomerContactDetailsUpdated(d) => {
-                sqlx::query(
-                    "UPDATE customers SET first_name = $3, last_name = $4, email = $5, phone = $6, address = $7,
+                crate::on_aggregate("UPDATE customers SET first_name = $3, last_name = $4, email = $5, phone = $6, address = $7,
                             version = $8, updated_at = $9
-                      WHERE tenant_id = $1 AND id = $2 AND version < $8",
-                )
-                .bind(tenant)
-                .bind(ev.aggregate_uuid()?)
+                      WHERE tenant_id = $1 AND id = $2 AND version < $8", ev)?
                 .bind(&d.first_name)
                 .bind(&d.last_name)
                 .bind(&d.email)
@@ -313,12 +309,8 @@ impl Customers {
                 .await?;
             }
             CustomerEvent::CustomerProfileUpdated(d) => {
-                sqlx::query(
-                    "UPDATE customers SET lead_source = $3, preferences = $4, notes = $5, version = $6, updated_at = $7
-                      WHERE tenant_id = $1 AND id = $2 AND version < $6",
-                )
-                .bind(tenant)
-                .bind(ev.aggregate_uuid()?)
+                crate::on_aggregate("UPDATE customers SET lead_source = $3, preferences = $4, notes = $5, version = $6, updated_at = $7
+                      WHERE tenant_id = $1 AND id = $2 AND version < $6", ev)?
                 .bind(&d.lead_source)
                 .bind(Json(&d.preferences))
                 .bind(&d.notes)
@@ -328,13 +320,9 @@ impl Customers {
                 .await?;
             }
             CustomerEvent::CustomerTagged(d) => {
-                sqlx::query(
-                    "UPDATE customers SET tags = (SELECT array_agg(DISTINCT t ORDER BY t) FROM unnest(array_append(tags, $3)) t),
+                crate::on_aggregate("UPDATE customers SET tags = (SELECT array_agg(DISTINCT t ORDER BY t) FROM unnest(array_append(tags, $3)) t),
                             version = $4, updated_at = $5
-                      WHERE tenant_id = $1 AND id = $2 AND version < $4",
-                )
-                .bind(tenant)
-                .bind(ev.aggregate_uuid()?)
+                      WHERE tenant_id = $1 AND id = $2 AND version < $4", ev)?
                 .bind(&d.tag)
                 .bind(seq)
                 .bind(e.time)
@@ -342,12 +330,8 @@ impl Customers {
                 .await?;
             }
             CustomerEvent::CustomerUntagged(d) => {
-                sqlx::query(
-                    "UPDATE customers SET tags = array_remove(tags, $3), version = $4, updated_at = $5
-                      WHERE tenant_id = $1 AND id = $2 AND version < $4",
-                )
-                .bind(tenant)
-                .bind(ev.aggregate_uuid()?)
+                crate::on_aggregate("UPDATE customers SET tags = array_remove(tags, $3), version = $4, updated_at = $5
+                      WHERE tenant_id = $1 AND id = $2 AND version < $4", ev)?
                 .bind(&d.tag)
                 .bind(seq)
                 .bind(e.time)
@@ -356,12 +340,11 @@ impl Customers {
             }
             CustomerEvent::CustomerDeactivated(_) | CustomerEvent::CustomerReactivated(_) => {
                 let active = matches!(event, CustomerEvent::CustomerReactivated(_));
-                sqlx::query(
+                crate::on_aggregate(
                     "UPDATE customers SET active = $3, version = $4, updated_at = $5
                       WHERE tenant_id = $1 AND id = $2 AND version < $4",
-                )
-                .bind(tenant)
-                .bind(ev.aggregate_uuid()?)
+                    ev,
+                )?
                 .bind(active)
                 .bind(seq)
                 .bind(e.time)
@@ -370,14 +353,10 @@ impl Customers {
             }
             CustomerEvent::CustomerForgotten(_) => {
                 // Scrub every personal field this read model held.
-                sqlx::query(
-                    "UPDATE customers SET first_name = $3, last_name = $3, email = NULL, phone = NULL,
+                crate::on_aggregate("UPDATE customers SET first_name = $3, last_name = $3, email = NULL, phone = NULL,
                             address = NULL, notes = NULL, active = false, forgotten = true,
                             version = $4, updated_at = $5
-                      WHERE tenant_id = $1 AND id = $2 AND version < $4",
-                )
-                .bind(tenant)
-                .bind(ev.aggregate_uuid()?)
+                      WHERE tenant_id = $1 AND id = $2 AND version < $4", ev)?
                 .bind(keystore::ERASED)
                 .bind(seq)
                 .bind(e.time)

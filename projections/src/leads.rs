@@ -186,14 +186,10 @@ impl Leads {
                 .await?;
             }
             LeadEvent::LeadDetailsUpdated(d) => {
-                sqlx::query(
-                    "UPDATE leads SET source = $3, priority = $4, estimated_move_date = $5, estimated_value = $6,
+                crate::on_aggregate("UPDATE leads SET source = $3, priority = $4, estimated_move_date = $5, estimated_value = $6,
                             notes = $7, follow_up_date = $8, score = $9, qualification = $10,
                             version = $11, updated_at = $12
-                      WHERE tenant_id = $1 AND id = $2 AND version < $11",
-                )
-                .bind(tenant)
-                .bind(ev.aggregate_uuid()?)
+                      WHERE tenant_id = $1 AND id = $2 AND version < $11", ev)?
                 .bind(&d.source)
                 .bind(d.priority.as_str())
                 .bind(d.estimated_move_date)
@@ -209,12 +205,11 @@ impl Leads {
             }
             LeadEvent::LeadStatusChanged(d) => {
                 let lost_reason = (d.to == LeadStatus::Lost).then_some(d.reason.as_deref());
-                sqlx::query(
+                crate::on_aggregate(
                     "UPDATE leads SET status = $3, lost_reason = $4, version = $5, updated_at = $6
                       WHERE tenant_id = $1 AND id = $2 AND version < $5",
-                )
-                .bind(tenant)
-                .bind(ev.aggregate_uuid()?)
+                    ev,
+                )?
                 .bind(d.to.as_str())
                 .bind(lost_reason.flatten())
                 .bind(seq)
@@ -223,12 +218,11 @@ impl Leads {
                 .await?;
             }
             LeadEvent::LeadAssigned(d) => {
-                sqlx::query(
+                crate::on_aggregate(
                     "UPDATE leads SET assigned_to = $3, version = $4, updated_at = $5
                       WHERE tenant_id = $1 AND id = $2 AND version < $4",
-                )
-                .bind(tenant)
-                .bind(ev.aggregate_uuid()?)
+                    ev,
+                )?
                 .bind(d.assigned_to)
                 .bind(seq)
                 .bind(e.time)
@@ -236,12 +230,8 @@ impl Leads {
                 .await?;
             }
             LeadEvent::LeadFirstContacted(d) => {
-                sqlx::query(
-                    "UPDATE leads SET first_contacted_at = $3, response_seconds = $4, version = $5, updated_at = $6
-                      WHERE tenant_id = $1 AND id = $2 AND version < $5",
-                )
-                .bind(tenant)
-                .bind(ev.aggregate_uuid()?)
+                crate::on_aggregate("UPDATE leads SET first_contacted_at = $3, response_seconds = $4, version = $5, updated_at = $6
+                      WHERE tenant_id = $1 AND id = $2 AND version < $5", ev)?
                 .bind(d.contacted_at)
                 .bind(d.response_seconds)
                 .bind(seq)
@@ -250,16 +240,15 @@ impl Leads {
                 .await?;
             }
             LeadEvent::SalesActivityRecorded(d) => {
-                sqlx::query(
+                crate::on_aggregate(
                     "UPDATE leads SET activity_count = activity_count + 1,
                             last_activity_at = $3, last_activity_type = $4,
                             last_contact_at = CASE WHEN $5::timestamptz IS NULL THEN last_contact_at
                                                    ELSE greatest(last_contact_at, $5) END,
                             version = $6, updated_at = $3
                       WHERE tenant_id = $1 AND id = $2 AND version < $6",
-                )
-                .bind(tenant)
-                .bind(ev.aggregate_uuid()?)
+                    ev,
+                )?
                 .bind(e.time)
                 .bind(d.activity_type.as_str())
                 .bind(d.completed_at)
