@@ -677,13 +677,22 @@ impl Bookkeeper {
         self.published.send_replace(cursor);
     }
 
-    /// Waits until everything up to `cursor` is written down.
+    /// Waits until everything up to `cursor` is written down (at most a
+    /// few seconds: a database that refuses the bookkeeping must not keep
+    /// the relay from recording why it stopped).
     async fn wait_saved(&mut self, cursor: Cursor) {
         self.published(cursor);
-        let _ = self
+        let saved = self
             .saved
-            .wait_for(|saved| (saved.txid, saved.position) >= (cursor.txid, cursor.position))
-            .await;
+            .wait_for(|saved| (saved.txid, saved.position) >= (cursor.txid, cursor.position));
+        if tokio::time::timeout(Duration::from_secs(5), saved)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "the relay's progress is not written down yet; recording the failure anyway"
+            );
+        }
     }
 
     /// Writes down the last progress and stops.
