@@ -31,8 +31,9 @@ pub async fn chain_up_to(conn: &mut PgConnection, upto: Cursor) -> Result<u64, s
         .await?;
         let rows: Vec<(i64, i64, uuid::Uuid, String, Vec<u8>)> = sqlx::query_as(
             "SELECT txid::text::bigint, position, event_id, tenant_id, hash FROM events
-              WHERE (txid, position) > ($1::text::xid8, $2) AND (txid, position) <= ($3::text::xid8, $4)
-              ORDER BY txid, position LIMIT $5",
+              WHERE (events.txid, events.position) > ($1::text::xid8, $2)
+                AND (events.txid, events.position) <= ($3::text::xid8, $4)
+              ORDER BY events.txid, events.position LIMIT $5",
         )
         .bind(last_txid.to_string())
         .bind(last_position)

@@ -80,13 +80,13 @@ async fn window(
 ) -> Result<Option<Range>, sqlx::Error> {
     let bounds: (Option<i64>, Option<i64>, Option<i64>, Option<i64>) = sqlx::query_as(
         "SELECT (SELECT txid::text::bigint FROM events WHERE ($1::text IS NULL OR tenant_id = $1)
-                  AND ($2::timestamptz IS NULL OR recorded_at >= $2) ORDER BY txid, position LIMIT 1),
+                  AND ($2::timestamptz IS NULL OR recorded_at >= $2) ORDER BY events.txid, events.position LIMIT 1),
                 (SELECT position FROM events WHERE ($1::text IS NULL OR tenant_id = $1)
-                  AND ($2::timestamptz IS NULL OR recorded_at >= $2) ORDER BY txid, position LIMIT 1),
+                  AND ($2::timestamptz IS NULL OR recorded_at >= $2) ORDER BY events.txid, events.position LIMIT 1),
                 (SELECT txid::text::bigint FROM events WHERE ($1::text IS NULL OR tenant_id = $1)
-                  AND ($3::timestamptz IS NULL OR recorded_at < $3) ORDER BY txid DESC, position DESC LIMIT 1),
+                  AND ($3::timestamptz IS NULL OR recorded_at < $3) ORDER BY events.txid DESC, events.position DESC LIMIT 1),
                 (SELECT position FROM events WHERE ($1::text IS NULL OR tenant_id = $1)
-                  AND ($3::timestamptz IS NULL OR recorded_at < $3) ORDER BY txid DESC, position DESC LIMIT 1)",
+                  AND ($3::timestamptz IS NULL OR recorded_at < $3) ORDER BY events.txid DESC, events.position DESC LIMIT 1)",
     )
     .bind(tenant)
     .bind(from)

@@ -2,7 +2,7 @@
 //! into the JetStream stream.
 //!
 //! ```text
-//!   events table ──(txid < snapshot xmin, ORDER BY txid, position)──▶ batch
+//!   events table ──(txid < horizon, ORDER BY txid, position)──▶ batch
 //!        ▲                                                              │ publish, pipelined; message i carries
 //!   LISTEN crm_events / poll                                            │ Nats-Msg-Id = event id and
 //!   (announced after commits)                                           │
@@ -352,6 +352,9 @@ pub async fn next_batch(
     cursor: Cursor,
     limit: i64,
 ) -> Result<Vec<EventRow>, sqlx::Error> {
+    // Ordered by the table's columns (`txid` alone would name the selected
+    // bigint and sort every row after the cursor instead of reading the
+    // commit-order index up to the limit).
     // The horizon: the oldest transaction still running that may write
     // events, i.e. of the statement's snapshot's running transactions those
     // not on a projector's connection (which never write events: a trigger
@@ -370,9 +373,9 @@ pub async fn next_batch(
                     WHERE x::text::bigint % 4294967296 NOT IN (SELECT xid FROM readers)),
                   (SELECT pg_snapshot_xmax(s) FROM snap)) AS h)
          SELECT {SELECT_COLUMNS} FROM events, horizon
-          WHERE (txid, position) > ($1::text::xid8, $2)
-            AND txid < horizon.h
-          ORDER BY txid, position
+          WHERE (events.txid, events.position) > ($1::text::xid8, $2)
+            AND events.txid < horizon.h
+          ORDER BY events.txid, events.position
           LIMIT $3"
     );
     let rows = sqlx::query(&sql)
