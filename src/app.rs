@@ -121,8 +121,7 @@ pub async fn start(
             shutdown.clone(),
         ));
     }
-    let mut projector_config = ProjectorConfig::new(&config.nats_stream, &config.subject_prefix);
-    projector_config.on_commit = Some(relay::horizon_moved);
+    let projector_config = ProjectorConfig::new(&config.nats_stream, &config.subject_prefix);
     let projectors: Vec<Arc<dyn Projection>> = match &parts.projectors {
         ProjectorSet::None => Vec::new(),
         ProjectorSet::All => infra.consumers(),

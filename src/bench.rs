@@ -534,22 +534,15 @@ async fn relay_counters(client: &reqwest::Client, base: &str) -> Option<(f64, f6
 /// reach; projections that never started here (a `--projectors` subset)
 /// are not waited for.
 async fn catch_up(config: &Config) -> anyhow::Result<Option<Duration>> {
-    use sqlx::Connection;
     let ended = Instant::now();
-    let mut conn = sqlx::PgConnection::connect(&config.database_url)
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&config.database_url)
         .await
         .context("connecting to DATABASE_URL")?;
-    let target: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
-        .fetch_one(&mut conn)
-        .await?;
+    let target = event_store::lookups::event_count(&pool).await?;
     while ended.elapsed() < Duration::from_secs(30) {
-        let behind: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM projection_checkpoints WHERE state <> 'failed' AND last_seq > 0 AND last_seq < $1",
-        )
-        .bind(target)
-        .fetch_one(&mut conn)
-        .await?;
-        if behind == 0 {
+        if projections::status::behind(&pool, target).await? == 0 {
             return Ok(Some(ended.elapsed()));
         }
         tokio::time::sleep(Duration::from_millis(5)).await;

@@ -307,3 +307,11 @@ pub async fn recorded_at(
     .fetch_optional(pool)
     .await
 }
+
+/// How many events the store holds (with one stream per database, the
+/// stream's head once the relay has caught up).
+pub async fn event_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(pool)
+        .await
+}

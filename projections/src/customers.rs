@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use sqlx::PgConnection;
 use sqlx::types::Json;
 
-use crate::{Keys, ProjectedEvent, Projection, ProjectionError};
+use crate::{ProjectedEvent, Projection, ProjectionError};
 
 pub struct Customers {
     /// Opens the personal fields of customer events.
@@ -66,7 +66,7 @@ impl Projection for Customers {
         conn: &mut PgConnection,
         ev: &ProjectedEvent,
     ) -> Result<(), ProjectionError> {
-        self.apply_with(conn, ev, &Keys::Store(&self.keys)).await
+        self.apply_one(conn, ev).await
     }
 
     /// Registrations in multi-row INSERTs, lead counts in one UPDATE, the
@@ -241,13 +241,12 @@ fn new_lead(event: &LeadEvent) -> Option<uuid::Uuid> {
 }
 
 impl Customers {
-    async fn apply_with(
+    async fn apply_one(
         &self,
         conn: &mut PgConnection,
         ev: &ProjectedEvent,
-        keys: &Keys<'_>,
     ) -> Result<(), ProjectionError> {
-        if let Some(event) = keys.customer_event(ev).await? {
+        if let Some(event) = ev.customer_event(&self.keys).await? {
             self.apply_customer(conn, ev, event).await?;
         } else if let Some(customer) = ev.typed::<LeadEvent>()?.and_then(new_lead) {
             sqlx::query(

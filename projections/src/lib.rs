@@ -62,44 +62,6 @@ pub use status::{ProjectionStatus, status};
 /// (payload `<name>:<last seq>`), for read-your-writes waits.
 pub const READ_MODEL_CHANNEL: &str = "crm_read_models";
 
-/// Where a projection opens personal data from.
-pub(crate) enum Keys<'a> {
-    /// The key store, one query per event.
-    Store(&'a keystore::KeyStore),
-    /// A batch's keys, fetched at once.
-    Prefetched(&'a PrefetchedKeys),
-}
-
-impl Keys<'_> {
-    /// [`Keys::customer_event`] with prefetched keys, without waiting.
-    fn open_now(&self, ev: &ProjectedEvent) -> Result<Option<CustomerEvent>, ProjectionError> {
-        match self {
-            Keys::Prefetched(keys) => {
-                if !ev.has_sealed_fields() {
-                    return ev.customer_event_with(None);
-                }
-                let subject = (ev.event.tenant.to_string(), ev.event.aggregateid.clone());
-                ev.customer_event_with(keys.0.get(&subject).and_then(Option::as_ref))
-            }
-            Keys::Store(_) => Err(ProjectionError::Decode(
-                "opening without prefetched keys".into(),
-            )),
-        }
-    }
-
-    /// The customer event with its personal fields opened (`None` for
-    /// another aggregate's event).
-    pub(crate) async fn customer_event(
-        &self,
-        ev: &ProjectedEvent,
-    ) -> Result<Option<CustomerEvent>, ProjectionError> {
-        match self {
-            Keys::Store(store) => ev.customer_event(store).await,
-            Keys::Prefetched(_) => self.open_now(ev),
-        }
-    }
-}
-
 /// The data keys of a batch's customer events, fetched in one query (never
 /// kept past the batch, so a destroyed key is seen by the next batch).
 pub(crate) struct PrefetchedKeys(
@@ -130,6 +92,16 @@ impl PrefetchedKeys {
 }
 
 impl PrefetchedKeys {
+    /// One customer event with its personal fields opened (`None` for
+    /// another aggregate's event).
+    fn open(&self, ev: &ProjectedEvent) -> Result<Option<CustomerEvent>, ProjectionError> {
+        if !ev.has_sealed_fields() {
+            return ev.customer_event_with(None);
+        }
+        let subject = (ev.event.tenant.to_string(), ev.event.aggregateid.clone());
+        ev.customer_event_with(self.0.get(&subject).and_then(Option::as_ref))
+    }
+
     /// Opens every customer event of a batch (`None` for other aggregates'
     /// events), in order. A large batch (a rebuild's) is opened on every
     /// core: AES-GCM and the decoding of thousands of sealed registrations
@@ -144,7 +116,7 @@ impl PrefetchedKeys {
             if ev.event.aggregatetype == event_schemas::lead::AGGREGATE_TYPE {
                 let _ = ev.typed::<event_schemas::lead::LeadEvent>();
             }
-            Keys::Prefetched(self).open_now(ev)
+            self.open(ev)
         };
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let multi_thread = tokio::runtime::Handle::try_current()

@@ -22,10 +22,6 @@ pub struct ProjectorConfig {
     /// How often a standby worker retries the projection's lock, and a failed
     /// projection checks whether it was reset.
     pub standby_retry: Duration,
-    /// Called after each committed batch (the composition root wakes a relay
-    /// running in the same process: a projector's transaction may have held
-    /// back the events it can read).
-    pub on_commit: Option<fn()>,
 }
 
 impl ProjectorConfig {
@@ -35,7 +31,6 @@ impl ProjectorConfig {
             subject_prefix: subject_prefix.into(),
             batch_size: 256,
             standby_retry: Duration::from_secs(1),
-            on_commit: None,
         }
     }
 
@@ -431,9 +426,6 @@ async fn work(
                     continue 'consumer;
                 }
                 GroupOutcome::Applied { failed } => {
-                    if let Some(on_commit) = config.on_commit {
-                        on_commit();
-                    }
                     record_lag(&events);
                     // One ack for the batch (AckPolicy::All).
                     if let Some(last) = batch.last() {

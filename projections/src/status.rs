@@ -98,3 +98,14 @@ pub async fn status(
     }
     Ok(out)
 }
+
+/// How many started projections (checkpoint past 0, not failed) have not
+/// applied the stream up to `head` yet.
+pub async fn behind(pool: &PgPool, head: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM projection_checkpoints WHERE state <> 'failed' AND last_seq > 0 AND last_seq < $1",
+    )
+    .bind(head)
+    .fetch_one(pool)
+    .await
+}

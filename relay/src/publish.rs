@@ -58,19 +58,6 @@ use uuid::Uuid;
 
 pub const NOTIFY_CHANNEL: &str = "crm_events";
 
-/// Transactions of this process that may have held back the relay's horizon
-/// (the projectors' batches) ended: see [`horizon_moved`].
-static HORIZON: std::sync::LazyLock<tokio::sync::watch::Sender<u64>> =
-    std::sync::LazyLock::new(|| tokio::sync::watch::channel(0).0);
-
-/// Says that a transaction of this process that is not an event commit
-/// ended (a projector's batch): events committed while it ran become
-/// readable to the relay only now, so a relay leading in this process looks
-/// again at once. Never announced to other processes.
-pub fn horizon_moved() {
-    HORIZON.send_modify(|n| *n = n.wrapping_add(1));
-}
-
 /// How many relays lead in this process: while one does, it is woken by
 /// this process's commits directly and [`announce_commits`] stays silent.
 static LEADING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -499,7 +486,6 @@ async fn lead_locked(
 ) -> Result<(), RelayError> {
     let _leading = Leading::start();
     let mut commits = event_store::signal::commits();
-    let mut horizon = HORIZON.subscribe();
     metrics::gauge!("relay_leader", "stream" => config.stream.clone()).set(1.0);
 
     // Only event commits wake the relay; projector commits do not (they
@@ -578,11 +564,6 @@ async fn lead_locked(
                     metrics::counter!("relay_wakeups_total", "stream" => config.stream.clone()).increment(1);
                     metrics::counter!("relay_notifications_total", "stream" => config.stream.clone()).increment(1);
                     quick_repoll = Some(QUICK_REPOLL_FIRST);
-                }
-                // A projector's transaction here ended: what it held back is
-                // readable now (only worth a look while something is due).
-                _ = horizon.changed(), if quick_repoll.is_some() => {
-                    horizon.borrow_and_update();
                 }
                 _ = tokio::time::sleep(pause) => {}
             }

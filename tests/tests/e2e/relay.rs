@@ -193,7 +193,6 @@ async fn a_projector_transaction_does_not_hold_back_publishing_but_an_event_writ
     assert_eq!(env.stream_head().await, 1, "held back by the open writer");
     sqlx::query("COMMIT").execute(&mut *other).await.unwrap();
     sqlx::query("COMMIT").execute(&mut projector).await.unwrap();
-    relay::horizon_moved();
     wait_for_stream(&env, 2).await;
     assert_stream_matches_store(&env).await;
     stop.cancel();
