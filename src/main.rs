@@ -17,6 +17,13 @@ use projections::ProjectorConfig;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+/// mimalloc instead of glibc's malloc: a rebuild and a loaded server spent
+/// 10–15 % of their CPU in glibc's free-list upkeep (`malloc_consolidate`,
+/// `unlink_chunk`) on the many small allocations of decoded JSON events
+/// (docs/operations.md, figures of 2026-12-06).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "crm",
