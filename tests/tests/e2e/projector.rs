@@ -695,3 +695,110 @@ async fn an_unknown_event_type_stops_the_projections_that_read_its_aggregate() {
         handle.await.unwrap();
     }
 }
+
+/// Reads lead events only: every customer event is one it ignores.
+struct LeadsOnly;
+
+#[async_trait::async_trait]
+impl Projection for LeadsOnly {
+    fn name(&self) -> &'static str {
+        "leads_only"
+    }
+    fn version(&self) -> i32 {
+        1
+    }
+    fn tables(&self) -> &'static [&'static str] {
+        &["leads_only"]
+    }
+    fn ddl(&self) -> &'static str {
+        "CREATE TABLE leads_only (seq bigint PRIMARY KEY)"
+    }
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        event: &ProjectedEvent,
+    ) -> Result<(), ProjectionError> {
+        if event.typed::<event_schemas::lead::LeadEvent>()?.is_none() {
+            return Ok(());
+        }
+        sqlx::query("INSERT INTO leads_only (seq) VALUES ($1)")
+            .bind(event.stream_seq as i64)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_a_projection_ignores_costs_it_no_statement_of_its_own() {
+    let app = app_without_projectors().await;
+    // Every statement that moves checkpoints, with the transaction it ran
+    // in and how many checkpoints it moved (a worker's start-up writes move
+    // none).
+    sqlx::raw_sql(
+        "CREATE TABLE public.checkpoint_writes (txid xid8 NOT NULL, moved bigint NOT NULL);
+         CREATE FUNCTION log_checkpoint_writes() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             INSERT INTO public.checkpoint_writes
+             SELECT pg_current_xact_id(), count(*) FROM moved JOIN before USING (name)
+              WHERE moved.last_seq <> before.last_seq
+             HAVING count(*) > 0;
+             RETURN NULL;
+         END $$;
+         CREATE TRIGGER log_checkpoint_writes AFTER UPDATE ON public.projection_checkpoints
+             REFERENCING OLD TABLE AS before NEW TABLE AS moved FOR EACH STATEMENT EXECUTE FUNCTION log_checkpoint_writes();",
+    )
+    .execute(app.pool())
+    .await
+    .unwrap();
+    let head = publish_customers(&app, 12).await as i64;
+    let mut config =
+        ProjectorConfig::new(&app.env.config.nats_stream, &app.env.config.subject_prefix);
+    config.standby_retry = Duration::from_millis(50);
+    let stop = CancellationToken::new();
+    let group = tokio::spawn(projections::run_projectors(
+        app.pool().clone(),
+        app.env.js().clone(),
+        config,
+        vec![
+            Arc::new(Recorder::new("everything")) as Arc<dyn Projection>,
+            Arc::new(LeadsOnly),
+        ],
+        stop.clone(),
+    ));
+    // The projection that ignores every event is at the head all the same.
+    wait_for_checkpoint(app.pool(), "everything", head).await;
+    wait_for_checkpoint(app.pool(), "leads_only", head).await;
+    let written: i64 = sqlx::query_scalar("SELECT count(*) FROM read.leads_only")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(written, 0, "no customer event is written by leads_only");
+    // Its checkpoint moved with the other's, in the batch's one statement:
+    // one checkpoint write per batch, whatever the number of projections.
+    let (statements, transactions, fewest, most): (i64, i64, Option<i64>, Option<i64>) =
+        sqlx::query_as(
+            "SELECT count(*), count(DISTINCT txid::text), min(moved), max(moved) FROM public.checkpoint_writes",
+        )
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert!(statements >= 1);
+    assert_eq!(statements, transactions, "one checkpoint write per batch");
+    assert_eq!((fewest, most), (Some(2), Some(2)), "each moved both projections");
+
+    // A lead event is the one it writes.
+    let admin = app.token("acme", Role::Admin);
+    let customer = app.customer(&admin, "lead@example.com").await;
+    app.lead(&admin, &customer).await;
+    // One registration and one lead opened.
+    let head = head + 2;
+    wait_for_checkpoint(app.pool(), "leads_only", head).await;
+    let written: Vec<i64> = sqlx::query_scalar("SELECT seq FROM read.leads_only")
+        .fetch_all(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(written, vec![head], "only the lead event");
+    stop.cancel();
+    group.await.unwrap();
+}
