@@ -785,7 +785,11 @@ async fn an_event_a_projection_ignores_costs_it_no_statement_of_its_own() {
         .unwrap();
     assert!(statements >= 1);
     assert_eq!(statements, transactions, "one checkpoint write per batch");
-    assert_eq!((fewest, most), (Some(2), Some(2)), "each moved both projections");
+    assert_eq!(
+        (fewest, most),
+        (Some(2), Some(2)),
+        "each moved both projections"
+    );
 
     // A lead event is the one it writes.
     let admin = app.token("acme", Role::Admin);
