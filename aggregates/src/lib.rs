@@ -30,6 +30,8 @@ pub mod pricing;
 pub mod quote;
 pub mod sales;
 pub mod settings;
+pub mod staff;
+pub mod tenant_profile;
 pub mod values;
 
 pub use error::{DomainError, ErrorKind, FieldError, ValidationErrors, Validator};
@@ -44,6 +46,18 @@ pub trait TenantOwned {
 }
 
 impl TenantOwned for customer::Customer {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
+    }
+}
+
+impl TenantOwned for tenant_profile::TenantProfile {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
+    }
+}
+
+impl TenantOwned for staff::StaffMember {
     fn tenant(&self) -> Option<&TenantId> {
         self.tenant_id.as_ref()
     }

@@ -41,6 +41,15 @@
 //! | auditor    | read CLIENT         | read CLIENT             | read CLIENT         |
 //! | sales      | —                   | —                       | —                   |
 //!
+//! | role       | TenantProfile | Staff (OWN: the caller's own entry) |
+//! |------------|---------------|-------------------------------------|
+//! | admin      | all, CLIENT   | all, CLIENT                         |
+//! | manager    | —             | all, CLIENT                         |
+//! | dispatcher | —             | read CLIENT                         |
+//! | auditor    | —             | read CLIENT                         |
+//! | crew       | —             | read OWN                            |
+//! | sales, accountant | —      | —                                   |
+//!
 //! The operations reports need read on what they report: utilization and
 //! maintenance due on Equipment, the inventory valuation on Inventory.
 //!
@@ -102,6 +111,13 @@ pub fn default_scope(role: Role, resource: Resource, action: Action) -> Option<S
         (Accountant | Auditor, Equipment | EquipmentAssignment | Inventory, Read) => {
             Some(Scope::Client)
         }
+        // The tenant and its people. Admins keep the profile; admins and
+        // managers keep the staff directory, dispatchers and auditors read
+        // it, crew read their own entry.
+        (Admin, TenantProfile, _) => Some(Scope::Client),
+        (Admin | Manager, Staff, _) => Some(Scope::Client),
+        (Dispatcher | Auditor, Staff, Read) => Some(Scope::Client),
+        (Crew, Staff, Read) => Some(Scope::Own),
         _ => None,
     }
 }
@@ -359,6 +375,12 @@ mod tests {
                             Role::Accountant | Role::Auditor,
                             Equipment | EquipmentAssignment | Inventory,
                         ) => (*action == Read).then_some(Scope::Client),
+                        (Role::Admin, TenantProfile) => Some(Scope::Client),
+                        (Role::Admin | Role::Manager, Staff) => Some(Scope::Client),
+                        (Role::Dispatcher | Role::Auditor, Staff) => {
+                            (*action == Read).then_some(Scope::Client)
+                        }
+                        (Role::Crew, Staff) => (*action == Read).then_some(Scope::Own),
                         _ => None,
                     };
                     assert_eq!(

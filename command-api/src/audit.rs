@@ -34,8 +34,8 @@ use crate::context::CommandContext;
 use event_store::Store;
 use relay::history;
 
-const KINDS: &str =
-    "Customer, Lead, Quote, Invoice, Equipment, EquipmentAssignment or InventoryItem";
+const KINDS: &str = "Customer, Lead, Quote, Invoice, Equipment, EquipmentAssignment, InventoryItem, \
+     StaffMember or TenantProfile";
 
 /// The entity kinds whose history can be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +47,8 @@ enum Kind {
     Equipment,
     Assignment,
     Inventory,
+    Staff,
+    Profile,
 }
 
 impl Kind {
@@ -61,6 +63,8 @@ impl Kind {
                 Ok(Self::Assignment)
             }
             "inventoryitem" | "inventory" => Ok(Self::Inventory),
+            "staffmember" | "staff-member" | "staff" => Ok(Self::Staff),
+            "tenantprofile" | "tenant-profile" | "profile" => Ok(Self::Profile),
             _ => Err(ApiError::not_found(format!(
                 "no aggregate type `{text}`; use {}",
                 KINDS
@@ -77,6 +81,8 @@ impl Kind {
             Self::Equipment => event_schemas::equipment::AGGREGATE_TYPE,
             Self::Assignment => event_schemas::assignment::AGGREGATE_TYPE,
             Self::Inventory => event_schemas::inventory::AGGREGATE_TYPE,
+            Self::Staff => event_schemas::staff::AGGREGATE_TYPE,
+            Self::Profile => event_schemas::tenant::AGGREGATE_TYPE,
         }
     }
 }
@@ -287,6 +293,18 @@ async fn state(
         Kind::Inventory => json_state(
             state
                 .store::<InventoryItem>()
+                .state_at(tenant, id, version)
+                .await?,
+        ),
+        Kind::Staff => json_state(
+            state
+                .store::<aggregates::staff::StaffMember>()
+                .state_at(tenant, id, version)
+                .await?,
+        ),
+        Kind::Profile => json_state(
+            state
+                .store::<aggregates::tenant_profile::TenantProfile>()
                 .state_at(tenant, id, version)
                 .await?,
         ),

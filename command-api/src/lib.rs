@@ -29,8 +29,10 @@ pub mod leads;
 pub mod money;
 pub mod operations;
 pub mod permissions;
+pub mod profile;
 pub mod quotes;
 pub mod settings;
+pub mod staff;
 
 use std::sync::Arc;
 
@@ -185,6 +187,8 @@ pub fn router(state: CommandState) -> OpenApiRouter {
         invoices::router(),
         finance::router(),
         settings::router(),
+        profile::router(),
+        staff::router(),
         operations::router(),
         permissions::router(),
         audit::router(),

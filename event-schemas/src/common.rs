@@ -150,7 +150,7 @@ impl fmt::Debug for WireEnumInfo {
 /// Every enum declared with [`wire_enum!`] (a test checks the OpenAPI
 /// document's enum schemas against these).
 pub fn wire_enums() -> Vec<WireEnumInfo> {
-    use crate::{assignment, equipment, inventory, money, permissions};
+    use crate::{assignment, equipment, inventory, money, permissions, staff, tenant};
     vec![
         Role::wire_info(),
         LeadStatus::wire_info(),
@@ -175,6 +175,8 @@ pub fn wire_enums() -> Vec<WireEnumInfo> {
         money::FinancialTransactionType::wire_info(),
         money::RecurringInterval::wire_info(),
         assignment::AssignmentStatus::wire_info(),
+        tenant::Weekday::wire_info(),
+        staff::CrewRole::wire_info(),
     ]
 }
 

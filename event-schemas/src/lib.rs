@@ -36,7 +36,10 @@ pub mod lead;
 pub mod metadata;
 pub mod money;
 pub mod permissions;
+pub mod personal;
 pub mod quote;
+pub mod staff;
+pub mod tenant;
 
 pub use common::{
     Address, InvalidTenantId, LeadPriority, LeadStatus, Role, SYSTEM_USER, SalesActivityType,
@@ -96,6 +99,8 @@ pub fn catalogue() -> Vec<EventInfo> {
         equipment::EquipmentEvent::catalogue(),
         assignment::EquipmentAssignmentEvent::catalogue(),
         inventory::InventoryItemEvent::catalogue(),
+        tenant::TenantProfileEvent::catalogue(),
+        staff::StaffMemberEvent::catalogue(),
     ]
     .concat()
 }

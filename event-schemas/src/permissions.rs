@@ -46,6 +46,11 @@ crate::common::wire_enum! {
         EquipmentAssignment => "EQUIPMENT_ASSIGNMENT",
         /// Stock items and their transactions and transfers.
         Inventory => "INVENTORY",
+        /// The tenant's profile: company, locations, time zone, locale,
+        /// email sender, working hours, default job duration.
+        TenantProfile => "TENANT_PROFILE",
+        /// The staff directory (OWN: the caller's own entry).
+        Staff => "STAFF",
     }
 }
 
@@ -111,8 +116,8 @@ pub struct UserPermissionRevoked {
 crate::event_enum! {
     /// Every event of a tenant's permission matrix.
     PermissionEvent for AGGREGATE_TYPE {
-        RolePermissionSet("1.2", "(1.1: sales resources; 1.2: equipment, assignments, inventory) A role's scope for a resource and action was set (or taken away) by an admin."),
-        UserPermissionGranted("1.2", "(1.1: sales resources; 1.2: equipment, assignments, inventory) A user was granted a permission, with a reason and an optional expiry."),
+        RolePermissionSet("1.3", "(1.1: sales resources; 1.2: equipment, assignments, inventory; 1.3: tenant profile, staff) A role's scope for a resource and action was set (or taken away) by an admin."),
+        UserPermissionGranted("1.3", "(1.1: sales resources; 1.2: equipment, assignments, inventory; 1.3: tenant profile, staff) A user was granted a permission, with a reason and an optional expiry."),
         UserPermissionRevoked("1.0", "A user's grant was revoked."),
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  aggregate (plaintext events) ─▶ SealingRepository::persist ─▶ seal personal fields with the
-//!                                        customer's data key, add email_index / phone_index ─▶ events table
+//!             subject's data key (event_schemas::personal), a customer's email_index / phone_index ─▶ events table
 //!  aggregate ◀─ open personal fields (erased if the key was destroyed) ◀─ get_events ◀─ events table
 //! ```
 //!
@@ -16,7 +16,8 @@ use cqrs_es::Aggregate;
 use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
 };
-use event_schemas::customer::{AGGREGATE_TYPE as CUSTOMER, ERASABLE_NAMES, personal_fields};
+use event_schemas::customer::AGGREGATE_TYPE as CUSTOMER;
+use event_schemas::personal;
 use keystore::{KeyError, KeyStore, sealed};
 use postgres_es::PostgresEventRepository;
 use serde_json::{Map, Value};
@@ -135,19 +136,18 @@ fn tenant_of(event: &SerializedEvent) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Seals a customer event's personal fields and adds its blind indexes.
+/// Seals an event's personal fields (a customer's, a staff member's) and
+/// adds a customer's blind indexes.
 pub async fn seal_event(keys: &KeyStore, event: &mut SerializedEvent) -> Result<(), KeyError> {
     seal_event_with(keys, event, None).await
 }
 
-/// A customer's first event that has personal fields: its subject needs a
-/// new data key (tenant, subject).
+/// The first event of a subject (a customer, a staff member) that has
+/// personal fields: its subject needs a new data key (tenant, subject).
 fn needs_new_key(event: &SerializedEvent) -> Option<(String, String)> {
-    (event.aggregate_type == CUSTOMER
-        && event.sequence == 1
-        && !personal_fields(&event.event_type).is_empty())
-    .then(|| tenant_of(event).map(|tenant| (tenant, event.aggregate_id.clone())))
-    .flatten()
+    (event.sequence == 1 && !personal::fields(&event.aggregate_type, &event.event_type).is_empty())
+        .then(|| tenant_of(event).map(|tenant| (tenant, event.aggregate_id.clone())))
+        .flatten()
 }
 
 /// [`seal_event`] with the data key given (`None`: the subject's, from the
@@ -157,14 +157,18 @@ async fn seal_event_with(
     event: &mut SerializedEvent,
     given: Option<&keystore::Key>,
 ) -> Result<(), KeyError> {
-    let fields = personal_fields(&event.event_type);
-    if event.aggregate_type != CUSTOMER || fields.is_empty() {
+    let fields = personal::fields(&event.aggregate_type, &event.event_type);
+    if fields.is_empty() {
         return Ok(());
     }
     let Some(tenant) = tenant_of(event) else {
         return Ok(());
     };
-    let (aggregate_id, sequence) = (event.aggregate_id.clone(), event.sequence as i64);
+    let (aggregate_type, aggregate_id, sequence) = (
+        event.aggregate_type.clone(),
+        event.aggregate_id.clone(),
+        event.sequence as i64,
+    );
     let dek = match given {
         Some(dek) => dek.clone(),
         None if sequence == 1 => keys.first_data_key(&tenant, &aggregate_id).await?,
@@ -173,7 +177,14 @@ async fn seal_event_with(
     let Some(data) = data_mut(event) else {
         return Ok(());
     };
-    // Blind indexes of the normalized values, before they are sealed.
+    // Blind indexes of a customer's normalized values (its contact
+    // claims), before they are sealed.
+    if aggregate_type != CUSTOMER {
+        sealed::seal_fields(&dek, data, fields, |f| {
+            sealed::aad(&aggregate_type, &aggregate_id, sequence, f)
+        });
+        return Ok(());
+    }
     if let Some(email) = data
         .get("email")
         .and_then(Value::as_str)
@@ -187,15 +198,15 @@ async fn seal_event_with(
         data.insert("phone_index".into(), Value::String(index));
     }
     sealed::seal_fields(&dek, data, fields, |f| {
-        sealed::aad(CUSTOMER, &aggregate_id, sequence, f)
+        sealed::aad(&aggregate_type, &aggregate_id, sequence, f)
     });
     Ok(())
 }
 
-/// Opens a customer event's personal fields; a destroyed key erases them.
+/// Opens an event's personal fields; a destroyed key erases them.
 pub async fn open_event(keys: &KeyStore, event: &mut SerializedEvent) -> Result<(), KeyError> {
-    let fields = personal_fields(&event.event_type);
-    if event.aggregate_type != CUSTOMER || fields.is_empty() {
+    let fields = personal::fields(&event.aggregate_type, &event.event_type);
+    if fields.is_empty() {
         return Ok(());
     }
     let Some(tenant) = tenant_of(event) else {
@@ -215,9 +226,11 @@ pub async fn open_event(keys: &KeyStore, event: &mut SerializedEvent) -> Result<
         return Ok(());
     }
     let dek = keys.existing_data_key(&tenant, &aggregate_id).await?;
+    let aggregate_type = event.aggregate_type.clone();
+    let erasable = personal::erasable_names(&aggregate_type);
     if let Some(data) = data_mut(event) {
-        sealed::open_fields(dek.as_ref(), data, fields, ERASABLE_NAMES, |f| {
-            sealed::aad(CUSTOMER, &aggregate_id, sequence, f)
+        sealed::open_fields(dek.as_ref(), data, fields, erasable, |f| {
+            sealed::aad(&aggregate_type, &aggregate_id, sequence, f)
         })?;
     }
     Ok(())

@@ -44,6 +44,7 @@ pub mod queries;
 pub mod quotes;
 pub mod rebuild;
 pub mod runner;
+pub mod staff;
 pub mod status;
 pub mod timeline;
 
@@ -75,7 +76,10 @@ impl PrefetchedKeys {
     ) -> Result<Self, ProjectionError> {
         let subjects: Vec<(String, String)> = events
             .iter()
-            .filter(|ev| ev.has_sealed_fields())
+            .filter(|ev| {
+                ev.event.aggregatetype == event_schemas::customer::AGGREGATE_TYPE
+                    && ev.has_sealed_fields()
+            })
             .map(|ev| (ev.event.tenant.to_string(), ev.event.aggregateid.clone()))
             .collect::<std::collections::HashSet<_>>()
             .into_iter()
@@ -204,7 +208,7 @@ impl ProjectedEvent {
         let decoded = self.decoded.get_or_init(|| {
             let event = if self.has_sealed_fields() {
                 Err(format!(
-                    "{} (stream seq {}) holds sealed personal fields: decode it with `customer_event`",
+                    "{} (stream seq {}) holds sealed personal fields: open it with `opened`",
                     self.event.event_type, self.stream_seq
                 ))
             } else {
@@ -243,28 +247,38 @@ impl ProjectedEvent {
         &self,
         keys: &keystore::KeyStore,
     ) -> Result<Option<CustomerEvent>, ProjectionError> {
-        if !self.has_sealed_fields() {
-            return self.customer_event_with(None);
+        self.opened::<CustomerEvent>(keys).await
+    }
+
+    /// [`Self::typed`] for the events of an aggregate with personal data
+    /// (`event_schemas::personal`), its sealed fields opened with the
+    /// subject's data key (or erased once it is destroyed); `None` for
+    /// another aggregate's event.
+    pub async fn opened<E>(&self, keys: &keystore::KeyStore) -> Result<Option<E>, ProjectionError>
+    where
+        E: TypedEvent + Clone + Send + Sync + 'static,
+    {
+        if self.event.aggregatetype != E::AGGREGATE_TYPE || !self.has_sealed_fields() {
+            return self.open_with::<E>(None);
         }
         let key = keys
             .existing_data_key(self.event.tenant.as_str(), &self.event.aggregateid)
             .await
             .map_err(key_error)?;
-        self.customer_event_with(key.as_ref())
+        self.open_with::<E>(key.as_ref())
     }
 
     /// Whether the payload holds sealed personal fields (which need the
     /// subject's data key).
     pub fn has_sealed_fields(&self) -> bool {
-        if self.event.aggregatetype != event_schemas::customer::AGGREGATE_TYPE {
-            return false;
-        }
-        let fields = event_schemas::customer::personal_fields(&self.event.event_type);
-        self.event.data.as_object().is_some_and(|object| {
-            fields
-                .iter()
-                .any(|f| object.get(*f).is_some_and(keystore::sealed::is_sealed))
-        })
+        let fields =
+            event_schemas::personal::fields(&self.event.aggregatetype, &self.event.event_type);
+        !fields.is_empty()
+            && self.event.data.as_object().is_some_and(|object| {
+                fields
+                    .iter()
+                    .any(|f| object.get(*f).is_some_and(keystore::sealed::is_sealed))
+            })
     }
 
     /// [`Self::customer_event`] with the subject's key already at hand
@@ -273,18 +287,30 @@ impl ProjectedEvent {
         &self,
         key: Option<&keystore::Key>,
     ) -> Result<Option<CustomerEvent>, ProjectionError> {
-        use event_schemas::customer::{AGGREGATE_TYPE, ERASABLE_NAMES, personal_fields};
+        self.open_with::<CustomerEvent>(key)
+    }
+
+    /// [`Self::opened`] with the subject's key already at hand (`None`:
+    /// destroyed or never made).
+    pub fn open_with<E>(&self, key: Option<&keystore::Key>) -> Result<Option<E>, ProjectionError>
+    where
+        E: TypedEvent + Clone + Send + Sync + 'static,
+    {
         use keystore::sealed;
+        if self.event.aggregatetype != E::AGGREGATE_TYPE {
+            return Ok(None);
+        }
         if !self.has_sealed_fields() {
             // Nothing to open: the decoding every projection shares.
-            return Ok(self.typed::<CustomerEvent>()?.cloned());
+            return Ok(self.typed::<E>()?.cloned());
         }
         let e = &self.event;
-        let fields = personal_fields(&e.event_type);
+        let fields = event_schemas::personal::fields(&e.aggregatetype, &e.event_type);
+        let erasable = event_schemas::personal::erasable_names(&e.aggregatetype);
         let mut data = e.data.clone();
         if let Some(object) = data.as_object_mut() {
-            sealed::open_fields(key, object, fields, ERASABLE_NAMES, |f| {
-                sealed::aad(AGGREGATE_TYPE, &e.aggregateid, e.sequence, f)
+            sealed::open_fields(key, object, fields, erasable, |f| {
+                sealed::aad(&e.aggregatetype, &e.aggregateid, e.sequence, f)
             })
             .map_err(|err| {
                 ProjectionError::Decode(format!(
@@ -433,7 +459,8 @@ pub trait Projection: Send + Sync {
 pub fn all(keys: Arc<keystore::KeyStore>) -> Vec<Arc<dyn Projection>> {
     vec![
         Arc::new(customers::Customers { keys: keys.clone() }),
-        Arc::new(leads::Leads { keys }),
+        Arc::new(leads::Leads { keys: keys.clone() }),
+        Arc::new(staff::Staff { keys }),
         Arc::new(timeline::LeadTimeline),
         Arc::new(audit::AuditTrail),
         Arc::new(quotes::Quotes),

@@ -24,6 +24,7 @@ pub mod leads;
 pub mod ops_reports;
 pub mod quotes;
 pub mod reports;
+pub mod staff;
 pub mod wait;
 
 use std::sync::Arc;
@@ -73,6 +74,7 @@ pub fn router(state: QueryState) -> OpenApiRouter {
         assignments::router(),
         inventory::router(),
         ops_reports::router(),
+        staff::router(),
     ];
     modules
         .into_iter()

@@ -44,6 +44,7 @@ pub mod owners {
     pub const EQUIPMENT: &str = queries::equipment::PROJECTION;
     pub const ASSIGNMENTS: &str = queries::assignments::PROJECTION;
     pub const INVENTORY: &str = queries::inventory::PROJECTION;
+    pub const STAFF: &str = queries::staff::PROJECTION;
     pub const ALL: &[&str] = &[
         CUSTOMERS,
         LEADS,
@@ -52,6 +53,7 @@ pub mod owners {
         EQUIPMENT,
         ASSIGNMENTS,
         INVENTORY,
+        STAFF,
     ];
 }
 /// The channel the projectors notify after each batch.

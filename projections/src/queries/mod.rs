@@ -26,6 +26,7 @@ pub mod leads;
 pub mod ledger;
 pub mod quotes;
 pub mod reports;
+pub mod staff;
 pub mod timeline;
 
 #[cfg(test)]
@@ -229,5 +230,6 @@ pub(crate) fn column_sets() -> Vec<(&'static str, &'static str, &'static str)> {
             inventory::TRANSACTIONS,
             inventory::TRANSACTION_COLUMNS,
         ),
+        (staff::PROJECTION, staff::TABLE, staff::COLUMNS),
     ]
 }

@@ -261,6 +261,19 @@ async fn check(pool: &PgPool) -> Result<(), sqlx::Error> {
     )
     .await?;
     inventory::valuation(pool, &tenant).await?;
+    staff::get(pool, &tenant, id).await?;
+    staff::list(
+        pool,
+        &tenant,
+        &limited,
+        &staff::StaffFilter {
+            location_id: Some("north".into()),
+            role: Some("DRIVER".into()),
+            active: Some(true),
+        },
+        newest,
+    )
+    .await?;
     reports::ar_aging(pool, &tenant, day).await?;
     for key in [
         reports::RevenueKey::Month,

@@ -2021,6 +2021,12 @@ async fn the_openapi_document_is_3_1_and_documents_every_route_of_the_contract()
         ("get", "/v1/reports/equipment-utilization"),
         ("get", "/v1/reports/maintenance-due"),
         ("get", "/v1/reports/inventory-valuation"),
+        ("get", "/v1/tenant/profile"),
+        ("put", "/v1/tenant/profile"),
+        ("post", "/v1/staff"),
+        ("patch", "/v1/staff/{user_id}"),
+        ("get", "/v1/staff/{user_id}"),
+        ("get", "/v1/staff"),
         ("get", "/healthz"),
         ("get", "/readyz"),
         ("get", "/metrics"),
@@ -2064,6 +2070,7 @@ async fn every_operation_in_the_openapi_document_is_served_by_the_router() {
             .replace("{grant_id}", &Uuid::new_v4().to_string())
             .replace("{payment_id}", &Uuid::new_v4().to_string())
             .replace("{mid}", &Uuid::new_v4().to_string())
+            .replace("{user_id}", &Uuid::new_v4().to_string())
             .replace("{role}", "sales")
             .replace("{resource}", "LEAD")
             .replace("{action}", "READ");

@@ -25,5 +25,6 @@ mod roles;
 mod sales_flow;
 mod sales_read;
 mod services;
+mod staff;
 mod tenancy;
 mod walkthrough;

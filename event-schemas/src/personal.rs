@@ -1,0 +1,33 @@
+//! Which fields of which events are personal data: sealed with the
+//! subject's data key when stored (`event_store::sealing`), opened by the
+//! readers that hold the key store, unreadable once the key is destroyed.
+//! The subject of an event is its aggregate (its own data key).
+
+use crate::{customer, staff};
+
+/// The personal fields of `event_type` of `aggregate_type` (none for an
+/// aggregate without personal data).
+pub fn fields(aggregate_type: &str, event_type: &str) -> &'static [&'static str] {
+    match aggregate_type {
+        customer::AGGREGATE_TYPE => customer::personal_fields(event_type),
+        staff::AGGREGATE_TYPE => staff::personal_fields(event_type),
+        _ => &[],
+    }
+}
+
+/// Personal fields that read `[erased]` once the key is destroyed (a name a
+/// reader still needs a text for); the others read `null`.
+pub fn erasable_names(aggregate_type: &str) -> &'static [&'static str] {
+    match aggregate_type {
+        customer::AGGREGATE_TYPE => customer::ERASABLE_NAMES,
+        _ => &[],
+    }
+}
+
+/// Whether events of `aggregate_type` can hold personal data.
+pub fn has_personal_data(aggregate_type: &str) -> bool {
+    matches!(
+        aggregate_type,
+        customer::AGGREGATE_TYPE | staff::AGGREGATE_TYPE
+    )
+}
