@@ -28,6 +28,7 @@ pub mod patch;
 pub mod permissions;
 pub mod pricing;
 pub mod quote;
+pub mod recurrence;
 pub mod sales;
 pub mod settings;
 pub mod staff;
