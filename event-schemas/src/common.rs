@@ -150,7 +150,9 @@ impl fmt::Debug for WireEnumInfo {
 /// Every enum declared with [`wire_enum!`] (a test checks the OpenAPI
 /// document's enum schemas against these).
 pub fn wire_enums() -> Vec<WireEnumInfo> {
-    use crate::{assignment, equipment, inventory, money, permissions, staff, tenant};
+    use crate::{
+        assignment, availability, equipment, inventory, money, permissions, schedule, staff, tenant,
+    };
     vec![
         Role::wire_info(),
         LeadStatus::wire_info(),
@@ -177,6 +179,11 @@ pub fn wire_enums() -> Vec<WireEnumInfo> {
         assignment::AssignmentStatus::wire_info(),
         tenant::Weekday::wire_info(),
         staff::CrewRole::wire_info(),
+        schedule::ScheduleType::wire_info(),
+        schedule::SchedulePriority::wire_info(),
+        schedule::ScheduleStatus::wire_info(),
+        schedule::CrewResponse::wire_info(),
+        availability::AvailabilityType::wire_info(),
     ]
 }
 

@@ -24,6 +24,7 @@
 
 pub mod assignment;
 pub mod audit;
+pub mod availability;
 pub mod common;
 pub mod customer;
 pub mod envelope;
@@ -38,6 +39,7 @@ pub mod money;
 pub mod permissions;
 pub mod personal;
 pub mod quote;
+pub mod schedule;
 pub mod staff;
 pub mod tenant;
 
@@ -101,6 +103,8 @@ pub fn catalogue() -> Vec<EventInfo> {
         inventory::InventoryItemEvent::catalogue(),
         tenant::TenantProfileEvent::catalogue(),
         staff::StaffMemberEvent::catalogue(),
+        schedule::ScheduleEvent::catalogue(),
+        availability::AvailabilityEvent::catalogue(),
     ]
     .concat()
 }
