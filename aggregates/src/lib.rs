@@ -30,6 +30,7 @@ pub mod pricing;
 pub mod quote;
 pub mod recurrence;
 pub mod sales;
+pub mod schedule;
 pub mod settings;
 pub mod staff;
 pub mod tenant_profile;
@@ -53,6 +54,12 @@ impl TenantOwned for customer::Customer {
 }
 
 impl TenantOwned for tenant_profile::TenantProfile {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
+    }
+}
+
+impl TenantOwned for schedule::Schedule {
     fn tenant(&self) -> Option<&TenantId> {
         self.tenant_id.as_ref()
     }
