@@ -221,7 +221,11 @@ fn check_location(v: &mut Validator, value: &str, known: &[String]) -> Option<St
     Some(id)
 }
 
-fn check_period(v: &mut Validator, starts_at: DateTime<FixedOffset>, ends_at: DateTime<FixedOffset>) {
+fn check_period(
+    v: &mut Validator,
+    starts_at: DateTime<FixedOffset>,
+    ends_at: DateTime<FixedOffset>,
+) {
     if ends_at <= starts_at {
         v.error("ends_at", "must be after starts_at");
     } else if ends_at - starts_at > Duration::days(MAX_SCHEDULE_DAYS) {
@@ -301,7 +305,11 @@ fn check_ids(v: &mut Validator, field: &str, ids: &[Uuid]) -> Vec<Uuid> {
 }
 
 impl Schedule {
-    fn transition(&self, action: &'static str, allowed: &[ScheduleStatus]) -> Result<(), ScheduleError> {
+    fn transition(
+        &self,
+        action: &'static str,
+        allowed: &[ScheduleStatus],
+    ) -> Result<(), ScheduleError> {
         let status = self.status.ok_or(ScheduleError::NotFound)?;
         if allowed.contains(&status) {
             Ok(())

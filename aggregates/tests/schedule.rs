@@ -79,7 +79,10 @@ fn create(input: ScheduleInput) -> ScheduleAction {
     }
 }
 
-fn run(history: &[ScheduleEvent], action: ScheduleAction) -> Result<Vec<ScheduleEvent>, ScheduleError> {
+fn run(
+    history: &[ScheduleEvent],
+    action: ScheduleAction,
+) -> Result<Vec<ScheduleEvent>, ScheduleError> {
     TestFramework::<Schedule>::with(())
         .given(history.to_vec())
         .when(ScheduleCommand {
@@ -135,13 +138,23 @@ fn a_schedule_is_created_scheduled_with_its_crew_invited() {
             },
         ]
     );
-    assert_eq!(e.starts_at.offset().local_minus_utc(), -4 * 3600, "the offset is kept");
-    assert_eq!((e.equipment_ids.clone(), e.vehicle_ids.clone()), (vec![DOLLY], vec![TRUCK]));
+    assert_eq!(
+        e.starts_at.offset().local_minus_utc(),
+        -4 * 3600,
+        "the offset is kept"
+    );
+    assert_eq!(
+        (e.equipment_ids.clone(), e.vehicle_ids.clone()),
+        (vec![DOLLY], vec![TRUCK])
+    );
     let s = fold(&events);
     assert_eq!(s.status, Some(ScheduleStatus::Scheduled));
     assert_eq!(s.equipment(), vec![DOLLY, TRUCK]);
     assert!(s.on_crew(SAM) && !s.on_crew(LEE));
-    assert_eq!(run(&events, create(input())), Err(ScheduleError::AlreadyExists));
+    assert_eq!(
+        run(&events, create(input())),
+        Err(ScheduleError::AlreadyExists)
+    );
 }
 
 #[test]
@@ -183,12 +196,14 @@ fn a_bad_schedule_names_every_field() {
 fn a_change_records_details_crew_and_equipment_apart_and_keeps_answers() {
     let history = then(
         created(),
-        vec![CrewMemberResponded {
-            user_id: DANA,
-            response: CrewResponse::Accepted,
-            responded_at: at(),
-        }
-        .into()],
+        vec![
+            CrewMemberResponded {
+                user_id: DANA,
+                response: CrewResponse::Accepted,
+                responded_at: at(),
+            }
+            .into(),
+        ],
     );
     let events = run(
         &history,
@@ -202,19 +217,36 @@ fn a_change_records_details_crew_and_equipment_apart_and_keeps_answers() {
     )
     .unwrap();
     assert_eq!(events.len(), 3);
-    let ScheduleEvent::ScheduleDetailsUpdated(ScheduleDetailsUpdated { changed_fields, .. }) = &events[0] else {
+    let ScheduleEvent::ScheduleDetailsUpdated(ScheduleDetailsUpdated { changed_fields, .. }) =
+        &events[0]
+    else {
         panic!("{events:?}")
     };
-    assert_eq!(changed_fields, &vec!["title".to_owned(), "priority".to_owned()]);
+    assert_eq!(
+        changed_fields,
+        &vec!["title".to_owned(), "priority".to_owned()]
+    );
     let ScheduleEvent::ScheduleCrewChanged(ScheduleCrewChanged { crew, .. }) = &events[1] else {
         panic!("{events:?}")
     };
-    assert_eq!(crew[0].response, CrewResponse::Accepted, "Dana's answer stays");
+    assert_eq!(
+        crew[0].response,
+        CrewResponse::Accepted,
+        "Dana's answer stays"
+    );
     assert_eq!(crew[0].role, CrewRole::Mover);
-    let ScheduleEvent::ScheduleEquipmentChanged(ScheduleEquipmentChanged { vehicle_ids, equipment_ids, .. }) = &events[2] else {
+    let ScheduleEvent::ScheduleEquipmentChanged(ScheduleEquipmentChanged {
+        vehicle_ids,
+        equipment_ids,
+        ..
+    }) = &events[2]
+    else {
         panic!("{events:?}")
     };
-    assert_eq!((equipment_ids.clone(), vehicle_ids.clone()), (vec![DOLLY], vec![]));
+    assert_eq!(
+        (equipment_ids.clone(), vehicle_ids.clone()),
+        (vec![DOLLY], vec![])
+    );
     // Nothing changed: nothing recorded.
     assert_eq!(
         run(
@@ -242,16 +274,18 @@ fn rescheduling_records_the_old_and_new_times_and_stays_scheduled() {
     .unwrap();
     assert_eq!(
         events,
-        vec![ScheduleRescheduled {
-            previous_starts_at: t("2027-05-10T08:00:00-04:00"),
-            previous_ends_at: t("2027-05-10T12:00:00-04:00"),
-            starts_at: t("2027-05-11T13:00:00Z"),
-            ends_at: t("2027-05-11T17:00:00Z"),
-            reason: Some("customer asked".into()),
-            rescheduled_by: ACTOR,
-            rescheduled_at: at(),
-        }
-        .into()]
+        vec![
+            ScheduleRescheduled {
+                previous_starts_at: t("2027-05-10T08:00:00-04:00"),
+                previous_ends_at: t("2027-05-10T12:00:00-04:00"),
+                starts_at: t("2027-05-11T13:00:00Z"),
+                ends_at: t("2027-05-11T17:00:00Z"),
+                reason: Some("customer asked".into()),
+                rescheduled_by: ACTOR,
+                rescheduled_at: at(),
+            }
+            .into()
+        ]
     );
     let s = fold(&then(created(), events));
     assert_eq!(s.status, Some(ScheduleStatus::Scheduled));
@@ -274,17 +308,43 @@ fn rescheduling_records_the_old_and_new_times_and_stays_scheduled() {
 #[test]
 fn the_status_moves_scheduled_in_progress_completed_or_cancelled() {
     let started = then(created(), run(&created(), ScheduleAction::Start).unwrap());
-    assert!(matches!(started.last(), Some(ScheduleEvent::ScheduleStarted(ScheduleStarted { .. }))));
-    let completed = run(&started, ScheduleAction::Complete { notes: Some("ok".into()) }).unwrap();
-    assert!(matches!(completed.as_slice(), [ScheduleEvent::ScheduleCompleted(ScheduleCompleted { .. })]));
+    assert!(matches!(
+        started.last(),
+        Some(ScheduleEvent::ScheduleStarted(ScheduleStarted { .. }))
+    ));
+    let completed = run(
+        &started,
+        ScheduleAction::Complete {
+            notes: Some("ok".into()),
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        completed.as_slice(),
+        [ScheduleEvent::ScheduleCompleted(ScheduleCompleted { .. })]
+    ));
     let done = then(started.clone(), completed);
     assert_eq!(fold(&done).status, Some(ScheduleStatus::Completed));
-    let cancelled = run(&created(), ScheduleAction::Cancel { reason: "rain".into() }).unwrap();
-    assert!(matches!(cancelled.as_slice(), [ScheduleEvent::ScheduleCancelled(ScheduleCancelled { .. })]));
+    let cancelled = run(
+        &created(),
+        ScheduleAction::Cancel {
+            reason: "rain".into(),
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        cancelled.as_slice(),
+        [ScheduleEvent::ScheduleCancelled(ScheduleCancelled { .. })]
+    ));
 
     let illegal = |history: &[ScheduleEvent], action| match run(history, action) {
         Err(e @ ScheduleError::IllegalTransition { .. }) => {
-            assert!(matches!(e.kind(), ErrorKind::Conflict { rule: "schedule.illegal-transition" }));
+            assert!(matches!(
+                e.kind(),
+                ErrorKind::Conflict {
+                    rule: "schedule.illegal-transition"
+                }
+            ));
         }
         other => panic!("expected an illegal transition, got {other:?}"),
     };
@@ -298,13 +358,24 @@ fn the_status_moves_scheduled_in_progress_completed_or_cancelled() {
             reason: None,
         },
     );
-    illegal(&done, ScheduleAction::Cancel { reason: "late".into() });
+    illegal(
+        &done,
+        ScheduleAction::Cancel {
+            reason: "late".into(),
+        },
+    );
     illegal(&done, ScheduleAction::Update(SchedulePatch::default()));
     assert_eq!(
-        fields(run(&created(), ScheduleAction::Cancel { reason: "".into() })),
+        fields(run(
+            &created(),
+            ScheduleAction::Cancel { reason: "".into() }
+        )),
         vec!["reason"]
     );
-    assert_eq!(run(&[], ScheduleAction::Start), Err(ScheduleError::NotFound));
+    assert_eq!(
+        run(&[], ScheduleAction::Start),
+        Err(ScheduleError::NotFound)
+    );
 }
 
 #[test]
@@ -319,12 +390,14 @@ fn crew_members_accept_or_decline_their_own_slot() {
     .unwrap();
     assert_eq!(
         declined,
-        vec![CrewMemberResponded {
-            user_id: SAM,
-            response: CrewResponse::Declined,
-            responded_at: at()
-        }
-        .into()]
+        vec![
+            CrewMemberResponded {
+                user_id: SAM,
+                response: CrewResponse::Declined,
+                responded_at: at()
+            }
+            .into()
+        ]
     );
     let s = fold(&then(created(), declined.clone()));
     assert!(!s.crew()[1].holds_slot());

@@ -50,6 +50,13 @@
 //! | crew       | —             | read OWN                            |
 //! | sales, accountant | —      | —                                   |
 //!
+//! | role       | Schedule (OWN: on its crew; UPDATE: change, start, complete, reschedule; DELETE: cancel) | Availability (OWN: the caller's own) |
+//! |------------|-----------------------------|-----------------------------|
+//! | admin, manager, dispatcher | all, CLIENT | all, CLIENT                 |
+//! | crew       | read OWN (and answer their own invitations) | create/read/delete OWN |
+//! | auditor    | read CLIENT                 | read CLIENT                 |
+//! | sales, accountant | —                    | —                           |
+//!
 //! The operations reports need read on what they report: utilization and
 //! maintenance due on Equipment, the inventory valuation on Inventory.
 //!
@@ -118,6 +125,13 @@ pub fn default_scope(role: Role, resource: Resource, action: Action) -> Option<S
         (Admin | Manager, Staff, _) => Some(Scope::Client),
         (Dispatcher | Auditor, Staff, Read) => Some(Scope::Client),
         (Crew, Staff, Read) => Some(Scope::Own),
+        // Scheduling. Dispatchers and managers schedule; crew see and
+        // answer their own schedules and keep their own availability;
+        // auditors read everything.
+        (Admin | Manager | Dispatcher, Schedule | Availability, _) => Some(Scope::Client),
+        (Crew, Schedule, Read) => Some(Scope::Own),
+        (Crew, Availability, Create | Read | Delete) => Some(Scope::Own),
+        (Auditor, Schedule | Availability, Read) => Some(Scope::Client),
         _ => None,
     }
 }
@@ -381,6 +395,17 @@ mod tests {
                             (*action == Read).then_some(Scope::Client)
                         }
                         (Role::Crew, Staff) => (*action == Read).then_some(Scope::Own),
+                        (
+                            Role::Admin | Role::Manager | Role::Dispatcher,
+                            Schedule | Availability,
+                        ) => Some(Scope::Client),
+                        (Role::Crew, Schedule) => (*action == Read).then_some(Scope::Own),
+                        (Role::Crew, Availability) => {
+                            matches!(action, Create | Read | Delete).then_some(Scope::Own)
+                        }
+                        (Role::Auditor, Schedule | Availability) => {
+                            (*action == Read).then_some(Scope::Client)
+                        }
                         _ => None,
                     };
                     assert_eq!(

@@ -94,6 +94,16 @@ impl ApiError {
         self.0.status
     }
 
+    /// The business rule a 409 names (`booking.overlap`, …).
+    pub fn rule(&self) -> Option<&str> {
+        self.0.rule.as_deref()
+    }
+
+    /// Whether this is a 409 naming `rule`.
+    pub fn is_conflict_rule(&self, rule: &str) -> bool {
+        self.0.status == StatusCode::CONFLICT && self.rule() == Some(rule)
+    }
+
     pub fn kind(&self) -> &'static str {
         self.0.kind
     }

@@ -31,6 +31,7 @@ pub mod operations;
 pub mod permissions;
 pub mod profile;
 pub mod quotes;
+pub mod schedules;
 pub mod settings;
 pub mod staff;
 
@@ -189,6 +190,7 @@ pub fn router(state: CommandState) -> OpenApiRouter {
         settings::router(),
         profile::router(),
         staff::router(),
+        schedules::router(),
         operations::router(),
         permissions::router(),
         audit::router(),

@@ -531,11 +531,15 @@ async fn overlapping(
     let described: Vec<String> = rows
         .iter()
         .map(|b| {
-            let (id, start, end) = (&b.booking_id, b.starts_at, b.ends_at);
-            let what = if b.kind == "maintenance" {
-                "maintenance window"
-            } else {
-                "assignment"
+            let (start, end) = (b.starts_at, b.ends_at);
+            // A schedule's booking is `<schedule id>/<equipment id>`.
+            let (what, id) = match b.kind.as_str() {
+                "maintenance" => ("maintenance window", b.booking_id.as_str()),
+                "schedule" => (
+                    "schedule",
+                    b.booking_id.split('/').next().unwrap_or_default(),
+                ),
+                _ => ("assignment", b.booking_id.as_str()),
             };
             format!("{what} {id} ({start} to {end})")
         })

@@ -51,6 +51,11 @@ crate::common::wire_enum! {
         TenantProfile => "TENANT_PROFILE",
         /// The staff directory (OWN: the caller's own entry).
         Staff => "STAFF",
+        /// Schedules (OWN: the caller is on the crew; UPDATE also starts,
+        /// completes and reschedules; DELETE cancels).
+        Schedule => "SCHEDULE",
+        /// Availability entries (OWN: the caller's own).
+        Availability => "AVAILABILITY",
     }
 }
 
@@ -116,8 +121,8 @@ pub struct UserPermissionRevoked {
 crate::event_enum! {
     /// Every event of a tenant's permission matrix.
     PermissionEvent for AGGREGATE_TYPE {
-        RolePermissionSet("1.3", "(1.1: sales resources; 1.2: equipment, assignments, inventory; 1.3: tenant profile, staff) A role's scope for a resource and action was set (or taken away) by an admin."),
-        UserPermissionGranted("1.3", "(1.1: sales resources; 1.2: equipment, assignments, inventory; 1.3: tenant profile, staff) A user was granted a permission, with a reason and an optional expiry."),
+        RolePermissionSet("1.3", "(1.1: sales resources; 1.2: equipment, assignments, inventory; 1.3: tenant profile, staff, schedules, availability) A role's scope for a resource and action was set (or taken away) by an admin."),
+        UserPermissionGranted("1.3", "(1.1: sales resources; 1.2: equipment, assignments, inventory; 1.3: tenant profile, staff, schedules, availability) A user was granted a permission, with a reason and an optional expiry."),
         UserPermissionRevoked("1.0", "A user's grant was revoked."),
     }
 }

@@ -196,6 +196,9 @@ pub struct CrewMemberResponded {
 
 crate::event_enum! {
     /// Every event of a `Schedule`.
+    // Events live for one command or one message; boxing the creation
+    // would cost every reader an indirection for nothing.
+    #[allow(clippy::large_enum_variant)]
     ScheduleEvent for AGGREGATE_TYPE {
         ScheduleCreated("1.0", "A schedule was created (SCHEDULED) with its crew, equipment and vehicles."),
         ScheduleDetailsUpdated("1.0", "Title, description, priority or location changed."),

@@ -48,7 +48,7 @@ pub async fn sku_holder(
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Booking {
     pub booking_id: String,
-    /// `assignment` or `maintenance`.
+    /// `assignment`, `maintenance` or `schedule`.
     pub kind: String,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
@@ -314,4 +314,81 @@ pub async fn event_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(pool)
         .await
+}
+
+/// A person's booking: a schedule they are on, or an occurrence of their
+/// unavailability.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CrewBooking {
+    pub user_id: String,
+    /// `schedule` or `unavailable`.
+    pub kind: String,
+    /// The schedule or availability entry.
+    pub source_id: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
+/// Up to 50 bookings of `users` overlapping `[from, to)`, other than those
+/// of `except` (the schedule being moved), by person and time.
+pub async fn overlapping_crew_bookings(
+    pool: &PgPool,
+    tenant: &TenantId,
+    users: &[Uuid],
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    except: Option<Uuid>,
+) -> Result<Vec<CrewBooking>, sqlx::Error> {
+    let users: Vec<String> = users.iter().map(Uuid::to_string).collect();
+    sqlx::query_as(
+        "SELECT user_id, kind, source_id, lower(period) AS starts_at, upper(period) AS ends_at FROM crew_bookings
+          WHERE tenant_id = $1 AND user_id = ANY($2) AND period && tstzrange($3, $4, '[)')
+            AND source_id <> coalesce($5, '')
+          ORDER BY user_id, lower(period) LIMIT 50",
+    )
+    .bind(tenant.as_str())
+    .bind(&users)
+    .bind(from)
+    .bind(to)
+    .bind(except.map(|e| e.to_string()))
+    .fetch_all(pool)
+    .await
+}
+
+/// A booking of one of several pieces of equipment.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct EquipmentBooking {
+    pub equipment_id: String,
+    /// `assignment`, `maintenance` or `schedule`.
+    pub kind: String,
+    /// The assignment, the maintenance or the schedule.
+    pub holder: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
+/// Up to 50 bookings of `equipment` overlapping `[from, to)`, other than
+/// those of schedule `except`, by equipment and time.
+pub async fn overlapping_equipment_bookings(
+    pool: &PgPool,
+    tenant: &TenantId,
+    equipment: &[Uuid],
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    except: Option<Uuid>,
+) -> Result<Vec<EquipmentBooking>, sqlx::Error> {
+    let equipment: Vec<String> = equipment.iter().map(Uuid::to_string).collect();
+    sqlx::query_as(
+        "SELECT equipment_id, kind, coalesce(source_id, booking_id) AS holder,
+                lower(period) AS starts_at, upper(period) AS ends_at
+           FROM equipment_bookings
+          WHERE tenant_id = $1 AND equipment_id = ANY($2) AND period && tstzrange($3, $4, '[)')
+            AND coalesce(source_id, '') <> coalesce($5, '')
+          ORDER BY equipment_id, lower(period) LIMIT 50",
+    )
+    .bind(tenant.as_str())
+    .bind(&equipment)
+    .bind(from)
+    .bind(to)
+    .bind(except.map(|e| e.to_string()))
+    .fetch_all(pool)
+    .await
 }

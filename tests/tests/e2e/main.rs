@@ -24,6 +24,7 @@ mod relay;
 mod roles;
 mod sales_flow;
 mod sales_read;
+mod schedules;
 mod services;
 mod staff;
 mod tenancy;

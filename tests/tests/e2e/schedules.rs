@@ -1,0 +1,372 @@
+//! Schedules over HTTP: crew and trucks never double-booked (also under
+//! concurrency), conflicts named, crew answers, transitions, roles and
+//! tenancy.
+
+use chrono::{DateTime, Duration, Utc};
+use crm_tests::{TestApp, TestResponse};
+use event_schemas::Role;
+use futures::future::join_all;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+fn at(hours_from_now: i64) -> String {
+    let t: DateTime<Utc> = Utc::now() + Duration::hours(hours_from_now);
+    t.to_rfc3339()
+}
+
+async fn person(app: &TestApp, admin: &str, name: &str, roles: Value) -> Uuid {
+    let user = Uuid::new_v4();
+    app.post(
+        "/v1/staff",
+        admin,
+        json!({"user_id": user, "display_name": name, "crew_roles": roles}),
+    )
+    .await
+    .expect(201);
+    user
+}
+
+async fn truck(app: &TestApp, token: &str) -> String {
+    let r = app
+        .post(
+            "/v1/equipment",
+            token,
+            json!({"location_id": "tor-1", "name": "Truck", "equipment_type": "TRUCK"}),
+        )
+        .await;
+    r.expect(201);
+    r.id()
+}
+
+fn schedule(crew: Value, vehicles: Value, from: i64, to: i64) -> Value {
+    json!({
+        "location_id": "tor-1", "title": "Smith move", "type": "JOURNEY",
+        "starts_at": at(from), "ends_at": at(to), "crew": crew, "vehicle_ids": vehicles
+    })
+}
+
+async fn create(app: &TestApp, token: &str, body: Value) -> TestResponse {
+    app.post("/v1/schedules", token, body).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_or_truck_already_booked_is_a_conflict_naming_every_booking() {
+    let app = TestApp::spawn().await;
+    let admin = app.token("acme", Role::Admin);
+    let dispatcher = app.token("acme", Role::Dispatcher);
+    let dana = person(&app, &admin, "Dana", json!(["DRIVER"])).await;
+    let sam = person(&app, &admin, "Sam", json!(["MOVER", "FOREMAN"])).await;
+    let truck_a = truck(&app, &admin).await;
+    let first = create(
+        &app,
+        &dispatcher,
+        schedule(
+            json!([{"user_id": dana, "role": "DRIVER"}]),
+            json!([truck_a]),
+            24,
+            28,
+        ),
+    )
+    .await;
+    first.expect(201);
+    let first_id = first.id();
+    let second = create(
+        &app,
+        &dispatcher,
+        schedule(
+            json!([{"user_id": sam, "role": "MOVER"}]),
+            json!([]),
+            25,
+            29,
+        ),
+    )
+    .await;
+    second.expect(201);
+    let second_id = second.id();
+    // Dana and Sam are both booked, and so is the truck: all three named.
+    let clash = create(
+        &app,
+        &dispatcher,
+        schedule(
+            json!([{"user_id": dana, "role": "DRIVER"}, {"user_id": sam, "role": "FOREMAN"}]),
+            json!([truck_a]),
+            26,
+            27,
+        ),
+    )
+    .await;
+    clash.expect_problem(409, "conflict");
+    assert_eq!(clash.body["rule"], "schedule.conflict", "{}", clash.body);
+    let detail = clash.body["detail"].as_str().unwrap();
+    for named in [&first_id, &second_id, &truck_a] {
+        assert!(detail.contains(named.as_str()), "{named} in {detail}");
+    }
+    assert!(detail.contains(&dana.to_string()) && detail.contains(&sam.to_string()));
+    // Nothing was written: the same crew fits after the others end.
+    create(
+        &app,
+        &dispatcher,
+        schedule(
+            json!([{"user_id": dana, "role": "DRIVER"}, {"user_id": sam, "role": "FOREMAN"}]),
+            json!([truck_a]),
+            29,
+            31,
+        ),
+    )
+    .await
+    .expect(201);
+    // A truck assignment over a schedule's time is refused too.
+    let assignment = app
+        .post(
+            "/v1/equipment-assignments",
+            &dispatcher,
+            json!({"equipment_id": truck_a, "journey_id": Uuid::new_v4(), "starts_at": at(25), "ends_at": at(26)}),
+        )
+        .await;
+    assignment.expect_problem(409, "conflict");
+    assert!(
+        assignment.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("schedule"),
+        "{}",
+        assignment.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_racing_schedules_for_one_person_or_one_truck_give_one_each() {
+    let app = TestApp::spawn().await;
+    let admin = app.token("acme", Role::Admin);
+    let dispatcher = app.token("acme", Role::Dispatcher);
+    let dana = person(&app, &admin, "Dana", json!(["DRIVER"])).await;
+    let racing = |crew: Value, vehicles: Value| {
+        let (app, dispatcher) = (&app, &dispatcher);
+        join_all((0..20).map(move |i| {
+            let mut body = schedule(crew.clone(), vehicles.clone(), 24, 30);
+            body["starts_at"] =
+                json!((Utc::now() + Duration::hours(24) + Duration::minutes(i)).to_rfc3339());
+            async move { create(app, dispatcher, body).await }
+        }))
+    };
+    let answers = racing(json!([{"user_id": dana, "role": "DRIVER"}]), json!([])).await;
+    let won = answers.iter().filter(|r| r.status == 201).count();
+    let refused = answers.iter().filter(|r| r.status == 409).count();
+    assert_eq!(
+        (won, refused),
+        (1, 19),
+        "{:?}",
+        answers.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    let truck_a = truck(&app, &admin).await;
+    let answers = racing(json!([]), json!([truck_a])).await;
+    let won = answers.iter().filter(|r| r.status == 201).count();
+    assert_eq!(
+        won,
+        1,
+        "{:?}",
+        answers.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    let bookings: i64 = sqlx::query_scalar("SELECT count(*) FROM crew_bookings")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(bookings, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declining_releases_the_slot_and_moving_or_cancelling_moves_or_frees_everything() {
+    let app = TestApp::spawn().await;
+    let admin = app.token("acme", Role::Admin);
+    let dispatcher = app.token("acme", Role::Dispatcher);
+    let dana = person(&app, &admin, "Dana", json!(["DRIVER"])).await;
+    let sam = person(&app, &admin, "Sam", json!(["MOVER"])).await;
+    let truck_a = truck(&app, &admin).await;
+    let first = create(
+        &app,
+        &dispatcher,
+        schedule(
+            json!([{"user_id": dana, "role": "DRIVER"}, {"user_id": sam, "role": "MOVER"}]),
+            json!([truck_a]),
+            24,
+            28,
+        ),
+    )
+    .await;
+    first.expect(201);
+    let id = first.id();
+    let dana_token = app.token_for("acme", dana, Role::Crew);
+    // Only Dana answers for Dana; Sam's path is not hers.
+    app.post(
+        &format!("/v1/schedules/{id}/crew/{sam}/decline"),
+        &dana_token,
+        json!({}),
+    )
+    .await
+    .expect_problem(403, "forbidden");
+    app.post(
+        &format!("/v1/schedules/{id}/crew/{dana}/decline"),
+        &dana_token,
+        json!({}),
+    )
+    .await
+    .expect(200);
+    // Dana is free again; Sam is not.
+    create(
+        &app,
+        &dispatcher,
+        schedule(
+            json!([{"user_id": dana, "role": "DRIVER"}]),
+            json!([]),
+            25,
+            26,
+        ),
+    )
+    .await
+    .expect(201);
+    create(
+        &app,
+        &dispatcher,
+        schedule(
+            json!([{"user_id": sam, "role": "MOVER"}]),
+            json!([]),
+            25,
+            26,
+        ),
+    )
+    .await
+    .expect_problem(409, "conflict");
+    // Accepting again now clashes with her new schedule.
+    let again = app
+        .post(
+            &format!("/v1/schedules/{id}/crew/{dana}/accept"),
+            &dana_token,
+            json!({}),
+        )
+        .await;
+    again.expect_problem(409, "conflict");
+    assert_eq!(again.body["rule"], "schedule.conflict");
+
+    // Moving the schedule moves Sam and the truck with it.
+    app.post(
+        &format!("/v1/schedules/{id}/reschedule"),
+        &dispatcher,
+        json!({"starts_at": at(48), "ends_at": at(52), "reason": "customer asked"}),
+    )
+    .await
+    .expect(200);
+    create(
+        &app,
+        &dispatcher,
+        schedule(
+            json!([{"user_id": sam, "role": "MOVER"}]),
+            json!([truck_a]),
+            25,
+            26,
+        ),
+    )
+    .await
+    .expect(201);
+    create(
+        &app,
+        &dispatcher,
+        schedule(
+            json!([{"user_id": sam, "role": "MOVER"}]),
+            json!([]),
+            49,
+            50,
+        ),
+    )
+    .await
+    .expect_problem(409, "conflict");
+    // Cancelled: everything it held is free.
+    app.post(
+        &format!("/v1/schedules/{id}/cancel"),
+        &dispatcher,
+        json!({"reason": "rain"}),
+    )
+    .await
+    .expect(200);
+    create(
+        &app,
+        &dispatcher,
+        schedule(
+            json!([{"user_id": sam, "role": "MOVER"}]),
+            json!([truck_a]),
+            49,
+            50,
+        ),
+    )
+    .await
+    .expect(201);
+    app.post(&format!("/v1/schedules/{id}/start"), &dispatcher, json!({}))
+        .await
+        .expect_problem(409, "conflict");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_schedules_name_their_fields_and_roles_and_tenants_are_kept_apart() {
+    let app = TestApp::spawn().await;
+    let admin = app.token("acme", Role::Admin);
+    let dispatcher = app.token("acme", Role::Dispatcher);
+    let dana = person(&app, &admin, "Dana", json!(["DRIVER"])).await;
+    let gone = person(&app, &admin, "Gone", json!(["MOVER"])).await;
+    app.patch(
+        &format!("/v1/staff/{gone}"),
+        &admin,
+        json!({"active": false}),
+    )
+    .await
+    .expect(200);
+    let bad = create(
+        &app,
+        &dispatcher,
+        json!({
+            "location_id": "tor-1", "title": "", "type": "JOURNEY",
+            "starts_at": at(30), "ends_at": at(29),
+            "crew": [{"user_id": dana, "role": "FOREMAN"}, {"user_id": gone, "role": "MOVER"},
+                     {"user_id": Uuid::new_v4(), "role": "MOVER"}]
+        }),
+    )
+    .await;
+    bad.expect_problem(422, "validation");
+    assert_eq!(
+        bad.problem_fields(),
+        vec![
+            "title",
+            "ends_at",
+            "crew[0].role",
+            "crew[1].user_id",
+            "crew[2].user_id"
+        ]
+    );
+    let written: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = 'Schedule'")
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(written, 0, "nothing was written");
+    for role in [Role::Sales, Role::Crew, Role::Accountant, Role::Auditor] {
+        create(
+            &app,
+            &app.token("acme", role),
+            schedule(json!([]), json!([]), 24, 25),
+        )
+        .await
+        .expect_problem(403, "forbidden");
+    }
+    let ok = create(&app, &dispatcher, schedule(json!([]), json!([]), 24, 25)).await;
+    ok.expect(201);
+    let id = ok.id();
+    let other = app.token("globex", Role::Admin);
+    app.post(&format!("/v1/schedules/{id}/start"), &other, json!({}))
+        .await
+        .expect_problem(404, "not-found");
+    app.patch(
+        &format!("/v1/schedules/{id}"),
+        &other,
+        json!({"title": "mine"}),
+    )
+    .await
+    .expect_problem(404, "not-found");
+}
