@@ -17,6 +17,7 @@
 
 pub mod assignment;
 pub mod audit_export;
+pub mod availability;
 pub mod customer;
 pub mod equipment;
 pub mod error;
@@ -66,6 +67,12 @@ impl TenantOwned for schedule::Schedule {
 }
 
 impl TenantOwned for staff::StaffMember {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
+    }
+}
+
+impl TenantOwned for availability::Availability {
     fn tenant(&self) -> Option<&TenantId> {
         self.tenant_id.as_ref()
     }
