@@ -20,6 +20,7 @@
 
 pub mod act;
 pub mod audit;
+pub mod availability;
 pub mod context;
 pub mod customers;
 pub mod finance;
@@ -191,6 +192,7 @@ pub fn router(state: CommandState) -> OpenApiRouter {
         profile::router(),
         staff::router(),
         schedules::router(),
+        availability::router(),
         operations::router(),
         permissions::router(),
         audit::router(),

@@ -392,3 +392,28 @@ pub async fn overlapping_equipment_bookings(
     .fetch_all(pool)
     .await
 }
+
+/// Up to 50 schedule bookings of `user` overlapping any of `periods`, by
+/// time (what an unavailability would cover).
+pub async fn schedules_overlapping(
+    pool: &PgPool,
+    tenant: &TenantId,
+    user: Uuid,
+    periods: &[(DateTime<Utc>, DateTime<Utc>)],
+) -> Result<Vec<CrewBooking>, sqlx::Error> {
+    let (starts, ends): (Vec<DateTime<Utc>>, Vec<DateTime<Utc>>) = periods.iter().copied().unzip();
+    sqlx::query_as(
+        "SELECT DISTINCT b.user_id, b.kind, b.source_id, lower(b.period) AS starts_at, upper(b.period) AS ends_at
+           FROM crew_bookings b
+           JOIN unnest($3::timestamptz[], $4::timestamptz[]) AS p(starts_at, ends_at)
+             ON b.period && tstzrange(p.starts_at, p.ends_at, '[)')
+          WHERE b.tenant_id = $1 AND b.user_id = $2 AND b.kind = 'schedule'
+          ORDER BY starts_at LIMIT 50",
+    )
+    .bind(tenant.as_str())
+    .bind(user.to_string())
+    .bind(&starts)
+    .bind(&ends)
+    .fetch_all(pool)
+    .await
+}

@@ -3,6 +3,7 @@
 //! subject prefix (see `crm_tests`), so they run in parallel.
 
 mod audit;
+mod availability;
 mod caches;
 mod contract;
 mod flow;
