@@ -44,6 +44,7 @@ pub mod queries;
 pub mod quotes;
 pub mod rebuild;
 pub mod runner;
+pub mod schedules;
 pub mod staff;
 pub mod status;
 pub mod timeline;
@@ -461,6 +462,7 @@ pub fn all(keys: Arc<keystore::KeyStore>) -> Vec<Arc<dyn Projection>> {
         Arc::new(customers::Customers { keys: keys.clone() }),
         Arc::new(leads::Leads { keys: keys.clone() }),
         Arc::new(staff::Staff { keys }),
+        Arc::new(schedules::Schedules),
         Arc::new(timeline::LeadTimeline),
         Arc::new(audit::AuditTrail),
         Arc::new(quotes::Quotes),

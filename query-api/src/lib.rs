@@ -24,6 +24,7 @@ pub mod leads;
 pub mod ops_reports;
 pub mod quotes;
 pub mod reports;
+pub mod schedules;
 pub mod staff;
 pub mod wait;
 
@@ -75,6 +76,7 @@ pub fn router(state: QueryState) -> OpenApiRouter {
         inventory::router(),
         ops_reports::router(),
         staff::router(),
+        schedules::router(),
     ];
     modules
         .into_iter()

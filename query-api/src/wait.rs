@@ -45,6 +45,7 @@ pub mod owners {
     pub const ASSIGNMENTS: &str = queries::assignments::PROJECTION;
     pub const INVENTORY: &str = queries::inventory::PROJECTION;
     pub const STAFF: &str = queries::staff::PROJECTION;
+    pub const SCHEDULES: &str = queries::schedules::PROJECTION;
     pub const ALL: &[&str] = &[
         CUSTOMERS,
         LEADS,
@@ -54,6 +55,7 @@ pub mod owners {
         ASSIGNMENTS,
         INVENTORY,
         STAFF,
+        SCHEDULES,
     ];
 }
 /// The channel the projectors notify after each batch.

@@ -26,6 +26,7 @@ pub mod leads;
 pub mod ledger;
 pub mod quotes;
 pub mod reports;
+pub mod schedules;
 pub mod staff;
 pub mod timeline;
 
@@ -231,5 +232,6 @@ pub(crate) fn column_sets() -> Vec<(&'static str, &'static str, &'static str)> {
             inventory::TRANSACTION_COLUMNS,
         ),
         (staff::PROJECTION, staff::TABLE, staff::COLUMNS),
+        (schedules::PROJECTION, schedules::TABLE, schedules::COLUMNS),
     ]
 }

@@ -261,6 +261,25 @@ async fn check(pool: &PgPool) -> Result<(), sqlx::Error> {
     )
     .await?;
     inventory::valuation(pool, &tenant).await?;
+    schedules::get(pool, &tenant, id).await?;
+    schedules::list(
+        pool,
+        &tenant,
+        &limited,
+        &schedules::ScheduleFilter {
+            from: Some(now),
+            to: Some(now),
+            user_id: Some(id),
+            location_id: Some("north".into()),
+            schedule_type: Some("JOURNEY".into()),
+            status: Some("SCHEDULED".into()),
+        },
+        schedules::EarliestFirst {
+            limit: 10,
+            after: Some((now, id)),
+        },
+    )
+    .await?;
     staff::get(pool, &tenant, id).await?;
     staff::list(
         pool,

@@ -2035,6 +2035,8 @@ async fn the_openapi_document_is_3_1_and_documents_every_route_of_the_contract()
         ("post", "/v1/schedules/{id}/reschedule"),
         ("post", "/v1/schedules/{id}/crew/{user_id}/accept"),
         ("post", "/v1/schedules/{id}/crew/{user_id}/decline"),
+        ("get", "/v1/schedules/{id}"),
+        ("get", "/v1/schedules"),
         ("post", "/v1/availability"),
         ("delete", "/v1/availability/{id}"),
         ("get", "/healthz"),

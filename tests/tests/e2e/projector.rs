@@ -549,6 +549,36 @@ async fn a_rebuild_yields_the_same_tables_as_live_while_queries_keep_working() {
         let fleet = crate::ops_read::feed_operations(&app, tenant).await;
         crate::ops_read::feed_a_transfer(&app, tenant, &fleet).await;
     }
+    // The staff directory and the dispatch board.
+    for tenant in ["acme", "globex"] {
+        let admin = app.token(tenant, Role::Admin);
+        let user = uuid::Uuid::new_v4();
+        app.post(
+            "/v1/staff",
+            &admin,
+            json!({"user_id": user, "display_name": "Dana", "crew_roles": ["DRIVER"], "email": "dana@example.com"}),
+        )
+        .await
+        .expect(201);
+        let start = chrono::Utc::now() + chrono::Duration::days(2);
+        let schedule = app
+            .post(
+                "/v1/schedules",
+                &admin,
+                json!({"location_id": "tor-1", "title": "Move", "type": "JOURNEY",
+                       "starts_at": start.to_rfc3339(), "ends_at": (start + chrono::Duration::hours(4)).to_rfc3339(),
+                       "crew": [{"user_id": user, "role": "DRIVER"}]}),
+            )
+            .await;
+        schedule.expect(201);
+        app.post(
+            &format!("/v1/schedules/{}/crew/{user}/accept", schedule.id()),
+            &app.token_for(tenant, user, Role::Crew),
+            json!({}),
+        )
+        .await
+        .expect(200);
+    }
     app.settle().await;
     let live = dump_read_models(&app).await;
     assert!(

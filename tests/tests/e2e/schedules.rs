@@ -370,3 +370,131 @@ async fn bad_schedules_name_their_fields_and_roles_and_tenants_are_kept_apart() 
     .await
     .expect_problem(404, "not-found");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_board_lists_schedules_in_start_order_through_the_stream_and_crew_see_their_own() {
+    let app = TestApp::spawn().await;
+    let admin = app.token("acme", Role::Admin);
+    let dispatcher = app.token("acme", Role::Dispatcher);
+    let dana = person(&app, &admin, "Dana", json!(["DRIVER"])).await;
+    let sam = person(&app, &admin, "Sam", json!(["MOVER"])).await;
+    let later = create(
+        &app,
+        &dispatcher,
+        schedule(
+            json!([{"user_id": dana, "role": "DRIVER"}]),
+            json!([]),
+            48,
+            50,
+        ),
+    )
+    .await;
+    later.expect(201);
+    let mut early_body = schedule(
+        json!([{"user_id": sam, "role": "MOVER"}]),
+        json!([]),
+        24,
+        26,
+    );
+    // Given in Toronto's offset, shown back in it.
+    let start = (Utc::now() + Duration::hours(24))
+        .with_timezone(&chrono::FixedOffset::west_opt(4 * 3600).unwrap());
+    early_body["starts_at"] = json!(start.to_rfc3339());
+    let early = create(&app, &dispatcher, early_body).await;
+    early.expect(201);
+    let (later_id, early_id) = (later.id(), early.id());
+    let dana_token = app.token_for("acme", dana, Role::Crew);
+    app.post(
+        &format!("/v1/schedules/{later_id}/crew/{dana}/accept"),
+        &dana_token,
+        json!({}),
+    )
+    .await
+    .expect(200);
+    let moved = app
+        .post(
+            &format!("/v1/schedules/{later_id}/reschedule"),
+            &dispatcher,
+            json!({"starts_at": at(72), "ends_at": at(75)}),
+        )
+        .await;
+    moved.expect(200);
+    let read = app
+        .get(
+            &format!("/v1/schedules/{later_id}?min_version={}", moved.version()),
+            &dispatcher,
+        )
+        .await;
+    read.expect(200);
+    assert_eq!(read.body["crew"][0]["response"], "ACCEPTED");
+    assert_eq!(read.body["status"], "SCHEDULED");
+    assert!(read.body["rescheduled_at"].is_string());
+    app.settle().await;
+    let ids = |r: &TestResponse| -> Vec<String> {
+        r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let all = app.get("/v1/schedules", &dispatcher).await;
+    all.expect(200);
+    assert_eq!(
+        ids(&all),
+        vec![early_id.clone(), later_id.clone()],
+        "earliest first"
+    );
+    assert!(
+        all.body["items"][0]["starts_at"]
+            .as_str()
+            .unwrap()
+            .ends_with("-04:00")
+    );
+    let dana_only = app
+        .get(&format!("/v1/schedules?user_id={dana}"), &dispatcher)
+        .await;
+    assert_eq!(ids(&dana_only), vec![later_id.clone()]);
+    let window = app
+        .get(
+            &format!(
+                "/v1/schedules?from={}&to={}",
+                urlencode(&at(20)),
+                urlencode(&at(30))
+            ),
+            &dispatcher,
+        )
+        .await;
+    assert_eq!(ids(&window), vec![early_id.clone()]);
+    // Crew see the schedules they are on, and only those.
+    let own = app.get("/v1/schedules", &dana_token).await;
+    assert_eq!(ids(&own), vec![later_id.clone()]);
+    app.get(&format!("/v1/schedules/{early_id}"), &dana_token)
+        .await
+        .expect_problem(403, "forbidden");
+    app.post(
+        &format!("/v1/schedules/{early_id}/cancel"),
+        &dispatcher,
+        json!({"reason": "rain"}),
+    )
+    .await
+    .expect(200);
+    app.settle().await;
+    let cancelled = app.get("/v1/schedules?status=CANCELLED", &dispatcher).await;
+    assert_eq!(ids(&cancelled), vec![early_id.clone()]);
+    app.get("/v1/schedules?status=LATE", &dispatcher)
+        .await
+        .expect_problem(422, "validation");
+    let other = app.token("globex", Role::Admin);
+    app.get(&format!("/v1/schedules/{early_id}"), &other)
+        .await
+        .expect_problem(404, "not-found");
+    assert_eq!(
+        ids(&app.get("/v1/schedules", &other).await),
+        Vec::<String>::new()
+    );
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('+', "%2B").replace(':', "%3A")
+}
