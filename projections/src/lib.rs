@@ -34,6 +34,7 @@
 
 pub mod assignments;
 pub mod audit;
+pub mod availability;
 pub mod customers;
 pub mod equipment;
 pub mod inventory;
@@ -463,6 +464,7 @@ pub fn all(keys: Arc<keystore::KeyStore>) -> Vec<Arc<dyn Projection>> {
         Arc::new(leads::Leads { keys: keys.clone() }),
         Arc::new(staff::Staff { keys }),
         Arc::new(schedules::Schedules),
+        Arc::new(availability::Availability),
         Arc::new(timeline::LeadTimeline),
         Arc::new(audit::AuditTrail),
         Arc::new(quotes::Quotes),

@@ -15,6 +15,7 @@
 
 pub mod assignments;
 pub mod audit;
+pub mod availability;
 pub mod customers;
 pub mod equipment;
 pub mod finance;
@@ -77,6 +78,7 @@ pub fn router(state: QueryState) -> OpenApiRouter {
         ops_reports::router(),
         staff::router(),
         schedules::router(),
+        availability::router(),
     ];
     modules
         .into_iter()

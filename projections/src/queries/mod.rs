@@ -18,6 +18,7 @@
 
 pub mod assignments;
 pub mod audit;
+pub mod availability;
 pub mod customers;
 pub mod equipment;
 pub mod inventory;
@@ -233,5 +234,15 @@ pub(crate) fn column_sets() -> Vec<(&'static str, &'static str, &'static str)> {
         ),
         (staff::PROJECTION, staff::TABLE, staff::COLUMNS),
         (schedules::PROJECTION, schedules::TABLE, schedules::COLUMNS),
+        (
+            availability::PROJECTION,
+            availability::TABLE,
+            "is_available, availability_type, reason, notes, rule, local_start, duration_minutes, time_zone, version",
+        ),
+        (
+            availability::PROJECTION,
+            availability::OCCURRENCES,
+            "availability_id, user_id, starts_at, ends_at",
+        ),
     ]
 }

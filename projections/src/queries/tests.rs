@@ -261,6 +261,18 @@ async fn check(pool: &PgPool) -> Result<(), sqlx::Error> {
     )
     .await?;
     inventory::valuation(pool, &tenant).await?;
+    availability::occurrences(
+        pool,
+        &tenant,
+        &limited,
+        Some(id),
+        (now, now),
+        Page {
+            limit: 10,
+            after: Some((now, id)),
+        },
+    )
+    .await?;
     schedules::get(pool, &tenant, id).await?;
     schedules::list(
         pool,

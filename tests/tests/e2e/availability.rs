@@ -244,3 +244,92 @@ async fn crew_keep_their_own_availability_and_tenants_are_apart() {
     .await
     .expect_problem(404, "not-found");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_list_shows_expanded_occurrences_with_their_rule_and_crew_see_their_own() {
+    let app = TestApp::spawn().await;
+    let admin = app.token("acme", Role::Admin);
+    let dana = person(&app, &admin).await;
+    let sam = person(&app, &admin).await;
+    let eight = (Utc::now() + Duration::days(1))
+        .date_naive()
+        .and_time(NaiveTime::from_hms_opt(8, 0, 0).unwrap());
+    let weekly = unavailable(
+        &app,
+        &admin,
+        json!({"user_id": dana, "type": "PERSONAL", "reason": "school run",
+               "recurrence": {"rule": "FREQ=DAILY;COUNT=3", "local_start": eight, "duration_minutes": 60}}),
+    )
+    .await;
+    weekly.expect(201);
+    unavailable(
+        &app,
+        &admin,
+        json!({"user_id": sam, "type": "VACATION", "starts_at": at(24).to_rfc3339(), "ends_at": at(48).to_rfc3339()}),
+    )
+    .await
+    .expect(201);
+    app.settle().await;
+    let from = urlencode(&Utc::now().to_rfc3339());
+    let list = app
+        .get(
+            &format!("/v1/availability?user_id={dana}&from={from}"),
+            &admin,
+        )
+        .await;
+    list.expect(200);
+    let items = list.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{}", list.body);
+    assert_eq!(items[0]["availability_id"], weekly.id().as_str());
+    assert_eq!(items[0]["recurrence"]["rule"], "FREQ=DAILY;COUNT=3");
+    assert_eq!(items[0]["recurrence"]["time_zone"], "America/Toronto");
+    assert_eq!(items[0]["reason"], "school run");
+    assert_eq!(items[0]["is_available"], false);
+    let starts: Vec<DateTime<Utc>> = items
+        .iter()
+        .map(|i| i["starts_at"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(starts.windows(2).all(|w| w[1] - w[0] == Duration::days(1)));
+    // Everyone's, for a dispatcher; Dana's own only, for Dana.
+    let everyone = app
+        .get(
+            &format!("/v1/availability?from={from}"),
+            &app.token("acme", Role::Dispatcher),
+        )
+        .await;
+    assert_eq!(everyone.body["items"].as_array().unwrap().len(), 4);
+    let own = app
+        .get(
+            &format!("/v1/availability?from={from}"),
+            &app.token_for("acme", dana, Role::Crew),
+        )
+        .await;
+    assert_eq!(own.body["items"].as_array().unwrap().len(), 3);
+    // Removed: gone from the list.
+    app.delete(&format!("/v1/availability/{}", weekly.id()), &admin)
+        .await
+        .expect(200);
+    app.settle().await;
+    let after = app
+        .get(
+            &format!("/v1/availability?user_id={dana}&from={from}"),
+            &admin,
+        )
+        .await;
+    assert_eq!(after.body["items"].as_array().unwrap().len(), 0);
+    let wide = app
+        .get(
+            &format!(
+                "/v1/availability?from={from}&to={}",
+                urlencode(&(Utc::now() + Duration::days(400)).to_rfc3339())
+            ),
+            &admin,
+        )
+        .await;
+    wide.expect_problem(422, "validation");
+    assert_eq!(wide.problem_fields(), vec!["to"]);
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('+', "%2B").replace(':', "%3A")
+}

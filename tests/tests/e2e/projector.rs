@@ -578,6 +578,15 @@ async fn a_rebuild_yields_the_same_tables_as_live_while_queries_keep_working() {
         )
         .await
         .expect(200);
+        app.post(
+            "/v1/availability",
+            &admin,
+            json!({"user_id": user, "type": "VACATION",
+                   "starts_at": (start + chrono::Duration::days(3)).to_rfc3339(),
+                   "ends_at": (start + chrono::Duration::days(4)).to_rfc3339()}),
+        )
+        .await
+        .expect(201);
     }
     app.settle().await;
     let live = dump_read_models(&app).await;
