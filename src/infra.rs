@@ -168,10 +168,10 @@ pub fn consumers(
     keystore: &Arc<keystore::KeyStore>,
 ) -> Vec<Arc<dyn projections::Projection>> {
     let mut all = projections::all(keystore.clone());
-    all.extend(processes::consumers(Arc::new(event_store::Store::new(
+    all.extend(processes::consumers(&event_store::Stores::new(
         pool.clone(),
         keystore.clone(),
-    ))));
+    )));
     all
 }
 

@@ -636,3 +636,40 @@ impl Aggregate for Schedule {
         }
     }
 }
+
+/// The id of the journey schedule the sales process creates for
+/// `journey_id` (one per journey: a redelivered conversion finds it).
+pub fn journey_schedule_id(journey_id: Uuid) -> Uuid {
+    const NAMESPACE: Uuid = Uuid::from_u128(0x6d6f_7665_7273_2d63_726d_2d6a_6f75_726e);
+    Uuid::new_v5(&NAMESPACE, journey_id.as_bytes())
+}
+
+/// When a converted quote's job is planned: on the lead's move date, from
+/// the start of that day's working hours (the earliest start of the working
+/// week when the move falls on a day off, 08:00 with no working hours),
+/// for the tenant's default job duration, in the tenant's time zone (a
+/// start in a daylight-saving gap moves to the gap's end). `None` without a
+/// move date.
+pub fn journey_plan(
+    profile: &crate::tenant_profile::TenantProfile,
+    move_date: Option<chrono::NaiveDate>,
+) -> Option<(DateTime<FixedOffset>, DateTime<FixedOffset>)> {
+    use chrono::{Datelike, NaiveTime, TimeZone};
+    let date = move_date?;
+    let hours = profile.working_hours();
+    let opens = profile
+        .hours_of(date.weekday())
+        .map(|w| w.opens)
+        .or_else(|| hours.iter().map(|w| w.opens).min())
+        .unwrap_or_else(|| NaiveTime::from_hms_opt(8, 0, 0).expect("a valid time"));
+    let tz = profile.time_zone();
+    let local_start = date.and_time(opens);
+    let local_end =
+        local_start + Duration::minutes(i64::from(profile.default_job_duration_minutes()));
+    let place = |local| {
+        let at = crate::recurrence::to_instant(tz, local);
+        at.with_timezone(&tz.offset_from_utc_datetime(&at.naive_utc()).fix())
+    };
+    use chrono::Offset;
+    Some((place(local_start), place(local_end)))
+}

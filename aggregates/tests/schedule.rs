@@ -433,3 +433,59 @@ fn crew_members_accept_or_decline_their_own_slot() {
         vec!["response"]
     );
 }
+
+#[test]
+fn a_journey_is_planned_at_the_start_of_the_move_days_working_hours() {
+    use aggregates::schedule::journey_plan;
+    use aggregates::tenant_profile::{
+        ProfileInput, TenantProfile, TenantProfileCommand, WorkingDayInput,
+    };
+    use chrono::{NaiveDate, NaiveTime};
+    use event_schemas::tenant::Weekday;
+    let default = TenantProfile::default();
+    // A Monday in May (EDT): 08:00–12:00 local, the default 4 hours.
+    let monday = NaiveDate::from_ymd_opt(2027, 5, 10).unwrap();
+    let (start, end) = journey_plan(&default, Some(monday)).unwrap();
+    assert_eq!(start.to_rfc3339(), "2027-05-10T08:00:00-04:00");
+    assert_eq!(end.to_rfc3339(), "2027-05-10T12:00:00-04:00");
+    assert_eq!(journey_plan(&default, None), None, "no move date, no plan");
+    // A tenant in Vancouver working Saturdays from 09:30, 3-hour jobs.
+    let events = TestFramework::<TenantProfile>::with(())
+        .given_no_previous_events()
+        .when(TenantProfileCommand {
+            at: at(),
+            actor: ACTOR,
+            tenant_id: TenantId::parse("acme").unwrap(),
+            profile: ProfileInput {
+                company_name: "Acme".into(),
+                time_zone: Some("America/Vancouver".into()),
+                working_hours: Some(vec![
+                    WorkingDayInput {
+                        day: Weekday::Tuesday,
+                        opens: NaiveTime::from_hms_opt(7, 0, 0).unwrap(),
+                        closes: NaiveTime::from_hms_opt(15, 0, 0).unwrap(),
+                    },
+                    WorkingDayInput {
+                        day: Weekday::Saturday,
+                        opens: NaiveTime::from_hms_opt(9, 30, 0).unwrap(),
+                        closes: NaiveTime::from_hms_opt(14, 0, 0).unwrap(),
+                    },
+                ]),
+                default_job_duration_minutes: Some(180),
+                ..Default::default()
+            },
+        })
+        .inspect_result()
+        .unwrap();
+    let mut profile = TenantProfile::default();
+    for e in events {
+        profile.apply(e);
+    }
+    // Saturday 2027-01-09 (PST): 09:30–12:30 local.
+    let (start, end) = journey_plan(&profile, NaiveDate::from_ymd_opt(2027, 1, 9)).unwrap();
+    assert_eq!(start.to_rfc3339(), "2027-01-09T09:30:00-08:00");
+    assert_eq!(end.to_rfc3339(), "2027-01-09T12:30:00-08:00");
+    // A Sunday (a day off): the earliest start of the week, 07:00.
+    let (start, _) = journey_plan(&profile, NaiveDate::from_ymd_opt(2027, 1, 10)).unwrap();
+    assert_eq!(start.to_rfc3339(), "2027-01-10T07:00:00-08:00");
+}

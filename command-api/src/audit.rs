@@ -35,7 +35,7 @@ use event_store::Store;
 use relay::history;
 
 const KINDS: &str = "Customer, Lead, Quote, Invoice, Equipment, EquipmentAssignment, InventoryItem, \
-     StaffMember or TenantProfile";
+     StaffMember, TenantProfile, Schedule or Availability";
 
 /// The entity kinds whose history can be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +49,8 @@ enum Kind {
     Inventory,
     Staff,
     Profile,
+    Schedule,
+    Availability,
 }
 
 impl Kind {
@@ -65,6 +67,8 @@ impl Kind {
             "inventoryitem" | "inventory" => Ok(Self::Inventory),
             "staffmember" | "staff-member" | "staff" => Ok(Self::Staff),
             "tenantprofile" | "tenant-profile" | "profile" => Ok(Self::Profile),
+            "schedule" | "schedules" => Ok(Self::Schedule),
+            "availability" => Ok(Self::Availability),
             _ => Err(ApiError::not_found(format!(
                 "no aggregate type `{text}`; use {}",
                 KINDS
@@ -83,6 +87,8 @@ impl Kind {
             Self::Inventory => event_schemas::inventory::AGGREGATE_TYPE,
             Self::Staff => event_schemas::staff::AGGREGATE_TYPE,
             Self::Profile => event_schemas::tenant::AGGREGATE_TYPE,
+            Self::Schedule => event_schemas::schedule::AGGREGATE_TYPE,
+            Self::Availability => event_schemas::availability::AGGREGATE_TYPE,
         }
     }
 }
@@ -305,6 +311,18 @@ async fn state(
         Kind::Profile => json_state(
             state
                 .store::<aggregates::tenant_profile::TenantProfile>()
+                .state_at(tenant, id, version)
+                .await?,
+        ),
+        Kind::Schedule => json_state(
+            state
+                .store::<aggregates::schedule::Schedule>()
+                .state_at(tenant, id, version)
+                .await?,
+        ),
+        Kind::Availability => json_state(
+            state
+                .store::<aggregates::availability::Availability>()
                 .state_at(tenant, id, version)
                 .await?,
         ),

@@ -579,11 +579,34 @@ async fn reject(
     .await?))
 }
 
+/// The journey a conversion puts on the dispatch board (the sales process
+/// creates it from the event; its id is known now).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JourneySchedulePlan {
+    pub schedule_id: Uuid,
+    #[schema(value_type = String, format = DateTime)]
+    pub starts_at: chrono::DateTime<chrono::FixedOffset>,
+    #[schema(value_type = String, format = DateTime)]
+    pub ends_at: chrono::DateTime<chrono::FixedOffset>,
+}
+
+/// A converted quote, and what happens on the dispatch board.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConvertedQuote {
+    pub id: Uuid,
+    pub version: u64,
+    /// The SCHEDULED, unstaffed JOURNEY the sales process creates on the
+    /// lead's move date; `null` when none is created (see `journey_schedule_note`).
+    pub journey_schedule: Option<JourneySchedulePlan>,
+    /// Why no journey is scheduled, when none is.
+    pub journey_schedule_note: Option<String>,
+}
+
 #[utoipa::path(
     post, path = "/v1/quotes/{id}/convert", tag = "quotes",
     request_body = ConvertQuoteRequest,
     params(("id" = Uuid, Path, description = "Quote id"), ("If-Match" = Option<String>, Header, description = "Expected version")),
-    responses((status = 200, description = "Converted to a job", body = CommandResponse)),
+    responses((status = 200, description = "Converted to a job; the answer says whether and when its journey is scheduled", body = ConvertedQuote)),
     security(("bearer" = []))
 )]
 async fn convert(
@@ -596,7 +619,7 @@ async fn convert(
     let action = QuoteAction::Convert {
         journey_id: body.journey_id,
     };
-    Ok(ok(act(
+    let committed = act(
         &state,
         &ctx,
         id,
@@ -604,7 +627,53 @@ async fn convert(
         (Resource::Quote, Action::Update),
         action,
     )
-    .await?))
+    .await?;
+    // What the sales process will do with the conversion (the same plan).
+    let tenant = &ctx.principal.tenant;
+    let quote = state.store::<Quote>().load(tenant, id).await?;
+    let lead = match quote.state().lead_id {
+        Some(lead_id) => {
+            state
+                .store::<aggregates::lead::Lead>()
+                .find(tenant, lead_id)
+                .await?
+        }
+        None => None,
+    };
+    let (journey_schedule, journey_schedule_note) = match &lead {
+        None => (
+            None,
+            Some("the quote has no lead, so no journey is scheduled".to_owned()),
+        ),
+        Some(lead) => {
+            let profile = crate::profile::current(&state, tenant).await?;
+            match aggregates::schedule::journey_plan(&profile, lead.state().estimated_move_date) {
+                Some((starts_at, ends_at)) => (
+                    Some(JourneySchedulePlan {
+                        schedule_id: aggregates::schedule::journey_schedule_id(body.journey_id),
+                        starts_at,
+                        ends_at,
+                    }),
+                    None,
+                ),
+                None => (
+                    None,
+                    Some("the lead has no move date, so no journey is scheduled".to_owned()),
+                ),
+            }
+        }
+    };
+    Ok(crate::respond(
+        axum::http::StatusCode::OK,
+        None,
+        committed.version,
+        &ConvertedQuote {
+            id: committed.id,
+            version: committed.version,
+            journey_schedule,
+            journey_schedule_note,
+        },
+    ))
 }
 
 #[utoipa::path(

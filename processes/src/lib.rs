@@ -3,7 +3,7 @@
 //! * [`pipeline`]: the sales process manager. Fed from JetStream like a
 //!   projection (same exactly-once runner, same restart safety), it moves
 //!   leads along the pipeline when their quotes are sent, accepted or
-//!   rejected.
+//!   rejected, and puts a converted quote's job on the dispatch board.
 //! * [`policies`]: time-driven policies (quote expiry, invoice overdue,
 //!   recurring invoices): a projection of what falls due when, and a ticker
 //!   that issues the commands.
@@ -16,14 +16,17 @@ pub mod policies;
 
 use std::sync::Arc;
 
-use aggregates::lead::Lead;
-use event_store::Store;
+use event_store::Stores;
 use projections::Projection;
 
 /// The stream consumers of this crate, run and managed like projections.
-pub fn consumers(leads: Arc<Store<Lead>>) -> Vec<Arc<dyn Projection>> {
+pub fn consumers(stores: &Stores) -> Vec<Arc<dyn Projection>> {
     vec![
-        Arc::new(pipeline::LeadPipeline { leads }),
+        Arc::new(pipeline::LeadPipeline {
+            leads: stores.get(),
+            schedules: stores.get(),
+            profiles: stores.get(),
+        }),
         Arc::new(policies::Deadlines),
     ]
 }

@@ -21,6 +21,14 @@
 //!   any other status stays. Drafts not yet sent, expired quotes and
 //!   templates do not count as open.
 //!
+//! * **quote-converted**: converting a quote (which records its journey id)
+//!   puts a SCHEDULED, unstaffed JOURNEY on the dispatch board for that
+//!   journey, on the lead's move date, from the start of that day's working
+//!   hours for the tenant's default job duration, in the tenant's time zone
+//!   (`aggregates::schedule::journey_plan`). A lead without a move date gets
+//!   none (the conversion's answer says so). One schedule per journey: its id
+//!   is derived from the journey id, so a redelivered event finds it.
+//!
 //! Restart-safe and idempotent: it runs as a projection (exactly-once
 //! checkpoint for its own table), and each lead command carries the quote
 //! event's id as its cause, which the Lead aggregate acts on at most once, so
@@ -38,10 +46,17 @@
 use std::sync::Arc;
 
 use aggregates::lead::{Lead, LeadAction, LeadCommand, LeadError};
+use aggregates::schedule::{
+    Schedule, ScheduleAction, ScheduleCommand, ScheduleError, ScheduleFacts, ScheduleInput,
+    journey_plan, journey_schedule_id,
+};
+use aggregates::tenant_profile::TenantProfile;
 use chrono::Utc;
 use event_schemas::lead::PipelineCause;
 use event_schemas::money::QuoteStatus;
 use event_schemas::quote::QuoteEvent;
+use event_schemas::schedule::{ScheduleCause, ScheduleLink, SchedulePriority, ScheduleType};
+use event_schemas::tenant::profile_id;
 use event_schemas::{EventMetadata, LeadStatus, Role, SYSTEM_USER};
 use event_store::{CommandError, Run, Store, Target};
 use projections::{ProjectedEvent, Projection, ProjectionError};
@@ -50,6 +65,8 @@ use uuid::Uuid;
 
 pub struct LeadPipeline {
     pub leads: Arc<Store<Lead>>,
+    pub schedules: Arc<Store<Schedule>>,
+    pub profiles: Arc<Store<TenantProfile>>,
 }
 
 const DDL: &str = r#"
@@ -117,6 +134,108 @@ fn status_after(event: &QuoteEvent) -> Option<QuoteStatus> {
 }
 
 impl LeadPipeline {
+    /// Puts the converted quote's job on the dispatch board (see the module
+    /// docs); nothing without a move date.
+    async fn schedule_journey(
+        &self,
+        ev: &ProjectedEvent,
+        lead_id: Uuid,
+        quote_id: Uuid,
+        journey_id: Uuid,
+    ) -> Result<(), ProjectionError> {
+        let e = &ev.event;
+        let retry = |err: CommandError<_>| ProjectionError::CommandRetry(err.to_string());
+        let lead = match self.leads.find(&e.tenant, lead_id).await {
+            Ok(Some(lead)) => lead,
+            Ok(None) => return Ok(()),
+            Err(err) => return Err(retry(err)),
+        };
+        let profile = self
+            .profiles
+            .load_or_new(&e.tenant, profile_id(&e.tenant))
+            .await
+            .map_err(|err| ProjectionError::CommandRetry(err.to_string()))?;
+        let profile = profile.state();
+        let Some((starts_at, ends_at)) = journey_plan(profile, lead.state().estimated_move_date)
+        else {
+            tracing::info!(%lead_id, %quote_id, %journey_id, "converted without a move date: no journey scheduled");
+            return Ok(());
+        };
+        let location_id = lead
+            .state()
+            .location_id
+            .clone()
+            .or_else(|| profile.locations().first().map(|l| l.location_id.clone()))
+            .unwrap_or_else(|| "main".to_owned());
+        let schedule_id = journey_schedule_id(journey_id);
+        let command = ScheduleCommand {
+            at: Utc::now(),
+            actor: SYSTEM_USER,
+            // An unstaffed journey: no crew to check; any location the lead
+            // names is taken as given.
+            facts: ScheduleFacts::default(),
+            action: ScheduleAction::Create {
+                tenant_id: e.tenant.clone(),
+                schedule_id,
+                input: ScheduleInput {
+                    location_id,
+                    title: format!("Journey {journey_id}"),
+                    description: None,
+                    schedule_type: ScheduleType::Journey,
+                    priority: SchedulePriority::Normal,
+                    starts_at,
+                    ends_at,
+                    crew: vec![],
+                    equipment_ids: vec![],
+                    vehicle_ids: vec![],
+                    link: ScheduleLink {
+                        lead_id: Some(lead_id),
+                        quote_id: Some(quote_id),
+                        journey_id: Some(journey_id),
+                    },
+                },
+                cause: Some(ScheduleCause {
+                    event_id: e.id.to_string(),
+                    rule: "quote-converted".to_owned(),
+                }),
+            },
+        };
+        let metadata = || EventMetadata {
+            tenant_id: e.tenant.clone(),
+            user_id: SYSTEM_USER,
+            role: Role::System,
+            correlation_id: e.correlationid.clone(),
+            causation_id: e.id.to_string(),
+            command_id: Uuid::now_v7(),
+            recorded_at: Utc::now(),
+            policy_version: None,
+            policy_valid_until: None,
+        };
+        let run = Run::new(&e.tenant, Target::New(schedule_id));
+        match self
+            .schedules
+            .run(run, metadata, |_| Ok(command.clone()))
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(%journey_id, %schedule_id, %starts_at, "journey scheduled by the sales process");
+                Ok(())
+            }
+            // Scheduled before (a redelivered or replayed conversion).
+            Err(CommandError::Domain(ScheduleError::AlreadyExists) | CommandError::Conflict) => {
+                Ok(())
+            }
+            Err(CommandError::Domain(other)) => {
+                tracing::warn!(%journey_id, error = %other, "the sales process could not schedule the journey");
+                Ok(())
+            }
+            Err(CommandError::Unavailable(detail)) => Err(ProjectionError::CommandRetry(detail)),
+            Err(other) => Err(ProjectionError::Command(format!(
+                "scheduling journey {journey_id}: {other}"
+            ))),
+        }
+    }
+
     async fn move_lead(
         &self,
         ev: &ProjectedEvent,
@@ -242,6 +361,10 @@ impl Projection for LeadPipeline {
             }
             return Ok(());
         }
+        let converted = match event {
+            QuoteEvent::QuoteConverted(c) => Some(c.journey_id),
+            _ => None,
+        };
         let Some(status) = status_after(event) else {
             return Ok(());
         };
@@ -256,6 +379,10 @@ impl Projection for LeadPipeline {
         let Some(lead) = lead else {
             return Ok(());
         };
+        if let Some(journey_id) = converted {
+            self.schedule_journey(ev, lead, quote_id, journey_id)
+                .await?;
+        }
         let open_or_won: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM pipeline_quotes
               WHERE tenant_id = $1 AND lead_id = $2 AND status = ANY($3)",

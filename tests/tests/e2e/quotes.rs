@@ -173,13 +173,22 @@ async fn a_quote_is_priced_by_the_server_revised_accepted_and_wins_its_lead() {
     assert_eq!(lead_status(&app, &admin, &lead).await, "WON");
 
     let journey = uuid::Uuid::new_v4();
-    app.post(
-        &format!("/v1/quotes/{id}/convert"),
-        &admin,
-        json!({"journey_id": journey}),
-    )
-    .await
-    .expect(200);
+    let converted = app
+        .post(
+            &format!("/v1/quotes/{id}/convert"),
+            &admin,
+            json!({"journey_id": journey}),
+        )
+        .await;
+    converted.expect(200);
+    // The lead has no move date: no journey on the board, and the answer says so.
+    assert_eq!(converted.body["journey_schedule"], Value::Null);
+    assert!(
+        converted.body["journey_schedule_note"]
+            .as_str()
+            .unwrap()
+            .contains("no move date")
+    );
     let state = quote_state(&app, &admin, &id).await;
     assert_eq!(state["status"], "CONVERTED");
     assert_eq!(state["journey_id"], journey.to_string());
@@ -560,4 +569,87 @@ async fn another_tenants_quote_is_not_found_on_every_route() {
     app.post("/v1/quotes", &other, quote_body(&lead))
         .await
         .expect_problem(422, "validation");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn converting_a_quote_puts_its_journey_on_the_board_on_the_move_date_once() {
+    let app = TestApp::spawn().await;
+    let admin = app.token("acme", Role::Admin);
+    let customer = app.customer(&admin, "journey@example.com").await;
+    let move_date = (chrono::Utc::now() + chrono::Duration::days(30)).date_naive();
+    let lead = app
+        .post(
+            "/v1/leads",
+            &admin,
+            json!({"customer_id": customer, "source": "website", "estimated_move_date": move_date}),
+        )
+        .await;
+    lead.expect(201);
+    let lead = lead.id();
+    let q = app.post("/v1/quotes", &admin, quote_body(&lead)).await;
+    q.expect(201);
+    let id = q.id();
+    app.post(&format!("/v1/quotes/{id}/send"), &admin, json!({}))
+        .await
+        .expect(200);
+    app.post(
+        &format!("/v1/quotes/{id}/accept"),
+        &admin,
+        json!({"revision": 1, "accepted_by_name": "Jeanne Tremblay"}),
+    )
+    .await
+    .expect(200);
+    let journey = uuid::Uuid::new_v4();
+    let converted = app
+        .post(
+            &format!("/v1/quotes/{id}/convert"),
+            &admin,
+            json!({"journey_id": journey}),
+        )
+        .await;
+    converted.expect(200);
+    let plan = &converted.body["journey_schedule"];
+    let schedule_id = plan["schedule_id"].as_str().unwrap().to_owned();
+    // 08:00 in Toronto (the default working hours and zone), 4 hours.
+    let starts_at = plan["starts_at"].as_str().unwrap();
+    assert!(
+        starts_at.starts_with(&format!("{move_date}T08:00:00-0")),
+        "{starts_at}"
+    );
+    app.settle().await;
+    let board = app
+        .get(&format!("/v1/schedules/{schedule_id}"), &admin)
+        .await;
+    board.expect(200);
+    assert_eq!(board.body["type"], "JOURNEY");
+    assert_eq!(board.body["status"], "SCHEDULED");
+    assert_eq!(board.body["crew"], json!([]), "unstaffed");
+    assert_eq!(board.body["journey_id"], journey.to_string());
+    assert_eq!(board.body["lead_id"], lead.as_str());
+    assert_eq!(board.body["starts_at"], plan["starts_at"]);
+    assert_eq!(board.body["ends_at"], plan["ends_at"]);
+    // Created by the system, caused by the conversion event.
+    let converted_event = quote_event_id(&app, &admin, &id, "QuoteConverted").await;
+    let history = app
+        .get(&format!("/v1/audit/schedule/{schedule_id}/history"), &admin)
+        .await;
+    history.expect(200);
+    let created = &history.body["items"][0];
+    assert_eq!(created["event_type"], "ScheduleCreated");
+    assert_eq!(
+        created["metadata"]["causation_id"],
+        converted_event.as_str()
+    );
+    assert_eq!(created["metadata"]["role"], "system");
+    assert_eq!(
+        created["payload"]["ScheduleCreated"]["cause"]["rule"],
+        "quote-converted"
+    );
+    let journeys: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_type = 'Schedule' AND event_type = 'ScheduleCreated'",
+    )
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(journeys, 1, "one journey schedule per conversion");
 }
