@@ -48,6 +48,7 @@ pub mod runner;
 pub mod schedules;
 pub mod staff;
 pub mod status;
+pub mod tenant_profiles;
 pub mod timeline;
 
 use std::any::{Any, TypeId};
@@ -465,6 +466,7 @@ pub fn all(keys: Arc<keystore::KeyStore>) -> Vec<Arc<dyn Projection>> {
         Arc::new(staff::Staff { keys }),
         Arc::new(schedules::Schedules),
         Arc::new(availability::Availability),
+        Arc::new(tenant_profiles::TenantProfiles),
         Arc::new(timeline::LeadTimeline),
         Arc::new(audit::AuditTrail),
         Arc::new(quotes::Quotes),

@@ -16,6 +16,7 @@
 pub mod assignments;
 pub mod audit;
 pub mod availability;
+pub mod calendar;
 pub mod customers;
 pub mod equipment;
 pub mod finance;
@@ -79,6 +80,7 @@ pub fn router(state: QueryState) -> OpenApiRouter {
         staff::router(),
         schedules::router(),
         availability::router(),
+        calendar::router(),
     ];
     modules
         .into_iter()

@@ -19,6 +19,7 @@
 pub mod assignments;
 pub mod audit;
 pub mod availability;
+pub mod calendar;
 pub mod customers;
 pub mod equipment;
 pub mod inventory;
@@ -233,6 +234,11 @@ pub(crate) fn column_sets() -> Vec<(&'static str, &'static str, &'static str)> {
             inventory::TRANSACTION_COLUMNS,
         ),
         (staff::PROJECTION, staff::TABLE, staff::COLUMNS),
+        (
+            calendar::PROFILE_PROJECTION,
+            calendar::PROFILES,
+            "tenant_id, profile",
+        ),
         (schedules::PROJECTION, schedules::TABLE, schedules::COLUMNS),
         (
             availability::PROJECTION,

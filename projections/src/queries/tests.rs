@@ -273,6 +273,21 @@ async fn check(pool: &PgPool) -> Result<(), sqlx::Error> {
         },
     )
     .await?;
+    calendar::profile(pool, &tenant).await?;
+    calendar::capacity(
+        pool,
+        &tenant,
+        &[calendar::Day {
+            day,
+            start: now,
+            end: now,
+            work: Some((now, now)),
+        }],
+        Some("north"),
+    )
+    .await?;
+    calendar::crew(pool, &tenant).await?;
+    calendar::crew_intervals(pool, &tenant, (now, now)).await?;
     schedules::get(pool, &tenant, id).await?;
     schedules::list(
         pool,

@@ -2039,6 +2039,8 @@ async fn the_openapi_document_is_3_1_and_documents_every_route_of_the_contract()
         ("get", "/v1/schedules"),
         ("post", "/v1/availability"),
         ("get", "/v1/availability"),
+        ("get", "/v1/calendar/capacity"),
+        ("get", "/v1/reports/crew-utilization"),
         ("delete", "/v1/availability/{id}"),
         ("get", "/healthz"),
         ("get", "/readyz"),

@@ -552,6 +552,16 @@ async fn a_rebuild_yields_the_same_tables_as_live_while_queries_keep_working() {
     // The staff directory and the dispatch board.
     for tenant in ["acme", "globex"] {
         let admin = app.token(tenant, Role::Admin);
+        app.request(
+            reqwest::Method::PUT,
+            "/v1/tenant/profile",
+            Some(&admin),
+            Some(json!({"company_name": format!("{tenant} movers"),
+                        "locations": [{"location_id": "tor-1", "name": "Toronto"}]})),
+            &[],
+        )
+        .await
+        .expect(200);
         let user = uuid::Uuid::new_v4();
         app.post(
             "/v1/staff",

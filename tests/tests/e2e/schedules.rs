@@ -498,3 +498,157 @@ async fn the_board_lists_schedules_in_start_order_through_the_stream_and_crew_se
 fn urlencode(s: &str) -> String {
     s.replace('+', "%2B").replace(':', "%3A")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_and_crew_utilization_count_the_board_in_the_tenants_time_zone() {
+    use chrono::{Datelike, NaiveTime, Weekday};
+    let app = TestApp::spawn().await;
+    let admin = app.token("acme", Role::Admin);
+    let dispatcher = app.token("acme", Role::Dispatcher);
+    let dana = person(&app, &admin, "Dana", json!(["DRIVER"])).await;
+    let sam = person(&app, &admin, "Sam", json!(["MOVER"])).await;
+    let lee = person(&app, &admin, "Lee", json!(["MOVER"])).await;
+    app.patch(
+        &format!("/v1/staff/{lee}"),
+        &admin,
+        json!({"active": false}),
+    )
+    .await
+    .expect(200);
+    let truck_a = truck(&app, &admin).await;
+    truck(&app, &admin).await;
+    // A Monday at least a week ahead, in Toronto (the default zone; working
+    // hours Monday–Friday 08:00–17:00).
+    let tz = chrono_tz::America::Toronto;
+    let mut monday = (Utc::now().with_timezone(&tz) + Duration::days(7)).date_naive();
+    while monday.weekday() != Weekday::Mon {
+        monday = monday.succ_opt().unwrap();
+    }
+    let local = |h: u32| {
+        monday
+            .and_time(NaiveTime::from_hms_opt(h, 0, 0).unwrap())
+            .and_local_timezone(tz)
+            .earliest()
+            .unwrap()
+            .to_rfc3339()
+    };
+    let job = |crew: Value, vehicles: Value, from: u32, to: u32| {
+        json!({"location_id": "tor-1", "title": "Job", "type": "JOURNEY",
+               "starts_at": local(from), "ends_at": local(to), "crew": crew, "vehicle_ids": vehicles})
+    };
+    create(
+        &app,
+        &dispatcher,
+        job(
+            json!([{"user_id": dana, "role": "DRIVER"}]),
+            json!([truck_a]),
+            9,
+            13,
+        ),
+    )
+    .await
+    .expect(201);
+    create(&app, &dispatcher, job(json!([]), json!([]), 14, 16))
+        .await
+        .expect(201);
+    app.post(
+        "/v1/availability",
+        &dispatcher,
+        json!({"user_id": sam, "type": "SICK", "starts_at": local(8), "ends_at": local(17)}),
+    )
+    .await
+    .expect(201);
+    app.settle().await;
+
+    let tuesday = monday.succ_opt().unwrap();
+    let wednesday = tuesday.succ_opt().unwrap();
+    let capacity = app
+        .get(
+            &format!("/v1/calendar/capacity?from={monday}&to={wednesday}"),
+            &dispatcher,
+        )
+        .await;
+    capacity.expect(200);
+    assert_eq!(capacity.body["time_zone"], "America/Toronto");
+    let day = |i: usize| &capacity.body["days"][i];
+    assert_eq!(day(0)["day"], monday.to_string());
+    assert_eq!(
+        (day(0)["jobs"].as_i64(), day(0)["unstaffed_jobs"].as_i64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(
+        (
+            day(0)["trucks_committed"].as_i64(),
+            day(0)["active_trucks"].as_i64()
+        ),
+        (Some(1), Some(2))
+    );
+    assert_eq!(
+        (
+            day(0)["crew_committed"].as_i64(),
+            day(0)["crew_available"].as_i64()
+        ),
+        (Some(1), Some(1)),
+        "Sam is sick all Monday, Lee is inactive"
+    );
+    assert_eq!(
+        (day(1)["jobs"].as_i64(), day(1)["crew_available"].as_i64()),
+        (Some(0), Some(2))
+    );
+    app.get(
+        &format!("/v1/calendar/capacity?from={monday}&to={monday}"),
+        &dispatcher,
+    )
+    .await
+    .expect_problem(422, "validation");
+    app.get(
+        &format!("/v1/calendar/capacity?from={monday}&to={wednesday}"),
+        &app.token("acme", Role::Crew),
+    )
+    .await
+    .expect_problem(403, "forbidden");
+
+    let report = app
+        .get(
+            &format!("/v1/reports/crew-utilization?from={monday}&to={tuesday}"),
+            &dispatcher,
+        )
+        .await;
+    report.expect(200);
+    let rows = report.body["crew"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "active crew only: {}", report.body);
+    assert_eq!(rows[0]["display_name"], "Dana");
+    assert_eq!(rows[0]["scheduled_hours"], "4.00");
+    assert_eq!(rows[0]["available_hours"], "9.00");
+    assert_eq!(rows[0]["utilization_percent"], "44.44");
+    assert_eq!(rows[1]["display_name"], "Sam");
+    assert_eq!(rows[1]["available_hours"], "0.00");
+    assert_eq!(rows[1]["utilization_percent"], Value::Null);
+    let csv = app
+        .request(
+            reqwest::Method::GET,
+            &format!("/v1/reports/crew-utilization?from={monday}&to={tuesday}"),
+            Some(&dispatcher),
+            None,
+            &[("accept", "text/csv")],
+        )
+        .await;
+    csv.expect(200);
+    assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
+    let text = csv.body.as_str().expect("CSV text").to_owned();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "user_id,display_name,home_location_id,scheduled_hours,available_hours,utilization_percent"
+        )
+    );
+    assert_eq!(
+        lines.next(),
+        Some(format!("{dana},Dana,,4.00,9.00,44.44").as_str())
+    );
+    assert_eq!(
+        lines.next(),
+        Some(format!("{sam},Sam,,0.00,0.00,").as_str())
+    );
+}

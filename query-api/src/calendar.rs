@@ -1,0 +1,410 @@
+//! The dispatch board's figures, in the tenant's time zone (its profile;
+//! America/Toronto until set):
+//!
+//! **Capacity** (`GET /v1/calendar/capacity?from=&to=&location_id=`): per
+//! day `[from, to)` (dates, at most 62 days):
+//! - `jobs`: JOURNEY schedules starting that day, not cancelled;
+//!   `unstaffed_jobs`: those nobody holds a crew slot on;
+//! - `trucks_committed`: distinct vehicles on schedules touching the day;
+//!   `active_trucks`: trucks ACTIVE now;
+//! - `crew_committed`: distinct people holding a slot on schedules touching
+//!   the day; `crew_available`: active staff with a crew role not
+//!   unavailable for the whole of the day's working hours (on a day off:
+//!   those who recorded extra availability that day).
+//!
+//! `location_id` counts that location's schedules and trucks, and the staff
+//! whose home it is.
+//!
+//! **Crew utilization** (`GET /v1/reports/crew-utilization?from=&to=`, JSON
+//! or, with `Accept: text/csv`, CSV): per active crew member over the days
+//! `[from, to)` (at most 366):
+//! - `available_hours`: the tenant's working hours of those days, less the
+//!   person's unavailability, plus their extra availability (`is_available`
+//!   entries), each hour counted once;
+//! - `scheduled_hours`: the hours of schedules holding them (not cancelled,
+//!   not declined; a completed one up to its completion), each hour once;
+//! - `utilization_percent` = scheduled ÷ available × 100, 2 places (`null`
+//!   with nothing available).
+//!
+//! Both need read on schedules with a tenant-wide scope (dispatchers,
+//! managers, admins, auditors).
+
+use std::collections::HashMap;
+
+use aggregates::recurrence::to_instant;
+use aggregates::tenant_profile::TenantProfile;
+use api_common::authz::{self, Action, Resource};
+use api_common::openapi::CheckedRoutes;
+use api_common::{ApiError, ApiQuery, ApiResult, Principal};
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc};
+use event_schemas::TenantId;
+use event_schemas::tenant::TenantProfileChanged;
+use projections::queries::calendar::{self as query, CapacityRow, Day};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::QueryState;
+use crate::reports::{Cell, csv_body, respond};
+
+/// The longest capacity window, in days.
+pub const MAX_CAPACITY_DAYS: i64 = 62;
+/// The longest utilization window, in days.
+pub const MAX_UTILIZATION_DAYS: i64 = 366;
+
+/// `tenant`'s profile as the read side holds it (the defaults until set).
+async fn profile(state: &QueryState, tenant: &TenantId) -> ApiResult<TenantProfile> {
+    let current = match query::profile(&state.pool, tenant).await? {
+        Some(value) => Some(
+            serde_json::from_value::<TenantProfileChanged>(value).map_err(|e| {
+                ApiError::internal(format!("a stored tenant profile does not read: {e}"))
+            })?,
+        ),
+        None => None,
+    };
+    Ok(TenantProfile {
+        tenant_id: Some(tenant.clone()),
+        current,
+    })
+}
+
+/// The days `[from, to)` in the profile's zone, with their working hours.
+fn days(profile: &TenantProfile, from: NaiveDate, to: NaiveDate) -> Vec<Day> {
+    let tz = profile.time_zone();
+    from.iter_days()
+        .take_while(|d| *d < to)
+        .map(|day| {
+            let at = |date: NaiveDate, time: NaiveTime| to_instant(tz, date.and_time(time));
+            let next = day.succ_opt().unwrap_or(day);
+            Day {
+                day,
+                start: at(day, NaiveTime::MIN),
+                end: at(next, NaiveTime::MIN),
+                work: profile
+                    .hours_of(day.weekday())
+                    .map(|w| (at(day, w.opens), at(day, w.closes))),
+            }
+        })
+        .collect()
+}
+
+fn window(
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    max_days: i64,
+) -> ApiResult<(NaiveDate, NaiveDate)> {
+    let from = from.ok_or_else(|| ApiError::invalid_field("from", "is required"))?;
+    let to = to.ok_or_else(|| ApiError::invalid_field("to", "is required"))?;
+    if to <= from {
+        return Err(ApiError::invalid_field("to", "must be after `from`"));
+    }
+    if to - from > Duration::days(max_days) {
+        return Err(ApiError::invalid_field(
+            "to",
+            format!("the window is at most {max_days} days"),
+        ));
+    }
+    Ok((from, to))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CapacityDay {
+    #[schema(value_type = String, format = Date)]
+    pub day: NaiveDate,
+    pub jobs: i64,
+    pub unstaffed_jobs: i64,
+    pub trucks_committed: i64,
+    pub active_trucks: i64,
+    pub crew_committed: i64,
+    pub crew_available: i64,
+}
+
+crate::view_from_row!(CapacityRow => CapacityDay {
+    day,
+    jobs,
+    unstaffed_jobs,
+    trucks_committed,
+    active_trucks,
+    crew_committed,
+    crew_available,
+});
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CapacityCalendar {
+    #[schema(example = "America/Toronto")]
+    pub time_zone: String,
+    pub location_id: Option<String>,
+    pub days: Vec<CapacityDay>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CapacityParams {
+    /// First day (inclusive), `YYYY-MM-DD`, in the tenant's time zone.
+    #[param(value_type = String, format = Date)]
+    pub from: Option<NaiveDate>,
+    /// The day after the last (exclusive); at most 62 days after `from`.
+    #[param(value_type = String, format = Date)]
+    pub to: Option<NaiveDate>,
+    pub location_id: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/v1/calendar/capacity", tag = "schedules",
+    params(CapacityParams),
+    responses(
+        (status = 200, description = "Per day: jobs, unstaffed jobs, trucks committed / active, crew committed / available", body = CapacityCalendar),
+        (status = 403, description = "Needs a tenant-wide read on schedules", body = api_common::Problem),
+        (status = 422, description = "A parameter is missing or invalid (named in `errors`)", body = api_common::Problem),
+    ),
+    security(("bearer" = []))
+)]
+async fn capacity(
+    State(state): State<QueryState>,
+    principal: Principal,
+    ApiQuery(params): ApiQuery<CapacityParams>,
+) -> ApiResult<Json<CapacityCalendar>> {
+    authz::authorize_tenant_wide(&principal, Resource::Schedule, Action::Read)?;
+    let (from, to) = window(params.from, params.to, MAX_CAPACITY_DAYS)?;
+    let profile = profile(&state, &principal.tenant).await?;
+    let rows = query::capacity(
+        &state.pool,
+        &principal.tenant,
+        &days(&profile, from, to),
+        params.location_id.as_deref(),
+    )
+    .await?;
+    Ok(Json(CapacityCalendar {
+        time_zone: profile.time_zone_name().to_owned(),
+        location_id: params.location_id,
+        days: rows.into_iter().map(CapacityDay::from).collect(),
+    }))
+}
+
+type Span = (DateTime<Utc>, DateTime<Utc>);
+
+/// The union of `spans`, sorted, without overlaps.
+fn union(mut spans: Vec<Span>) -> Vec<Span> {
+    spans.retain(|(s, e)| s < e);
+    spans.sort();
+    let mut out: Vec<Span> = Vec::with_capacity(spans.len());
+    for (s, e) in spans {
+        match out.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => out.push((s, e)),
+        }
+    }
+    out
+}
+
+/// `a` less `b` (both unions).
+fn subtract(a: &[Span], b: &[Span]) -> Vec<Span> {
+    let mut out = Vec::new();
+    for &(mut s, e) in a {
+        for &(bs, be) in b {
+            if be <= s || bs >= e {
+                continue;
+            }
+            if bs > s {
+                out.push((s, bs));
+            }
+            s = s.max(be);
+            if s >= e {
+                break;
+            }
+        }
+        if s < e {
+            out.push((s, e));
+        }
+    }
+    out
+}
+
+/// The hours of a union within `[from, to)`, 2 places.
+fn hours(spans: &[Span], (from, to): Span) -> Decimal {
+    let seconds: i64 = spans
+        .iter()
+        .map(|&(s, e)| (e.min(to) - s.max(from)).num_seconds().max(0))
+        .sum();
+    (Decimal::from(seconds) / Decimal::from(3600)).round_dp(2)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CrewUtilizationRow {
+    pub user_id: Uuid,
+    pub display_name: String,
+    pub home_location_id: Option<String>,
+    #[schema(value_type = String, example = "32.00")]
+    #[serde(serialize_with = "crate::money")]
+    pub scheduled_hours: Decimal,
+    #[schema(value_type = String, example = "40.00")]
+    #[serde(serialize_with = "crate::money")]
+    pub available_hours: Decimal,
+    /// scheduled ÷ available × 100; `null` when nothing was available.
+    #[schema(value_type = Option<String>, example = "80.00")]
+    #[serde(serialize_with = "crate::money_opt")]
+    pub utilization_percent: Option<Decimal>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CrewUtilizationReport {
+    #[schema(value_type = String, format = Date)]
+    pub from: NaiveDate,
+    /// Exclusive.
+    #[schema(value_type = String, format = Date)]
+    pub to: NaiveDate,
+    #[schema(example = "America/Toronto")]
+    pub time_zone: String,
+    /// By name.
+    pub crew: Vec<CrewUtilizationRow>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CrewUtilizationParams {
+    /// First day (inclusive), `YYYY-MM-DD`, in the tenant's time zone.
+    #[param(value_type = String, format = Date)]
+    pub from: Option<NaiveDate>,
+    /// The day after the last (exclusive); at most 366 days after `from`.
+    #[param(value_type = String, format = Date)]
+    pub to: Option<NaiveDate>,
+}
+
+#[utoipa::path(
+    get, path = "/v1/reports/crew-utilization", tag = "reports",
+    params(CrewUtilizationParams),
+    responses(
+        (status = 200, description = "Scheduled hours ÷ available hours per crew member (CSV with `Accept: text/csv`)",
+         content((CrewUtilizationReport = "application/json"), (String = "text/csv"))),
+        (status = 403, description = "Needs a tenant-wide read on schedules", body = api_common::Problem),
+        (status = 422, description = "A parameter is missing or invalid (named in `errors`)", body = api_common::Problem),
+    ),
+    security(("bearer" = []))
+)]
+async fn crew_utilization(
+    State(state): State<QueryState>,
+    principal: Principal,
+    headers: HeaderMap,
+    ApiQuery(params): ApiQuery<CrewUtilizationParams>,
+) -> ApiResult<Response> {
+    authz::authorize_tenant_wide(&principal, Resource::Schedule, Action::Read)?;
+    let (from, to) = window(params.from, params.to, MAX_UTILIZATION_DAYS)?;
+    let profile = profile(&state, &principal.tenant).await?;
+    let days = days(&profile, from, to);
+    let range = (
+        days.first().map_or_else(Utc::now, |d| d.start),
+        days.last().map_or_else(Utc::now, |d| d.end),
+    );
+    let working: Vec<Span> = union(days.iter().filter_map(|d| d.work).collect());
+    let crew = query::crew(&state.pool, &principal.tenant).await?;
+    let mut by_person: HashMap<Uuid, [Vec<Span>; 3]> = HashMap::new();
+    for i in query::crew_intervals(&state.pool, &principal.tenant, range).await? {
+        let slot = match i.kind.as_str() {
+            "scheduled" => 0,
+            "unavailable" => 1,
+            _ => 2,
+        };
+        by_person.entry(i.user_id).or_default()[slot].push((i.starts_at, i.ends_at));
+    }
+    let rows = crew
+        .into_iter()
+        .map(|member| {
+            let [scheduled, unavailable, extra] =
+                by_person.remove(&member.user_id).unwrap_or_default();
+            let mut available = subtract(&working, &union(unavailable));
+            available.extend(extra);
+            let available_hours = hours(&union(available), range);
+            let scheduled_hours = hours(&union(scheduled), range);
+            CrewUtilizationRow {
+                user_id: member.user_id,
+                display_name: member.display_name,
+                home_location_id: member.home_location_id,
+                scheduled_hours,
+                available_hours,
+                utilization_percent: (available_hours > Decimal::ZERO).then(|| {
+                    (scheduled_hours / available_hours * Decimal::ONE_HUNDRED).round_dp(2)
+                }),
+            }
+        })
+        .collect();
+    let report = CrewUtilizationReport {
+        from,
+        to,
+        time_zone: profile.time_zone_name().to_owned(),
+        crew: rows,
+    };
+    let number = |d: Decimal| Cell::Number(format!("{d:.2}"));
+    Ok(respond(
+        &headers,
+        report,
+        &format!("crew-utilization-{from}-{to}.csv"),
+        |r| {
+            csv_body(
+                &[
+                    "user_id",
+                    "display_name",
+                    "home_location_id",
+                    "scheduled_hours",
+                    "available_hours",
+                    "utilization_percent",
+                ],
+                r.crew.iter().map(|row| {
+                    vec![
+                        Cell::Text(row.user_id.to_string()),
+                        Cell::Text(row.display_name.clone()),
+                        Cell::Text(row.home_location_id.clone().unwrap_or_default()),
+                        number(row.scheduled_hours),
+                        number(row.available_hours),
+                        row.utilization_percent
+                            .map_or(Cell::Number(String::new()), number),
+                    ]
+                }),
+            )
+        },
+    ))
+}
+
+/// This module's routes (each handler is private: one left out of here is
+/// dead code, which the build refuses).
+pub(crate) fn router() -> OpenApiRouter<QueryState> {
+    OpenApiRouter::new()
+        .checked_routes(routes!(capacity))
+        .checked_routes(routes!(crew_utilization))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(h: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH + Duration::hours(h)
+    }
+
+    #[test]
+    fn unions_merge_and_subtraction_cuts_holes() {
+        assert_eq!(
+            union(vec![(t(5), t(7)), (t(0), t(2)), (t(1), t(3)), (t(3), t(4))]),
+            vec![(t(0), t(4)), (t(5), t(7))]
+        );
+        let work = vec![(t(8), t(17)), (t(32), t(41))];
+        let away = vec![(t(10), t(12)), (t(16), t(33)), (t(40), t(50))];
+        assert_eq!(
+            subtract(&work, &away),
+            vec![(t(8), t(10)), (t(12), t(16)), (t(33), t(40))]
+        );
+        assert_eq!(
+            hours(&subtract(&work, &away), (t(0), t(100))),
+            Decimal::from(13)
+        );
+        assert_eq!(hours(&work, (t(9), t(33))), Decimal::from(9));
+    }
+}
