@@ -267,15 +267,18 @@ fn http_router(infra: &Infra, parts: &Parts, ops: OpsState, shutdown: Cancellati
             )
         }));
     }
+    let mut public = OpenApiRouter::new();
     if parts.query_api {
         let watch = ReadModelWatch::spawn(infra.pool.clone(), shutdown);
-        api = api.checked_merge(query_api::router(QueryState {
+        let state = QueryState {
             pool: infra.pool.clone(),
             keys: infra.keys.clone(),
             watch,
             versions: Arc::new(EventStoreVersions(infra.pool.clone())),
             policies: infra.policies.clone(),
-        }));
+        };
+        public = query_api::public_router(state.clone());
+        api = api.checked_merge(query_api::router(state));
     }
     // Authentication first, on every /v1 route: a request without a valid
     // token is 401 before its idempotency key, body, If-Match or query is
@@ -307,6 +310,7 @@ fn http_router(infra: &Infra, parts: &Parts, ops: OpsState, shutdown: Cancellati
         .checked_routes(routes!(metrics_text))
         .with_state(ops);
     let (router, mut doc) = api
+        .checked_merge(public)
         .checked_merge(ops_router)
         .checked_merge(crate::docs_ui::router())
         .split_for_parts();

@@ -18,6 +18,7 @@
 pub mod assignment;
 pub mod audit_export;
 pub mod availability;
+pub mod calendar_feed;
 pub mod customer;
 pub mod equipment;
 pub mod error;
@@ -55,6 +56,12 @@ impl TenantOwned for customer::Customer {
 }
 
 impl TenantOwned for tenant_profile::TenantProfile {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
+    }
+}
+
+impl TenantOwned for calendar_feed::CalendarFeedToken {
     fn tenant(&self) -> Option<&TenantId> {
         self.tenant_id.as_ref()
     }

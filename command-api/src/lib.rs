@@ -21,6 +21,7 @@
 pub mod act;
 pub mod audit;
 pub mod availability;
+pub mod calendar;
 pub mod context;
 pub mod customers;
 pub mod finance;
@@ -193,6 +194,7 @@ pub fn router(state: CommandState) -> OpenApiRouter {
         staff::router(),
         schedules::router(),
         availability::router(),
+        calendar::router(),
         operations::router(),
         permissions::router(),
         audit::router(),

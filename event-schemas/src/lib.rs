@@ -25,6 +25,7 @@
 pub mod assignment;
 pub mod audit;
 pub mod availability;
+pub mod calendar;
 pub mod common;
 pub mod customer;
 pub mod envelope;
@@ -105,6 +106,7 @@ pub fn catalogue() -> Vec<EventInfo> {
         staff::StaffMemberEvent::catalogue(),
         schedule::ScheduleEvent::catalogue(),
         availability::AvailabilityEvent::catalogue(),
+        calendar::CalendarFeedTokenEvent::catalogue(),
     ]
     .concat()
 }

@@ -24,7 +24,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sqlx::PgPool;
 
-pub use crypto::{CryptoError, Key};
+pub use crypto::{CryptoError, Key, random_secret, secret_digest};
 pub use sealed::ERASED;
 
 #[derive(Debug, thiserror::Error)]

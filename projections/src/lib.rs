@@ -35,6 +35,7 @@
 pub mod assignments;
 pub mod audit;
 pub mod availability;
+pub mod calendar_feeds;
 pub mod customers;
 pub mod equipment;
 pub mod inventory;
@@ -467,6 +468,7 @@ pub fn all(keys: Arc<keystore::KeyStore>) -> Vec<Arc<dyn Projection>> {
         Arc::new(schedules::Schedules),
         Arc::new(availability::Availability),
         Arc::new(tenant_profiles::TenantProfiles),
+        Arc::new(calendar_feeds::CalendarFeeds),
         Arc::new(timeline::LeadTimeline),
         Arc::new(audit::AuditTrail),
         Arc::new(quotes::Quotes),

@@ -39,7 +39,7 @@ use api_common::{ApiError, ApiQuery, ApiResult, Principal};
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc};
 use event_schemas::TenantId;
 use event_schemas::tenant::TenantProfileChanged;
@@ -373,12 +373,153 @@ async fn crew_utilization(
     ))
 }
 
+/// How far back a feed reaches.
+pub const FEED_PAST_DAYS: i64 = 30;
+/// The most schedules one feed carries.
+pub const FEED_MAX_EVENTS: i64 = 1000;
+
+/// `user`'s schedules as an iCalendar feed (RFC 5545): title, times (UTC),
+/// location name, crew names and roles; no customer data. A schedule the
+/// person declined, or that was cancelled, is `STATUS:CANCELLED` (so
+/// subscribed calendars drop it); an accepted one CONFIRMED, an open
+/// invitation TENTATIVE.
+async fn feed(state: &QueryState, tenant: &TenantId, user: Uuid) -> ApiResult<Response> {
+    use icalendar::{Calendar, Component, EventLike, EventStatus};
+    let profile = profile(state, tenant).await?;
+    let entries = query::feed_entries(
+        &state.pool,
+        tenant,
+        user,
+        Utc::now() - Duration::days(FEED_PAST_DAYS),
+        FEED_MAX_EVENTS,
+    )
+    .await?;
+    let mut calendar = Calendar::new();
+    calendar.name(&format!(
+        "{} schedule",
+        profile.company_name().unwrap_or("Movers CRM")
+    ));
+    for e in entries {
+        let location = profile
+            .location(&e.location_id)
+            .map_or(e.location_id.clone(), |l| l.name.clone());
+        let crew: Vec<(String, String, String)> =
+            serde_json::from_value(e.crew).unwrap_or_default();
+        let crew = crew
+            .iter()
+            .map(|(name, role, answer)| format!("{name} ({role}, {answer})"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let status = match (e.status.as_str(), e.response.as_str()) {
+            ("CANCELLED", _) | (_, "DECLINED") => EventStatus::Cancelled,
+            (_, "ACCEPTED") => EventStatus::Confirmed,
+            _ => EventStatus::Tentative,
+        };
+        calendar.push(
+            icalendar::Event::new()
+                .uid(&format!("{}@movers-crm", e.id))
+                .summary(&e.title)
+                .starts(e.starts_at)
+                .ends(e.ends_at)
+                .timestamp(e.updated_at)
+                .sequence(u32::try_from(e.version).unwrap_or(u32::MAX))
+                .location(&location)
+                .description(&format!("Crew:\n{crew}"))
+                .status(status)
+                .done(),
+        );
+    }
+    let body = calendar.done().to_string();
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/calendar; charset=utf-8",
+            ),
+            (axum::http::header::CACHE_CONTROL, "private, no-store"),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FeedParams {
+    /// Whose schedules (default: the caller).
+    pub user_id: Option<Uuid>,
+}
+
+#[utoipa::path(
+    get, path = "/v1/calendar/feed.ics", tag = "schedules",
+    params(FeedParams),
+    responses(
+        (status = 200, description = "The person's schedules as iCalendar (RFC 5545)", content_type = "text/calendar", body = String),
+        (status = 403, description = "Not allowed (crew read their own only)", body = api_common::Problem),
+    ),
+    security(("bearer" = []))
+)]
+async fn own_feed(
+    State(state): State<QueryState>,
+    principal: Principal,
+    ApiQuery(params): ApiQuery<FeedParams>,
+) -> ApiResult<Response> {
+    let user = params.user_id.unwrap_or(principal.user_id);
+    authz::authorize(
+        &principal,
+        Resource::Schedule,
+        Action::Read,
+        Some(api_common::authz::RecordOwnership {
+            assigned_to: Some(user),
+            created_by: Some(user),
+            location_id: None,
+        }),
+    )?;
+    feed(&state, &principal.tenant, user).await
+}
+
+#[utoipa::path(
+    get, path = "/v1/calendar/feeds/{token}", tag = "schedules",
+    params(("token" = String, Path, description = "`<id>.<secret>.ics`, as issued by POST /v1/calendar/feed-tokens")),
+    responses(
+        (status = 200, description = "The person's schedules as iCalendar (RFC 5545), without a bearer header", content_type = "text/calendar", body = String),
+        (status = 404, description = "No such feed: unknown, revoked or forged", body = api_common::Problem),
+    )
+)]
+async fn token_feed(
+    State(state): State<QueryState>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> ApiResult<Response> {
+    let not_found = || ApiError::not_found("no such calendar feed");
+    let (id, secret) = token
+        .strip_suffix(".ics")
+        .and_then(|t| t.split_once('.'))
+        .ok_or_else(not_found)?;
+    let id: Uuid = id.parse().map_err(|_| not_found())?;
+    let row = query::feed_token(&state.pool, id)
+        .await?
+        .ok_or_else(not_found)?;
+    if keystore::secret_digest(secret) != row.secret_digest {
+        return Err(not_found());
+    }
+    let tenant = TenantId::parse(&row.tenant_id).map_err(|_| not_found())?;
+    feed(&state, &tenant, row.user_id).await
+}
+
 /// This module's routes (each handler is private: one left out of here is
 /// dead code, which the build refuses).
 pub(crate) fn router() -> OpenApiRouter<QueryState> {
     OpenApiRouter::new()
         .checked_routes(routes!(capacity))
         .checked_routes(routes!(crew_utilization))
+        .checked_routes(routes!(own_feed))
+}
+
+/// The feed behind a secret URL: no bearer token (merged outside the
+/// authentication layer; the secret is the credential).
+pub(crate) fn public_router() -> OpenApiRouter<QueryState> {
+    OpenApiRouter::new().checked_routes(routes!(token_feed))
 }
 
 #[cfg(test)]

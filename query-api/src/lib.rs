@@ -88,6 +88,12 @@ pub fn router(state: QueryState) -> OpenApiRouter {
         .with_state(state)
 }
 
+/// The read routes that authenticate by themselves, outside the bearer-token
+/// layer: a calendar feed's secret URL (a phone calendar sends no header).
+pub fn public_router(state: QueryState) -> OpenApiRouter {
+    calendar::public_router().with_state(state)
+}
+
 /// Serializes money as a decimal string with exactly two places
 /// (`"0.00"`, `"1130.00"`), whatever scale the database returned.
 pub(crate) fn money<S: serde::Serializer>(

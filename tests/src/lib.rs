@@ -596,3 +596,70 @@ pub async fn probe_servers(postgres_url: &str, nats_url: &str) -> anyhow::Result
     infra::connect_nats(nats_url).await?;
     Ok(())
 }
+
+/// The Python of the test peers' virtualenv (scripts/test-peers.sh): an
+/// interpreter with an independent iCalendar parser. Panics, saying how to
+/// install it, when it is missing.
+pub fn peer_python() -> std::path::PathBuf {
+    let path = std::env::var_os("CRM_TEST_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| {
+                    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target")
+                });
+            target.join("test-venv/bin/python")
+        });
+    assert!(
+        path.exists(),
+        "the test peers' Python is missing at {}: run scripts/test-peers.sh (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// Parses an iCalendar text with Python's `icalendar` (not the library that
+/// wrote it) and returns its events as JSON:
+/// `[{uid, summary, location, description, status, start, end}]` with times
+/// in RFC 3339 (UTC).
+pub fn parse_ics(text: &str) -> Value {
+    use std::io::Write;
+    const SCRIPT: &str = r#"
+import json, sys
+from icalendar import Calendar
+cal = Calendar.from_ical(sys.stdin.read())
+out = []
+for e in cal.walk('VEVENT'):
+    out.append({
+        'uid': str(e.get('UID')),
+        'summary': str(e.get('SUMMARY')),
+        'location': str(e.get('LOCATION')),
+        'description': str(e.get('DESCRIPTION')),
+        'status': str(e.get('STATUS')),
+        'start': e.decoded('DTSTART').isoformat(),
+        'end': e.decoded('DTEND').isoformat(),
+    })
+print(json.dumps({'name': str(cal.get('X-WR-CALNAME') or cal.get('NAME')), 'events': out}))
+"#;
+    let mut child = std::process::Command::new(peer_python())
+        .args(["-c", SCRIPT])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the test peers' Python runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("the feed is written to the parser");
+    let output = child.wait_with_output().expect("the parser finishes");
+    assert!(
+        output.status.success(),
+        "icalendar could not parse the feed: {}\n{text}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the parser prints JSON")
+}

@@ -168,3 +168,74 @@ pub async fn crew_intervals(
     .fetch_all(pool)
     .await
 }
+
+/// The projection that owns [`FEED_TOKENS`].
+pub const FEED_PROJECTION: &str = "calendar_feeds";
+pub const FEED_TOKENS: &str = "read.calendar_feed_tokens";
+
+/// A feed token that is not revoked.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FeedTokenRow {
+    pub tenant_id: String,
+    pub user_id: Uuid,
+    pub secret_digest: String,
+}
+
+/// The live (not revoked) feed token `id`, of whichever tenant.
+pub async fn feed_token(pool: &PgPool, id: Uuid) -> Result<Option<FeedTokenRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT tenant_id, user_id, secret_digest FROM {FEED_TOKENS} WHERE id = $1 AND revoked_at IS NULL"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// A schedule in a person's feed.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FeedEntryRow {
+    pub id: Uuid,
+    pub title: String,
+    pub location_id: String,
+    pub status: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+    /// `[[display name or user id, role, answer]]`, crew order.
+    pub crew: Value,
+    /// The person's own answer on it.
+    pub response: String,
+}
+
+/// `user`'s schedules (holding a slot or declined: the feed marks those
+/// cancelled) that end after `since`, earliest first, at most `limit`; each
+/// with its crew's names from the staff directory.
+pub async fn feed_entries(
+    pool: &PgPool,
+    tenant: &TenantId,
+    user: Uuid,
+    since: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<FeedEntryRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.id, s.title, s.location_id, s.status, s.starts_at, s.ends_at, s.updated_at, s.version,
+                (SELECT coalesce(jsonb_agg(jsonb_build_array(coalesce(st.display_name, m ->> 'user_id'),
+                                                             m ->> 'role', m ->> 'response') ORDER BY n), '[]')
+                   FROM jsonb_array_elements(s.crew) WITH ORDINALITY AS c(m, n)
+                   LEFT JOIN read.staff st ON st.tenant_id = s.tenant_id AND st.user_id = (m ->> 'user_id')::uuid
+                ) AS crew,
+                (SELECT m ->> 'response' FROM jsonb_array_elements(s.crew) AS m
+                  WHERE m ->> 'user_id' = $2::text LIMIT 1) AS response
+           FROM read.schedules s
+          WHERE s.tenant_id = $1 AND $2 = ANY(s.crew_ids) AND s.ends_at > $3
+          ORDER BY s.starts_at, s.id
+          LIMIT $4",
+    )
+    .bind(tenant.as_str())
+    .bind(user)
+    .bind(since)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

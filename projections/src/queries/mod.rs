@@ -239,6 +239,11 @@ pub(crate) fn column_sets() -> Vec<(&'static str, &'static str, &'static str)> {
             calendar::PROFILES,
             "tenant_id, profile",
         ),
+        (
+            calendar::FEED_PROJECTION,
+            calendar::FEED_TOKENS,
+            "tenant_id, user_id, secret_digest, revoked_at",
+        ),
         (schedules::PROJECTION, schedules::TABLE, schedules::COLUMNS),
         (
             availability::PROJECTION,

@@ -287,6 +287,8 @@ async fn check(pool: &PgPool) -> Result<(), sqlx::Error> {
     )
     .await?;
     calendar::crew(pool, &tenant).await?;
+    calendar::feed_token(pool, id).await?;
+    calendar::feed_entries(pool, &tenant, id, now, 10).await?;
     calendar::crew_intervals(pool, &tenant, (now, now)).await?;
     schedules::get(pool, &tenant, id).await?;
     schedules::list(

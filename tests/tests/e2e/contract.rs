@@ -2041,6 +2041,10 @@ async fn the_openapi_document_is_3_1_and_documents_every_route_of_the_contract()
         ("get", "/v1/availability"),
         ("get", "/v1/calendar/capacity"),
         ("get", "/v1/reports/crew-utilization"),
+        ("get", "/v1/calendar/feed.ics"),
+        ("get", "/v1/calendar/feeds/{token}"),
+        ("post", "/v1/calendar/feed-tokens"),
+        ("delete", "/v1/calendar/feed-tokens/{id}"),
         ("delete", "/v1/availability/{id}"),
         ("get", "/healthz"),
         ("get", "/readyz"),
@@ -2086,6 +2090,7 @@ async fn every_operation_in_the_openapi_document_is_served_by_the_router() {
             .replace("{payment_id}", &Uuid::new_v4().to_string())
             .replace("{mid}", &Uuid::new_v4().to_string())
             .replace("{user_id}", &Uuid::new_v4().to_string())
+            .replace("{token}", "unknown.ics")
             .replace("{role}", "sales")
             .replace("{resource}", "LEAD")
             .replace("{action}", "READ");

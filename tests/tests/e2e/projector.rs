@@ -597,6 +597,9 @@ async fn a_rebuild_yields_the_same_tables_as_live_while_queries_keep_working() {
         )
         .await
         .expect(201);
+        app.post("/v1/calendar/feed-tokens", &admin, json!({"user_id": user}))
+            .await
+            .expect(201);
     }
     app.settle().await;
     let live = dump_read_models(&app).await;

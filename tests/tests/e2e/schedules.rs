@@ -652,3 +652,163 @@ async fn capacity_and_crew_utilization_count_the_board_in_the_tenants_time_zone(
         Some(format!("{sam},Sam,,0.00,0.00,").as_str())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persons_feed_is_valid_icalendar_with_or_without_a_bearer_and_a_revoked_token_is_gone() {
+    let app = TestApp::spawn().await;
+    let admin = app.token("acme", Role::Admin);
+    let dispatcher = app.token("acme", Role::Dispatcher);
+    app.request(
+        reqwest::Method::PUT,
+        "/v1/tenant/profile",
+        Some(&admin),
+        Some(json!({"company_name": "Acme Movers", "locations": [{"location_id": "tor-1", "name": "Toronto North"}]})),
+        &[],
+    )
+    .await
+    .expect(200);
+    let dana = person(&app, &admin, "Dana Driver", json!(["DRIVER"])).await;
+    let sam = person(&app, &admin, "Sam Mover", json!(["MOVER"])).await;
+    let both = json!([{"user_id": dana, "role": "DRIVER"}, {"user_id": sam, "role": "MOVER"}]);
+    let first = create(&app, &dispatcher, schedule(both.clone(), json!([]), 24, 28)).await;
+    first.expect(201);
+    let second = create(&app, &dispatcher, schedule(both, json!([]), 48, 50)).await;
+    second.expect(201);
+    let other = create(
+        &app,
+        &dispatcher,
+        schedule(
+            json!([{"user_id": sam, "role": "MOVER"}]),
+            json!([]),
+            72,
+            73,
+        ),
+    )
+    .await;
+    other.expect(201);
+    let dana_token = app.token_for("acme", dana, Role::Crew);
+    app.post(
+        &format!("/v1/schedules/{}/crew/{dana}/accept", first.id()),
+        &dana_token,
+        json!({}),
+    )
+    .await
+    .expect(200);
+    app.post(
+        &format!("/v1/schedules/{}/crew/{dana}/decline", second.id()),
+        &dana_token,
+        json!({}),
+    )
+    .await
+    .expect(200);
+    app.settle().await;
+
+    let feed = app.get("/v1/calendar/feed.ics", &dana_token).await;
+    feed.expect(200);
+    assert!(
+        feed.header("content-type")
+            .unwrap()
+            .starts_with("text/calendar")
+    );
+    let text = feed.body.as_str().expect("iCalendar text").to_owned();
+    let parsed = crm_tests::parse_ics(&text);
+    let events = parsed["events"].as_array().unwrap();
+    assert_eq!(
+        events.len(),
+        2,
+        "Dana's two schedules, not Sam's third: {parsed}"
+    );
+    let e = &events[0];
+    assert_eq!(e["uid"], format!("{}@movers-crm", first.id()));
+    assert_eq!(e["summary"], "Smith move");
+    assert_eq!(e["location"], "Toronto North");
+    assert_eq!(e["status"], "CONFIRMED");
+    let description = e["description"].as_str().unwrap();
+    assert!(
+        description.contains("Dana Driver (DRIVER, ACCEPTED)"),
+        "{description}"
+    );
+    assert!(
+        description.contains("Sam Mover (MOVER, INVITED)"),
+        "{description}"
+    );
+    let start: DateTime<Utc> = e["start"].as_str().unwrap().parse().unwrap();
+    let end: DateTime<Utc> = e["end"].as_str().unwrap().parse().unwrap();
+    assert_eq!(end - start, Duration::hours(4));
+    assert!(
+        (start - (Utc::now() + Duration::hours(24)))
+            .num_minutes()
+            .abs()
+            < 10
+    );
+    assert_eq!(events[1]["status"], "CANCELLED", "declined");
+    // No customer data in it, whatever else it holds.
+    assert!(!text.contains("@example.com"));
+
+    // Someone else's feed: crew may not; a dispatcher may.
+    app.get(&format!("/v1/calendar/feed.ics?user_id={sam}"), &dana_token)
+        .await
+        .expect_problem(403, "forbidden");
+    let sams = app
+        .get(&format!("/v1/calendar/feed.ics?user_id={sam}"), &dispatcher)
+        .await;
+    sams.expect(200);
+    assert_eq!(
+        crm_tests::parse_ics(sams.body.as_str().unwrap())["events"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // A secret URL for a phone: no bearer header needed.
+    let issued = app
+        .post("/v1/calendar/feed-tokens", &dana_token, json!({}))
+        .await;
+    issued.expect(201);
+    let path = issued.body["path"].as_str().unwrap().to_owned();
+    app.settle().await;
+    let by_url = app
+        .request(reqwest::Method::GET, &path, None, None, &[])
+        .await;
+    by_url.expect(200);
+    let parsed = crm_tests::parse_ics(by_url.body.as_str().unwrap());
+    assert_eq!(parsed["events"].as_array().unwrap().len(), 2);
+    // A forged secret, or another id: 404.
+    let forged = format!("{}X.ics", path.trim_end_matches(".ics"));
+    app.request(reqwest::Method::GET, &forged, None, None, &[])
+        .await
+        .expect_problem(404, "not-found");
+    app.request(
+        reqwest::Method::GET,
+        "/v1/calendar/feeds/nothing.ics",
+        None,
+        None,
+        &[],
+    )
+    .await
+    .expect_problem(404, "not-found");
+    // Revoked: 404 from then on.
+    let id = issued.body["id"].as_str().unwrap().to_owned();
+    app.delete(&format!("/v1/calendar/feed-tokens/{id}"), &dispatcher)
+        .await
+        .expect(200);
+    app.settle().await;
+    app.request(reqwest::Method::GET, &path, None, None, &[])
+        .await
+        .expect_problem(404, "not-found");
+    // Crew issue their own only; another tenant cannot revoke.
+    app.post(
+        "/v1/calendar/feed-tokens",
+        &dana_token,
+        json!({"user_id": sam}),
+    )
+    .await
+    .expect_problem(403, "forbidden");
+    app.delete(
+        &format!("/v1/calendar/feed-tokens/{id}"),
+        &app.token("globex", Role::Admin),
+    )
+    .await
+    .expect_problem(404, "not-found");
+}
