@@ -333,3 +333,77 @@ async fn the_list_shows_expanded_occurrences_with_their_rule_and_crew_see_their_
 fn urlencode(s: &str) -> String {
     s.replace('+', "%2B").replace(':', "%3A")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_horizon_policy_expands_an_open_ended_rule_as_time_passes_once() {
+    let app = TestApp::spawn().await;
+    let admin = app.token("acme", Role::Admin);
+    let dana = person(&app, &admin).await;
+    let eight = (Utc::now() + Duration::days(1))
+        .date_naive()
+        .and_time(NaiveTime::from_hms_opt(8, 0, 0).unwrap());
+    let weekly = unavailable(
+        &app,
+        &admin,
+        json!({"user_id": dana, "recurrence": {"rule": "FREQ=WEEKLY", "local_start": eight, "duration_minutes": 60}}),
+    )
+    .await;
+    weekly.expect(201);
+    let id = weekly.id();
+    app.settle().await;
+    let bookings = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM crew_bookings WHERE kind = 'unavailable'",
+        )
+        .fetch_one(app.pool())
+        .await
+        .unwrap()
+    };
+    let before = bookings().await;
+    assert!((77..=80).contains(&before), "18 months of weeks: {before}");
+    let stores =
+        processes::policies::PolicyStores::new(app.pool().clone(), app.env.infra.keystore.clone());
+    // Today: nothing to do yet.
+    let now = Utc::now();
+    let report = processes::policies::run_at(&stores, now.date_naive(), now)
+        .await
+        .unwrap();
+    assert_eq!(report.availability_extended, 0);
+    // Two months on: the rule is expanded to the new horizon, once.
+    let later = now + Duration::days(61);
+    let report = processes::policies::run_at(&stores, later.date_naive(), later)
+        .await
+        .unwrap();
+    assert_eq!(report.availability_extended, 1);
+    let after = bookings().await;
+    assert!(
+        (8..=10).contains(&(after - before)),
+        "two months more of weeks: {before} → {after}"
+    );
+    app.settle().await;
+    let report = processes::policies::run_at(&stores, later.date_naive(), later)
+        .await
+        .unwrap();
+    assert_eq!(report.availability_extended, 0, "already expanded");
+    let last: DateTime<Utc> =
+        sqlx::query_scalar("SELECT max(upper(period)) FROM crew_bookings WHERE source_id = $1")
+            .bind(&id)
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    let horizon = aggregates::recurrence::horizon(later);
+    assert!(
+        last <= horizon && last > horizon - Duration::days(8),
+        "{last} near {horizon}"
+    );
+    // Removed: no longer expanded.
+    app.delete(&format!("/v1/availability/{id}"), &admin)
+        .await
+        .expect(200);
+    app.settle().await;
+    let much_later = later + Duration::days(61);
+    let report = processes::policies::run_at(&stores, much_later.date_naive(), much_later)
+        .await
+        .unwrap();
+    assert_eq!(report.availability_extended, 0);
+}
