@@ -55,7 +55,8 @@
 //! | admin, manager, dispatcher | all, CLIENT | all, CLIENT                 |
 //! | crew       | read OWN (and answer their own invitations) | create/read/delete OWN |
 //! | auditor    | read CLIENT                 | read CLIENT                 |
-//! | sales, accountant | —                    | —                           |
+//! | sales      | read OWN (their own leads' schedules) | —                 |
+//! | accountant | —                           | —                           |
 //!
 //! The operations reports need read on what they report: utilization and
 //! maintenance due on Equipment, the inventory valuation on Inventory.
@@ -126,10 +127,10 @@ pub fn default_scope(role: Role, resource: Resource, action: Action) -> Option<S
         (Dispatcher | Auditor, Staff, Read) => Some(Scope::Client),
         (Crew, Staff, Read) => Some(Scope::Own),
         // Scheduling. Dispatchers and managers schedule; crew see and
-        // answer their own schedules and keep their own availability;
-        // auditors read everything.
+        // answer their own schedules and keep their own availability; sales
+        // see the schedules of their own leads; auditors read everything.
         (Admin | Manager | Dispatcher, Schedule | Availability, _) => Some(Scope::Client),
-        (Crew, Schedule, Read) => Some(Scope::Own),
+        (Crew | Sales, Schedule, Read) => Some(Scope::Own),
         (Crew, Availability, Create | Read | Delete) => Some(Scope::Own),
         (Auditor, Schedule | Availability, Read) => Some(Scope::Client),
         _ => None,
@@ -399,7 +400,9 @@ mod tests {
                             Role::Admin | Role::Manager | Role::Dispatcher,
                             Schedule | Availability,
                         ) => Some(Scope::Client),
-                        (Role::Crew, Schedule) => (*action == Read).then_some(Scope::Own),
+                        (Role::Crew | Role::Sales, Schedule) => {
+                            (*action == Read).then_some(Scope::Own)
+                        }
                         (Role::Crew, Availability) => {
                             matches!(action, Create | Read | Delete).then_some(Scope::Own)
                         }

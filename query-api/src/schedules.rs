@@ -1,8 +1,9 @@
 //! `GET /v1/schedules/{id}` and `GET /v1/schedules`: the dispatch board.
 //!
 //! A schedule is visible to dispatchers, managers, admins and auditors
-//! (CLIENT), to the people on its crew (OWN) and, with a LOCATION scope, at
-//! its location. Times are shown in the offset they were given in.
+//! (CLIENT), to the people on its crew and the owner of its lead (OWN: crew
+//! see their own, sales the schedules of their own leads) and, with a
+//! LOCATION scope, at its location. Times are shown in the offset they were given in.
 
 use api_common::authz::{self, Action, Resource};
 use api_common::http::WithETag;
@@ -142,13 +143,22 @@ impl From<ScheduleRow> for ScheduleView {
 }
 
 /// Whether `principal` may read `schedule`: a tenant-wide scope, OWN when on
-/// its crew, LOCATION at its location.
-fn visible(principal: &Principal, schedule: &ScheduleView) -> ApiResult<()> {
+/// its crew or owning its lead, LOCATION at its location.
+async fn visible(
+    state: &QueryState,
+    principal: &Principal,
+    schedule: &ScheduleView,
+) -> ApiResult<()> {
     let scope = authz::list_scope(principal, Resource::Schedule)?;
+    let own = match (scope.own(), schedule.lead_id) {
+        (Some(me), _) if schedule.crew.iter().any(|m| m.user_id == me) => true,
+        (Some(me), Some(lead)) => {
+            query::lead_is_own(&state.pool, &principal.tenant, lead, me).await?
+        }
+        _ => false,
+    };
     let covered = !scope.is_limited()
-        || scope
-            .own()
-            .is_some_and(|me| schedule.crew.iter().any(|m| m.user_id == me))
+        || own
         || scope
             .locations()
             .is_some_and(|l| l.contains(&schedule.location_id));
@@ -192,7 +202,7 @@ async fn get_schedule(
     .await?
     .ok_or_else(|| ApiError::not_found(format!("no schedule with id {id}")))?
     .into();
-    visible(&principal, &schedule)?;
+    visible(&state, &principal, &schedule).await?;
     Ok(WithETag::new(schedule.version, schedule))
 }
 

@@ -1,7 +1,8 @@
 //! `read.schedules` (the `schedules` projection): one schedule, and the
 //! calendar's lists in start order that a caller's scope covers. A schedule
-//! is "owned" by everyone on its crew (OWN: crew see their own) and located
-//! at its location.
+//! is "owned" (OWN) by everyone on its crew and by whoever owns its lead
+//! (the lead's OWN rule: assigned to them, created by them, or unassigned;
+//! `read.leads`), and located at its location.
 
 use chrono::{DateTime, Utc};
 use event_schemas::TenantId;
@@ -59,6 +60,30 @@ pub async fn get(
     super::by_id(pool, (TABLE, COLUMNS), tenant, id).await
 }
 
+/// OWN through the schedule's lead (`$1` the tenant, `$3` the caller).
+const LEAD_OWNED: &str = "EXISTS (SELECT 1 FROM read.leads l
+     WHERE l.tenant_id = $1 AND l.id = lead_id
+       AND (l.assigned_to IS NULL OR l.assigned_to = $3 OR l.created_by = $3))";
+
+/// Whether `user` owns lead `lead` by the lead's OWN rule.
+pub async fn lead_is_own(
+    pool: &PgPool,
+    tenant: &TenantId,
+    lead: Uuid,
+    user: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT EXISTS (SELECT 1 FROM {} l WHERE l.tenant_id = $1 AND l.id = $2
+                          AND (l.assigned_to IS NULL OR l.assigned_to = $3 OR l.created_by = $3))",
+        super::leads::TABLE
+    ))
+    .bind(tenant.as_str())
+    .bind(lead)
+    .bind(user)
+    .fetch_one(pool)
+    .await
+}
+
 /// What a calendar list keeps (each `None`: no condition).
 #[derive(Debug, Clone, Default)]
 pub struct ScheduleFilter {
@@ -88,7 +113,7 @@ pub async fn list(
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM {TABLE}
           WHERE tenant_id = $1
-            AND (NOT $2 OR ($3::uuid IS NOT NULL AND $3 = ANY(crew_ids))
+            AND (NOT $2 OR ($3::uuid IS NOT NULL AND ($3 = ANY(crew_ids) OR {LEAD_OWNED}))
                         OR ($4::text[] IS NOT NULL AND location_id = ANY($4)))
             AND ($5::timestamptz IS NULL OR (starts_at, id) > ($5, $6))
             AND ($8::timestamptz IS NULL OR ends_at > $8)

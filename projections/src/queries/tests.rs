@@ -291,6 +291,7 @@ async fn check(pool: &PgPool) -> Result<(), sqlx::Error> {
     calendar::feed_entries(pool, &tenant, id, now, 10).await?;
     calendar::crew_intervals(pool, &tenant, (now, now)).await?;
     schedules::get(pool, &tenant, id).await?;
+    schedules::lead_is_own(pool, &tenant, id, id).await?;
     schedules::list(
         pool,
         &tenant,

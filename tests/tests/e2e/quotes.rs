@@ -652,4 +652,27 @@ async fn converting_a_quote_puts_its_journey_on_the_board_on_the_move_date_once(
     .await
     .unwrap();
     assert_eq!(journeys, 1, "one journey schedule per conversion");
+
+    // Sales see the schedules of their own leads, and no one else's.
+    let (rep, other_rep) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    app.post(
+        &format!("/v1/leads/{lead}/assign"),
+        &admin,
+        json!({"user_id": rep}),
+    )
+    .await
+    .expect(200);
+    app.settle().await;
+    let rep_token = app.token_for("acme", rep, Role::Sales);
+    let other_token = app.token_for("acme", other_rep, Role::Sales);
+    app.get(&format!("/v1/schedules/{schedule_id}"), &rep_token)
+        .await
+        .expect(200);
+    let listed = app.get("/v1/schedules", &rep_token).await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
+    app.get(&format!("/v1/schedules/{schedule_id}"), &other_token)
+        .await
+        .expect_problem(403, "forbidden");
+    let listed = app.get("/v1/schedules", &other_token).await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 0);
 }
