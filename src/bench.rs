@@ -65,9 +65,12 @@ pub struct BenchArgs {
     /// What each client does in a round.
     #[arg(long, value_enum, default_value_t = Workload::Leads)]
     pub workload: Workload,
-    /// Trucks the `assignments` workload contends for.
+    /// Trucks the `assignments` and `dispatch` workloads contend for.
     #[arg(long, default_value_t = 4)]
     pub trucks: usize,
+    /// Crew members the `dispatch` workload contends for.
+    #[arg(long, default_value_t = 8)]
+    pub crew: usize,
     /// Probe the projection lag after every Nth round only (the probes are
     /// reads that compete with the commands).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
@@ -96,6 +99,10 @@ pub enum Workload {
     Sales,
     /// Bookings of a few trucks by every client (409s for taken slots).
     Assignments,
+    /// Dispatchers competing for few crews and trucks: every client puts
+    /// two people and a truck on 4-hour jobs in the next two weeks (409s
+    /// naming the conflicts for taken people or trucks).
+    Dispatch,
     /// Grow the stream to `--events`, then time rebuilds.
     Rebuild,
 }
@@ -165,17 +172,42 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     let probe_every = args.probe_every;
     let probe_inline = args.probe_inline;
     let relay_before = relay_counters(&client, &base).await;
-    let trucks: Arc<Vec<String>> = Arc::new(if workload == Workload::Assignments {
-        let token = token_for_new_user()?;
-        let mut ids = Vec::new();
-        for n in 0..args.trucks.max(1) {
-            let body = post(&client, &base, &token, "/v1/equipment", json!({
+    let trucks: Arc<Vec<String>> = Arc::new(
+        if matches!(workload, Workload::Assignments | Workload::Dispatch) {
+            let token = token_for_new_user()?;
+            let mut ids = Vec::new();
+            for n in 0..args.trucks.max(1) {
+                let body = post(&client, &base, &token, "/v1/equipment", json!({
                 "location_id": "bench", "name": format!("Bench truck {n}"), "equipment_type": "TRUCK",
                 "serial_number": format!("BENCH-{}-{n}", Uuid::now_v7().simple()),
             }))
             .await
             .context("registering the bench trucks")?;
-            ids.push(id_of(&body));
+                ids.push(id_of(&body));
+            }
+            ids
+        } else {
+            Vec::new()
+        },
+    );
+    let crew: Arc<Vec<String>> = Arc::new(if workload == Workload::Dispatch {
+        let token = token_for_new_user()?;
+        let mut ids = Vec::new();
+        for n in 0..args.crew.max(2) {
+            let user = Uuid::now_v7();
+            post(
+                &client,
+                &base,
+                &token,
+                "/v1/staff",
+                json!({
+                    "user_id": user, "display_name": format!("Bench crew {n}"),
+                    "crew_roles": ["DRIVER", "FOREMAN", "MOVER"],
+                }),
+            )
+            .await
+            .context("adding the bench crew")?;
+            ids.push(user.to_string());
         }
         ids
     } else {
@@ -203,7 +235,7 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             probes.clone(),
         );
         let rate_limited = rate_limited.clone();
-        let (trucks, conflicts) = (trucks.clone(), conflicts.clone());
+        let (trucks, crew, conflicts) = (trucks.clone(), crew.clone(), conflicts.clone());
         workers.spawn(async move {
             let mut probes_running = tokio::task::JoinSet::new();
             let mut n = 0u64;
@@ -225,6 +257,9 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
                     Workload::Sales => sales_round(&ctx, worker, n).await,
                     Workload::Assignments => {
                         assignments_round(&ctx, &trucks, &conflicts, worker, n).await
+                    }
+                    Workload::Dispatch => {
+                        dispatch_round(&ctx, &crew, &trucks, &conflicts, worker, n).await
                     }
                     Workload::Rebuild => unreachable!("handled before the load loop"),
                 }) else {
@@ -309,6 +344,14 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         println!(
             "bookings:        {} refused as taken (409, naming the booking), {} trucks",
             conflicts.load(Ordering::Relaxed),
+            trucks.len()
+        );
+    }
+    if workload == Workload::Dispatch {
+        println!(
+            "schedules:       {} refused as taken (409 naming every conflict), {} people, {} trucks",
+            conflicts.load(Ordering::Relaxed),
+            crew.len(),
             trucks.len()
         );
     }
@@ -743,6 +786,79 @@ async fn customer(r: &Round<'_>, worker: usize, n: u64) -> Option<String> {
 /// Books a random truck for a random 4-hour slot in the next 30 days; a
 /// taken slot (409) is counted as a conflict; a booked one is checked out
 /// and returned.
+/// One dispatcher's job: two people and a truck on a 4-hour slot in the
+/// next two weeks (a 409 when any of them is taken then).
+async fn dispatch_round(
+    r: &Round<'_>,
+    crew: &[String],
+    trucks: &[String],
+    conflicts: &AtomicU64,
+    worker: usize,
+    n: u64,
+) -> Option<(String, u64)> {
+    let seed = (worker as u64).wrapping_mul(6_364_136_223_846_793_005)
+        ^ n.wrapping_mul(1_442_695_040_888_963_407);
+    let first = (seed % crew.len() as u64) as usize;
+    let second = (first + 1 + ((seed >> 9) % (crew.len() as u64 - 1)) as usize) % crew.len();
+    let truck = &trucks[((seed >> 23) % trucks.len() as u64) as usize];
+    let slot = (seed >> 31) % (14 * 6);
+    let start = chrono::Utc::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)?
+        .and_utc()
+        + chrono::Duration::days(1)
+        + chrono::Duration::hours(4 * slot as i64);
+    let body = json!({"location_id": "bench", "title": "Bench job", "type": "JOURNEY",
+                      "starts_at": start.to_rfc3339(), "ends_at": (start + chrono::Duration::hours(4)).to_rfc3339(),
+                      "crew": [{"user_id": crew[first], "role": "DRIVER"}, {"user_id": crew[second], "role": "MOVER"}],
+                      "vehicle_ids": [truck]});
+    let t = Instant::now();
+    let response = r
+        .client
+        .post(format!("{}/v1/schedules", r.base))
+        .bearer_auth(r.token)
+        .json(&body)
+        .send()
+        .await;
+    let scheduled = match response {
+        Ok(resp) if resp.status() == reqwest::StatusCode::CONFLICT => {
+            conflicts.fetch_add(1, Ordering::Relaxed);
+            let micros = (t.elapsed().as_micros() as u64).max(1);
+            let mut stats = r.stats.lock().await;
+            let _ = stats
+                .by_command
+                .entry("schedule (409)")
+                .or_insert_with(histogram)
+                .record(micros);
+            return None;
+        }
+        Ok(resp) => {
+            let status = resp.status();
+            let result = match resp.json::<Value>().await {
+                Ok(v) if status.is_success() => Ok(v),
+                Ok(_) if status == reqwest::StatusCode::TOO_MANY_REQUESTS => {
+                    Err(anyhow::Error::new(RateLimited))
+                }
+                Ok(v) => Err(anyhow::anyhow!("schedule answered {status}: {v}")),
+                Err(e) => Err(e.into()),
+            };
+            record(r.stats, r.errors, r.rate_limited, "schedule", t, result).await?
+        }
+        Err(e) => {
+            record(
+                r.stats,
+                r.errors,
+                r.rate_limited,
+                "schedule",
+                t,
+                Err(e.into()),
+            )
+            .await?
+        }
+    };
+    Some((format!("/v1/schedules/{}", id_of(&scheduled)), 1))
+}
+
 async fn assignments_round(
     r: &Round<'_>,
     trucks: &[String],
