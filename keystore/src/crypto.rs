@@ -108,6 +108,22 @@ pub fn blind_index(key: &Key, kind: &str, normalized: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// A secret for a bearer URL (a calendar feed's, say): 256 random bits from
+/// the OS, base64url without padding (43 characters).
+pub fn random_secret() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// What is stored of such a secret: its SHA-256, hex. The secret itself is
+/// shown once and never stored.
+pub fn secret_digest(secret: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(secret.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,20 +188,4 @@ mod tests {
         );
         assert_eq!(blind_index(&key, "email", "a@b.co").len(), 64);
     }
-}
-
-/// A secret for a bearer URL (a calendar feed's, say): 256 random bits from
-/// the OS, base64url without padding (43 characters).
-pub fn random_secret() -> String {
-    use base64::Engine;
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// What is stored of such a secret: its SHA-256, hex. The secret itself is
-/// shown once and never stored.
-pub fn secret_digest(secret: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(secret.as_bytes()))
 }
