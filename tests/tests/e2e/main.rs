@@ -25,6 +25,7 @@ mod relay;
 mod roles;
 mod sales_flow;
 mod sales_read;
+mod schedule_props;
 mod schedules;
 mod services;
 mod staff;
