@@ -268,7 +268,7 @@ async fn run_schedule(
                 ScheduleAction::Reschedule {
                     starts_at, ends_at, ..
                 } => (
-                    schedule.crew().iter().map(|m| m.user_id).collect(),
+                    people_of(&action, schedule),
                     (starts_at.to_utc(), ends_at.to_utc()),
                 ),
                 _ => {
@@ -295,14 +295,28 @@ async fn run_schedule(
     }
 }
 
-/// The people a refused command would have booked.
+/// The people a refused command would have booked: a declined person holds
+/// nothing (and keeps their answer on a new crew), so their other bookings
+/// are no conflict.
 fn people_of(action: &ScheduleAction, schedule: &Schedule) -> Vec<Uuid> {
+    let holding = |user: &Uuid| {
+        schedule
+            .crew()
+            .iter()
+            .find(|m| m.user_id == *user)
+            .is_none_or(|m| m.holds_slot())
+    };
     match action {
         ScheduleAction::Update(SchedulePatch {
             crew: Some(crew), ..
-        }) => crew.iter().map(|(u, _)| *u).collect(),
+        }) => crew.iter().map(|(u, _)| *u).filter(holding).collect(),
         ScheduleAction::Respond { user_id, .. } => vec![*user_id],
-        _ => schedule.crew().iter().map(|m| m.user_id).collect(),
+        _ => schedule
+            .crew()
+            .iter()
+            .filter(|m| m.holds_slot())
+            .map(|m| m.user_id)
+            .collect(),
     }
 }
 

@@ -9,8 +9,7 @@
 //! what was accepted (every schedule's crew and answers, trucks, period and
 //! status; every unavailability). Every answer must be the one the model
 //! predicts: a command is refused (409 naming every conflicting booking, and
-//! nothing else but what [`Model::declined_conflicts`] tolerates) when, and
-//! only when, the model sees a conflict, so the database neither lets an
+//! nothing else) when, and only when, the model sees a conflict, so the database neither lets an
 //! overlap through nor refuses what it should accept. After
 //! every command the bookings in the database equal the model's, the model
 //! has no overlap, and SQL finds none either.
@@ -286,23 +285,6 @@ impl Model {
             }
         }
         names
-    }
-
-    /// Known over-reporting (not a wrong decision): the 409 of a refused
-    /// reschedule or change lists the bookings of *every* person on the
-    /// crew, declined ones included (`command_api::schedules::run_schedule`
-    /// and `people_of` do not leave them out), although a declined person
-    /// holds nothing and takes no part in the refusal. These are the ids
-    /// such a 409 may name besides the real conflicts.
-    fn declined_conflicts(&self, crew: &[Member], period: Period, except: usize) -> BTreeSet<Uuid> {
-        self.conflicts(
-            crew.iter()
-                .filter(|m| m.answer == Answer::Declined)
-                .map(|m| m.person),
-            [],
-            period,
-            Some(except),
-        )
     }
 
     /// The model itself never double-books: per person, no two schedules
@@ -690,7 +672,7 @@ impl<'a> World<'a> {
                         period,
                         Some(i),
                     );
-                    let tolerated = self.model.declined_conflicts(&s.crew, period, i);
+                    let tolerated = BTreeSet::new();
                     refused_if("schedule.conflict", names, tolerated, 200)
                 };
                 let r = app
@@ -738,7 +720,7 @@ impl<'a> World<'a> {
                         vec![]
                     };
                     let names = self.model.conflicts(people, booked, s.period, Some(i));
-                    let tolerated = self.model.declined_conflicts(&new_crew, s.period, i);
+                    let tolerated = BTreeSet::new();
                     refused_if("schedule.conflict", names, tolerated, 200)
                 };
                 let mut body = json!({});
