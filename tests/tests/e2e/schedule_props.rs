@@ -372,33 +372,22 @@ type Booking = (String, String, String, DateTime<Utc>, DateTime<Utc>);
 enum Expected {
     Status(u16),
     /// 409 of `rule` whose detail names every id of `names`, and nothing
-    /// else but ids of `tolerated`.
+    /// else.
     Conflict {
         rule: &'static str,
         names: BTreeSet<Uuid>,
-        tolerated: BTreeSet<Uuid>,
     },
     /// 409: the schedule's status does not allow the command.
     Illegal,
     NotFound,
 }
 
-/// A 409 of `rule` naming `names` (and perhaps `tolerated`) when there is
-/// a conflict, `ok` otherwise.
-fn refused_if(
-    rule: &'static str,
-    names: BTreeSet<Uuid>,
-    tolerated: BTreeSet<Uuid>,
-    ok: u16,
-) -> Expected {
+/// A 409 of `rule` naming `names` when there is a conflict, `ok` otherwise.
+fn refused_if(rule: &'static str, names: BTreeSet<Uuid>, ok: u16) -> Expected {
     if names.is_empty() {
         Expected::Status(ok)
     } else {
-        Expected::Conflict {
-            rule,
-            names,
-            tolerated,
-        }
+        Expected::Conflict { rule, names }
     }
 }
 
@@ -434,17 +423,13 @@ fn check_answer(r: &TestResponse, expected: &Expected, model: &Model) -> Result<
             }
             Ok(())
         }
-        Expected::Conflict {
-            rule,
-            names,
-            tolerated,
-        } => {
+        Expected::Conflict { rule, names } => {
             status(409)?;
             if r.body["rule"] != *rule {
                 return Err(format!("expected rule {rule}, got {}", r.body));
             }
             let named = uuids(r.body["detail"].as_str().unwrap_or_default());
-            if !named.is_superset(names) || !named.is_subset(&(names | tolerated)) {
+            if named != *names {
                 let describe = |ids: &BTreeSet<Uuid>| {
                     ids.iter()
                         .map(|id| model.describe(*id))
@@ -625,7 +610,7 @@ impl<'a> World<'a> {
                     period,
                     None,
                 );
-                let expected = refused_if("schedule.conflict", names, BTreeSet::new(), 201);
+                let expected = refused_if("schedule.conflict", names, 201);
                 let mut body = json!({
                     "location_id": "tor-1", "title": "Move", "type": "JOURNEY",
                     "starts_at": Self::instant(period.0, *offset),
@@ -672,8 +657,7 @@ impl<'a> World<'a> {
                         period,
                         Some(i),
                     );
-                    let tolerated = BTreeSet::new();
-                    refused_if("schedule.conflict", names, tolerated, 200)
+                    refused_if("schedule.conflict", names, 200)
                 };
                 let r = app
                     .post(
@@ -720,8 +704,7 @@ impl<'a> World<'a> {
                         vec![]
                     };
                     let names = self.model.conflicts(people, booked, s.period, Some(i));
-                    let tolerated = BTreeSet::new();
-                    refused_if("schedule.conflict", names, tolerated, 200)
+                    refused_if("schedule.conflict", names, 200)
                 };
                 let mut body = json!({});
                 if crew.is_some() {
@@ -804,7 +787,7 @@ impl<'a> World<'a> {
                     Some(m) if m.answer == Answer::Declined && answer == Answer::Accepted => {
                         // Booked again: refused when busy elsewhere since.
                         let names = self.model.conflicts([*person], [], s.period, Some(i));
-                        refused_if("schedule.conflict", names, BTreeSet::new(), 200)
+                        refused_if("schedule.conflict", names, 200)
                     }
                     Some(_) => Expected::Status(200),
                 };
@@ -853,7 +836,7 @@ impl<'a> World<'a> {
                             .collect()
                     }
                 };
-                let expected = refused_if("availability.conflict", names, BTreeSet::new(), 201);
+                let expected = refused_if("availability.conflict", names, 201);
                 let r = app
                     .post(
                         "/v1/availability",
