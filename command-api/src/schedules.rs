@@ -149,30 +149,25 @@ async fn facts(
     people: impl IntoIterator<Item = Uuid>,
 ) -> ApiResult<ScheduleFacts> {
     let tenant = &ctx.principal.tenant;
+    let profile = crate::profile::current(state, tenant).await?;
+    let mut staff = HashMap::new();
     let store = state.store::<StaffMember>();
-    let people: std::collections::BTreeSet<Uuid> = people.into_iter().collect();
-    // The profile and every person's entry at once: one round trip's wait,
-    // not one per crew member.
-    let entries = futures::future::try_join_all(people.into_iter().map(|user| {
-        let store = &store;
-        async move {
-            let loaded = store.find(tenant, staff_id(tenant, user)).await?;
-            Ok::<_, ApiError>(loaded.and_then(|loaded| {
-                loaded.state().details.as_ref().map(|d| {
-                    (
-                        user,
-                        CrewFact {
-                            active: d.active,
-                            roles: d.crew_roles.clone(),
-                        },
-                    )
-                })
-            }))
+    for user in people {
+        if staff.contains_key(&user) {
+            continue;
         }
-    }));
-    let (profile, entries) =
-        futures::future::try_join(crate::profile::current(state, tenant), entries).await?;
-    let staff: HashMap<Uuid, CrewFact> = entries.into_iter().flatten().collect();
+        if let Some(loaded) = store.find(tenant, staff_id(tenant, user)).await?
+            && let Some(details) = &loaded.state().details
+        {
+            staff.insert(
+                user,
+                CrewFact {
+                    active: details.active,
+                    roles: details.crew_roles.clone(),
+                },
+            );
+        }
+    }
     Ok(ScheduleFacts {
         staff,
         locations: profile
