@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// `field` is `"subject"` or `"content"`; lines are 1-based.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum TemplateError {
     /// The template does not parse.
     #[error("syntax error in the {field} at line {line}: {message}")]
@@ -102,7 +102,7 @@ pub(crate) fn field_name(field: &str) -> &'static str {
 /// [`TemplateError`] as it is deserialized: `field` as an owned string
 /// (serde cannot borrow a `&'static str` from the input).
 #[derive(Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 enum WireError {
     Syntax { field: String, line: usize, message: String },
     Undefined { field: String, name: String, line: Option<usize> },

@@ -68,9 +68,11 @@ pub struct Limits {
     pub max_output_bytes: usize,
     /// Fuel for one render of each field (subject and content each get this
     /// much). One fuel is one engine instruction or 64 bytes of data produced
-    /// or processed. Default 200 000: a realistic two-page email (a quote with
-    /// 12 line items, 3 scheduled visits, conditionals, `money` and `date`)
-    /// takes about 10 000, so this is 20 times above it.
+    /// or processed. Default 20 000: a realistic two-page email (a quote with
+    /// 12 line items, 3 scheduled visits, 10 terms, conditionals, `money` and
+    /// `date`; 6 KB of HTML) takes 978, so this is 20 times above it. 20 000
+    /// fuel also pays for at most 1.28 MB of data, so the output cap and the
+    /// fuel stop a growing string long before memory runs short.
     pub fuel: u64,
     /// Longest a render may take in a worker before the worker is killed
     /// (default 2 s).
@@ -85,7 +87,7 @@ impl Default for Limits {
             max_template_bytes: 64 * 1024,
             max_subject_bytes: 998,
             max_output_bytes: 512 * 1024,
-            fuel: 200_000,
+            fuel: 20_000,
             wall_time: Duration::from_secs(2),
             memory_bytes: 512 * 1024 * 1024,
         }
