@@ -94,6 +94,14 @@ impl Renderer {
         &self.limits
     }
 
+    /// The process ids of the idle workers (for monitoring and tests).
+    pub fn idle_workers(&self) -> Vec<u32> {
+        self.lock_idle()
+            .iter()
+            .filter_map(|worker| worker.child.id())
+            .collect()
+    }
+
     /// Renders `source` with `variables` in a worker process (see
     /// [`crate::render_in_process`] for the rendering rules).
     pub async fn render(
