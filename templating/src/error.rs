@@ -104,14 +104,32 @@ pub(crate) fn field_name(field: &str) -> &'static str {
 #[derive(Deserialize)]
 #[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 enum WireError {
-    Syntax { field: String, line: usize, message: String },
-    Undefined { field: String, name: String, line: Option<usize> },
-    TooLarge { field: String, limit: usize },
-    OutputTooLarge { field: String, limit: usize },
+    Syntax {
+        field: String,
+        line: usize,
+        message: String,
+    },
+    Undefined {
+        field: String,
+        name: String,
+        line: Option<usize>,
+    },
+    TooLarge {
+        field: String,
+        limit: usize,
+    },
+    OutputTooLarge {
+        field: String,
+        limit: usize,
+    },
     OutOfFuel,
     Timeout,
     MemoryLimit,
-    Render { field: String, line: Option<usize>, message: String },
+    Render {
+        field: String,
+        line: Option<usize>,
+        message: String,
+    },
     Unavailable(String),
 }
 
@@ -124,7 +142,11 @@ impl<'de> Deserialize<'de> for TemplateError {
 impl From<WireError> for TemplateError {
     fn from(wire: WireError) -> Self {
         match wire {
-            WireError::Syntax { field, line, message } => TemplateError::Syntax {
+            WireError::Syntax {
+                field,
+                line,
+                message,
+            } => TemplateError::Syntax {
                 field: field_name(&field),
                 line,
                 message,
@@ -145,7 +167,11 @@ impl From<WireError> for TemplateError {
             WireError::OutOfFuel => TemplateError::OutOfFuel,
             WireError::Timeout => TemplateError::Timeout,
             WireError::MemoryLimit => TemplateError::MemoryLimit,
-            WireError::Render { field, line, message } => TemplateError::Render {
+            WireError::Render {
+                field,
+                line,
+                message,
+            } => TemplateError::Render {
                 field: field_name(&field),
                 line,
                 message,
@@ -162,21 +188,42 @@ mod tests {
     #[test]
     fn errors_round_trip_through_json() {
         let errors = [
-            TemplateError::Syntax { field: "subject", line: 2, message: "x".into() },
-            TemplateError::Undefined { field: "content", name: "customer.first_name".into(), line: Some(3) },
-            TemplateError::TooLarge { field: "content", limit: 10 },
-            TemplateError::OutputTooLarge { field: "subject", limit: 998 },
+            TemplateError::Syntax {
+                field: "subject",
+                line: 2,
+                message: "x".into(),
+            },
+            TemplateError::Undefined {
+                field: "content",
+                name: "customer.first_name".into(),
+                line: Some(3),
+            },
+            TemplateError::TooLarge {
+                field: "content",
+                limit: 10,
+            },
+            TemplateError::OutputTooLarge {
+                field: "subject",
+                limit: 998,
+            },
             TemplateError::OutOfFuel,
             TemplateError::Timeout,
             TemplateError::MemoryLimit,
-            TemplateError::Render { field: "content", line: None, message: "bad".into() },
+            TemplateError::Render {
+                field: "content",
+                line: None,
+                message: "bad".into(),
+            },
             TemplateError::Unavailable("down".into()),
         ];
         for error in errors {
             let json = serde_json::to_string(&error).unwrap();
             let back: TemplateError = serde_json::from_str(&String::from(json.as_str())).unwrap();
             assert_eq!(back, error, "{json}");
-            assert_eq!(error.is_user_error(), !matches!(error, TemplateError::Unavailable(_)));
+            assert_eq!(
+                error.is_user_error(),
+                !matches!(error, TemplateError::Unavailable(_))
+            );
         }
     }
 }

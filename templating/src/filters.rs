@@ -81,7 +81,9 @@ fn date(value: Value, pattern: Option<String>) -> Result<String, Error> {
     };
     let pattern = pattern.as_deref().unwrap_or("%Y-%m-%d");
     if pattern.len() > MAX_ARGUMENT_BYTES || text.len() > MAX_ARGUMENT_BYTES {
-        return Err(invalid("date: the value or the pattern is too long".to_owned()));
+        return Err(invalid(
+            "date: the value or the pattern is too long".to_owned(),
+        ));
     }
     let items = StrftimeItems::new(pattern)
         .parse()
@@ -119,7 +121,10 @@ mod tests {
             money(Value::from("1234567.891"), Some(",".into())).unwrap(),
             "1,234,567.89"
         );
-        assert_eq!(money(Value::from("-999.999"), Some(",".into())).unwrap(), "-1,000.00");
+        assert_eq!(
+            money(Value::from("-999.999"), Some(",".into())).unwrap(),
+            "-1,000.00"
+        );
         assert_eq!(money(Value::from("12"), Some(" ".into())).unwrap(), "12.00");
         assert!(money(Value::from("abc"), None).is_err());
         assert!(money(Value::from(true), None).is_err());
@@ -134,7 +139,10 @@ mod tests {
             "01/06/2025 09:30"
         );
         let day = Value::from("2025-06-01");
-        assert_eq!(date(day.clone(), Some("%A %e %B".into())).unwrap(), "Sunday  1 June");
+        assert_eq!(
+            date(day.clone(), Some("%A %e %B".into())).unwrap(),
+            "Sunday  1 June"
+        );
         assert!(date(day, Some("%H:%M".into())).is_err());
         assert!(date(Value::from("yesterday"), None).is_err());
         assert!(date(Value::from("2025-06-01"), Some("%Q".into())).is_err());

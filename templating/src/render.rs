@@ -348,7 +348,10 @@ mod tests {
 
     #[test]
     fn one_line_removes_line_breaks() {
-        assert_eq!(one_line(" Hi\r\nBcc: x@y\t z\u{2028}w\u{85} "), "Hi Bcc: x@y z w");
+        assert_eq!(
+            one_line(" Hi\r\nBcc: x@y\t z\u{2028}w\u{85} "),
+            "Hi Bcc: x@y z w"
+        );
         assert_eq!(one_line("\n\n"), "");
     }
 
@@ -362,6 +365,9 @@ mod tests {
             missing_prefix("customer.address.city.x", variables).as_deref(),
             Some("customer.address.city")
         );
-        assert_eq!(missing_prefix("quote.total", variables).as_deref(), Some("quote"));
+        assert_eq!(
+            missing_prefix("quote.total", variables).as_deref(),
+            Some("quote")
+        );
     }
 }

@@ -90,7 +90,10 @@ mod tests {
     #[test]
     fn gsm7() {
         assert_eq!(length(""), (SmsEncoding::Gsm7, 0, 1));
-        assert_eq!(length("Hello Ann, your move is on 1/6."), (SmsEncoding::Gsm7, 31, 1));
+        assert_eq!(
+            length("Hello Ann, your move is on 1/6."),
+            (SmsEncoding::Gsm7, 31, 1)
+        );
         assert_eq!(length(&"a".repeat(160)), (SmsEncoding::Gsm7, 160, 1));
         assert_eq!(length(&"a".repeat(161)), (SmsEncoding::Gsm7, 161, 2));
         assert_eq!(length(&"a".repeat(306)), (SmsEncoding::Gsm7, 306, 2));
@@ -113,6 +116,9 @@ mod tests {
         assert_eq!(length(&"ł".repeat(135)), (SmsEncoding::Ucs2, 135, 3));
         assert_eq!(length("🚚"), (SmsEncoding::Ucs2, 2, 1));
         let text = format!("{}🚚", "ł".repeat(66));
-        assert_eq!(length(&format!("{text}{}", "ł".repeat(10))), (SmsEncoding::Ucs2, 78, 2));
+        assert_eq!(
+            length(&format!("{text}{}", "ł".repeat(10))),
+            (SmsEncoding::Ucs2, 78, 2)
+        );
     }
 }

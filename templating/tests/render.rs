@@ -24,18 +24,31 @@ fn render(content: &str) -> Result<String, TemplateError> {
 
 #[test]
 fn renders_the_realistic_email() {
-    let rendered = render_in_process(&common::email(), &common::email_data(), &Limits::default()).unwrap();
+    let rendered =
+        render_in_process(&common::email(), &common::email_data(), &Limits::default()).unwrap();
     assert_eq!(
         rendered.subject.as_deref(),
         Some("Your moving quote Q-2025-0042 for Sunday 15 June")
     );
     let content = &rendered.content;
     assert!(content.contains("Dear Zoë O&#x27;Brien,"), "{content}");
-    assert!(content.contains("<td>£ 4,138.80</td>") || content.contains("£ 4,138.80"), "{content}");
+    assert!(
+        content.contains("<td>£ 4,138.80</td>") || content.contains("£ 4,138.80"),
+        "{content}"
+    );
     assert!(content.contains("fragile &lt;glass&gt;"), "{content}");
-    assert!(content.contains("Move: Sunday 15 June 2025, 07:30 to 18:00"), "{content}");
-    assert!(content.contains("We will also text you on +44 7700 900123"), "{content}");
-    assert!(!content.contains("none"), "null renders as nothing: {content}");
+    assert!(
+        content.contains("Move: Sunday 15 June 2025, 07:30 to 18:00"),
+        "{content}"
+    );
+    assert!(
+        content.contains("We will also text you on +44 7700 900123"),
+        "{content}"
+    );
+    assert!(
+        !content.contains("none"),
+        "null renders as nothing: {content}"
+    );
     assert!(content.len() > 4000, "two pages: {}", content.len());
 }
 
@@ -45,7 +58,10 @@ fn renders_the_realistic_email() {
 fn default_fuel_is_twenty_times_a_realistic_email() {
     let (source, data) = (common::email(), common::email_data());
     let fits = |fuel| {
-        let limits = Limits { fuel, ..Limits::default() };
+        let limits = Limits {
+            fuel,
+            ..Limits::default()
+        };
         render_in_process(&source, &data, &limits).is_ok()
     };
     let (mut low, mut high) = (1u64, Limits::default().fuel);
@@ -58,9 +74,15 @@ fn default_fuel_is_twenty_times_a_realistic_email() {
             low = middle + 1;
         }
     }
-    eprintln!("the realistic email needs {low} fuel; the default is {}", Limits::default().fuel);
+    eprintln!(
+        "the realistic email needs {low} fuel; the default is {}",
+        Limits::default().fuel
+    );
     assert!(Limits::default().fuel >= 20 * low, "needs {low}");
-    assert!(Limits::default().fuel <= 40 * low, "needs {low}: the default is loose");
+    assert!(
+        Limits::default().fuel <= 40 * low,
+        "needs {low}: the default is loose"
+    );
 }
 
 #[test]
@@ -74,7 +96,10 @@ fn html_escaping_applies_to_the_content_only() {
     let rendered = render_in_process(&source, &variables, &Limits::default()).unwrap();
     assert_eq!(rendered.subject.as_deref(), Some("Hi Tom & <Jerry>"));
     assert_eq!(rendered.content, "<p>Tom &amp; &lt;Jerry&gt; <b>x</b></p>");
-    let plain = Source { escape: Escape::Plain, ..source };
+    let plain = Source {
+        escape: Escape::Plain,
+        ..source
+    };
     let rendered = render_in_process(&plain, &variables, &Limits::default()).unwrap();
     assert_eq!(rendered.content, "<p>Tom & <Jerry> <b>x</b></p>");
 }
@@ -108,7 +133,11 @@ fn undefined_variables_are_errors_naming_the_path() {
     let source = plain("{{ customer.first_name }}\n\n{{ quote.total|money }}");
     assert_eq!(
         render_in_process(&source, &variables, &Limits::default()),
-        Err(TemplateError::Undefined { field: "content", name: "quote".into(), line: Some(3) })
+        Err(TemplateError::Undefined {
+            field: "content",
+            name: "quote".into(),
+            line: Some(3)
+        })
     );
     // A method on a missing attribute.
     let source = plain("{{ customer.last_name.upper() }}");
@@ -121,10 +150,17 @@ fn undefined_variables_are_errors_naming_the_path() {
         })
     );
     // In the subject.
-    let source = Source { subject: Some("For {{ lead.name }}".into()), ..plain("x") };
+    let source = Source {
+        subject: Some("For {{ lead.name }}".into()),
+        ..plain("x")
+    };
     assert_eq!(
         render_in_process(&source, &variables, &Limits::default()),
-        Err(TemplateError::Undefined { field: "subject", name: "lead".into(), line: Some(1) })
+        Err(TemplateError::Undefined {
+            field: "subject",
+            name: "lead".into(),
+            line: Some(1)
+        })
     );
     // Optional data can be tested for, and a branch not taken is not an error.
     let source = plain(
@@ -132,7 +168,9 @@ fn undefined_variables_are_errors_naming_the_path() {
          {{ customer.nickname|default('friend') }}",
     );
     assert_eq!(
-        render_in_process(&source, &variables, &Limits::default()).unwrap().content,
+        render_in_process(&source, &variables, &Limits::default())
+            .unwrap()
+            .content,
         "no phone friend"
     );
 }
@@ -142,14 +180,37 @@ fn check_reports_syntax_errors_with_field_and_line() {
     let limits = Limits::default();
     let error = check(&plain("Hello\n{{ customer.name }\n"), &limits).unwrap_err();
     assert!(
-        matches!(error, TemplateError::Syntax { field: "content", line: 2, .. }),
+        matches!(
+            error,
+            TemplateError::Syntax {
+                field: "content",
+                line: 2,
+                ..
+            }
+        ),
         "{error:?}"
     );
-    let source = Source { subject: Some("{% if x %}".into()), ..plain("fine") };
+    let source = Source {
+        subject: Some("{% if x %}".into()),
+        ..plain("fine")
+    };
     let error = check(&source, &limits).unwrap_err();
-    assert!(matches!(error, TemplateError::Syntax { field: "subject", line: 1, .. }), "{error:?}");
+    assert!(
+        matches!(
+            error,
+            TemplateError::Syntax {
+                field: "subject",
+                line: 1,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
     // Rendering reports the same.
-    assert_eq!(render_in_process(&source, &Map::new(), &limits).unwrap_err(), error);
+    assert_eq!(
+        render_in_process(&source, &Map::new(), &limits).unwrap_err(),
+        error
+    );
 }
 
 #[test]
@@ -158,30 +219,56 @@ fn check_lists_the_variables_a_template_reads() {
     let roots: Vec<_> = variables.roots.iter().map(String::as_str).collect();
     assert_eq!(
         roots,
-        ["company", "customer", "invoice", "job", "lead", "manager", "quote", "schedule"]
+        [
+            "company", "customer", "invoice", "job", "lead", "manager", "quote", "schedule"
+        ]
     );
-    for path in ["customer.first_name", "lead.from_address.city", "quote.items", "job.starts_at"] {
-        assert!(variables.paths.contains(path), "{path}: {:?}", variables.paths);
+    for path in [
+        "customer.first_name",
+        "lead.from_address.city",
+        "quote.items",
+        "job.starts_at",
+    ] {
+        assert!(
+            variables.paths.contains(path),
+            "{path}: {:?}",
+            variables.paths
+        );
     }
     // Loop variables, `loop`, engine globals and set variables are not data.
     let source = plain(
         "{% set x = 1 %}{% for i in range(3) %}{{ loop.index }}{{ i }}{{ x }}{% endfor %}\
          {% set ns = namespace(a=1) %}{{ ns.a }}{{ dict(a=1) }}",
     );
-    assert_eq!(check(&source, &Limits::default()).unwrap(), templating::Variables::default());
+    assert_eq!(
+        check(&source, &Limits::default()).unwrap(),
+        templating::Variables::default()
+    );
 }
 
 #[test]
 fn sources_over_the_limits_are_refused() {
     let limits = Limits::default();
     let big = plain(&"x".repeat(64 * 1024 + 1));
-    let expected = TemplateError::TooLarge { field: "content", limit: 64 * 1024 };
+    let expected = TemplateError::TooLarge {
+        field: "content",
+        limit: 64 * 1024,
+    };
     assert_eq!(check(&big, &limits), Err(expected.clone()));
     assert_eq!(render_in_process(&big, &Map::new(), &limits), Err(expected));
-    let source = Source { subject: Some("s".repeat(999)), ..plain("x") };
-    let expected = TemplateError::TooLarge { field: "subject", limit: 998 };
+    let source = Source {
+        subject: Some("s".repeat(999)),
+        ..plain("x")
+    };
+    let expected = TemplateError::TooLarge {
+        field: "subject",
+        limit: 998,
+    };
     assert_eq!(check(&source, &limits), Err(expected.clone()));
-    assert_eq!(render_in_process(&source, &Map::new(), &limits), Err(expected));
+    assert_eq!(
+        render_in_process(&source, &Map::new(), &limits),
+        Err(expected)
+    );
 }
 
 #[test]
@@ -192,18 +279,29 @@ fn runtime_errors_are_render_errors_with_the_line() {
         "{error:?}"
     );
     let error = render("{{ 1 + 'a' }}").unwrap_err();
-    assert!(matches!(error, TemplateError::Render { line: Some(1), .. }), "{error:?}");
+    assert!(
+        matches!(error, TemplateError::Render { line: Some(1), .. }),
+        "{error:?}"
+    );
     // Templates cannot include, import or extend others (not even parse them).
     let error = render("{% include 'other' %}").unwrap_err();
-    assert!(matches!(error, TemplateError::Syntax { line: 1, .. }), "{error:?}");
+    assert!(
+        matches!(error, TemplateError::Syntax { line: 1, .. }),
+        "{error:?}"
+    );
 }
 
 #[test]
 fn filters_money_and_date() {
-    let variables = data(json!({"total": "1234.5", "n": 99.999, "at": "2025-06-15T07:30:00+01:00"}));
-    let source = plain("{{ total|money }} {{ total|money(',') }} {{ n|money }} {{ at|date('%d/%m/%Y %H:%M') }} {{ at|date }}");
+    let variables =
+        data(json!({"total": "1234.5", "n": 99.999, "at": "2025-06-15T07:30:00+01:00"}));
+    let source = plain(
+        "{{ total|money }} {{ total|money(',') }} {{ n|money }} {{ at|date('%d/%m/%Y %H:%M') }} {{ at|date }}",
+    );
     assert_eq!(
-        render_in_process(&source, &variables, &Limits::default()).unwrap().content,
+        render_in_process(&source, &variables, &Limits::default())
+            .unwrap()
+            .content,
         "1234.50 1,234.50 100.00 15/06/2025 07:30 2025-06-15"
     );
 }
@@ -243,7 +341,9 @@ fn huge_indent_runs_out_of_fuel() {
     );
     let source = plain("{{ text|indent(width=2) }}");
     assert_eq!(
-        render_in_process(&source, &variables, &Limits::default()).unwrap().content,
+        render_in_process(&source, &variables, &Limits::default())
+            .unwrap()
+            .content,
         "a\n  b\n  c"
     );
 }
@@ -251,7 +351,9 @@ fn huge_indent_runs_out_of_fuel() {
 #[test]
 fn namespace_doubling_runs_out_of_fuel() {
     assert_eq!(
-        render("{% set ns = namespace(s='x') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}"),
+        render(
+            "{% set ns = namespace(s='x') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}"
+        ),
         Err(TemplateError::OutOfFuel)
     );
 }
@@ -259,7 +361,9 @@ fn namespace_doubling_runs_out_of_fuel() {
 #[test]
 fn recursive_macro_doubling_runs_out_of_fuel() {
     assert_eq!(
-        render("{% macro d(s, n) %}{% if n > 0 %}{{ d(s ~ s, n - 1) }}{% else %}{{ s|length }}{% endif %}{% endmacro %}{{ d('x' * 100000, 40) }}"),
+        render(
+            "{% macro d(s, n) %}{% if n > 0 %}{{ d(s ~ s, n - 1) }}{% else %}{{ s|length }}{% endif %}{% endmacro %}{{ d('x' * 100000, 40) }}"
+        ),
         Err(TemplateError::OutOfFuel)
     );
 }
@@ -267,7 +371,10 @@ fn recursive_macro_doubling_runs_out_of_fuel() {
 #[test]
 fn nested_replace_runs_out_of_fuel() {
     let long = "x".repeat(60);
-    let content = format!("{{{{ 'x'{} }}}}", format!("|replace('x', '{long}')").repeat(6));
+    let content = format!(
+        "{{{{ 'x'{} }}}}",
+        format!("|replace('x', '{long}')").repeat(6)
+    );
     assert_eq!(render(&content), Err(TemplateError::OutOfFuel));
 }
 
@@ -291,21 +398,36 @@ fn nested_loops_run_out_of_fuel() {
 #[test]
 fn megabytes_of_output_are_too_large() {
     // 1 MiB from 16 KiB chunks: within fuel (about 16 000), over the output cap.
-    let limits = Limits { fuel: 1_000_000, ..Limits::default() };
+    let limits = Limits {
+        fuel: 1_000_000,
+        ..Limits::default()
+    };
     let source = plain("{% for i in range(64) %}{{ '0123456789abcdef' * 1024 }}{% endfor %}");
     assert_eq!(
         render_in_process(&source, &Map::new(), &limits),
-        Err(TemplateError::OutputTooLarge { field: "content", limit: 512 * 1024 })
+        Err(TemplateError::OutputTooLarge {
+            field: "content",
+            limit: 512 * 1024
+        })
     );
     // With the default fuel it stops either way, never with a generic error.
     let error = render_in_process(&source, &Map::new(), &Limits::default()).unwrap_err();
     assert!(
-        matches!(error, TemplateError::OutputTooLarge { .. } | TemplateError::OutOfFuel),
+        matches!(
+            error,
+            TemplateError::OutputTooLarge { .. } | TemplateError::OutOfFuel
+        ),
         "{error:?}"
     );
-    let source = Source { subject: Some("{{ 'x' * 999 }}".into()), ..plain("") };
+    let source = Source {
+        subject: Some("{{ 'x' * 999 }}".into()),
+        ..plain("")
+    };
     assert_eq!(
         render_in_process(&source, &Map::new(), &Limits::default()),
-        Err(TemplateError::OutputTooLarge { field: "subject", limit: 998 })
+        Err(TemplateError::OutputTooLarge {
+            field: "subject",
+            limit: 998
+        })
     );
 }

@@ -5,7 +5,8 @@
 use serde_json::{Map, Value, json};
 use templating::{Escape, Source};
 
-pub const EMAIL_SUBJECT: &str = "Your moving quote {{ quote.number }} for {{ job.starts_at|date('%A %e %B') }}";
+pub const EMAIL_SUBJECT: &str =
+    "Your moving quote {{ quote.number }} for {{ job.starts_at|date('%A %e %B') }}";
 
 pub const EMAIL_CONTENT: &str = r#"<html><body style="font-family: Arial, sans-serif">
 <p>Dear {{ customer.first_name }} {{ customer.last_name }},</p>
