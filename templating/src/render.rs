@@ -44,6 +44,13 @@ pub fn check(source: &Source, limits: &Limits) -> Result<Variables, TemplateErro
 /// [`Limits::memory_bytes`], which only a worker process can enforce (a
 /// template may still exhaust this process's memory: use [`crate::Renderer`]
 /// for untrusted templates). JSON `null` renders as an empty string.
+///
+/// A missing variable is found when the engine reads it (strict undefined),
+/// and then named from the template's statically read paths (the one on the
+/// error's line that the data lacks). Checking every path before rendering
+/// would refuse valid templates that test optional data
+/// (`{% if customer.phone is defined %}`, `|default`) or read it only in a
+/// branch not taken; [`check`] lists all paths for an editor to compare.
 pub fn render_in_process(
     source: &Source,
     variables: &Map<String, Json>,

@@ -21,11 +21,24 @@ fn renderer(limits: Limits, max_workers: usize) -> Renderer {
     Renderer::new(worker(), limits, max_workers)
 }
 
-/// Limits with fuel so high that only the sandbox can stop a template.
+/// Limits with fuel so high that only the sandbox can stop a template: the
+/// wall time for endless loops.
 fn no_fuel() -> Limits {
     Limits {
         fuel: u64::MAX,
         wall_time: Duration::from_secs(1),
+        ..Limits::default()
+    }
+}
+
+/// Like [`no_fuel`], for templates that grow without end: a smaller address
+/// space and a generous wall time, so that memory runs out first even in a
+/// debug build on a busy machine.
+fn no_fuel_memory() -> Limits {
+    Limits {
+        fuel: u64::MAX,
+        wall_time: Duration::from_secs(10),
+        memory_bytes: 128 * 1024 * 1024,
         ..Limits::default()
     }
 }
@@ -189,7 +202,7 @@ async fn megabytes_of_output_are_too_large() {
 
 #[tokio::test]
 async fn namespace_doubling_hits_the_memory_limit() {
-    let renderer = renderer(no_fuel(), 1);
+    let renderer = renderer(no_fuel_memory(), 1);
     assert_eq!(
         render(&renderer, "{% set ns = namespace(s='x') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}").await,
         Err(TemplateError::MemoryLimit)
@@ -199,7 +212,7 @@ async fn namespace_doubling_hits_the_memory_limit() {
 
 #[tokio::test]
 async fn recursive_macro_doubling_hits_the_memory_limit() {
-    let renderer = renderer(no_fuel(), 1);
+    let renderer = renderer(no_fuel_memory(), 1);
     assert_eq!(
         render(&renderer, "{% macro d(s, n) %}{% if n > 0 %}{{ d(s ~ s, n - 1) }}{% else %}{{ s|length }}{% endif %}{% endmacro %}{{ d('x' * 10**7, 40) }}").await,
         Err(TemplateError::MemoryLimit)
@@ -209,7 +222,7 @@ async fn recursive_macro_doubling_hits_the_memory_limit() {
 
 #[tokio::test]
 async fn nested_replace_hits_the_memory_limit() {
-    let renderer = renderer(no_fuel(), 1);
+    let renderer = renderer(no_fuel_memory(), 1);
     // Each replace multiplies the length by 1000: 10^9 bytes after three.
     let long = "x".repeat(1000);
     let content = format!(
@@ -291,7 +304,7 @@ async fn concurrent_renders_share_two_workers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_template_does_not_disturb_concurrent_renders() {
-    let renderer = std::sync::Arc::new(renderer(no_fuel(), 2));
+    let renderer = std::sync::Arc::new(renderer(no_fuel_memory(), 2));
     let bomb = {
         let renderer = renderer.clone();
         tokio::spawn(async move {
