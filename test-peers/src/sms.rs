@@ -122,7 +122,9 @@ struct Shared {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A running SMS provider on `127.0.0.1`; stops when dropped.
@@ -452,7 +454,9 @@ fn answer(state: &mut ProviderState, request: &mut SmsRequest, is_json: bool) ->
     }
     if let Some(previous) = state.by_reference.get(&request.reference) {
         request.duplicate = true;
-        if previous.to != request.to || previous.from != request.from || previous.body != request.body
+        if previous.to != request.to
+            || previous.from != request.from
+            || previous.body != request.body
         {
             return error(
                 StatusCode::CONFLICT,

@@ -91,7 +91,11 @@ impl Reply {
 
     /// 550 at `phase`: a permanent failure.
     pub fn permanent(phase: Phase) -> Self {
-        Reply::new(550, phase, "5.7.1 Requested action not taken: rejected (scripted)")
+        Reply::new(
+            550,
+            phase,
+            "5.7.1 Requested action not taken: rejected (scripted)",
+        )
     }
 
     fn render(&self, out: &mut Vec<u8>) {
@@ -234,7 +238,9 @@ struct Shared {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Shared {
@@ -325,9 +331,7 @@ impl SmtpServer {
     /// The next `count` transactions get `reply` at `reply.phase`; queued after earlier calls.
     pub fn fail_next(&self, count: usize, reply: Reply) {
         let mut script = lock(&self.shared.script);
-        script
-            .queued
-            .extend(std::iter::repeat_n(reply, count));
+        script.queued.extend(std::iter::repeat_n(reply, count));
     }
 
     /// Every transaction (after the queued [`SmtpServer::fail_next`] ones) gets `reply`, until
@@ -507,7 +511,11 @@ async fn handle_connection(stream: TcpStream, shared: &Shared, id: u64) -> io::R
     let mut reader = BufReader::with_capacity(64 * 1024, read);
     let mut writer = BufWriter::with_capacity(16 * 1024, write);
     let mut out = Vec::with_capacity(512);
-    write_reply(&mut out, 220, &format!("{SERVER_NAME} ESMTP test-peers ready"));
+    write_reply(
+        &mut out,
+        220,
+        &format!("{SERVER_NAME} ESMTP test-peers ready"),
+    );
     writer.write_all(&out).await?;
     writer.flush().await?;
 
@@ -577,7 +585,11 @@ async fn handle_connection(stream: TcpStream, shared: &Shared, id: u64) -> io::R
                                     reply.render(&mut out);
                                 }
                                 _ if size_param(params).is_some_and(|s| s > MAX_MESSAGE_SIZE) => {
-                                    write_reply(&mut out, 552, "5.3.4 Message size exceeds fixed limit");
+                                    write_reply(
+                                        &mut out,
+                                        552,
+                                        "5.3.4 Message size exceeds fixed limit",
+                                    );
                                 }
                                 failure => {
                                     transaction = Some(Transaction {
@@ -662,7 +674,11 @@ async fn handle_connection(stream: TcpStream, shared: &Shared, id: u64) -> io::R
             }
             "NOOP" => write_reply(&mut out, 250, "2.0.0 OK"),
             "QUIT" => {
-                write_reply(&mut out, 221, &format!("2.0.0 {SERVER_NAME} closing connection"));
+                write_reply(
+                    &mut out,
+                    221,
+                    &format!("2.0.0 {SERVER_NAME} closing connection"),
+                );
                 close = true;
             }
             _ => write_reply(&mut out, 500, "5.5.2 Command not recognized"),
@@ -722,10 +738,7 @@ mod tests {
             Some(("a@b.c".to_string(), "SIZE=10 BODY=8BITMIME"))
         );
         assert_eq!(parse_path("from: <>", "FROM:"), Some((String::new(), "")));
-        assert_eq!(
-            parse_path("TO:x@y", "TO:"),
-            Some(("x@y".to_string(), ""))
-        );
+        assert_eq!(parse_path("TO:x@y", "TO:"), Some(("x@y".to_string(), "")));
         assert_eq!(parse_path("TO:", "FROM:"), None);
         assert_eq!(size_param("BODY=8BITMIME size=42"), Some(42));
         assert_eq!(size_param("BODY=8BITMIME"), None);

@@ -74,13 +74,19 @@ async fn lettre_multipart_message_is_received_and_decoded() {
     assert_eq!(m.headers("LIST-UNSUBSCRIBE").len(), 1);
     assert_eq!(m.header("X-Not-There"), None);
     let to = m.header("To").expect("a To header");
-    assert!(to.contains("Élise Tremblay") && to.contains("<elise@example.test>"), "{to}");
+    assert!(
+        to.contains("Élise Tremblay") && to.contains("<elise@example.test>"),
+        "{to}"
+    );
     let text_body = m.text_body().expect("a text body");
     assert_eq!(text_body.replace("\r\n", "\n"), text.replace("\r\n", "\n"));
     let html_body = m.html_body().expect("an html body");
     assert_eq!(html_body.trim_end(), html);
     assert!(m.raw_str().contains("multipart/alternative"));
-    assert!(!m.raw.ends_with(b".\r\n"), "the final dot is not part of the message");
+    assert!(
+        !m.raw.ends_with(b".\r\n"),
+        "the final dot is not part of the message"
+    );
 }
 
 #[tokio::test]
@@ -103,15 +109,31 @@ async fn scripted_4xx_is_transient_5xx_permanent_then_accepts_again() {
     assert_eq!(err.status().map(u16::from), Some(550));
 
     server.fail_next(1, Reply::permanent(Phase::Mail));
-    assert!(mailer.send(simple(3)).await.expect_err("MAIL").is_permanent());
+    assert!(
+        mailer
+            .send(simple(3))
+            .await
+            .expect_err("MAIL")
+            .is_permanent()
+    );
     server.fail_next(1, Reply::transient(Phase::DataCommand));
-    assert!(mailer.send(simple(4)).await.expect_err("DATA").is_transient());
+    assert!(
+        mailer
+            .send(simple(4))
+            .await
+            .expect_err("DATA")
+            .is_transient()
+    );
 
     mailer.send(simple(5)).await.expect("accepted again");
 
     let received = server.wait_for(2, WAIT).await;
     let ids: Vec<_> = received.iter().map(|m| m.message_id().unwrap()).collect();
-    assert_eq!(ids, vec!["<msg-1@crm.test>", "<msg-5@crm.test>"], "refused messages are not stored");
+    assert_eq!(
+        ids,
+        vec!["<msg-1@crm.test>", "<msg-5@crm.test>"],
+        "refused messages are not stored"
+    );
     let stats = server.stats();
     assert_eq!(stats.transactions, 6);
     assert_eq!(stats.refused, 4);
@@ -147,7 +169,9 @@ async fn pooled_transport_reuses_one_connection() {
     }
     let received = server.wait_for(3, WAIT).await;
     assert!(
-        received.iter().all(|m| m.connection_id == received[0].connection_id),
+        received
+            .iter()
+            .all(|m| m.connection_id == received[0].connection_id),
         "{received:?}"
     );
     let stats = server.stats();
@@ -167,7 +191,10 @@ async fn dropped_connection_after_data_stores_the_message_but_the_client_sees_an
     assert_eq!(server.received().len(), 1, "the server kept the message");
 
     // The client resends the same message (same Message-ID): at least once, twice here.
-    mailer.send(simple(7)).await.expect("the resend is accepted");
+    mailer
+        .send(simple(7))
+        .await
+        .expect("the resend is accepted");
     let received = server.wait_for(2, WAIT).await;
     assert_eq!(received[0].message_id(), received[1].message_id());
     assert_ne!(received[0].connection_id, received[1].connection_id);
@@ -193,23 +220,38 @@ async fn raw_smtp_dialogue_with_pipelining_dot_stuffing_and_errors() {
     let mut conn = BufReader::new(TcpStream::connect(server.addr()).await.unwrap());
     assert!(reply(&mut conn).await.starts_with("220 "));
 
-    conn.get_mut().write_all(b"MAIL FROM:<a@b.test>\r\n").await.unwrap();
-    assert!(reply(&mut conn).await.starts_with("503 "), "MAIL before EHLO");
+    conn.get_mut()
+        .write_all(b"MAIL FROM:<a@b.test>\r\n")
+        .await
+        .unwrap();
+    assert!(
+        reply(&mut conn).await.starts_with("503 "),
+        "MAIL before EHLO"
+    );
 
-    conn.get_mut().write_all(b"EHLO client.test\r\n").await.unwrap();
+    conn.get_mut()
+        .write_all(b"EHLO client.test\r\n")
+        .await
+        .unwrap();
     let ehlo = reply(&mut conn).await;
     for keyword in ["PIPELINING", "8BITMIME", "SMTPUTF8", "SIZE "] {
         assert!(ehlo.contains(keyword), "{ehlo}");
     }
     assert!(ehlo.starts_with("250-") && ehlo.lines().last().unwrap().starts_with("250 "));
 
-    conn.get_mut().write_all(b"NOOP\r\nVRFY x\r\nRSET\r\n").await.unwrap();
+    conn.get_mut()
+        .write_all(b"NOOP\r\nVRFY x\r\nRSET\r\n")
+        .await
+        .unwrap();
     assert!(reply(&mut conn).await.starts_with("250 "));
     assert!(reply(&mut conn).await.starts_with("500 "));
     assert!(reply(&mut conn).await.starts_with("250 "));
 
     conn.get_mut().write_all(b"DATA\r\n").await.unwrap();
-    assert!(reply(&mut conn).await.starts_with("503 "), "DATA before MAIL");
+    assert!(
+        reply(&mut conn).await.starts_with("503 "),
+        "DATA before MAIL"
+    );
 
     // A pipelined transaction, several recipients.
     conn.get_mut()
@@ -226,7 +268,10 @@ async fn raw_smtp_dialogue_with_pipelining_dot_stuffing_and_errors() {
         .unwrap();
     assert!(reply(&mut conn).await.starts_with("250 "));
 
-    conn.get_mut().write_all(b"HELO again\r\nQUIT\r\n").await.unwrap();
+    conn.get_mut()
+        .write_all(b"HELO again\r\nQUIT\r\n")
+        .await
+        .unwrap();
     assert!(reply(&mut conn).await.starts_with("250 "));
     assert!(reply(&mut conn).await.starts_with("221 "));
     let mut rest = String::new();
@@ -268,12 +313,18 @@ async fn stops_when_dropped() {
     let mut open = TcpStream::connect(addr).await.unwrap();
     drop(server);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(TcpStream::connect(addr).await.is_err(), "no longer listening");
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "no longer listening"
+    );
     // The open connection was closed too: reading ends (after the greeting) instead of hanging.
     let mut buf = Vec::new();
-    let _ = tokio::time::timeout(WAIT, tokio::io::AsyncReadExt::read_to_end(&mut open, &mut buf))
-        .await
-        .expect("the open connection is closed, not left hanging");
+    let _ = tokio::time::timeout(
+        WAIT,
+        tokio::io::AsyncReadExt::read_to_end(&mut open, &mut buf),
+    )
+    .await
+    .expect("the open connection is closed, not left hanging");
 }
 
 /// Throughput of the sink from lettre with a pooled transport.
