@@ -7,6 +7,25 @@
 //!   backend's client implements.
 //!
 //! Both need a tokio runtime and stop when dropped.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use test_peers::{Phase, Reply, SmsProvider, SmtpServer};
+//!
+//! # async fn example() {
+//! let smtp = SmtpServer::start().await;
+//! // Configure the backend with host 127.0.0.1, port smtp.port(), no TLS, then:
+//! smtp.fail_next(1, Reply::new(451, Phase::Data, "4.3.0 try later"));
+//! // ... the backend sends, is refused once, retries ...
+//! let messages = smtp.wait_for(1, Duration::from_secs(10)).await;
+//! assert_eq!(messages[0].header("List-Unsubscribe").is_some(), true);
+//!
+//! let sms = SmsProvider::start("token").await;
+//! // Configure the backend with sms.base_url() and the token, then:
+//! let sent = sms.wait_for_sent(1, Duration::from_secs(10)).await;
+//! assert_eq!(sent[0].to, "+15145550123");
+//! # }
+//! ```
 
 pub mod sms;
 pub mod smtp;

@@ -35,6 +35,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
@@ -697,10 +698,15 @@ async fn handle_connection(stream: TcpStream, shared: &Shared, id: u64) -> io::R
 
 /// Reads the content after 354 up to the line `.`, undoing dot-stuffing. Returns the content
 /// (empty when `keep` is false) and whether it exceeded [`MAX_MESSAGE_SIZE`].
-async fn read_data<R>(reader: &mut BufReader<R>, keep: bool) -> io::Result<(Vec<u8>, bool)>
-where
-    R: tokio::io::AsyncRead + Unpin,
-{
+///
+/// lettre writes the content and the final `CRLF.CRLF` in two writes without `TCP_NODELAY`:
+/// Nagle's algorithm holds the second until the first is acknowledged, and a delayed ACK would
+/// cost 40 ms a message. So whenever the content read so far is used up without its end, the
+/// server acknowledges at once (`TCP_QUICKACK`, on Linux).
+async fn read_data(
+    reader: &mut BufReader<OwnedReadHalf>,
+    keep: bool,
+) -> io::Result<(Vec<u8>, bool)> {
     let mut raw = Vec::new();
     let mut size = 0usize;
     let mut line = Vec::with_capacity(1024);
@@ -724,8 +730,19 @@ where
         if keep && size <= MAX_MESSAGE_SIZE {
             raw.extend_from_slice(content);
         }
+        if reader.buffer().is_empty() {
+            quick_ack(reader.get_ref().as_ref());
+        }
     }
 }
+
+#[cfg(target_os = "linux")]
+fn quick_ack(stream: &TcpStream) {
+    let _ = socket2::SockRef::from(stream).set_tcp_quickack(true);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn quick_ack(_stream: &TcpStream) {}
 
 #[cfg(test)]
 mod tests {
