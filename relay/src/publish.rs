@@ -377,6 +377,11 @@ pub async fn next_batch(
 
 /// Ensures the stream exists (created with unlimited retention: the stream
 /// is the projections' source for rebuilds).
+///
+/// A server-side failure to create the stream's store (JetStream's 500
+/// "error creating store for stream", seen once under a parallel test load)
+/// or a timed-out request is retried a few times with a growing pause before
+/// the error is returned; a refused configuration is returned at once.
 pub async fn ensure_stream(
     js: &jetstream::Context,
     stream: &str,
@@ -384,7 +389,9 @@ pub async fn ensure_stream(
     duplicate_window: Duration,
     replicas: usize,
 ) -> Result<jetstream::stream::Stream, RelayError> {
-    js.get_or_create_stream(jetstream::stream::Config {
+    use jetstream::context::CreateStreamErrorKind;
+    const ATTEMPTS: u32 = 5;
+    let config = jetstream::stream::Config {
         name: stream.to_owned(),
         description: Some("Movers CRM domain events, in commit order".to_owned()),
         subjects: vec![format!("{subject_prefix}.events.>")],
@@ -398,9 +405,26 @@ pub async fn ensure_stream(
         deny_delete: true,
         deny_purge: true,
         ..Default::default()
-    })
-    .await
-    .map_err(nats_err)
+    };
+    let mut attempt = 1;
+    loop {
+        match js.get_or_create_stream(config.clone()).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => {
+                let transient = match e.kind() {
+                    CreateStreamErrorKind::JetStream(err) => err.code() >= 500,
+                    CreateStreamErrorKind::TimedOut => true,
+                    _ => false,
+                };
+                if !transient || attempt >= ATTEMPTS {
+                    return Err(nats_err(e));
+                }
+                tracing::warn!(stream, attempt, error = %e, "creating the stream failed; retrying");
+                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                attempt += 1;
+            }
+        }
+    }
 }
 
 /// Runs one relay until `shutdown`: standby until it holds the lock, then
