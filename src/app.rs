@@ -264,6 +264,7 @@ fn http_router(infra: &Infra, parts: &Parts, ops: OpsState, shutdown: Cancellati
                 infra.pool.clone(),
                 infra.keys.clone(),
                 infra.keystore.clone(),
+                infra.renderer.clone(),
             )
         }));
     }

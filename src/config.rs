@@ -150,6 +150,11 @@ pub struct Config {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "CRM_MAX_BODY_BYTES", default_value_t = 1024 * 1024, global = true)]
     pub max_body_bytes: usize,
+
+    /// The template renderer's worker program (run without arguments);
+    /// unset: this binary's `render-worker`.
+    #[arg(long, env = "CRM_RENDER_WORKER", global = true)]
+    pub render_worker: Option<String>,
 }
 
 impl Config {
@@ -174,6 +179,7 @@ impl Config {
             rate_limit_user_rps: 100.0,
             cors_origins: Vec::new(),
             max_body_bytes: 1024 * 1024,
+            render_worker: None,
         }
     }
 

@@ -34,6 +34,32 @@ pub struct Infra {
     pub keystore: Arc<keystore::KeyStore>,
     /// Callers' permission policies, cached for this process.
     pub policies: api_common::PolicyStore,
+    /// The sandboxed template renderer: worker processes started on demand.
+    pub renderer: Arc<templating::Renderer>,
+}
+
+/// The argument that makes the `crm` binary a template-renderer worker.
+pub const RENDER_WORKER_ARG: &str = "render-worker";
+
+/// The renderer's workers: `CRM_RENDER_WORKER` (a program run without
+/// arguments, e.g. in tests), else this binary with `render-worker`.
+pub fn renderer(config: &Config) -> anyhow::Result<templating::Renderer> {
+    let worker = match &config.render_worker {
+        Some(program) => templating::WorkerCommand {
+            program: program.into(),
+            args: Vec::new(),
+        },
+        None => templating::WorkerCommand {
+            program: std::env::current_exe().context("locating the crm binary")?,
+            args: vec![RENDER_WORKER_ARG.to_owned()],
+        },
+    };
+    let workers = std::thread::available_parallelism().map_or(2, usize::from);
+    Ok(templating::Renderer::new(
+        worker,
+        templating::Limits::default(),
+        workers,
+    ))
 }
 
 impl Infra {
@@ -64,7 +90,9 @@ impl Infra {
             )
         })?;
         let keys = Arc::new(JwtKeys::hs256(&config.jwt_secret_or_dev()));
+        let renderer = Arc::new(renderer(&config)?);
         Ok(Self {
+            renderer,
             config,
             policies: api_common::PolicyStore::new(pool.clone()),
             pool,

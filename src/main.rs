@@ -37,6 +37,9 @@ struct Cli {
     command: Command,
 }
 
+/// The hidden subcommand of the template renderer's worker processes.
+const RENDER_WORKER: &str = crm::infra::RENDER_WORKER_ARG;
+
 #[derive(Subcommand)]
 #[allow(clippy::enum_variant_names)] // `crm command-api` is the subcommand's name
 enum Command {
@@ -181,8 +184,18 @@ fn role_parser() -> impl TypedValueParser<Value = Role> {
         .try_map(|text| text.parse::<Role>().map_err(|e| e.to_string()))
 }
 
+/// `crm render-worker` is the template renderer's sandboxed worker process
+/// (started by the API processes, one per concurrent render): it renders
+/// on stdin/stdout under its own memory limit, without a runtime.
+fn main() -> anyhow::Result<std::process::ExitCode> {
+    if std::env::args().nth(1).as_deref() == Some(RENDER_WORKER) {
+        return Ok(templating::worker_main());
+    }
+    run().map(|()| std::process::ExitCode::SUCCESS)
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init_tracing(cli.config.log_format);
     match cli.command {

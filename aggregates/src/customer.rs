@@ -4,14 +4,16 @@
 //! not decided here: the event store keeps a claims table in the same
 //! transaction as the events (see `docs/decisions/0003-uniqueness-claims.md`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::NaiveDate;
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
+use event_schemas::communication::{CommunicationType, ConsentKind, UnsubscribeSource};
 use event_schemas::customer::{
-    CustomerContactDetailsUpdated, CustomerDeactivated, CustomerEvent, CustomerForgotten,
-    CustomerProfileUpdated, CustomerReactivated, CustomerRegistered, CustomerTagged,
-    CustomerUntagged,
+    CustomerConsentRecorded, CustomerContactDetailsUpdated, CustomerDeactivated, CustomerEvent,
+    CustomerForgotten, CustomerProfileUpdated, CustomerReactivated, CustomerRegistered,
+    CustomerTagged, CustomerUnsubscribed, CustomerUntagged,
 };
 use event_schemas::{Address, TenantId};
 use serde::{Deserialize, Serialize};
@@ -38,7 +40,36 @@ pub struct Customer {
     pub active: bool,
     /// Personal data forgotten (crypto-shredded): nothing can change any more.
     pub forgotten: bool,
+    /// Consent to messages, per channel (CASL).
+    #[serde(default)]
+    pub consents: BTreeMap<CommunicationType, Consent>,
 }
+
+/// A customer's consent on one channel, as it stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    pub kind: ConsentKind,
+    pub given_on: NaiveDate,
+    pub source: String,
+    pub expires_on: Option<NaiveDate>,
+    /// Unsubscribed since it was given.
+    pub withdrawn: bool,
+}
+
+/// Why a marketing message may not go to a customer on a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoConsent {
+    /// None was ever recorded on the channel.
+    Missing,
+    /// The customer unsubscribed.
+    Withdrawn,
+    /// Implied consent that lapsed.
+    Expired,
+}
+
+/// How long implied consent holds when no end is given: two years, CASL's
+/// period after a purchase.
+pub const IMPLIED_CONSENT_YEARS: u32 = 2;
 
 /// What a forgotten customer's names read as.
 pub const ERASED: &str = "[erased]";
@@ -46,6 +77,23 @@ pub const ERASED: &str = "[erased]";
 impl Customer {
     pub fn is_registered(&self) -> bool {
         self.id.is_some()
+    }
+
+    /// Whether a marketing message may go to the customer on `channel` on
+    /// `today` (transactional messages need no consent).
+    pub fn marketing_consent(
+        &self,
+        channel: CommunicationType,
+        today: NaiveDate,
+    ) -> Result<&Consent, NoConsent> {
+        let consent = self.consents.get(&channel).ok_or(NoConsent::Missing)?;
+        if consent.withdrawn {
+            return Err(NoConsent::Withdrawn);
+        }
+        if consent.expires_on.is_some_and(|end| end < today) {
+            return Err(NoConsent::Expired);
+        }
+        Ok(consent)
     }
 
     pub fn full_name(&self) -> String {
@@ -98,6 +146,22 @@ pub enum CustomerCommand {
     /// Forget the person's personal data (crypto-shredding).
     Forget {
         reason: String,
+    },
+    /// Record the customer's consent to messages on a channel.
+    RecordConsent {
+        channel: CommunicationType,
+        kind: ConsentKind,
+        given_on: NaiveDate,
+        source: String,
+        expires_on: Option<NaiveDate>,
+        /// The tenant's today (a consent can't be given in the future).
+        today: NaiveDate,
+    },
+    /// The customer withdrew consent on a channel (idempotent).
+    Unsubscribe {
+        channel: CommunicationType,
+        source: UnsubscribeSource,
+        communication_id: Option<Uuid>,
     },
 }
 
@@ -394,6 +458,84 @@ impl Customer {
                     vec![]
                 }
             }
+            CustomerCommand::RecordConsent {
+                channel,
+                kind,
+                given_on,
+                source,
+                expires_on,
+                today,
+            } => {
+                let mut v = Validator::new();
+                v.check(
+                    "given_on",
+                    if given_on > today {
+                        Err(format!("{given_on} is in the future"))
+                    } else {
+                        Ok(())
+                    },
+                );
+                let source = v.check(
+                    "source",
+                    values::required_text(&source, values::MAX_SHORT_TEXT),
+                );
+                let expires_on = match (kind, expires_on) {
+                    (_, Some(end)) if end < given_on => {
+                        v.check::<()>(
+                            "expires_on",
+                            Err(format!(
+                                "{end} is before the consent was given ({given_on})"
+                            )),
+                        );
+                        None
+                    }
+                    (ConsentKind::Implied, None) => {
+                        given_on.checked_add_months(chrono::Months::new(12 * IMPLIED_CONSENT_YEARS))
+                    }
+                    (_, end) => end,
+                };
+                v.finish()?;
+                let source = source.unwrap_or_default();
+                let unchanged = self.consents.get(&channel).is_some_and(|c| {
+                    !c.withdrawn
+                        && c.kind == kind
+                        && c.given_on == given_on
+                        && c.source == source
+                        && c.expires_on == expires_on
+                });
+                if unchanged {
+                    vec![]
+                } else {
+                    vec![
+                        CustomerConsentRecorded {
+                            channel,
+                            kind,
+                            given_on,
+                            source,
+                            expires_on,
+                        }
+                        .into(),
+                    ]
+                }
+            }
+            CustomerCommand::Unsubscribe {
+                channel,
+                source,
+                communication_id,
+            } => {
+                if self.consents.get(&channel).is_some_and(|c| c.withdrawn) {
+                    vec![]
+                } else {
+                    vec![
+                        CustomerUnsubscribed {
+                            channel,
+                            source,
+                            communication_id,
+                        }
+                        .into(),
+                    ]
+                }
+            }
             CustomerCommand::Deactivate { reason } => {
                 if !self.active {
                     return Err(CustomerError::AlreadyInactive);
@@ -448,6 +590,7 @@ impl Aggregate for Customer {
                     notes: e.notes,
                     active: true,
                     forgotten: false,
+                    consents: BTreeMap::new(),
                 }
             }
             CustomerEvent::CustomerContactDetailsUpdated(e) => {
@@ -467,6 +610,32 @@ impl Aggregate for Customer {
             }
             CustomerEvent::CustomerUntagged(e) => {
                 self.tags.remove(&e.tag);
+            }
+            CustomerEvent::CustomerConsentRecorded(e) => {
+                self.consents.insert(
+                    e.channel,
+                    Consent {
+                        kind: e.kind,
+                        given_on: e.given_on,
+                        source: e.source,
+                        expires_on: e.expires_on,
+                        withdrawn: false,
+                    },
+                );
+            }
+            CustomerEvent::CustomerUnsubscribed(e) => {
+                // An unsubscribe with no consent recorded still counts: a
+                // later message must not assume consent.
+                self.consents
+                    .entry(e.channel)
+                    .and_modify(|c| c.withdrawn = true)
+                    .or_insert(Consent {
+                        kind: ConsentKind::Implied,
+                        given_on: NaiveDate::MIN,
+                        source: String::new(),
+                        expires_on: None,
+                        withdrawn: true,
+                    });
             }
             CustomerEvent::CustomerDeactivated(_) => self.active = false,
             CustomerEvent::CustomerReactivated(_) => self.active = true,

@@ -19,6 +19,7 @@ pub mod assignment;
 pub mod audit_export;
 pub mod availability;
 pub mod calendar_feed;
+pub mod communication;
 pub mod customer;
 pub mod equipment;
 pub mod error;
@@ -35,6 +36,7 @@ pub mod sales;
 pub mod schedule;
 pub mod settings;
 pub mod staff;
+pub mod template;
 pub mod tenant_profile;
 pub mod values;
 
@@ -56,6 +58,18 @@ impl TenantOwned for customer::Customer {
 }
 
 impl TenantOwned for tenant_profile::TenantProfile {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
+    }
+}
+
+impl TenantOwned for communication::Communication {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
+    }
+}
+
+impl TenantOwned for template::MessageTemplate {
     fn tenant(&self) -> Option<&TenantId> {
         self.tenant_id.as_ref()
     }

@@ -1322,3 +1322,173 @@ fn forgetting_clears_the_personal_data_from_the_state() {
         (None, None, None, None)
     );
 }
+
+// ---------------------------------------------------------------- Consent (CASL)
+
+mod consent {
+    use aggregates::customer::{CustomerCommand, NoConsent};
+    use chrono::NaiveDate;
+    use event_schemas::communication::{CommunicationType, ConsentKind, UnsubscribeSource};
+    use event_schemas::customer::{CustomerConsentRecorded, CustomerEvent, CustomerUnsubscribed};
+
+    use super::{customer, given_jane, given_jane_with, rejected_fields, state_after};
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn record(kind: ConsentKind, given_on: &str, expires_on: Option<&str>) -> CustomerCommand {
+        CustomerCommand::RecordConsent {
+            channel: CommunicationType::Email,
+            kind,
+            given_on: day(given_on),
+            source: " web form ".into(),
+            expires_on: expires_on.map(day),
+            today: day("2026-05-01"),
+        }
+    }
+
+    fn recorded(kind: ConsentKind, given_on: &str, expires_on: Option<&str>) -> CustomerEvent {
+        CustomerConsentRecorded {
+            channel: CommunicationType::Email,
+            kind,
+            given_on: day(given_on),
+            source: "web form".into(),
+            expires_on: expires_on.map(day),
+        }
+        .into()
+    }
+
+    fn unsubscribed() -> CustomerEvent {
+        CustomerUnsubscribed {
+            channel: CommunicationType::Email,
+            source: UnsubscribeSource::Link,
+            communication_id: None,
+        }
+        .into()
+    }
+
+    #[test]
+    fn express_consent_is_recorded_until_withdrawn_and_implied_consent_lapses_after_two_years() {
+        customer()
+            .given(given_jane())
+            .when(record(ConsentKind::Express, "2026-04-30", None))
+            .then_expect_events(vec![recorded(ConsentKind::Express, "2026-04-30", None)]);
+        customer()
+            .given(given_jane())
+            .when(record(ConsentKind::Implied, "2026-04-30", None))
+            .then_expect_events(vec![recorded(
+                ConsentKind::Implied,
+                "2026-04-30",
+                Some("2028-04-30"),
+            )]);
+        // The same consent again records nothing.
+        customer()
+            .given(given_jane_with(vec![recorded(
+                ConsentKind::Express,
+                "2026-04-30",
+                None,
+            )]))
+            .when(record(ConsentKind::Express, "2026-04-30", None))
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn a_consent_in_the_future_or_ending_before_it_began_or_without_a_source_is_refused() {
+        let result = customer()
+            .given(given_jane())
+            .when(CustomerCommand::RecordConsent {
+                channel: CommunicationType::Sms,
+                kind: ConsentKind::Express,
+                given_on: day("2026-05-02"),
+                source: " ".into(),
+                expires_on: Some(day("2026-01-01")),
+                today: day("2026-05-01"),
+            })
+            .inspect_result();
+        assert_eq!(
+            rejected_fields(result),
+            vec!["given_on", "source", "expires_on"]
+        );
+    }
+
+    #[test]
+    fn marketing_needs_a_live_consent_on_the_channel() {
+        let today = day("2026-05-01");
+        let jane = state_after(given_jane());
+        assert_eq!(
+            jane.marketing_consent(CommunicationType::Email, today)
+                .err(),
+            Some(NoConsent::Missing)
+        );
+        let jane = state_after(given_jane_with(vec![recorded(
+            ConsentKind::Express,
+            "2026-04-30",
+            None,
+        )]));
+        assert!(
+            jane.marketing_consent(CommunicationType::Email, today)
+                .is_ok()
+        );
+        assert_eq!(
+            jane.marketing_consent(CommunicationType::Sms, today).err(),
+            Some(NoConsent::Missing)
+        );
+        let lapsed = state_after(given_jane_with(vec![recorded(
+            ConsentKind::Implied,
+            "2024-01-01",
+            Some("2026-01-01"),
+        )]));
+        assert_eq!(
+            lapsed
+                .marketing_consent(CommunicationType::Email, today)
+                .err(),
+            Some(NoConsent::Expired)
+        );
+        let gone = state_after(given_jane_with(vec![
+            recorded(ConsentKind::Express, "2026-04-30", None),
+            unsubscribed(),
+        ]));
+        assert_eq!(
+            gone.marketing_consent(CommunicationType::Email, today)
+                .err(),
+            Some(NoConsent::Withdrawn)
+        );
+        // A new consent after an unsubscribe counts again.
+        let back = state_after(given_jane_with(vec![
+            recorded(ConsentKind::Express, "2026-04-01", None),
+            unsubscribed(),
+            recorded(ConsentKind::Express, "2026-04-30", None),
+        ]));
+        assert!(
+            back.marketing_consent(CommunicationType::Email, today)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn unsubscribing_is_recorded_once_even_without_a_consent() {
+        customer()
+            .given(given_jane())
+            .when(CustomerCommand::Unsubscribe {
+                channel: CommunicationType::Email,
+                source: UnsubscribeSource::Link,
+                communication_id: None,
+            })
+            .then_expect_events(vec![unsubscribed()]);
+        customer()
+            .given(given_jane_with(vec![unsubscribed()]))
+            .when(CustomerCommand::Unsubscribe {
+                channel: CommunicationType::Email,
+                source: UnsubscribeSource::Link,
+                communication_id: None,
+            })
+            .then_expect_events(vec![]);
+        let jane = state_after(given_jane_with(vec![unsubscribed()]));
+        assert_eq!(
+            jane.marketing_consent(CommunicationType::Email, day("2026-05-01"))
+                .err(),
+            Some(NoConsent::Withdrawn)
+        );
+    }
+}

@@ -58,6 +58,14 @@
 //! | sales      | read OWN (their own leads' schedules) | —                 |
 //! | accountant | —                           | —                           |
 //!
+//! | role       | Template      | Communication (OWN: about the caller's lead, or written by them; UPDATE: send, cancel) | CommunicationRule |
+//! |------------|---------------|-----------------------------|-------------------|
+//! | admin, manager | all, CLIENT | all, CLIENT               | all, CLIENT       |
+//! | sales      | read CLIENT   | create/read/update OWN      | —                 |
+//! | dispatcher, accountant | read CLIENT | create/read/update CLIENT | —       |
+//! | auditor    | read CLIENT   | read CLIENT (metadata, not content) | read CLIENT |
+//! | crew       | —             | —                           | —                 |
+//!
 //! The operations reports need read on what they report: utilization and
 //! maintenance due on Equipment, the inventory valuation on Inventory.
 //!
@@ -133,6 +141,15 @@ pub fn default_scope(role: Role, resource: Resource, action: Action) -> Option<S
         (Crew | Sales, Schedule, Read) => Some(Scope::Own),
         (Crew, Availability, Create | Read | Delete) => Some(Scope::Own),
         (Auditor, Schedule | Availability, Read) => Some(Scope::Client),
+        // Communications. Managers and admins keep the templates and the
+        // automated rules; sales write to their own customers; dispatchers
+        // (move reminders, crews) and accountants (invoices) to anyone;
+        // crew send nothing; auditors read the metadata, not the content.
+        (Admin | Manager, Template | Communication | CommunicationRule, _) => Some(Scope::Client),
+        (Sales | Dispatcher | Accountant | Auditor, Template, Read) => Some(Scope::Client),
+        (Sales, Communication, Create | Read | Update) => Some(Scope::Own),
+        (Dispatcher | Accountant, Communication, Create | Read | Update) => Some(Scope::Client),
+        (Auditor, Communication | CommunicationRule, Read) => Some(Scope::Client),
         _ => None,
     }
 }
@@ -407,6 +424,23 @@ mod tests {
                             matches!(action, Create | Read | Delete).then_some(Scope::Own)
                         }
                         (Role::Auditor, Schedule | Availability) => {
+                            (*action == Read).then_some(Scope::Client)
+                        }
+                        (
+                            Role::Admin | Role::Manager,
+                            Template | Communication | CommunicationRule,
+                        ) => Some(Scope::Client),
+                        (
+                            Role::Sales | Role::Dispatcher | Role::Accountant | Role::Auditor,
+                            Template,
+                        ) => (*action == Read).then_some(Scope::Client),
+                        (Role::Sales, Communication) => {
+                            matches!(action, Create | Read | Update).then_some(Scope::Own)
+                        }
+                        (Role::Dispatcher | Role::Accountant, Communication) => {
+                            matches!(action, Create | Read | Update).then_some(Scope::Client)
+                        }
+                        (Role::Auditor, Communication | CommunicationRule) => {
                             (*action == Read).then_some(Scope::Client)
                         }
                         _ => None,

@@ -35,7 +35,7 @@ use event_store::Store;
 use relay::history;
 
 const KINDS: &str = "Customer, Lead, Quote, Invoice, Equipment, EquipmentAssignment, InventoryItem, \
-     StaffMember, TenantProfile, Schedule or Availability";
+     StaffMember, TenantProfile, Schedule, Availability or MessageTemplate";
 
 /// The entity kinds whose history can be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +51,7 @@ enum Kind {
     Profile,
     Schedule,
     Availability,
+    Template,
 }
 
 impl Kind {
@@ -69,6 +70,7 @@ impl Kind {
             "tenantprofile" | "tenant-profile" | "profile" => Ok(Self::Profile),
             "schedule" | "schedules" => Ok(Self::Schedule),
             "availability" => Ok(Self::Availability),
+            "messagetemplate" | "message-template" | "template" | "templates" => Ok(Self::Template),
             _ => Err(ApiError::not_found(format!(
                 "no aggregate type `{text}`; use {}",
                 KINDS
@@ -89,6 +91,7 @@ impl Kind {
             Self::Profile => event_schemas::tenant::AGGREGATE_TYPE,
             Self::Schedule => event_schemas::schedule::AGGREGATE_TYPE,
             Self::Availability => event_schemas::availability::AGGREGATE_TYPE,
+            Self::Template => event_schemas::template::AGGREGATE_TYPE,
         }
     }
 }
@@ -323,6 +326,12 @@ async fn state(
         Kind::Availability => json_state(
             state
                 .store::<aggregates::availability::Availability>()
+                .state_at(tenant, id, version)
+                .await?,
+        ),
+        Kind::Template => json_state(
+            state
+                .store::<aggregates::template::MessageTemplate>()
                 .state_at(tenant, id, version)
                 .await?,
         ),

@@ -36,6 +36,7 @@ pub mod quotes;
 pub mod schedules;
 pub mod settings;
 pub mod staff;
+pub mod templates;
 
 use std::sync::Arc;
 
@@ -68,16 +69,24 @@ pub struct CommandState {
     pub stores: Stores,
     /// Callers' policies (shared with the auth middleware's cache).
     pub policies: api_common::PolicyStore,
+    /// The sandboxed template renderer (worker processes).
+    pub renderer: Arc<templating::Renderer>,
 }
 
 impl CommandState {
-    pub fn new(pool: PgPool, keys: Arc<JwtKeys>, keystore: Arc<keystore::KeyStore>) -> Self {
+    pub fn new(
+        pool: PgPool,
+        keys: Arc<JwtKeys>,
+        keystore: Arc<keystore::KeyStore>,
+        renderer: Arc<templating::Renderer>,
+    ) -> Self {
         Self {
             stores: Stores::new(pool.clone(), keystore.clone()),
             policies: api_common::PolicyStore::new(pool.clone()),
             pool,
             keys,
             keystore,
+            renderer,
         }
     }
 
@@ -195,6 +204,7 @@ pub fn router(state: CommandState) -> OpenApiRouter {
         schedules::router(),
         availability::router(),
         calendar::router(),
+        templates::router(),
         operations::router(),
         permissions::router(),
         audit::router(),

@@ -151,7 +151,8 @@ impl fmt::Debug for WireEnumInfo {
 /// document's enum schemas against these).
 pub fn wire_enums() -> Vec<WireEnumInfo> {
     use crate::{
-        assignment, availability, equipment, inventory, money, permissions, schedule, staff, tenant,
+        assignment, availability, communication, equipment, inventory, money, permissions,
+        schedule, staff, template, tenant,
     };
     vec![
         Role::wire_info(),
@@ -184,6 +185,12 @@ pub fn wire_enums() -> Vec<WireEnumInfo> {
         schedule::ScheduleStatus::wire_info(),
         schedule::CrewResponse::wire_info(),
         availability::AvailabilityType::wire_info(),
+        template::TemplateType::wire_info(),
+        template::MessagePurpose::wire_info(),
+        communication::CommunicationType::wire_info(),
+        communication::CommunicationStatus::wire_info(),
+        communication::ConsentKind::wire_info(),
+        communication::UnsubscribeSource::wire_info(),
     ]
 }
 

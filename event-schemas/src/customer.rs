@@ -130,6 +130,31 @@ pub struct CustomerDeactivated {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CustomerReactivated {}
 
+/// The customer agreed to receive messages on a channel (Canada's
+/// anti-spam law, CASL): express (they asked) or implied (an existing
+/// business relationship, which lapses: `expires_on`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CustomerConsentRecorded {
+    pub channel: crate::communication::CommunicationType,
+    pub kind: crate::communication::ConsentKind,
+    /// When the customer gave it.
+    pub given_on: chrono::NaiveDate,
+    /// Where: a web form, a signed quote, a phone call … (no personal data).
+    pub source: String,
+    /// The last day it holds (implied consent lapses); none: until withdrawn.
+    pub expires_on: Option<chrono::NaiveDate>,
+}
+
+/// The customer withdrew consent on a channel: no marketing message is sent
+/// there until a new consent is recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CustomerUnsubscribed {
+    pub channel: crate::communication::CommunicationType,
+    pub source: crate::communication::UnsubscribeSource,
+    /// The message whose link or header was used.
+    pub communication_id: Option<Uuid>,
+}
+
 /// The customer's personal data was forgotten: their data key is destroyed
 /// in the same transaction, so no personal field of any of their events can
 /// be read again; amounts, dates and the rest of the history stay.
@@ -149,6 +174,8 @@ crate::event_enum! {
         CustomerUntagged("1.0", "A tag was removed from the customer."),
         CustomerDeactivated("1.0", "The customer was deactivated; no new leads can be opened for them."),
         CustomerReactivated("1.0", "A deactivated customer was reactivated."),
+        CustomerConsentRecorded("1.0", "The customer's consent to messages on a channel was recorded (express or implied, the date given, the source, when it lapses)."),
+        CustomerUnsubscribed("1.0", "The customer withdrew consent on a channel (the unsubscribe link, one-click List-Unsubscribe, or a request)."),
         CustomerForgotten("1.0", "The customer's personal data was forgotten: their data key is destroyed."),
     }
 }

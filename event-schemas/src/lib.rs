@@ -27,6 +27,7 @@ pub mod audit;
 pub mod availability;
 pub mod calendar;
 pub mod common;
+pub mod communication;
 pub mod customer;
 pub mod envelope;
 pub mod equipment;
@@ -42,6 +43,7 @@ pub mod personal;
 pub mod quote;
 pub mod schedule;
 pub mod staff;
+pub mod template;
 pub mod tenant;
 
 pub use common::{
@@ -107,6 +109,8 @@ pub fn catalogue() -> Vec<EventInfo> {
         schedule::ScheduleEvent::catalogue(),
         availability::AvailabilityEvent::catalogue(),
         calendar::CalendarFeedTokenEvent::catalogue(),
+        template::MessageTemplateEvent::catalogue(),
+        communication::CommunicationEvent::catalogue(),
     ]
     .concat()
 }

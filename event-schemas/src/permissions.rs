@@ -56,6 +56,15 @@ crate::common::wire_enum! {
         Schedule => "SCHEDULE",
         /// Availability entries (OWN: the caller's own).
         Availability => "AVAILABILITY",
+        /// Message templates (UPDATE: edit, deactivate, activate).
+        Template => "TEMPLATE",
+        /// Messages to customers and staff (OWN: about a lead assigned to
+        /// the caller, or written by the caller; CREATE also records a
+        /// customer's consent; UPDATE sends and cancels). Who may READ but
+        /// not CREATE sees a message's metadata, not its content.
+        Communication => "COMMUNICATION",
+        /// The automated messages' rules.
+        CommunicationRule => "COMMUNICATION_RULE",
     }
 }
 
@@ -121,8 +130,8 @@ pub struct UserPermissionRevoked {
 crate::event_enum! {
     /// Every event of a tenant's permission matrix.
     PermissionEvent for AGGREGATE_TYPE {
-        RolePermissionSet("1.3", "(1.1: sales resources; 1.2: equipment, assignments, inventory; 1.3: tenant profile, staff, schedules, availability) A role's scope for a resource and action was set (or taken away) by an admin."),
-        UserPermissionGranted("1.3", "(1.1: sales resources; 1.2: equipment, assignments, inventory; 1.3: tenant profile, staff, schedules, availability) A user was granted a permission, with a reason and an optional expiry."),
+        RolePermissionSet("1.4", "(1.1: sales resources; 1.2: equipment, assignments, inventory; 1.3: tenant profile, staff, schedules, availability; 1.4: templates, communications, communication rules) A role's scope for a resource and action was set (or taken away) by an admin."),
+        UserPermissionGranted("1.4", "(1.1: sales resources; 1.2: equipment, assignments, inventory; 1.3: tenant profile, staff, schedules, availability; 1.4: templates, communications, communication rules) A user was granted a permission, with a reason and an optional expiry."),
         UserPermissionRevoked("1.0", "A user's grant was revoked."),
     }
 }

@@ -142,12 +142,25 @@ pub async fn seal_event(keys: &KeyStore, event: &mut SerializedEvent) -> Result<
     seal_event_with(keys, event, None).await
 }
 
-/// The first event of a subject (a customer, a staff member) that has
-/// personal fields: its subject needs a new data key (tenant, subject).
+/// The first event of a subject (a customer, a staff member, a
+/// communication sealed with its own key) that has personal fields: its
+/// subject needs a new data key (tenant, subject).
 fn needs_new_key(event: &SerializedEvent) -> Option<(String, String)> {
-    (event.sequence == 1 && !personal::fields(&event.aggregate_type, &event.event_type).is_empty())
+    (event.sequence == 1
+        && !personal::fields(&event.aggregate_type, &event.event_type).is_empty()
+        && key_subject(event) == event.aggregate_id)
         .then(|| tenant_of(event).map(|tenant| (tenant, event.aggregate_id.clone())))
         .flatten()
+}
+
+/// Whose data key seals the event's personal fields
+/// (`event_schemas::personal::key_subject`).
+fn key_subject(event: &SerializedEvent) -> String {
+    let data = event
+        .payload
+        .get(&event.event_type)
+        .and_then(Value::as_object);
+    personal::key_subject(&event.aggregate_type, &event.aggregate_id, data).to_owned()
 }
 
 /// [`seal_event`] with the data key given (`None`: the subject's, from the
@@ -169,10 +182,13 @@ async fn seal_event_with(
         event.aggregate_id.clone(),
         event.sequence as i64,
     );
+    let subject = key_subject(event);
     let dek = match given {
         Some(dek) => dek.clone(),
-        None if sequence == 1 => keys.first_data_key(&tenant, &aggregate_id).await?,
-        None => keys.data_key(&tenant, &aggregate_id).await?,
+        None if sequence == 1 && subject == aggregate_id => {
+            keys.first_data_key(&tenant, &subject).await?
+        }
+        None => keys.data_key(&tenant, &subject).await?,
     };
     let Some(data) = data_mut(event) else {
         return Ok(());
@@ -225,7 +241,7 @@ pub async fn open_event(keys: &KeyStore, event: &mut SerializedEvent) -> Result<
     if !has_sealed {
         return Ok(());
     }
-    let dek = keys.existing_data_key(&tenant, &aggregate_id).await?;
+    let dek = keys.existing_data_key(&tenant, &key_subject(event)).await?;
     let aggregate_type = event.aggregate_type.clone();
     let erasable = personal::erasable_names(&aggregate_type);
     if let Some(data) = data_mut(event) {

@@ -30,6 +30,7 @@ CREATE TABLE customers (
     active      boolean     NOT NULL,
     forgotten   boolean     NOT NULL DEFAULT false,
     lead_count  integer     NOT NULL DEFAULT 0,
+    consents    jsonb       NOT NULL DEFAULT '{}',
     version     bigint      NOT NULL,
     created_at  timestamptz NOT NULL,
     updated_at  timestamptz NOT NULL,
@@ -50,7 +51,8 @@ impl Projection for Customers {
 
     fn version(&self) -> i32 {
         // 2: personal data opened from sealed events; `forgotten`.
-        2
+        // 3: `consents` (per channel).
+        3
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -345,6 +347,46 @@ impl Customers {
                     ev,
                 )?
                 .bind(active)
+                .bind(seq)
+                .bind(e.time)
+                .execute(conn)
+                .await?;
+            }
+            CustomerEvent::CustomerConsentRecorded(d) => {
+                let consent = serde_json::json!({
+                    "kind": d.kind,
+                    "given_on": d.given_on,
+                    "source": d.source,
+                    "expires_on": d.expires_on,
+                    "withdrawn": false,
+                    "recorded_at": e.time,
+                });
+                crate::on_aggregate(
+                    "UPDATE customers SET consents = consents || jsonb_build_object($3::text, $4::jsonb),
+                            version = $5, updated_at = $6
+                      WHERE tenant_id = $1 AND id = $2 AND version < $5",
+                    ev,
+                )?
+                .bind(d.channel.as_str())
+                .bind(Json(consent))
+                .bind(seq)
+                .bind(e.time)
+                .execute(conn)
+                .await?;
+            }
+            CustomerEvent::CustomerUnsubscribed(d) => {
+                crate::on_aggregate(
+                    "UPDATE customers
+                        SET consents = consents || jsonb_build_object($3::text,
+                              coalesce(consents -> $3, '{}'::jsonb)
+                              || jsonb_build_object('withdrawn', true, 'withdrawn_at', $6::timestamptz,
+                                                    'withdrawn_via', $4::text)),
+                            version = $5, updated_at = $6
+                      WHERE tenant_id = $1 AND id = $2 AND version < $5",
+                    ev,
+                )?
+                .bind(d.channel.as_str())
+                .bind(d.source.as_str())
                 .bind(seq)
                 .bind(e.time)
                 .execute(conn)

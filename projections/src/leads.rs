@@ -130,7 +130,9 @@ impl Projection for Leads {
                     | CustomerEvent::CustomerTagged(_)
                     | CustomerEvent::CustomerUntagged(_)
                     | CustomerEvent::CustomerDeactivated(_)
-                    | CustomerEvent::CustomerReactivated(_) => {}
+                    | CustomerEvent::CustomerReactivated(_)
+                    | CustomerEvent::CustomerConsentRecorded(_)
+                    | CustomerEvent::CustomerUnsubscribed(_) => {}
                 }
             } else if let Some(event) = ev.typed::<LeadEvent>()? {
                 names.flush(conn).await?;

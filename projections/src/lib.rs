@@ -49,6 +49,7 @@ pub mod runner;
 pub mod schedules;
 pub mod staff;
 pub mod status;
+pub mod templates;
 pub mod tenant_profiles;
 pub mod timeline;
 
@@ -266,10 +267,20 @@ impl ProjectedEvent {
             return self.open_with::<E>(None);
         }
         let key = keys
-            .existing_data_key(self.event.tenant.as_str(), &self.event.aggregateid)
+            .existing_data_key(self.event.tenant.as_str(), self.key_subject())
             .await
             .map_err(key_error)?;
         self.open_with::<E>(key.as_ref())
+    }
+
+    /// Whose data key seals this event's personal fields
+    /// (`event_schemas::personal::key_subject`).
+    pub fn key_subject(&self) -> &str {
+        event_schemas::personal::key_subject(
+            &self.event.aggregatetype,
+            &self.event.aggregateid,
+            self.event.data.as_object(),
+        )
     }
 
     /// Whether the payload holds sealed personal fields (which need the
@@ -469,6 +480,7 @@ pub fn all(keys: Arc<keystore::KeyStore>) -> Vec<Arc<dyn Projection>> {
         Arc::new(availability::Availability),
         Arc::new(tenant_profiles::TenantProfiles),
         Arc::new(calendar_feeds::CalendarFeeds),
+        Arc::new(templates::Templates),
         Arc::new(timeline::LeadTimeline),
         Arc::new(audit::AuditTrail),
         Arc::new(quotes::Quotes),

@@ -28,6 +28,7 @@ pub mod quotes;
 pub mod reports;
 pub mod schedules;
 pub mod staff;
+pub mod templates;
 pub mod wait;
 
 use std::sync::Arc;
@@ -81,6 +82,7 @@ pub fn router(state: QueryState) -> OpenApiRouter {
         schedules::router(),
         availability::router(),
         calendar::router(),
+        templates::router(),
     ];
     modules
         .into_iter()

@@ -46,6 +46,7 @@ pub mod owners {
     pub const INVENTORY: &str = queries::inventory::PROJECTION;
     pub const STAFF: &str = queries::staff::PROJECTION;
     pub const SCHEDULES: &str = queries::schedules::PROJECTION;
+    pub const TEMPLATES: &str = queries::templates::PROJECTION;
     pub const ALL: &[&str] = &[
         CUSTOMERS,
         LEADS,
@@ -56,6 +57,7 @@ pub mod owners {
         INVENTORY,
         STAFF,
         SCHEDULES,
+        TEMPLATES,
     ];
 }
 /// The channel the projectors notify after each batch.

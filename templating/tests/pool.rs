@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 use templating::{
     Escape, Limits, Renderer, Source, TemplateError, WorkerCommand, render_in_process,
 };
@@ -262,11 +262,9 @@ async fn endless_loops_time_out() {
         .await,
         Err(TemplateError::Timeout)
     );
+    // Stopped by the wall-time limit (1 s here), not before it.
     let elapsed = started.elapsed();
-    assert!(
-        elapsed >= Duration::from_secs(1) && elapsed < Duration::from_secs(3),
-        "{elapsed:?}"
-    );
+    assert!(elapsed >= Duration::from_secs(1), "{elapsed:?}");
     assert!(renderer.idle_workers().is_empty(), "the worker was killed");
     assert_recovers(&renderer).await;
 }
@@ -390,46 +388,5 @@ async fn a_worker_that_breaks_the_protocol_is_unavailable() {
     assert_eq!(
         render(&renderer, "hi").await,
         Err(TemplateError::MemoryLimit)
-    );
-}
-
-/// Renders per second through the pool (run with `--ignored --nocapture`).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement, not a test"]
-async fn throughput() {
-    for (workers, tasks) in [(1, 1), (2, 4)] {
-        let renderer = std::sync::Arc::new(renderer(Limits::default(), workers));
-        assert_recovers(&renderer).await;
-        let count = 2000;
-        let started = Instant::now();
-        let handles: Vec<_> = (0..tasks)
-            .map(|_| {
-                let renderer = renderer.clone();
-                tokio::spawn(async move {
-                    let (source, data): (Source, Map<String, Value>) =
-                        (common::email(), common::email_data());
-                    for _ in 0..count / tasks {
-                        renderer.render(&source, &data).await.unwrap();
-                    }
-                })
-            })
-            .collect();
-        for handle in handles {
-            handle.await.unwrap();
-        }
-        let elapsed = started.elapsed();
-        eprintln!(
-            "{workers} worker(s), {tasks} task(s): {count} renders of the realistic email in {elapsed:?}: {:.0} renders/s",
-            f64::from(count) / elapsed.as_secs_f64()
-        );
-    }
-    let (source, data, limits) = (common::email(), common::email_data(), Limits::default());
-    let started = Instant::now();
-    for _ in 0..2000 {
-        render_in_process(&source, &data, &limits).unwrap();
-    }
-    eprintln!(
-        "in process: {:.0} renders/s",
-        2000.0 / started.elapsed().as_secs_f64()
     );
 }

@@ -1,10 +1,9 @@
 //! The SMTP server against a real client (lettre's tokio transport) and against raw SMTP.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use test_peers::smtp::{Phase, Reply, SmtpServer};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -327,64 +326,4 @@ async fn stops_when_dropped() {
     )
     .await
     .expect("the open connection is closed, not left hanging");
-}
-
-#[tokio::test]
-async fn sequential_sends_are_not_held_by_delayed_acks() {
-    // Without TCP_QUICKACK during DATA each lettre send waits ~40 ms (Nagle + delayed ACK).
-    let server = SmtpServer::sink().await;
-    let mailer = transport(&server);
-    let start = Instant::now();
-    for n in 0..50 {
-        mailer.send(simple(n)).await.expect("sent");
-    }
-    let elapsed = start.elapsed();
-    assert_eq!(server.count(), 50);
-    assert!(
-        elapsed < Duration::from_secs(1),
-        "50 sends took {elapsed:?}"
-    );
-}
-
-/// Throughput of the sink from lettre with a pooled transport.
-/// `SINK_MESSAGES=20000 cargo test --release -p test-peers --test smtp -- --ignored --nocapture sink_throughput`
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement, not a check"]
-async fn sink_throughput() {
-    let messages: usize = std::env::var("SINK_MESSAGES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(5_000);
-    for concurrency in [1usize, 4, 10] {
-        let server = SmtpServer::sink().await;
-        let mailer = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
-            .port(server.port())
-            .pool_config(PoolConfig::new().max_size(concurrency as u32))
-            .timeout(Some(Duration::from_secs(5)))
-            .build();
-        let message = simple(0);
-        let start = Instant::now();
-        let mut tasks = tokio::task::JoinSet::new();
-        for worker in 0..concurrency {
-            let mailer = mailer.clone();
-            let message = message.clone();
-            tasks.spawn(async move {
-                let mut n = worker;
-                while n < messages {
-                    mailer.send(message.clone()).await.expect("sent");
-                    n += concurrency;
-                }
-            });
-        }
-        while let Some(done) = tasks.join_next().await {
-            done.unwrap();
-        }
-        let elapsed = start.elapsed();
-        assert_eq!(server.wait_for_count(messages, WAIT).await, messages);
-        println!(
-            "sink: {messages} messages, {concurrency} concurrent sends, {} connections: {:.0} messages/s",
-            server.stats().connections,
-            messages as f64 / elapsed.as_secs_f64()
-        );
-    }
 }

@@ -44,6 +44,25 @@ pub fn server_urls() -> (String, String) {
     )
 }
 
+/// This package's `crm-render-worker` binary, which cargo builds before the
+/// tests (beside the test binary's `deps/` directory).
+pub fn render_worker() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe.parent().expect("the test binary's directory");
+    let dir = if dir.ends_with("deps") {
+        dir.parent().expect("the target directory")
+    } else {
+        dir
+    };
+    let worker = dir.join("crm-render-worker");
+    assert!(
+        worker.exists(),
+        "{} is missing: build the tests with cargo (it builds the crm-tests binaries first)",
+        worker.display()
+    );
+    worker
+}
+
 /// One test's private database, stream and subject prefix.
 pub struct TestEnv {
     pub id: String,
@@ -84,6 +103,7 @@ impl TestEnv {
         config.rate_limit_user_rps = 0.0;
         // Tests run the time-driven policies themselves, for a chosen day.
         config.policy_interval_secs = 0;
+        config.render_worker = Some(render_worker().display().to_string());
         let infra = match Infra::connect(config.clone()).await {
             Ok(infra) => infra,
             Err(e) => {

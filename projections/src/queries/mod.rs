@@ -30,6 +30,7 @@ pub mod quotes;
 pub mod reports;
 pub mod schedules;
 pub mod staff;
+pub mod templates;
 pub mod timeline;
 
 #[cfg(test)]
@@ -234,6 +235,12 @@ pub(crate) fn column_sets() -> Vec<(&'static str, &'static str, &'static str)> {
             inventory::TRANSACTION_COLUMNS,
         ),
         (staff::PROJECTION, staff::TABLE, staff::COLUMNS),
+        (templates::PROJECTION, templates::TABLE, templates::COLUMNS),
+        (
+            templates::PROJECTION,
+            templates::VERSIONS_TABLE,
+            templates::VERSION_COLUMNS,
+        ),
         (
             calendar::PROFILE_PROJECTION,
             calendar::PROFILES,

@@ -323,6 +323,22 @@ async fn check(pool: &PgPool) -> Result<(), sqlx::Error> {
         newest,
     )
     .await?;
+    templates::get(pool, &tenant, id).await?;
+    templates::get_version(pool, &tenant, id, 1).await?;
+    templates::versions(pool, &tenant, id).await?;
+    templates::list(
+        pool,
+        &tenant,
+        &limited,
+        &templates::TemplateFilter {
+            template_type: Some("EMAIL".into()),
+            category: Some("sales".into()),
+            tag: Some("follow-up".into()),
+            active: Some(true),
+        },
+        newest,
+    )
+    .await?;
     reports::ar_aging(pool, &tenant, day).await?;
     for key in [
         reports::RevenueKey::Month,

@@ -2090,6 +2090,7 @@ async fn every_operation_in_the_openapi_document_is_served_by_the_router() {
             .replace("{payment_id}", &Uuid::new_v4().to_string())
             .replace("{mid}", &Uuid::new_v4().to_string())
             .replace("{user_id}", &Uuid::new_v4().to_string())
+            .replace("{template_version}", "1")
             .replace("{token}", "unknown.ics")
             .replace("{role}", "sales")
             .replace("{resource}", "LEAD")

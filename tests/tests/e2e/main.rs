@@ -29,5 +29,6 @@ mod schedule_props;
 mod schedules;
 mod services;
 mod staff;
+mod templates;
 mod tenancy;
 mod walkthrough;

@@ -600,6 +600,24 @@ async fn a_rebuild_yields_the_same_tables_as_live_while_queries_keep_working() {
         app.post("/v1/calendar/feed-tokens", &admin, json!({"user_id": user}))
             .await
             .expect(201);
+        // Message templates and their versions.
+        let template = app
+            .post(
+                "/v1/templates",
+                &admin,
+                json!({"name": format!("Reminder {tenant}"), "type": "SMS",
+                       "content": "Hi {{ customer.first_name }}, see you {{ when }}",
+                       "variables": [{"name": "when", "required": true}], "tags": ["reminder"]}),
+            )
+            .await;
+        template.expect(201);
+        app.patch(
+            &format!("/v1/templates/{}", template.id()),
+            &admin,
+            json!({"content": "Hello {{ customer.first_name }}, see you {{ when }}"}),
+        )
+        .await
+        .expect(200);
     }
     app.settle().await;
     let live = dump_read_models(&app).await;
