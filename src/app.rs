@@ -257,18 +257,21 @@ async fn serve(listener: tokio::net::TcpListener, router: Router, shutdown: Canc
 /// The HTTP surface of a process, with the common middleware.
 fn http_router(infra: &Infra, parts: &Parts, ops: OpsState, shutdown: CancellationToken) -> Router {
     let mut api: OpenApiRouter = OpenApiRouter::new();
+    let mut public = OpenApiRouter::new();
     if parts.command_api {
-        api = api.checked_merge(command_api::router(CommandState {
+        let state = CommandState {
             policies: infra.policies.clone(),
+            public_url: infra.config.public_url(),
             ..CommandState::new(
                 infra.pool.clone(),
                 infra.keys.clone(),
                 infra.keystore.clone(),
                 infra.renderer.clone(),
             )
-        }));
+        };
+        public = public.checked_merge(command_api::public_router(state.clone()));
+        api = api.checked_merge(command_api::router(state));
     }
-    let mut public = OpenApiRouter::new();
     if parts.query_api {
         let watch = ReadModelWatch::spawn(infra.pool.clone(), shutdown);
         let state = QueryState {
@@ -278,7 +281,7 @@ fn http_router(infra: &Infra, parts: &Parts, ops: OpsState, shutdown: Cancellati
             versions: Arc::new(EventStoreVersions(infra.pool.clone())),
             policies: infra.policies.clone(),
         };
-        public = query_api::public_router(state.clone());
+        public = public.checked_merge(query_api::public_router(state.clone()));
         api = api.checked_merge(query_api::router(state));
     }
     // Authentication first, on every /v1 route: a request without a valid

@@ -151,6 +151,11 @@ pub struct Config {
     #[arg(long, env = "CRM_MAX_BODY_BYTES", default_value_t = 1024 * 1024, global = true)]
     pub max_body_bytes: usize,
 
+    /// Where clients reach this API from outside, for links in messages
+    /// (e.g. `https://crm.example.com`); unset: `http://<CRM_BIND>`.
+    #[arg(long, env = "CRM_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
     /// The template renderer's worker program (run without arguments);
     /// unset: this binary's `render-worker`.
     #[arg(long, env = "CRM_RENDER_WORKER", global = true)]
@@ -180,6 +185,15 @@ impl Config {
             cors_origins: Vec::new(),
             max_body_bytes: 1024 * 1024,
             render_worker: None,
+            public_url: None,
+        }
+    }
+
+    /// [`Self::public_url`] without a trailing slash, or `http://<bind>`.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.bind),
         }
     }
 

@@ -60,6 +60,7 @@ pub struct Communication {
     pub subject: Option<String>,
     pub content: String,
     pub attachments: Vec<AttachmentRef>,
+    pub unsubscribe_url: Option<String>,
     pub links: CommunicationLinks,
     pub created_by: Option<Uuid>,
     /// Attempts made by the sender.
@@ -100,6 +101,7 @@ pub struct DraftInput {
     pub variables: Option<Map<String, Value>>,
     pub attachments: Vec<AttachmentRef>,
     pub metadata: Option<Map<String, Value>>,
+    pub unsubscribe_url: Option<String>,
     pub tags: Vec<String>,
     pub links: CommunicationLinks,
     pub rule: Option<RuleCause>,
@@ -354,6 +356,7 @@ impl Communication {
                         variables: input.variables.map(Value::Object),
                         attachments: input.attachments,
                         metadata: input.metadata.map(Value::Object),
+                        unsubscribe_url: input.unsubscribe_url,
                         tags: input.tags,
                         links: input.links,
                         rule: input.rule,
@@ -568,6 +571,7 @@ impl Aggregate for Communication {
                     subject: e.subject,
                     content: e.content,
                     attachments: e.attachments,
+                    unsubscribe_url: e.unsubscribe_url,
                     links: e.links,
                     created_by: Some(e.created_by),
                     ..Self::default()

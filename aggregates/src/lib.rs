@@ -27,6 +27,7 @@ pub mod finance;
 pub mod inventory;
 pub mod invoice;
 pub mod lead;
+pub mod message_vars;
 pub mod patch;
 pub mod permissions;
 pub mod pricing;

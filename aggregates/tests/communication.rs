@@ -40,6 +40,7 @@ fn email(purpose: MessagePurpose) -> DraftInput {
         variables: None,
         attachments: vec![],
         metadata: None,
+        unsubscribe_url: None,
         tags: vec!["Reminder".into()],
         links: CommunicationLinks::default(),
         rule: None,

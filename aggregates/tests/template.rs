@@ -37,7 +37,7 @@ fn var(name: &str, required: bool, example: Option<serde_json::Value>) -> Templa
 fn input() -> TemplateInput {
     TemplateInput {
         name: "  Quote follow-up ".into(),
-        subject: Some("Your quote {{ quote.number }}".into()),
+        subject: Some("Your quote {{ quote.reference }}".into()),
         content: "<p>Hi {{ customer.first_name }}, {{ note }}</p>".into(),
         variables: vec![var("note", false, Some(json!("see you soon")))],
         description: None,
@@ -122,7 +122,7 @@ fn a_syntax_error_names_its_field_and_line() {
     assert!(errors[0].1.contains("line"), "{errors:?}");
 
     let mut bad = input();
-    bad.subject = Some("Quote {{ quote.number ".into());
+    bad.subject = Some("Quote {{ quote.reference ".into());
     let errors = refused(run(&[], create(TemplateType::Email, bad)));
     assert_eq!(errors[0].0, "subject", "{errors:?}");
     assert!(errors[0].1.contains("line 1"), "{errors:?}");
@@ -219,7 +219,7 @@ fn an_edit_is_a_new_version_naming_what_changed_and_no_change_records_nothing() 
     let third = run(
         &history,
         TemplateAction::Revise(TemplatePatch {
-            subject: Patch::Set("Quote {{ quote.number }} from {{ company.name }}".into()),
+            subject: Patch::Set("Quote {{ quote.reference }} from {{ company.name }}".into()),
             ..TemplatePatch::default()
         }),
     )

@@ -35,7 +35,7 @@ use event_store::Store;
 use relay::history;
 
 const KINDS: &str = "Customer, Lead, Quote, Invoice, Equipment, EquipmentAssignment, InventoryItem, \
-     StaffMember, TenantProfile, Schedule, Availability or MessageTemplate";
+     StaffMember, TenantProfile, Schedule, Availability, MessageTemplate or Communication";
 
 /// The entity kinds whose history can be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +52,7 @@ enum Kind {
     Schedule,
     Availability,
     Template,
+    Communication,
 }
 
 impl Kind {
@@ -71,6 +72,7 @@ impl Kind {
             "schedule" | "schedules" => Ok(Self::Schedule),
             "availability" => Ok(Self::Availability),
             "messagetemplate" | "message-template" | "template" | "templates" => Ok(Self::Template),
+            "communication" | "communications" => Ok(Self::Communication),
             _ => Err(ApiError::not_found(format!(
                 "no aggregate type `{text}`; use {}",
                 KINDS
@@ -92,6 +94,7 @@ impl Kind {
             Self::Schedule => event_schemas::schedule::AGGREGATE_TYPE,
             Self::Availability => event_schemas::availability::AGGREGATE_TYPE,
             Self::Template => event_schemas::template::AGGREGATE_TYPE,
+            Self::Communication => event_schemas::communication::AGGREGATE_TYPE,
         }
     }
 }
@@ -332,6 +335,12 @@ async fn state(
         Kind::Template => json_state(
             state
                 .store::<aggregates::template::MessageTemplate>()
+                .state_at(tenant, id, version)
+                .await?,
+        ),
+        Kind::Communication => json_state(
+            state
+                .store::<aggregates::communication::Communication>()
                 .state_at(tenant, id, version)
                 .await?,
         ),

@@ -22,6 +22,7 @@ pub mod act;
 pub mod audit;
 pub mod availability;
 pub mod calendar;
+pub mod communications;
 pub mod context;
 pub mod customers;
 pub mod finance;
@@ -71,6 +72,9 @@ pub struct CommandState {
     pub policies: api_common::PolicyStore,
     /// The sandboxed template renderer (worker processes).
     pub renderer: Arc<templating::Renderer>,
+    /// Where the public API is reached from outside (links in messages),
+    /// without a trailing slash.
+    pub public_url: String,
 }
 
 impl CommandState {
@@ -87,6 +91,7 @@ impl CommandState {
             keys,
             keystore,
             renderer,
+            public_url: "http://localhost:8080".to_owned(),
         }
     }
 
@@ -186,6 +191,12 @@ where
     }
 }
 
+/// The command routes that need no login (a marketing email's unsubscribe
+/// link), to be merged outside the authentication layer.
+pub fn public_router(state: CommandState) -> OpenApiRouter {
+    communications::public_router().with_state(state)
+}
+
 /// Every command route, documented, with idempotency keys on POST.
 pub fn router(state: CommandState) -> OpenApiRouter {
     let idempotency = IdempotencyState {
@@ -205,6 +216,7 @@ pub fn router(state: CommandState) -> OpenApiRouter {
         availability::router(),
         calendar::router(),
         templates::router(),
+        communications::router(),
         operations::router(),
         permissions::router(),
         audit::router(),

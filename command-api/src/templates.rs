@@ -41,7 +41,7 @@ pub struct CreateTemplateRequest {
     pub template_type: TemplateType,
     /// Required for EMAIL, none for SMS. A template itself (one line).
     #[serde(default)]
-    #[schema(example = "Your quote {{ quote.number }} from {{ company.name }}")]
+    #[schema(example = "Your quote {{ quote.reference }} from {{ company.name }}")]
     pub subject: Option<String>,
     /// The body: a minijinja template. EMAIL content is HTML (values are
     /// escaped); the others are plain text.

@@ -75,7 +75,14 @@ crate::common::wire_enum! {
 /// The personal fields of each communication event: sealed when stored.
 pub fn personal_fields(event_type: &str) -> &'static [&'static str] {
     match event_type {
-        "CommunicationDrafted" => &["recipient", "subject", "content", "variables", "metadata"],
+        "CommunicationDrafted" => &[
+            "recipient",
+            "subject",
+            "content",
+            "variables",
+            "metadata",
+            "unsubscribe_url",
+        ],
         "CommunicationAttemptFailed" | "CommunicationFailed" => &["reason"],
         _ => &[],
     }
@@ -103,7 +110,7 @@ pub struct TemplateRef {
 
 /// A file sent with a message. The bytes are stored apart from the events
 /// (the `attachments` table, by id and SHA-256), sealed with the same key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, utoipa::ToSchema)]
 pub struct AttachmentRef {
     pub attachment_id: Uuid,
     /// SHA-256 of the plain bytes, hex.
@@ -159,6 +166,11 @@ pub struct CommunicationDrafted {
     pub attachments: Vec<AttachmentRef>,
     #[schemars(with = "Option<Personal<serde_json::Value>>")]
     pub metadata: Option<serde_json::Value>,
+    /// A marketing message's unsubscribe link (in its body and its
+    /// `List-Unsubscribe` header).
+    #[serde(default)]
+    #[schemars(with = "Option<Personal<String>>")]
+    pub unsubscribe_url: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
     #[serde(default)]

@@ -108,6 +108,33 @@ pub fn blind_index(key: &Key, kind: &str, normalized: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+fn token_mac(key: &Key, purpose: &str, payload: &str) -> Hmac<Sha256> {
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(key.bytes()).expect("HMAC takes any key length");
+    mac.update(b"token\0");
+    mac.update(purpose.as_bytes());
+    mac.update(&[0]);
+    mac.update(payload.as_bytes());
+    mac
+}
+
+/// A tag proving `payload` was issued for `purpose` under `key`:
+/// HMAC-SHA-256, base64url without padding.
+pub fn token_tag(key: &Key, purpose: &str, payload: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(token_mac(key, purpose, payload).finalize().into_bytes())
+}
+
+/// Whether `tag` is [`token_tag`]'s (compared in constant time).
+pub fn verify_token_tag(key: &Key, purpose: &str, payload: &str, tag: &str) -> bool {
+    use base64::Engine;
+    let Ok(tag) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(tag) else {
+        return false;
+    };
+    token_mac(key, purpose, payload).verify_slice(&tag).is_ok()
+}
+
 /// A secret for a bearer URL (a calendar feed's, say): 256 random bits from
 /// the OS, base64url without padding (43 characters).
 pub fn random_secret() -> String {
@@ -127,6 +154,38 @@ pub fn secret_digest(secret: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_tag_verifies_only_its_own_payload_purpose_and_key() {
+        let key = Key::random();
+        let tag = token_tag(&key, "unsubscribe", "acme.c1.EMAIL.m1");
+        assert_eq!(tag, token_tag(&key, "unsubscribe", "acme.c1.EMAIL.m1"));
+        assert!(verify_token_tag(
+            &key,
+            "unsubscribe",
+            "acme.c1.EMAIL.m1",
+            &tag
+        ));
+        assert!(!verify_token_tag(
+            &key,
+            "unsubscribe",
+            "acme.c2.EMAIL.m1",
+            &tag
+        ));
+        assert!(!verify_token_tag(&key, "other", "acme.c1.EMAIL.m1", &tag));
+        assert!(!verify_token_tag(
+            &Key::random(),
+            "unsubscribe",
+            "acme.c1.EMAIL.m1",
+            &tag
+        ));
+        assert!(!verify_token_tag(
+            &key,
+            "unsubscribe",
+            "acme.c1.EMAIL.m1",
+            "not base64!"
+        ));
+    }
 
     #[test]
     fn sealed_values_open_only_with_the_same_key_and_associated_data() {

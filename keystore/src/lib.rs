@@ -288,6 +288,39 @@ impl KeyStore {
         ))
     }
 
+    /// A tag that proves `payload` was issued by this tenant for `purpose`
+    /// (an unsubscribe link, say): HMAC-SHA-256 under the tenant's index
+    /// key, base64url. Deterministic: the same payload gives the same tag.
+    pub async fn token_tag(
+        &self,
+        tenant: &str,
+        purpose: &str,
+        payload: &str,
+    ) -> Result<String, KeyError> {
+        Ok(crypto::token_tag(
+            &self.index_key(tenant).await?,
+            purpose,
+            payload,
+        ))
+    }
+
+    /// Whether `tag` is [`Self::token_tag`]'s for the same payload
+    /// (compared in constant time).
+    pub async fn verify_token_tag(
+        &self,
+        tenant: &str,
+        purpose: &str,
+        payload: &str,
+        tag: &str,
+    ) -> Result<bool, KeyError> {
+        Ok(crypto::verify_token_tag(
+            &self.index_key(tenant).await?,
+            purpose,
+            payload,
+            tag,
+        ))
+    }
+
     /// The subject's data key, created on first use. A destroyed key is an
     /// error. A new subject costs one read and one INSERT.
     pub async fn data_key(&self, tenant: &str, subject: &str) -> Result<Key, KeyError> {

@@ -36,6 +36,7 @@ pub mod assignments;
 pub mod audit;
 pub mod availability;
 pub mod calendar_feeds;
+pub mod communications;
 pub mod customers;
 pub mod equipment;
 pub mod inventory;
@@ -475,12 +476,13 @@ pub fn all(keys: Arc<keystore::KeyStore>) -> Vec<Arc<dyn Projection>> {
     vec![
         Arc::new(customers::Customers { keys: keys.clone() }),
         Arc::new(leads::Leads { keys: keys.clone() }),
-        Arc::new(staff::Staff { keys }),
+        Arc::new(staff::Staff { keys: keys.clone() }),
         Arc::new(schedules::Schedules),
         Arc::new(availability::Availability),
         Arc::new(tenant_profiles::TenantProfiles),
         Arc::new(calendar_feeds::CalendarFeeds),
         Arc::new(templates::Templates),
+        Arc::new(communications::Communications { keys: keys.clone() }),
         Arc::new(timeline::LeadTimeline),
         Arc::new(audit::AuditTrail),
         Arc::new(quotes::Quotes),

@@ -38,6 +38,11 @@ pub struct CustomerView {
     pub forgotten: bool,
     /// Leads opened for this customer.
     pub lead_count: i32,
+    /// Consent to messages per channel (`EMAIL`, `SMS`, …): `kind`
+    /// (EXPRESS, IMPLIED), `given_on`, `source`, `expires_on`, `withdrawn`
+    /// (with `withdrawn_at` and `withdrawn_via`).
+    #[schema(value_type = Object)]
+    pub consents: Value,
     /// The customer's version (events applied); see `min_version`.
     pub version: i64,
     pub created_at: DateTime<Utc>,
@@ -58,6 +63,7 @@ crate::view_from_row!(CustomerRow => CustomerView {
     active,
     forgotten,
     lead_count,
+    consents,
     version,
     created_at,
     updated_at,

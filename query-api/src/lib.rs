@@ -17,6 +17,7 @@ pub mod assignments;
 pub mod audit;
 pub mod availability;
 pub mod calendar;
+pub mod communications;
 pub mod customers;
 pub mod equipment;
 pub mod finance;
@@ -83,6 +84,7 @@ pub fn router(state: QueryState) -> OpenApiRouter {
         availability::router(),
         calendar::router(),
         templates::router(),
+        communications::router(),
     ];
     modules
         .into_iter()

@@ -47,6 +47,7 @@ pub mod owners {
     pub const STAFF: &str = queries::staff::PROJECTION;
     pub const SCHEDULES: &str = queries::schedules::PROJECTION;
     pub const TEMPLATES: &str = queries::templates::PROJECTION;
+    pub const COMMUNICATIONS: &str = queries::communications::PROJECTION;
     pub const ALL: &[&str] = &[
         CUSTOMERS,
         LEADS,
@@ -58,6 +59,7 @@ pub mod owners {
         STAFF,
         SCHEDULES,
         TEMPLATES,
+        COMMUNICATIONS,
     ];
 }
 /// The channel the projectors notify after each batch.

@@ -15,7 +15,7 @@ pub const PROJECTION: &str = "customers";
 pub const TABLE: &str = "read.customers";
 /// The columns of a [`CustomerRow`].
 pub const COLUMNS: &str = "id, first_name, last_name, email, phone, address, lead_source, tags, preferences, notes, \
-     active, forgotten, lead_count, version, created_at, updated_at";
+     active, forgotten, lead_count, consents, version, created_at, updated_at";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CustomerRow {
@@ -32,6 +32,8 @@ pub struct CustomerRow {
     pub active: bool,
     pub forgotten: bool,
     pub lead_count: i32,
+    /// Per channel: kind, given_on, source, expires_on, withdrawn, …
+    pub consents: Value,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

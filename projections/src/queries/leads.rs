@@ -113,3 +113,19 @@ pub async fn list(
     )
     .await
 }
+
+/// Who the leads of customer `customer_id` are assigned to (one entry per
+/// lead; `None`: unassigned). A message to the customer is owned by them.
+pub async fn owners_of_customer(
+    pool: &PgPool,
+    tenant: &TenantId,
+    customer_id: Uuid,
+) -> Result<Vec<Option<Uuid>>, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT assigned_to FROM {TABLE} WHERE tenant_id = $1 AND customer_id = $2 ORDER BY created_at"
+    ))
+    .bind(tenant.as_str())
+    .bind(customer_id)
+    .fetch_all(pool)
+    .await
+}

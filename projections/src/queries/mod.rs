@@ -20,6 +20,7 @@ pub mod assignments;
 pub mod audit;
 pub mod availability;
 pub mod calendar;
+pub mod communications;
 pub mod customers;
 pub mod equipment;
 pub mod inventory;
@@ -236,6 +237,11 @@ pub(crate) fn column_sets() -> Vec<(&'static str, &'static str, &'static str)> {
         ),
         (staff::PROJECTION, staff::TABLE, staff::COLUMNS),
         (templates::PROJECTION, templates::TABLE, templates::COLUMNS),
+        (
+            communications::PROJECTION,
+            communications::TABLE,
+            communications::COLUMNS,
+        ),
         (
             templates::PROJECTION,
             templates::VERSIONS_TABLE,

@@ -323,6 +323,21 @@ async fn check(pool: &PgPool) -> Result<(), sqlx::Error> {
         newest,
     )
     .await?;
+    leads::owners_of_customer(pool, &tenant, id).await?;
+    communications::get(pool, &tenant, id).await?;
+    communications::list(
+        pool,
+        &tenant,
+        &limited,
+        &communications::CommunicationFilter {
+            customer_id: Some(id),
+            lead_id: Some(id),
+            status: Some("SENT".into()),
+            channel: Some("EMAIL".into()),
+        },
+        newest,
+    )
+    .await?;
     templates::get(pool, &tenant, id).await?;
     templates::get_version(pool, &tenant, id, 1).await?;
     templates::versions(pool, &tenant, id).await?;

@@ -5,6 +5,7 @@
 mod audit;
 mod availability;
 mod caches;
+mod communications;
 mod contract;
 mod flow;
 mod forget;

@@ -12,7 +12,7 @@ fn email_template() -> Value {
     json!({
         "name": "Quote follow-up",
         "type": "EMAIL",
-        "subject": "Your quote {{ quote.number }} from {{ company.name }}",
+        "subject": "Your quote {{ quote.reference }} from {{ company.name }}",
         "content": "<p>Hello {{ customer.first_name }},</p>\n<p>{{ note }}</p>\n<p>Total: {{ quote.total | money }} {{ quote.currency }}</p>",
         "variables": [
             {"name": "note", "required": true, "description": "A personal line", "example": "Thanks for asking!"},
@@ -81,7 +81,7 @@ async fn a_manager_writes_a_template_each_edit_is_a_version_and_a_preview_render
     shown.expect(200);
     assert_eq!(
         shown.body["subject"],
-        "Your quote Q-2027-0042 from Acme Movers"
+        "Your quote 0196ABCD from Acme Movers"
     );
     let content = shown.body["content"].as_str().unwrap();
     assert!(content.contains("<p>Hello Alex,</p>"), "{content}");

@@ -1,0 +1,903 @@
+//! Communications: write a message (a DRAFT, or queued at once with
+//! `"send": true`), send it, cancel it; record a customer's consent and an
+//! unsubscribe request; and the public unsubscribe link of marketing
+//! emails. Reads are in `query_api::communications`; the sender process
+//! (`processes::sender`) delivers queued EMAIL and SMS.
+//!
+//! A message from a template is rendered here, in the sandboxed renderer,
+//! with the template's declared variables and the built-ins gathered from
+//! the records it is about (customer, lead, quote, invoice, schedule, the
+//! tenant's company); it records the template version it used. Recipient,
+//! subject, content and variables are sealed with the customer's key (a
+//! message to a staff member or a bare address: its own).
+//!
+//! Who may write to whom: sales write to their own customers (a customer
+//! whose leads are theirs, or nobody's), dispatchers and accountants to
+//! anyone, crew to no one. A MARKETING message needs the customer's live
+//! consent on the channel (409 `communication.no-consent`), checked again
+//! when a draft is sent; every marketing email carries an unsubscribe link.
+
+use aggregates::communication::{
+    Communication, CommunicationAction, CommunicationCommand, ConsentFact, DraftInput,
+};
+use aggregates::customer::{Customer, CustomerCommand};
+use aggregates::template::MessageTemplate;
+use aggregates::{lead::Lead, message_vars};
+use api_common::authz::{self, Action, RecordOwnership, Resource};
+use api_common::openapi::CheckedRoutes;
+use api_common::{ApiError, ApiJson, ApiResult, IfMatch, PathId};
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use chrono::NaiveDate;
+use event_schemas::communication::{
+    CommunicationLinks, CommunicationType, ConsentKind, TemplateRef, UnsubscribeSource,
+};
+use event_schemas::template::{MessagePurpose, TemplateType};
+use event_schemas::{EventMetadata, Role, SYSTEM_USER, TenantId};
+use event_store::{CommandError, Run, Target};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::context::CommandContext;
+use crate::{CommandResponse, CommandState, act, ok, respond};
+
+/// Write a message.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCommunicationRequest {
+    #[serde(rename = "type")]
+    pub channel: CommunicationType,
+    /// The customer it goes to (its email or phone by default).
+    #[serde(default)]
+    pub customer_id: Option<Uuid>,
+    /// Or a staff member (their email or phone by default).
+    #[serde(default)]
+    pub staff_user_id: Option<Uuid>,
+    /// The address or number; required without a customer or staff member.
+    #[serde(default)]
+    pub recipient: Option<String>,
+    /// Render subject and content from this template (its current version).
+    #[serde(default)]
+    pub template_id: Option<Uuid>,
+    /// The template's declared variables (and built-ins to override).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub variables: Map<String, Value>,
+    /// Without a template: the subject (EMAIL) …
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// … and the content as sent.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// Without a template (a template sets its own); default TRANSACTIONAL.
+    #[serde(default)]
+    pub purpose: Option<MessagePurpose>,
+    #[serde(default)]
+    pub lead_id: Option<Uuid>,
+    #[serde(default)]
+    pub quote_id: Option<Uuid>,
+    #[serde(default)]
+    pub invoice_id: Option<Uuid>,
+    #[serde(default)]
+    pub schedule_id: Option<Uuid>,
+    /// Free-form JSON (sealed like the content).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Queue it for the sender at once (a phone call or letter: recorded as made).
+    #[serde(default)]
+    pub send: bool,
+}
+
+/// Cancel a draft or a queued message.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A customer's consent to messages on a channel (CASL).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentRequest {
+    pub channel: CommunicationType,
+    pub kind: ConsentKind,
+    /// When they gave it (not in the future).
+    pub given_on: NaiveDate,
+    /// Where: a web form, a signed quote, a phone call (no personal data).
+    #[schema(example = "website quote form")]
+    pub source: String,
+    /// The last day it holds; IMPLIED consent without one lapses after two years.
+    #[serde(default)]
+    pub expires_on: Option<NaiveDate>,
+}
+
+/// A customer asked to receive no more marketing on a channel.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnsubscribeRequest {
+    pub channel: CommunicationType,
+}
+
+/// Owner of a message to `customer` for OWN scopes: the caller when one of
+/// the customer's leads is theirs, else whoever has one, else nobody (the
+/// open pool).
+async fn customer_owner(
+    state: &CommandState,
+    ctx: &CommandContext,
+    customer: Uuid,
+) -> ApiResult<Option<Uuid>> {
+    let owners = projections::queries::leads::owners_of_customer(
+        &state.pool,
+        &ctx.principal.tenant,
+        customer,
+    )
+    .await?;
+    let me = ctx.principal.user_id;
+    Ok(if owners.contains(&Some(me)) {
+        Some(me)
+    } else {
+        owners.into_iter().flatten().next()
+    })
+}
+
+/// Loads a record a request refers to: missing or another tenant's is a
+/// 422 naming `field`.
+async fn referenced<A>(
+    state: &CommandState,
+    ctx: &CommandContext,
+    field: &str,
+    id: Uuid,
+) -> ApiResult<A>
+where
+    A: cqrs_es::Aggregate<Services = ()> + aggregates::TenantOwned + Clone + 'static,
+    A::Error: aggregates::DomainError,
+{
+    match state.store::<A>().load(&ctx.principal.tenant, id).await {
+        Ok(loaded) => Ok(loaded.state().clone()),
+        Err(CommandError::NotFound { .. }) => Err(ApiError::invalid_field(
+            field,
+            format!("no such record {id} in this tenant"),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The customer's marketing consent on `channel` today (tenant time).
+async fn consent_of(
+    state: &CommandState,
+    ctx: &CommandContext,
+    customer: Option<&Customer>,
+    channel: CommunicationType,
+) -> ApiResult<ConsentFact> {
+    let Some(customer) = customer else {
+        return Ok(None);
+    };
+    let profile = crate::profile::current(state, &ctx.principal.tenant).await?;
+    let today = ctx.now.with_timezone(&profile.time_zone()).date_naive();
+    Ok(Some(customer.marketing_consent(channel, today).map(drop)))
+}
+
+/// The unsubscribe token of a message: which tenant, customer, channel and
+/// message, with a tag only this tenant's key makes.
+pub(crate) async fn unsubscribe_token(
+    state: &CommandState,
+    tenant: &TenantId,
+    customer: Uuid,
+    channel: CommunicationType,
+    communication: Uuid,
+) -> ApiResult<String> {
+    let payload = format!(
+        "{}.{}.{}.{}",
+        tenant.as_str(),
+        customer.simple(),
+        channel.as_str(),
+        communication.simple()
+    );
+    let tag = state
+        .keystore
+        .token_tag(tenant.as_str(), UNSUBSCRIBE, &payload)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(format!("{payload}.{tag}"))
+}
+
+const UNSUBSCRIBE: &str = "unsubscribe";
+
+/// The channel each template type renders for.
+fn fits(template_type: TemplateType, channel: CommunicationType) -> bool {
+    match template_type {
+        TemplateType::Email => channel == CommunicationType::Email,
+        TemplateType::Sms => matches!(
+            channel,
+            CommunicationType::Sms | CommunicationType::PushNotification | CommunicationType::InApp
+        ),
+        _ => matches!(
+            channel,
+            CommunicationType::Letter | CommunicationType::Email | CommunicationType::InApp
+        ),
+    }
+}
+
+/// What the template renders into, and its purpose and version.
+struct Rendered {
+    subject: Option<String>,
+    content: String,
+    purpose: MessagePurpose,
+    template: Option<TemplateRef>,
+    variables: Option<Map<String, Value>>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn render(
+    state: &CommandState,
+    ctx: &CommandContext,
+    template_id: Uuid,
+    channel: CommunicationType,
+    given: Map<String, Value>,
+    built_ins: Map<String, Value>,
+) -> ApiResult<Rendered> {
+    let template: MessageTemplate = referenced(state, ctx, "template_id", template_id).await?;
+    authz::authorize(&ctx.principal, Resource::Template, Action::Read, None)?;
+    let (Some(content), Some(template_type)) = (&template.content, template.template_type) else {
+        return Err(ApiError::invalid_field("template_id", "no such template"));
+    };
+    if !template.active {
+        return Err(ApiError::conflict(
+            "template.inactive",
+            "the template is deactivated: no new message can use it",
+        ));
+    }
+    if !fits(template_type, channel) {
+        return Err(ApiError::invalid_field(
+            "type",
+            format!("a {template_type} template can't make a {channel} message"),
+        ));
+    }
+    let variables = aggregates::template::message_variables(content, given, built_ins, false)
+        .map_err(|errors| {
+            ApiError::from_domain(&aggregates::template::TemplateError::Invalid(errors))
+        })?;
+    let source = templating::Source {
+        subject: content.subject.clone(),
+        content: content.content.clone(),
+        escape: aggregates::template::escape_of(template_type),
+    };
+    let out = state
+        .renderer
+        .render(&source, &variables)
+        .await
+        .map_err(crate::templates::render_error)?;
+    Ok(Rendered {
+        subject: out.subject,
+        content: out.content,
+        purpose: content.purpose,
+        template: Some(TemplateRef {
+            template_id,
+            template_version: template.version,
+        }),
+        variables: Some(variables),
+    })
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[utoipa::path(
+    post, path = "/v1/communications", tag = "communications",
+    request_body = CreateCommunicationRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for 24 h")),
+    responses(
+        (status = 201, description = "Written (DRAFT), or QUEUED with `send`", body = CommandResponse),
+        (status = 403, description = "Not allowed (sales: their own customers; crew: none)", body = api_common::Problem),
+        (status = 409, description = "A rule refused it: `communication.no-consent`, `template.inactive`, `customer.forgotten`", body = api_common::Problem),
+        (status = 422, description = "Invalid field (named): a missing or unknown variable, a record that doesn't exist", body = api_common::Problem),
+    ),
+    security(("bearer" = []))
+)]
+async fn create(
+    State(state): State<CommandState>,
+    ctx: CommandContext,
+    ApiJson(body): ApiJson<CreateCommunicationRequest>,
+) -> ApiResult<Response> {
+    let id = Uuid::now_v7();
+    let channel = body.channel;
+    // The records the message is about (each of this tenant).
+    let customer: Option<Customer> = match body.customer_id {
+        Some(c) => Some(referenced(&state, &ctx, "customer_id", c).await?),
+        None => None,
+    };
+    if customer.as_ref().is_some_and(|c| c.forgotten) {
+        return Err(ApiError::conflict(
+            "customer.forgotten",
+            "the customer's personal data was forgotten: nothing can be sent to them",
+        ));
+    }
+    let staff: Option<aggregates::staff::StaffMember> = match body.staff_user_id {
+        Some(user) => Some(
+            referenced(
+                &state,
+                &ctx,
+                "staff_user_id",
+                event_schemas::staff::staff_id(&ctx.principal.tenant, user),
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let lead: Option<Lead> = match body.lead_id {
+        Some(l) => Some(referenced(&state, &ctx, "lead_id", l).await?),
+        None => None,
+    };
+    // Who the message belongs to, for OWN scopes.
+    let owner = match (&lead, body.customer_id) {
+        (Some(lead), _) => lead.assigned_to,
+        (None, Some(customer)) => customer_owner(&state, &ctx, customer).await?,
+        (None, None) => None,
+    };
+    authz::authorize(
+        &ctx.principal,
+        Resource::Communication,
+        Action::Create,
+        Some(RecordOwnership {
+            assigned_to: owner,
+            created_by: None,
+            location_id: lead.as_ref().and_then(|l| l.location_id.clone()),
+        }),
+    )?;
+
+    let recipient = match (&body.recipient, &customer, &staff) {
+        (Some(r), _, _) => r.clone(),
+        (None, Some(c), _) => match channel {
+            CommunicationType::Email => c.email.clone(),
+            CommunicationType::Sms | CommunicationType::PhoneCall => c.phone.clone(),
+            _ => Some(c.full_name()),
+        }
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "recipient",
+                format!("the customer has no address for {channel}; give a recipient"),
+            )
+        })?,
+        (None, None, Some(s)) => {
+            let details = s.details.as_ref();
+            match channel {
+                CommunicationType::Email => details.and_then(|d| d.email.clone()),
+                CommunicationType::Sms | CommunicationType::PhoneCall => {
+                    details.and_then(|d| d.phone.clone())
+                }
+                _ => details.map(|d| d.display_name.clone()),
+            }
+            .ok_or_else(|| {
+                ApiError::invalid_field(
+                    "recipient",
+                    format!("the staff member has no address for {channel}; give a recipient"),
+                )
+            })?
+        }
+        (None, None, None) => {
+            return Err(ApiError::invalid_field(
+                "recipient",
+                "give a recipient, a customer_id or a staff_user_id",
+            ));
+        }
+    };
+
+    let purpose_hint = body.purpose.unwrap_or(MessagePurpose::Transactional);
+    let marketing_email = |purpose: MessagePurpose| {
+        purpose == MessagePurpose::Marketing && channel == CommunicationType::Email
+    };
+    // A marketing email's unsubscribe link (made before rendering: the
+    // template may place it).
+    let unsubscribe_url = match body.customer_id {
+        Some(customer) => {
+            let token =
+                unsubscribe_token(&state, &ctx.principal.tenant, customer, channel, id).await?;
+            Some(format!("{}/v1/unsubscribe/{token}", state.public_url))
+        }
+        None => None,
+    };
+
+    let rendered = match (body.template_id, &body.content) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid_field(
+                "content",
+                "give a template_id or a content, not both",
+            ));
+        }
+        (Some(template_id), None) => {
+            let profile = crate::profile::current(&state, &ctx.principal.tenant).await?;
+            let mut built_ins = Map::new();
+            built_ins.insert(
+                "company".into(),
+                crate::templates::company(&state, &ctx).await?,
+            );
+            built_ins.insert(
+                "unsubscribe_url".into(),
+                unsubscribe_url.clone().map_or(Value::Null, Value::String),
+            );
+            if let Some(c) = &customer {
+                built_ins.insert("customer".into(), message_vars::customer(c));
+            }
+            if let Some(l) = &lead {
+                built_ins.insert("lead".into(), message_vars::lead(l));
+            }
+            if let Some(q) = body.quote_id {
+                let quote: aggregates::quote::Quote =
+                    referenced(&state, &ctx, "quote_id", q).await?;
+                built_ins.insert("quote".into(), message_vars::quote(&quote));
+            }
+            if let Some(i) = body.invoice_id {
+                let invoice: aggregates::invoice::Invoice =
+                    referenced(&state, &ctx, "invoice_id", i).await?;
+                built_ins.insert("invoice".into(), message_vars::invoice(&invoice));
+            }
+            if let Some(s) = body.schedule_id {
+                let schedule: aggregates::schedule::Schedule =
+                    referenced(&state, &ctx, "schedule_id", s).await?;
+                built_ins.insert(
+                    "schedule".into(),
+                    message_vars::schedule(&schedule, profile.time_zone()),
+                );
+            }
+            render(
+                &state,
+                &ctx,
+                template_id,
+                channel,
+                body.variables,
+                built_ins,
+            )
+            .await?
+        }
+        (None, content) => {
+            if !body.variables.is_empty() {
+                return Err(ApiError::invalid_field(
+                    "variables",
+                    "variables need a template_id",
+                ));
+            }
+            Rendered {
+                subject: body.subject.clone(),
+                content: content.clone().unwrap_or_default(),
+                purpose: purpose_hint,
+                template: None,
+                variables: None,
+            }
+        }
+    };
+    if body.template_id.is_some() && body.subject.is_some() {
+        return Err(ApiError::invalid_field(
+            "subject",
+            "the template makes the subject",
+        ));
+    }
+    if body.template_id.is_some() && body.purpose.is_some_and(|p| p != rendered.purpose) {
+        return Err(ApiError::invalid_field(
+            "purpose",
+            format!("the template's messages are {}", rendered.purpose),
+        ));
+    }
+    let purpose = rendered.purpose;
+    let mut content = rendered.content;
+    let unsubscribe_url = if marketing_email(purpose) {
+        unsubscribe_url
+    } else {
+        None
+    };
+    // Every marketing email carries its unsubscribe link.
+    if let Some(url) = &unsubscribe_url
+        && !content.contains(url.as_str())
+    {
+        content.push_str(&format!(
+            "\n<p style=\"font-size:small\"><a href=\"{}\">Unsubscribe</a> from these emails.</p>\n",
+            html_escape(url)
+        ));
+    }
+    let consent = if purpose == MessagePurpose::Marketing {
+        consent_of(&state, &ctx, customer.as_ref(), channel).await?
+    } else {
+        None
+    };
+    let command = CommunicationCommand {
+        at: ctx.now,
+        actor: ctx.principal.user_id,
+        consent,
+        action: CommunicationAction::Draft {
+            tenant_id: ctx.principal.tenant.clone(),
+            communication_id: id,
+            input: Box::new(DraftInput {
+                channel,
+                purpose,
+                customer_id: body.customer_id,
+                staff_user_id: body.staff_user_id,
+                recipient,
+                subject: rendered.subject,
+                content,
+                template: rendered.template,
+                variables: rendered.variables,
+                attachments: Vec::new(),
+                metadata: body.metadata,
+                unsubscribe_url,
+                tags: body.tags,
+                links: CommunicationLinks {
+                    lead_id: body.lead_id,
+                    quote_id: body.quote_id,
+                    invoice_id: body.invoice_id,
+                    schedule_id: body.schedule_id,
+                },
+                rule: None,
+            }),
+            send: body.send,
+        },
+    };
+    let committed = act::create(&state.store::<Communication>(), &ctx, id, command).await?;
+    let location = format!("/v1/communications/{id}");
+    Ok(respond(
+        StatusCode::CREATED,
+        Some(&location),
+        committed.version,
+        &CommandResponse {
+            id,
+            version: committed.version,
+        },
+    ))
+}
+
+/// Who a message belongs to for OWN scopes: whoever wrote it.
+fn ownership(c: &Communication) -> RecordOwnership {
+    RecordOwnership {
+        assigned_to: Some(c.created_by.unwrap_or(SYSTEM_USER)),
+        created_by: c.created_by,
+        location_id: None,
+    }
+}
+
+#[utoipa::path(
+    post, path = "/v1/communications/{id}/send", tag = "communications",
+    params(("id" = Uuid, Path, description = "Communication id"), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    responses(
+        (status = 200, description = "Queued for the sender (a phone call or letter: recorded as made); already queued or sent: unchanged", body = CommandResponse),
+        (status = 404, description = "No such message in this tenant", body = api_common::Problem),
+        (status = 409, description = "Cancelled or failed, no consent any more, or a channel without a provider", body = api_common::Problem),
+    ),
+    security(("bearer" = []))
+)]
+async fn send(
+    State(state): State<CommandState>,
+    ctx: CommandContext,
+    PathId(id): PathId,
+    if_match: IfMatch,
+) -> ApiResult<Response> {
+    let loaded = act::load_authorized(
+        &state.store::<Communication>(),
+        &ctx,
+        id,
+        (Resource::Communication, Action::Update),
+        ownership,
+    )
+    .await?;
+    let message = loaded.state();
+    let consent = match (message.purpose, message.customer_id, message.channel) {
+        (Some(MessagePurpose::Marketing), Some(customer), Some(channel)) => {
+            let customer: Customer = referenced(&state, &ctx, "customer_id", customer).await?;
+            consent_of(&state, &ctx, Some(&customer), channel).await?
+        }
+        _ => None,
+    };
+    let committed = act::act(
+        &state.store::<Communication>(),
+        &ctx,
+        id,
+        &if_match,
+        (Resource::Communication, Action::Update),
+        ownership,
+        |_| CommunicationCommand {
+            at: ctx.now,
+            actor: ctx.principal.user_id,
+            consent,
+            action: CommunicationAction::Send,
+        },
+    )
+    .await?;
+    Ok(ok(committed))
+}
+
+#[utoipa::path(
+    post, path = "/v1/communications/{id}/cancel", tag = "communications",
+    request_body = CancelRequest,
+    params(("id" = Uuid, Path, description = "Communication id"), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    responses(
+        (status = 200, description = "Cancelled (or already)", body = CommandResponse),
+        (status = 404, description = "No such message in this tenant", body = api_common::Problem),
+        (status = 409, description = "Already sent (`communication.status`)", body = api_common::Problem),
+    ),
+    security(("bearer" = []))
+)]
+async fn cancel(
+    State(state): State<CommandState>,
+    ctx: CommandContext,
+    PathId(id): PathId,
+    if_match: IfMatch,
+    crate::JsonOrEmpty(body): crate::JsonOrEmpty<CancelRequest>,
+) -> ApiResult<Response> {
+    let committed = act::act(
+        &state.store::<Communication>(),
+        &ctx,
+        id,
+        &if_match,
+        (Resource::Communication, Action::Update),
+        ownership,
+        |_| CommunicationCommand {
+            at: ctx.now,
+            actor: ctx.principal.user_id,
+            consent: None,
+            action: CommunicationAction::Cancel {
+                reason: body.reason.clone(),
+            },
+        },
+    )
+    .await?;
+    Ok(ok(committed))
+}
+
+#[utoipa::path(
+    post, path = "/v1/customers/{id}/consent", tag = "communications",
+    request_body = ConsentRequest,
+    params(("id" = Uuid, Path, description = "Customer id"), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    responses(
+        (status = 200, description = "Recorded (or unchanged)", body = CommandResponse),
+        (status = 404, description = "No such customer in this tenant", body = api_common::Problem),
+        (status = 422, description = "Invalid field (named)", body = api_common::Problem),
+    ),
+    security(("bearer" = []))
+)]
+async fn record_consent(
+    State(state): State<CommandState>,
+    ctx: CommandContext,
+    PathId(id): PathId,
+    if_match: IfMatch,
+    ApiJson(body): ApiJson<ConsentRequest>,
+) -> ApiResult<Response> {
+    let owner = customer_owner(&state, &ctx, id).await?;
+    authz::authorize(
+        &ctx.principal,
+        Resource::Communication,
+        Action::Create,
+        Some(RecordOwnership {
+            assigned_to: owner,
+            created_by: None,
+            location_id: None,
+        }),
+    )?;
+    let profile = crate::profile::current(&state, &ctx.principal.tenant).await?;
+    let today = ctx.now.with_timezone(&profile.time_zone()).date_naive();
+    let committed = act::act(
+        &state.store::<Customer>(),
+        &ctx,
+        id,
+        &if_match,
+        (Resource::Customer, Action::Read),
+        act::unowned,
+        |_| CustomerCommand::RecordConsent {
+            channel: body.channel,
+            kind: body.kind,
+            given_on: body.given_on,
+            source: body.source.clone(),
+            expires_on: body.expires_on,
+            today,
+        },
+    )
+    .await?;
+    Ok(ok(committed))
+}
+
+#[utoipa::path(
+    post, path = "/v1/customers/{id}/unsubscribe", tag = "communications",
+    request_body = UnsubscribeRequest,
+    params(("id" = Uuid, Path, description = "Customer id")),
+    responses(
+        (status = 200, description = "No more marketing on the channel (or already)", body = CommandResponse),
+        (status = 404, description = "No such customer in this tenant", body = api_common::Problem),
+    ),
+    security(("bearer" = []))
+)]
+async fn unsubscribe_by_request(
+    State(state): State<CommandState>,
+    ctx: CommandContext,
+    PathId(id): PathId,
+    ApiJson(body): ApiJson<UnsubscribeRequest>,
+) -> ApiResult<Response> {
+    let owner = customer_owner(&state, &ctx, id).await?;
+    authz::authorize(
+        &ctx.principal,
+        Resource::Communication,
+        Action::Create,
+        Some(RecordOwnership {
+            assigned_to: owner,
+            created_by: None,
+            location_id: None,
+        }),
+    )?;
+    let committed = act::act(
+        &state.store::<Customer>(),
+        &ctx,
+        id,
+        &IfMatch(None),
+        (Resource::Customer, Action::Read),
+        act::unowned,
+        |_| CustomerCommand::Unsubscribe {
+            channel: body.channel,
+            source: UnsubscribeSource::Request,
+            communication_id: None,
+        },
+    )
+    .await?;
+    Ok(ok(committed))
+}
+
+/// A verified unsubscribe token: tenant, customer, channel, message.
+async fn verified(
+    state: &CommandState,
+    token: &str,
+) -> Option<(TenantId, Uuid, CommunicationType, Uuid)> {
+    let (payload, tag) = token.rsplit_once('.')?;
+    let mut parts = payload.split('.');
+    let tenant = TenantId::parse(parts.next()?).ok()?;
+    let customer = Uuid::try_parse(parts.next()?).ok()?;
+    let channel: CommunicationType = parts.next()?.parse().ok()?;
+    let message = Uuid::try_parse(parts.next()?).ok()?;
+    if parts.next().is_some() {
+        return None;
+    }
+    let valid = state
+        .keystore
+        .verify_token_tag(tenant.as_str(), UNSUBSCRIBE, payload, tag)
+        .await
+        .ok()?;
+    valid.then_some((tenant, customer, channel, message))
+}
+
+fn unsubscribe_metadata(tenant: &TenantId, token_source: UnsubscribeSource) -> EventMetadata {
+    let command_id = Uuid::now_v7();
+    EventMetadata {
+        tenant_id: tenant.clone(),
+        user_id: SYSTEM_USER,
+        role: Role::System,
+        correlation_id: format!("unsubscribe:{}:{command_id}", token_source.as_str()),
+        causation_id: command_id.to_string(),
+        command_id,
+        recorded_at: chrono::Utc::now(),
+        policy_version: None,
+        policy_valid_until: None,
+    }
+}
+
+async fn unsubscribe_with(
+    state: &CommandState,
+    token: &str,
+    source: UnsubscribeSource,
+) -> Result<CommunicationType, StatusCode> {
+    let Some((tenant, customer, channel, message)) = verified(state, token).await else {
+        return Err(StatusCode::NOT_FOUND);
+    };
+    let run = Run::new(&tenant, Target::Existing(customer));
+    let outcome = state
+        .store::<Customer>()
+        .run(
+            run,
+            || unsubscribe_metadata(&tenant, source),
+            |_| {
+                Ok::<_, CommandError<aggregates::customer::CustomerError>>(
+                    CustomerCommand::Unsubscribe {
+                        channel,
+                        source,
+                        communication_id: Some(message),
+                    },
+                )
+            },
+        )
+        .await;
+    match outcome {
+        Ok(_) => Ok(channel),
+        // Forgotten since: there is nothing left to send them.
+        Err(CommandError::Domain(aggregates::customer::CustomerError::Forgotten)) => Ok(channel),
+        Err(CommandError::NotFound { .. }) => Err(StatusCode::NOT_FOUND),
+        Err(e) => {
+            tracing::error!(error = %e, "recording an unsubscribe failed");
+            Err(StatusCode::SERVICE_UNAVAILABLE)
+        }
+    }
+}
+
+fn page(status: StatusCode, title: &str, text: &str) -> Response {
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        Html(format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+             <body><h1>{title}</h1><p>{text}</p></body></html>"
+        )),
+    )
+        .into_response()
+}
+
+#[utoipa::path(
+    get, path = "/v1/unsubscribe/{token}", tag = "communications",
+    params(("token" = String, Path, description = "The token of a marketing email's unsubscribe link")),
+    responses(
+        (status = 200, description = "Unsubscribed: an HTML page saying so", content_type = "text/html", body = String),
+        (status = 404, description = "Not a valid link", content_type = "text/html", body = String),
+    )
+)]
+async fn unsubscribe_link(
+    State(state): State<CommandState>,
+    Path(token): Path<String>,
+) -> Response {
+    match unsubscribe_with(&state, &token, UnsubscribeSource::Link).await {
+        Ok(channel) => page(
+            StatusCode::OK,
+            "You are unsubscribed",
+            &format!(
+                "You will receive no more marketing by {}. Messages about your move, quotes and invoices still reach you.",
+                channel.as_str().to_lowercase().replace('_', " ")
+            ),
+        ),
+        Err(StatusCode::NOT_FOUND) => page(
+            StatusCode::NOT_FOUND,
+            "Link not valid",
+            "This unsubscribe link is not valid.",
+        ),
+        Err(status) => page(
+            status,
+            "Try again",
+            "We could not record it just now; please try again.",
+        ),
+    }
+}
+
+#[utoipa::path(
+    post, path = "/v1/unsubscribe/{token}", tag = "communications",
+    params(("token" = String, Path, description = "The token of a marketing email's unsubscribe link")),
+    responses(
+        (status = 200, description = "Unsubscribed (RFC 8058 one-click, `List-Unsubscribe-Post`)"),
+        (status = 404, description = "Not a valid link"),
+    )
+)]
+async fn unsubscribe_one_click(
+    State(state): State<CommandState>,
+    Path(token): Path<String>,
+) -> StatusCode {
+    match unsubscribe_with(&state, &token, UnsubscribeSource::OneClick).await {
+        Ok(_) => StatusCode::OK,
+        Err(status) => status,
+    }
+}
+
+/// This module's routes (each handler is private: one left out of here is
+/// dead code, which the build refuses).
+pub(crate) fn router() -> OpenApiRouter<CommandState> {
+    OpenApiRouter::new()
+        .checked_routes(routes!(create))
+        .checked_routes(routes!(send))
+        .checked_routes(routes!(cancel))
+        .checked_routes(routes!(record_consent))
+        .checked_routes(routes!(unsubscribe_by_request))
+}
+
+/// The routes without a login: a marketing email's unsubscribe link.
+pub(crate) fn public_router() -> OpenApiRouter<CommandState> {
+    OpenApiRouter::new().checked_routes(routes!(unsubscribe_link, unsubscribe_one_click))
+}
