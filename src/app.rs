@@ -154,6 +154,15 @@ pub async fn start(
         infra.pool.clone(),
         shutdown.clone(),
     ));
+    if parts.command_api && config.sender_poll_ms > 0 {
+        let stores = event_store::Stores::new(infra.pool.clone(), infra.keystore.clone());
+        let sender = processes::sender::Sender::new(infra.pool.clone(), &stores, config.sender())
+            .map_err(anyhow::Error::msg)?;
+        tasks.spawn(processes::sender::run(
+            std::sync::Arc::new(sender),
+            shutdown.clone(),
+        ));
+    }
     if parts.command_api && config.policy_interval_secs > 0 {
         let stores =
             processes::policies::PolicyStores::new(infra.pool.clone(), infra.keystore.clone());

@@ -156,6 +156,49 @@ pub struct Config {
     #[arg(long, env = "CRM_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
 
+    /// The SMTP server emails leave through (lettre's URL form:
+    /// `smtp://host:25`, `smtp://user:pass@host:587?tls=required`,
+    /// `smtps://user:pass@host`); unset: emails fail (FAILED, with the reason).
+    #[arg(long, env = "CRM_SMTP_URL", global = true)]
+    pub smtp_url: Option<SecretString>,
+
+    /// The sender of emails when a tenant's profile names none.
+    #[arg(
+        long,
+        env = "CRM_MAIL_FROM",
+        default_value = "Movers CRM <no-reply@crm.invalid>",
+        global = true
+    )]
+    pub mail_from: String,
+
+    /// The SMS provider's base URL (`POST <url>/messages`, docs/api.md);
+    /// unset: SMS fail (FAILED, with the reason).
+    #[arg(long, env = "CRM_SMS_URL", global = true)]
+    pub sms_url: Option<String>,
+
+    /// The SMS provider's bearer token.
+    #[arg(long, env = "CRM_SMS_TOKEN", global = true)]
+    pub sms_token: Option<SecretString>,
+
+    /// The number or sender id SMS come from.
+    #[arg(long, env = "CRM_SMS_FROM", default_value = "MoversCRM", global = true)]
+    pub sms_from: String,
+
+    /// How often the sender looks for due messages (milliseconds; 0: no
+    /// sender in this process).
+    #[arg(long, env = "CRM_SENDER_POLL_MS", default_value_t = 500, global = true)]
+    pub sender_poll_ms: u64,
+
+    /// The pause after a message's first failed attempt (seconds; doubled
+    /// after each; 5 attempts in all).
+    #[arg(
+        long,
+        env = "CRM_SENDER_FIRST_RETRY_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub sender_first_retry_secs: u64,
+
     /// The template renderer's worker program (run without arguments);
     /// unset: this binary's `render-worker`.
     #[arg(long, env = "CRM_RENDER_WORKER", global = true)]
@@ -186,6 +229,13 @@ impl Config {
             max_body_bytes: 1024 * 1024,
             render_worker: None,
             public_url: None,
+            smtp_url: None,
+            mail_from: "Movers CRM <no-reply@crm.invalid>".into(),
+            sms_url: None,
+            sms_token: None,
+            sms_from: "MoversCRM".into(),
+            sender_poll_ms: 500,
+            sender_first_retry_secs: 30,
         }
     }
 
@@ -194,6 +244,24 @@ impl Config {
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{}", self.bind),
+        }
+    }
+
+    /// The sender's configuration.
+    pub fn sender(&self) -> processes::sender::SenderConfig {
+        use secrecy::ExposeSecret;
+        processes::sender::SenderConfig {
+            smtp_url: self.smtp_url.as_ref().map(|u| u.expose_secret().to_owned()),
+            default_from: self.mail_from.clone(),
+            sms_url: self.sms_url.clone(),
+            sms_token: self
+                .sms_token
+                .as_ref()
+                .map(|t| t.expose_secret().to_owned()),
+            sms_from: self.sms_from.clone(),
+            first_retry: std::time::Duration::from_secs(self.sender_first_retry_secs),
+            poll: std::time::Duration::from_millis(self.sender_poll_ms.max(1)),
+            ..processes::sender::SenderConfig::default()
         }
     }
 

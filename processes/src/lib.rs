@@ -13,6 +13,7 @@
 
 pub mod pipeline;
 pub mod policies;
+pub mod sender;
 
 use std::sync::Arc;
 
@@ -28,5 +29,6 @@ pub fn consumers(stores: &Stores) -> Vec<Arc<dyn Projection>> {
             profiles: stores.get(),
         }),
         Arc::new(policies::Deadlines),
+        Arc::new(sender::Outbox),
     ]
 }

@@ -104,6 +104,9 @@ impl TestEnv {
         // Tests run the time-driven policies themselves, for a chosen day.
         config.policy_interval_secs = 0;
         config.render_worker = Some(render_worker().display().to_string());
+        // The sending tests start the sender with their own SMTP server
+        // and SMS provider (`TestApp::spawn_sending`).
+        config.sender_poll_ms = 0;
         let infra = match Infra::connect(config.clone()).await {
             Ok(infra) => infra,
             Err(e) => {
@@ -338,6 +341,19 @@ impl TestApp {
     /// Starts everything (`crm serve` in-process) on a fresh environment.
     pub async fn spawn() -> Self {
         Self::spawn_with(Parts::all()).await
+    }
+
+    /// Starts everything with the sender on, sending through `smtp` and
+    /// the SMS provider at `sms_url` (bearer `sms_token`), retrying after 1 s.
+    pub async fn spawn_sending(smtp_port: u16, sms_url: &str, sms_token: &str) -> Self {
+        let mut env = TestEnv::new().await;
+        let config = &mut env.infra.config;
+        config.smtp_url = Some(format!("smtp://127.0.0.1:{smtp_port}").into());
+        config.sms_url = Some(sms_url.to_owned());
+        config.sms_token = Some(sms_token.to_owned().into());
+        config.sender_poll_ms = 50;
+        config.sender_first_retry_secs = 1;
+        Self::start_on(env, Parts::all()).await
     }
 
     pub async fn spawn_with(parts: Parts) -> Self {

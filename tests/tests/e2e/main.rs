@@ -28,6 +28,7 @@ mod sales_flow;
 mod sales_read;
 mod schedule_props;
 mod schedules;
+mod sending;
 mod services;
 mod staff;
 mod templates;
