@@ -271,6 +271,7 @@ fn http_router(infra: &Infra, parts: &Parts, ops: OpsState, shutdown: Cancellati
         let state = CommandState {
             policies: infra.policies.clone(),
             public_url: infra.config.public_url(),
+            callback_secrets: Arc::new(infra.config.callback_secret_map()),
             ..CommandState::new(
                 infra.pool.clone(),
                 infra.keys.clone(),

@@ -184,6 +184,17 @@ pub struct Config {
     #[arg(long, env = "CRM_SMS_FROM", default_value = "MoversCRM", global = true)]
     pub sms_from: String,
 
+    /// The delivery callbacks' providers and their Standard Webhooks
+    /// secrets: `sms=whsec_…,email=whsec_…` (POST
+    /// /v1/communications/callbacks/<provider>); unset: none accepted.
+    #[arg(
+        long,
+        env = "CRM_CALLBACK_SECRETS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub callback_secrets: Vec<String>,
+
     /// How often the sender looks for due messages (milliseconds; 0: no
     /// sender in this process).
     #[arg(long, env = "CRM_SENDER_POLL_MS", default_value_t = 500, global = true)]
@@ -236,6 +247,7 @@ impl Config {
             sms_from: "MoversCRM".into(),
             sender_poll_ms: 500,
             sender_first_retry_secs: 30,
+            callback_secrets: Vec::new(),
         }
     }
 
@@ -245,6 +257,16 @@ impl Config {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{}", self.bind),
         }
+    }
+
+    /// [`Self::callback_secrets`] by provider (entries without `=` are
+    /// refused by [`Self::validate`]).
+    pub fn callback_secret_map(&self) -> std::collections::HashMap<String, String> {
+        self.callback_secrets
+            .iter()
+            .filter_map(|entry| entry.split_once('='))
+            .map(|(provider, secret)| (provider.trim().to_owned(), secret.trim().to_owned()))
+            .collect()
     }
 
     /// The sender's configuration.
@@ -312,6 +334,18 @@ impl Config {
                 "CRM_SUBJECT_PREFIX `{}` must be dot-separated tokens of letters, digits, - and _",
                 self.subject_prefix
             ));
+        }
+        for entry in &self.callback_secrets {
+            match entry.split_once('=') {
+                Some((provider, secret))
+                    if token_ok(provider.trim())
+                        && standardwebhooks::Webhook::new(secret.trim()).is_ok() => {}
+                _ => {
+                    return Err(
+                        "CRM_CALLBACK_SECRETS entries are `<provider>=whsec_<base64>`".to_owned(),
+                    );
+                }
+            }
         }
         for origin in &self.cors_origins {
             if axum::http::HeaderValue::from_str(origin).is_err() || !origin.contains("://") {

@@ -886,6 +886,181 @@ async fn unsubscribe_one_click(
     }
 }
 
+/// A provider's report about a message (`POST
+/// /v1/communications/callbacks/{provider}`, signed in the Standard
+/// Webhooks format). Unknown fields are ignored: providers add their own.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DeliveryCallback {
+    /// The communication id: an SMS provider's `reference`.
+    #[serde(default)]
+    pub reference: Option<String>,
+    /// Or the email's `Message-ID` (`<id@domain>`).
+    #[serde(default)]
+    pub message_id: Option<String>,
+    /// `DELIVERED`, `READ` (`opened`) or `FAILED` (`bounced`), any case.
+    #[serde(alias = "status", alias = "type")]
+    pub event: String,
+    /// Why it failed.
+    #[serde(default, alias = "error")]
+    pub reason: Option<String>,
+    /// The provider's id of this report (else the `webhook-id` header):
+    /// a report seen before changes nothing.
+    #[serde(default)]
+    pub event_id: Option<String>,
+}
+
+/// The communication a callback is about.
+fn callback_subject(body: &DeliveryCallback) -> Option<Uuid> {
+    if let Some(reference) = &body.reference {
+        return Uuid::try_parse(reference.trim()).ok();
+    }
+    let id = body.message_id.as_deref()?.trim().trim_start_matches('<');
+    Uuid::try_parse(id.split('@').next()?).ok()
+}
+
+fn problem(status: StatusCode, detail: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        serde_json::json!({
+            "type": "about:blank",
+            "title": status.canonical_reason().unwrap_or("error"),
+            "status": status.as_u16(),
+            "detail": detail,
+        })
+        .to_string(),
+    )
+        .into_response()
+}
+
+#[utoipa::path(
+    post, path = "/v1/communications/callbacks/{provider}", tag = "communications",
+    request_body = DeliveryCallback,
+    params(
+        ("provider" = String, Path, description = "A provider named in CRM_CALLBACK_SECRETS (e.g. `sms`, `email`)"),
+        ("webhook-id" = String, Header, description = "Standard Webhooks message id"),
+        ("webhook-timestamp" = String, Header, description = "Unix seconds; within 5 minutes"),
+        ("webhook-signature" = String, Header, description = "`v1,<base64 HMAC-SHA256 of id.timestamp.body>`"),
+    ),
+    responses(
+        (status = 200, description = "Applied (or seen before, or older than the message's status: nothing changes)"),
+        (status = 401, description = "Missing, stale or wrong signature: nothing written", body = api_common::Problem),
+        (status = 404, description = "No such provider or message", body = api_common::Problem),
+        (status = 422, description = "Not a report this API understands", body = api_common::Problem),
+    )
+)]
+async fn delivery_callback(
+    State(state): State<CommandState>,
+    Path(provider): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    use aggregates::communication::Outcome;
+    let Some(secret) = state.callback_secrets.get(&provider) else {
+        return problem(StatusCode::NOT_FOUND, "no such callback provider");
+    };
+    let verified = standardwebhooks::Webhook::new(secret)
+        .map_err(|e| e.to_string())
+        .and_then(|hook| hook.verify(&body, &headers).map_err(|e| e.to_string()));
+    if let Err(why) = verified {
+        tracing::warn!(%provider, %why, "a delivery callback was refused");
+        return problem(StatusCode::UNAUTHORIZED, &format!("signature: {why}"));
+    }
+    let report: DeliveryCallback = match serde_json::from_slice(&body) {
+        Ok(report) => report,
+        Err(e) => {
+            return problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &format!("the report: {e}"),
+            );
+        }
+    };
+    let outcome = match report.event.to_ascii_lowercase().as_str() {
+        "delivered" => Outcome::Delivered,
+        "read" | "opened" => Outcome::Read,
+        "failed" | "bounced" | "undelivered" | "rejected" => Outcome::Failed {
+            reason: report
+                .reason
+                .clone()
+                .unwrap_or_else(|| format!("the provider reported {}", report.event)),
+        },
+        // Queued, sent, accepted …: nothing this API records.
+        _ => return StatusCode::OK.into_response(),
+    };
+    let Some(id) = callback_subject(&report) else {
+        return problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reference or message_id: not a message of this API",
+        );
+    };
+    let tenant = match event_store::lookups::tenant_of(
+        &state.pool,
+        (event_schemas::communication::AGGREGATE_TYPE, id),
+    )
+    .await
+    {
+        Ok(Some(tenant)) => tenant,
+        Ok(None) => return problem(StatusCode::NOT_FOUND, "no such message"),
+        Err(e) => {
+            tracing::error!(error = %e, "looking up a callback's message failed");
+            return problem(StatusCode::SERVICE_UNAVAILABLE, "try again");
+        }
+    };
+    let Ok(tenant) = TenantId::parse(&tenant) else {
+        return problem(StatusCode::NOT_FOUND, "no such message");
+    };
+    let event_id = report.event_id.clone().or_else(|| {
+        headers
+            .get(standardwebhooks::HEADER_WEBHOOK_ID)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    });
+    let run = Run::new(&tenant, Target::Existing(id));
+    let outcome = state
+        .store::<Communication>()
+        .run(
+            run,
+            || callback_metadata(&tenant, &provider),
+            |_| {
+                Ok::<_, CommandError<aggregates::communication::CommunicationError>>(
+                    CommunicationCommand {
+                        at: chrono::Utc::now(),
+                        actor: SYSTEM_USER,
+                        consent: None,
+                        action: CommunicationAction::Report {
+                            outcome: outcome.clone(),
+                            provider_event_id: event_id.clone(),
+                        },
+                    },
+                )
+            },
+        )
+        .await;
+    match outcome {
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(CommandError::NotFound { .. }) => problem(StatusCode::NOT_FOUND, "no such message"),
+        Err(e) => {
+            tracing::error!(error = %e, "recording a delivery callback failed");
+            problem(StatusCode::SERVICE_UNAVAILABLE, "try again")
+        }
+    }
+}
+
+fn callback_metadata(tenant: &TenantId, provider: &str) -> EventMetadata {
+    let command_id = Uuid::now_v7();
+    EventMetadata {
+        tenant_id: tenant.clone(),
+        user_id: SYSTEM_USER,
+        role: Role::System,
+        correlation_id: format!("callback:{provider}:{command_id}"),
+        causation_id: command_id.to_string(),
+        command_id,
+        recorded_at: chrono::Utc::now(),
+        policy_version: None,
+        policy_valid_until: None,
+    }
+}
+
 /// This module's routes (each handler is private: one left out of here is
 /// dead code, which the build refuses).
 pub(crate) fn router() -> OpenApiRouter<CommandState> {
@@ -897,7 +1072,10 @@ pub(crate) fn router() -> OpenApiRouter<CommandState> {
         .checked_routes(routes!(unsubscribe_by_request))
 }
 
-/// The routes without a login: a marketing email's unsubscribe link.
+/// The routes without a login: a marketing email's unsubscribe link, and
+/// the providers' signed delivery callbacks.
 pub(crate) fn public_router() -> OpenApiRouter<CommandState> {
-    OpenApiRouter::new().checked_routes(routes!(unsubscribe_link, unsubscribe_one_click))
+    OpenApiRouter::new()
+        .checked_routes(routes!(unsubscribe_link, unsubscribe_one_click))
+        .checked_routes(routes!(delivery_callback))
 }

@@ -75,6 +75,8 @@ pub struct CommandState {
     /// Where the public API is reached from outside (links in messages),
     /// without a trailing slash.
     pub public_url: String,
+    /// Each callback provider's Standard Webhooks secret (`whsec_…`).
+    pub callback_secrets: Arc<std::collections::HashMap<String, String>>,
 }
 
 impl CommandState {
@@ -92,6 +94,7 @@ impl CommandState {
             keystore,
             renderer,
             public_url: "http://localhost:8080".to_owned(),
+            callback_secrets: Arc::default(),
         }
     }
 

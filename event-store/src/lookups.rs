@@ -308,6 +308,21 @@ pub async fn recorded_at(
     .await
 }
 
+/// The tenant of an aggregate (its first event's), for a caller that knows
+/// only the id (a provider's delivery callback).
+pub async fn tenant_of(
+    pool: &PgPool,
+    (aggregate_type, id): (&str, Uuid),
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT tenant_id FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = 1",
+    )
+    .bind(aggregate_type)
+    .bind(id.to_string())
+    .fetch_optional(pool)
+    .await
+}
+
 /// How many events the store holds (with one stream per database, the
 /// stream's head once the relay has caught up).
 pub async fn event_count(pool: &PgPool) -> Result<i64, sqlx::Error> {

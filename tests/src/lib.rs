@@ -44,6 +44,10 @@ pub fn server_urls() -> (String, String) {
     )
 }
 
+/// The Standard Webhooks secret of the `email` and `sms` callback
+/// providers of [`TestApp::spawn_sending`].
+pub const CALLBACK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
 /// This package's `crm-render-worker` binary, which cargo builds before the
 /// tests (beside the test binary's `deps/` directory).
 pub fn render_worker() -> std::path::PathBuf {
@@ -353,6 +357,10 @@ impl TestApp {
         config.sms_token = Some(sms_token.to_owned().into());
         config.sender_poll_ms = 50;
         config.sender_first_retry_secs = 1;
+        config.callback_secrets = vec![
+            format!("email={CALLBACK_SECRET}"),
+            format!("sms={CALLBACK_SECRET}"),
+        ];
         Self::start_on(env, Parts::all()).await
     }
 

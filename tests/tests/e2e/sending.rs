@@ -267,3 +267,131 @@ async fn an_sms_goes_to_the_provider_with_its_reference_and_is_retried_or_failed
             .contains("not a mobile number")
     );
 }
+
+/// A provider's callback, signed (or not) in the Standard Webhooks format.
+async fn callback(
+    app: &TestApp,
+    provider: &str,
+    body: &Value,
+    event_id: &str,
+    secret: &str,
+    age_secs: i64,
+) -> u16 {
+    let payload = body.to_string();
+    let timestamp = chrono::Utc::now().timestamp() - age_secs;
+    let signature = standardwebhooks::Webhook::new(secret)
+        .unwrap()
+        .sign(event_id, timestamp, payload.as_bytes())
+        .unwrap();
+    app.client
+        .post(format!(
+            "{}/v1/communications/callbacks/{provider}",
+            app.base
+        ))
+        .header("content-type", "application/json")
+        .header("webhook-id", event_id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(payload)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_callbacks_move_a_sent_message_forward_once_and_a_bad_signature_writes_nothing() {
+    let smtp = SmtpServer::start().await;
+    let sms = SmsProvider::start(TOKEN).await;
+    let app = TestApp::spawn_sending(smtp.port(), &sms.base_url(), TOKEN).await;
+    let (admin, customer) = profile_and_customer(&app).await;
+    let id = email(&app, &admin, &customer, json!({})).await;
+    let sent = until(&app, &admin, &id, |m| m["status"] == "SENT").await;
+    let version = sent["version"].as_i64().unwrap();
+    let message_id = smtp.wait_for(1, WAIT).await[0].message_id().unwrap();
+    let secret = crm_tests::CALLBACK_SECRET;
+
+    // Forged, stale or for an unknown provider: refused, nothing written.
+    let delivered = json!({"type": "delivered", "message_id": message_id});
+    let other_secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    assert_eq!(
+        callback(&app, "email", &delivered, "evt-1", other_secret, 0).await,
+        401
+    );
+    assert_eq!(
+        callback(&app, "email", &delivered, "evt-1", secret, 600).await,
+        401
+    );
+    assert_eq!(
+        callback(&app, "fax", &delivered, "evt-1", secret, 0).await,
+        404
+    );
+    let unsigned = app
+        .client
+        .post(format!("{}/v1/communications/callbacks/email", app.base))
+        .json(&delivered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status().as_u16(), 401);
+    app.settle().await;
+    let still = app.get(&format!("/v1/communications/{id}"), &admin).await;
+    assert_eq!(still.body["status"], "SENT");
+    assert_eq!(
+        still.body["version"].as_i64(),
+        Some(version),
+        "nothing was written"
+    );
+
+    // Delivered, then read; the same report twice and a late "delivered"
+    // change nothing.
+    assert_eq!(
+        callback(&app, "email", &delivered, "evt-1", secret, 0).await,
+        200
+    );
+    assert_eq!(
+        callback(&app, "email", &delivered, "evt-1", secret, 0).await,
+        200
+    );
+    let read_report = json!({"type": "opened", "message_id": message_id});
+    assert_eq!(
+        callback(&app, "email", &read_report, "evt-2", secret, 0).await,
+        200
+    );
+    assert_eq!(
+        callback(&app, "email", &delivered, "evt-3", secret, 0).await,
+        200
+    );
+    let read = until(&app, &admin, &id, |m| m["status"] == "READ").await;
+    assert!(read["delivered_at"].is_string());
+    assert!(read["read_at"].is_string());
+    let events: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_id = $1 AND event_type IN ('CommunicationDelivered', 'CommunicationRead')",
+    )
+    .bind(&id)
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(events, 2, "one DELIVERED and one READ");
+
+    // An SMS provider's bounce report fails its message.
+    let created = app
+        .post(
+            "/v1/communications",
+            &admin,
+            json!({"type": "SMS", "customer_id": customer, "content": "Hi", "send": true}),
+        )
+        .await;
+    let sms_id = created.id();
+    until(&app, &admin, &sms_id, |m| m["status"] == "SENT").await;
+    let provider_id = sms.wait_for_sent(1, WAIT).await[0].id.clone().unwrap();
+    let mut bounce = sms.callback_payload(&provider_id, "failed");
+    bounce["error"] = json!("handset unreachable");
+    assert_eq!(
+        callback(&app, "sms", &bounce, "sms-evt-1", secret, 0).await,
+        200
+    );
+    let failed = until(&app, &admin, &sms_id, |m| m["status"] == "FAILED").await;
+    assert_eq!(failed["failure_reason"], "handset unreachable");
+}
