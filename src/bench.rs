@@ -87,6 +87,10 @@ pub struct BenchArgs {
     /// The `rebuild` workload's stream size (events).
     #[arg(long, default_value_t = 100_000)]
     pub events: u64,
+    /// Where the `send` workload's SMTP sink listens: start the server
+    /// with `CRM_SMTP_URL=smtp://<this address>`.
+    #[arg(long, default_value = "127.0.0.1:2525")]
+    pub smtp_sink: std::net::SocketAddr,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -103,6 +107,10 @@ pub enum Workload {
     /// two people and a truck on 4-hour jobs in the next two weeks (409s
     /// naming the conflicts for taken people or trucks).
     Dispatch,
+    /// Emails from a template, sent at once: rendered in the sandbox,
+    /// stored sealed, queued, delivered by the sender into an SMTP sink
+    /// this command starts on `--smtp-sink` (messages/s reported).
+    Send,
     /// Grow the stream to `--events`, then time rebuilds.
     Rebuild,
 }
@@ -190,6 +198,48 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             Vec::new()
         },
     );
+    let (sink, mailing): (Option<test_peers::SmtpServer>, Arc<Mailing>) = if workload
+        == Workload::Send
+    {
+        let sink = test_peers::SmtpServer::sink_on(args.smtp_sink)
+            .await
+            .with_context(|| format!("starting the SMTP sink on {}", args.smtp_sink))?;
+        let token = token_for_new_user()?;
+        let template = post(&client, &base, &token, "/v1/templates", json!({
+                "name": "Bench reminder", "type": "EMAIL",
+                "subject": "Your move with {{ company.name }}, {{ customer.first_name }}",
+                "content": "<p>Hello {{ customer.full_name }},</p><p>{{ note }}</p>\
+                            {% for step in steps %}<p>{{ loop.index }}. {{ step }}</p>{% endfor %}",
+                "variables": [{"name": "note", "required": true}, {"name": "steps", "required": true}]
+            }))
+            .await
+            .context("creating the bench template")?;
+        let mut customers = Vec::new();
+        for worker in 0..args.clients {
+            let body = post(
+                &client,
+                &base,
+                &token,
+                "/v1/customers",
+                json!({
+                    "first_name": "Bench", "last_name": format!("Recipient {worker}"),
+                    "email": format!("bench-{worker}-{}@example.com", Uuid::now_v7().simple()),
+                }),
+            )
+            .await
+            .context("registering the bench recipients")?;
+            customers.push(id_of(&body));
+        }
+        (
+            Some(sink),
+            Arc::new(Mailing {
+                template: id_of(&template),
+                customers,
+            }),
+        )
+    } else {
+        (None, Arc::new(Mailing::default()))
+    };
     let crew: Arc<Vec<String>> = Arc::new(if workload == Workload::Dispatch {
         let token = token_for_new_user()?;
         let mut ids = Vec::new();
@@ -236,6 +286,7 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         );
         let rate_limited = rate_limited.clone();
         let (trucks, crew, conflicts) = (trucks.clone(), crew.clone(), conflicts.clone());
+        let mailing = mailing.clone();
         workers.spawn(async move {
             let mut probes_running = tokio::task::JoinSet::new();
             let mut n = 0u64;
@@ -261,6 +312,7 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
                     Workload::Dispatch => {
                         dispatch_round(&ctx, &crew, &trucks, &conflicts, worker, n).await
                     }
+                    Workload::Send => send_round(&ctx, &mailing, worker, n).await,
                     Workload::Rebuild => unreachable!("handled before the load loop"),
                 }) else {
                     continue;
@@ -317,6 +369,8 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         });
     }
     while workers.join_next().await.is_some() {}
+    let load_ended = Instant::now();
+    let delivered_during_load = sink.as_ref().map(test_peers::SmtpServer::count);
     let caught_up = catch_up(config).await;
     let elapsed = started
         .elapsed()
@@ -345,6 +399,24 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             "bookings:        {} refused as taken (409, naming the booking), {} trucks",
             conflicts.load(Ordering::Relaxed),
             trucks.len()
+        );
+    }
+    if let (Some(sink), Some(during)) = (&sink, delivered_during_load) {
+        // Everything sent is delivered: wait for the sender to drain.
+        let sent = stats
+            .by_command
+            .get("email")
+            .map_or(0, |h| h.len() as usize);
+        let drained = sink
+            .try_wait_for_count(sent, Duration::from_secs(120))
+            .await;
+        let drain = load_ended.elapsed().as_secs_f64();
+        let delivered = drained.unwrap_or_else(|n| n);
+        println!(
+            "delivered:       {delivered} of {sent} emails in the SMTP sink; {during} during the load ({:.0} messages/s), all {:.1} s after it ended ({:.0} messages/s over the whole run)",
+            during as f64 / elapsed,
+            drain,
+            delivered as f64 / (elapsed + drain)
         );
     }
     if workload == Workload::Dispatch {
@@ -756,6 +828,39 @@ fn id_of(body: &Value) -> String {
 
 fn version_of(body: &Value) -> u64 {
     body["version"].as_u64().unwrap_or(1)
+}
+
+/// What the `send` workload writes with: its template and one recipient
+/// per client.
+#[derive(Default)]
+struct Mailing {
+    template: String,
+    customers: Vec<String>,
+}
+
+/// One email from the template to this client's recipient, sent at once;
+/// the message's read model (QUEUED) is probed.
+async fn send_round(
+    r: &Round<'_>,
+    mailing: &Mailing,
+    worker: usize,
+    n: u64,
+) -> Option<(String, u64)> {
+    let customer = mailing.customers.get(worker)?;
+    let body = r
+        .command(
+            "email",
+            "/v1/communications",
+            json!({"type": "EMAIL", "customer_id": customer, "template_id": mailing.template,
+                   "variables": {"note": format!("Reminder {n}: your movers arrive at 8."),
+                                 "steps": ["Pack the kitchen", "Label the boxes", "Empty the fridge"]},
+                   "send": true}),
+        )
+        .await?;
+    Some((
+        format!("/v1/communications/{}", id_of(&body)),
+        version_of(&body),
+    ))
 }
 
 /// A customer and a lead; the lead's read model is probed.

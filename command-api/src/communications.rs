@@ -839,14 +839,30 @@ fn page(status: StatusCode, title: &str, text: &str) -> Response {
     params(("token" = String, Path, description = "The token of a marketing email's unsubscribe link")),
     responses(
         (status = 200, description = "Unsubscribed: an HTML page saying so", content_type = "text/html", body = String),
-        (status = 404, description = "Not a valid link", content_type = "text/html", body = String),
+        (status = 404, description = "Not a valid link (an HTML page for a browser that accepts one)", body = api_common::Problem),
     )
 )]
 async fn unsubscribe_link(
     State(state): State<CommandState>,
     Path(token): Path<String>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
-    match unsubscribe_with(&state, &token, UnsubscribeSource::Link).await {
+    let browser = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    let outcome = unsubscribe_with(&state, &token, UnsubscribeSource::Link).await;
+    if !browser && let Err(status) = outcome {
+        return problem(
+            status,
+            if status == StatusCode::NOT_FOUND {
+                "not a valid unsubscribe link"
+            } else {
+                "could not record it just now; try again"
+            },
+        );
+    }
+    match outcome {
         Ok(channel) => page(
             StatusCode::OK,
             "You are unsubscribed",
@@ -873,16 +889,19 @@ async fn unsubscribe_link(
     params(("token" = String, Path, description = "The token of a marketing email's unsubscribe link")),
     responses(
         (status = 200, description = "Unsubscribed (RFC 8058 one-click, `List-Unsubscribe-Post`)"),
-        (status = 404, description = "Not a valid link"),
+        (status = 404, description = "Not a valid link", body = api_common::Problem),
     )
 )]
 async fn unsubscribe_one_click(
     State(state): State<CommandState>,
     Path(token): Path<String>,
-) -> StatusCode {
+) -> Response {
     match unsubscribe_with(&state, &token, UnsubscribeSource::OneClick).await {
-        Ok(_) => StatusCode::OK,
-        Err(status) => status,
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(StatusCode::NOT_FOUND) => {
+            problem(StatusCode::NOT_FOUND, "not a valid unsubscribe link")
+        }
+        Err(status) => problem(status, "could not record it just now; try again"),
     }
 }
 
@@ -918,19 +937,17 @@ fn callback_subject(body: &DeliveryCallback) -> Option<Uuid> {
     Uuid::try_parse(id.split('@').next()?).ok()
 }
 
+/// The API's problem answer for a callback.
 fn problem(status: StatusCode, detail: &str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/problem+json")],
-        serde_json::json!({
-            "type": "about:blank",
-            "title": status.canonical_reason().unwrap_or("error"),
-            "status": status.as_u16(),
-            "detail": detail,
-        })
-        .to_string(),
-    )
-        .into_response()
+    match status {
+        StatusCode::UNAUTHORIZED => ApiError::unauthorized(detail.to_owned()),
+        StatusCode::NOT_FOUND => ApiError::not_found(detail.to_owned()),
+        StatusCode::UNPROCESSABLE_ENTITY => {
+            ApiError::unprocessable("validation", detail.to_owned())
+        }
+        _ => ApiError::unavailable(detail.to_owned(), 5),
+    }
+    .into_response()
 }
 
 #[utoipa::path(

@@ -300,10 +300,20 @@ impl SmtpServer {
         Self::start_inner(false).await
     }
 
+    /// A counting sink on `addr` (a benchmark's server is told where it is).
+    pub async fn sink_on(addr: SocketAddr) -> std::io::Result<SmtpServer> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(Self::serve(listener, false))
+    }
+
     async fn start_inner(store: bool) -> SmtpServer {
         let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
             .expect("test-peers: bind an SMTP listener on 127.0.0.1:0");
+        Self::serve(listener, store)
+    }
+
+    fn serve(listener: TcpListener, store: bool) -> SmtpServer {
         let addr = listener
             .local_addr()
             .expect("test-peers: SMTP listener address");

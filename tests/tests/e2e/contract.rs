@@ -2091,6 +2091,7 @@ async fn every_operation_in_the_openapi_document_is_served_by_the_router() {
             .replace("{mid}", &Uuid::new_v4().to_string())
             .replace("{user_id}", &Uuid::new_v4().to_string())
             .replace("{template_version}", "1")
+            .replace("{provider}", "sms")
             .replace("{token}", "unknown.ics")
             .replace("{role}", "sales")
             .replace("{resource}", "LEAD")

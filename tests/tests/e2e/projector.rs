@@ -618,6 +618,14 @@ async fn a_rebuild_yields_the_same_tables_as_live_while_queries_keep_working() {
         )
         .await
         .expect(200);
+        // A message queued for the sender (which these tests leave off).
+        app.post(
+            "/v1/communications",
+            &admin,
+            json!({"type": "SMS", "recipient": "+15145550100", "content": "See you at 8", "send": true}),
+        )
+        .await
+        .expect(201);
     }
     app.settle().await;
     let live = dump_read_models(&app).await;
