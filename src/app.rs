@@ -164,6 +164,20 @@ pub async fn start(
         ));
     }
     if parts.command_api && config.policy_interval_secs > 0 {
+        let runner = processes::rules::RuleRunner {
+            pool: infra.pool.clone(),
+            stores: event_store::Stores::new(infra.pool.clone(), infra.keystore.clone()),
+            renderer: infra.renderer.clone(),
+            keystore: infra.keystore.clone(),
+            public_url: config.public_url(),
+        };
+        tasks.spawn(processes::rules::run(
+            runner,
+            Duration::from_secs(config.policy_interval_secs),
+            shutdown.clone(),
+        ));
+    }
+    if parts.command_api && config.policy_interval_secs > 0 {
         let stores =
             processes::policies::PolicyStores::new(infra.pool.clone(), infra.keystore.clone());
         tasks.spawn(processes::policies::run(

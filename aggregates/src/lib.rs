@@ -33,6 +33,7 @@ pub mod permissions;
 pub mod pricing;
 pub mod quote;
 pub mod recurrence;
+pub mod rule;
 pub mod sales;
 pub mod schedule;
 pub mod settings;
@@ -59,6 +60,12 @@ impl TenantOwned for customer::Customer {
 }
 
 impl TenantOwned for tenant_profile::TenantProfile {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
+    }
+}
+
+impl TenantOwned for rule::CommunicationRule {
     fn tenant(&self) -> Option<&TenantId> {
         self.tenant_id.as_ref()
     }

@@ -21,8 +21,8 @@ use aggregates::communication::{
     Communication, CommunicationAction, CommunicationCommand, ConsentFact, DraftInput,
 };
 use aggregates::customer::{Customer, CustomerCommand};
+use aggregates::lead::Lead;
 use aggregates::template::MessageTemplate;
-use aggregates::{lead::Lead, message_vars};
 use api_common::authz::{self, Action, RecordOwnership, Resource};
 use api_common::openapi::CheckedRoutes;
 use api_common::{ApiError, ApiJson, ApiResult, IfMatch, PathId};
@@ -33,9 +33,10 @@ use chrono::NaiveDate;
 use event_schemas::communication::{
     CommunicationLinks, CommunicationType, ConsentKind, TemplateRef, UnsubscribeSource,
 };
-use event_schemas::template::{MessagePurpose, TemplateType};
+use event_schemas::template::MessagePurpose;
 use event_schemas::{EventMetadata, Role, SYSTEM_USER, TenantId};
 use event_store::{CommandError, Run, Target};
+use processes::compose::{self, ComposeError};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -149,26 +150,37 @@ async fn customer_owner(
     })
 }
 
+/// A composition failure as the answer to the client.
+fn compose_error(e: ComposeError) -> ApiError {
+    match e {
+        ComposeError::Missing { field, id } => {
+            ApiError::invalid_field(field, format!("no such record {id} in this tenant"))
+        }
+        ComposeError::Inactive => ApiError::conflict("template.inactive", e.to_string()),
+        ComposeError::WrongChannel { .. } => ApiError::invalid_field("type", e.to_string()),
+        ComposeError::Variables(errors) => {
+            ApiError::from_domain(&aggregates::template::TemplateError::Invalid(errors))
+        }
+        ComposeError::Render(e) => crate::templates::render_error(e),
+        ComposeError::Store(cause) => ApiError::internal(cause),
+    }
+}
+
 /// Loads a record a request refers to: missing or another tenant's is a
 /// 422 naming `field`.
 async fn referenced<A>(
     state: &CommandState,
     ctx: &CommandContext,
-    field: &str,
+    field: &'static str,
     id: Uuid,
 ) -> ApiResult<A>
 where
     A: cqrs_es::Aggregate<Services = ()> + aggregates::TenantOwned + Clone + 'static,
     A::Error: aggregates::DomainError,
 {
-    match state.store::<A>().load(&ctx.principal.tenant, id).await {
-        Ok(loaded) => Ok(loaded.state().clone()),
-        Err(CommandError::NotFound { .. }) => Err(ApiError::invalid_field(
-            field,
-            format!("no such record {id} in this tenant"),
-        )),
-        Err(e) => Err(e.into()),
-    }
+    compose::load(&state.stores, &ctx.principal.tenant, field, id)
+        .await
+        .map_err(compose_error)
 }
 
 /// The customer's marketing consent on `channel` today (tenant time).
@@ -186,113 +198,13 @@ async fn consent_of(
     Ok(Some(customer.marketing_consent(channel, today).map(drop)))
 }
 
-/// The unsubscribe token of a message: which tenant, customer, channel and
-/// message, with a tag only this tenant's key makes.
-pub(crate) async fn unsubscribe_token(
-    state: &CommandState,
-    tenant: &TenantId,
-    customer: Uuid,
-    channel: CommunicationType,
-    communication: Uuid,
-) -> ApiResult<String> {
-    let payload = format!(
-        "{}.{}.{}.{}",
-        tenant.as_str(),
-        customer.simple(),
-        channel.as_str(),
-        communication.simple()
-    );
-    let tag = state
-        .keystore
-        .token_tag(tenant.as_str(), UNSUBSCRIBE, &payload)
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(format!("{payload}.{tag}"))
-}
-
-const UNSUBSCRIBE: &str = "unsubscribe";
-
-/// The channel each template type renders for.
-fn fits(template_type: TemplateType, channel: CommunicationType) -> bool {
-    match template_type {
-        TemplateType::Email => channel == CommunicationType::Email,
-        TemplateType::Sms => matches!(
-            channel,
-            CommunicationType::Sms | CommunicationType::PushNotification | CommunicationType::InApp
-        ),
-        _ => matches!(
-            channel,
-            CommunicationType::Letter | CommunicationType::Email | CommunicationType::InApp
-        ),
-    }
-}
-
-/// What the template renders into, and its purpose and version.
-struct Rendered {
+/// What a message's text is: rendered from a template, or as given.
+struct Text {
     subject: Option<String>,
     content: String,
     purpose: MessagePurpose,
     template: Option<TemplateRef>,
     variables: Option<Map<String, Value>>,
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn render(
-    state: &CommandState,
-    ctx: &CommandContext,
-    template_id: Uuid,
-    channel: CommunicationType,
-    given: Map<String, Value>,
-    built_ins: Map<String, Value>,
-) -> ApiResult<Rendered> {
-    let template: MessageTemplate = referenced(state, ctx, "template_id", template_id).await?;
-    authz::authorize(&ctx.principal, Resource::Template, Action::Read, None)?;
-    let (Some(content), Some(template_type)) = (&template.content, template.template_type) else {
-        return Err(ApiError::invalid_field("template_id", "no such template"));
-    };
-    if !template.active {
-        return Err(ApiError::conflict(
-            "template.inactive",
-            "the template is deactivated: no new message can use it",
-        ));
-    }
-    if !fits(template_type, channel) {
-        return Err(ApiError::invalid_field(
-            "type",
-            format!("a {template_type} template can't make a {channel} message"),
-        ));
-    }
-    let variables = aggregates::template::message_variables(content, given, built_ins, false)
-        .map_err(|errors| {
-            ApiError::from_domain(&aggregates::template::TemplateError::Invalid(errors))
-        })?;
-    let source = templating::Source {
-        subject: content.subject.clone(),
-        content: content.content.clone(),
-        escape: aggregates::template::escape_of(template_type),
-    };
-    let out = state
-        .renderer
-        .render(&source, &variables)
-        .await
-        .map_err(crate::templates::render_error)?;
-    Ok(Rendered {
-        subject: out.subject,
-        content: out.content,
-        purpose: content.purpose,
-        template: Some(TemplateRef {
-            template_id,
-            template_version: template.version,
-        }),
-        variables: Some(variables),
-    })
-}
-
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[utoipa::path(
@@ -402,15 +314,22 @@ async fn create(
     // A marketing email's unsubscribe link (made before rendering: the
     // template may place it).
     let unsubscribe_url = match body.customer_id {
-        Some(customer) => {
-            let token =
-                unsubscribe_token(&state, &ctx.principal.tenant, customer, channel, id).await?;
-            Some(format!("{}/v1/unsubscribe/{token}", state.public_url))
-        }
+        Some(customer) => Some(
+            compose::unsubscribe_url(
+                &state.keystore,
+                &state.public_url,
+                &ctx.principal.tenant,
+                customer,
+                channel,
+                id,
+            )
+            .await
+            .map_err(ApiError::internal)?,
+        ),
         None => None,
     };
 
-    let rendered = match (body.template_id, &body.content) {
+    let text = match (body.template_id, &body.content) {
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid_field(
                 "content",
@@ -419,48 +338,42 @@ async fn create(
         }
         (Some(template_id), None) => {
             let profile = crate::profile::current(&state, &ctx.principal.tenant).await?;
-            let mut built_ins = Map::new();
-            built_ins.insert(
-                "company".into(),
-                crate::templates::company(&state, &ctx).await?,
-            );
-            built_ins.insert(
-                "unsubscribe_url".into(),
-                unsubscribe_url.clone().map_or(Value::Null, Value::String),
-            );
-            if let Some(c) = &customer {
-                built_ins.insert("customer".into(), message_vars::customer(c));
-            }
-            if let Some(l) = &lead {
-                built_ins.insert("lead".into(), message_vars::lead(l));
-            }
-            if let Some(q) = body.quote_id {
-                let quote: aggregates::quote::Quote =
-                    referenced(&state, &ctx, "quote_id", q).await?;
-                built_ins.insert("quote".into(), message_vars::quote(&quote));
-            }
-            if let Some(i) = body.invoice_id {
-                let invoice: aggregates::invoice::Invoice =
-                    referenced(&state, &ctx, "invoice_id", i).await?;
-                built_ins.insert("invoice".into(), message_vars::invoice(&invoice));
-            }
-            if let Some(s) = body.schedule_id {
-                let schedule: aggregates::schedule::Schedule =
-                    referenced(&state, &ctx, "schedule_id", s).await?;
-                built_ins.insert(
-                    "schedule".into(),
-                    message_vars::schedule(&schedule, profile.time_zone()),
-                );
-            }
-            render(
-                &state,
-                &ctx,
+            let about = compose::About {
+                customer: body.customer_id,
+                lead: body.lead_id,
+                quote: body.quote_id,
+                invoice: body.invoice_id,
+                schedule: body.schedule_id,
+            };
+            let built_ins = compose::built_ins(
+                &state.stores,
+                &ctx.principal.tenant,
+                &profile,
+                &about,
+                unsubscribe_url.as_deref(),
+            )
+            .await
+            .map_err(compose_error)?;
+            let template: MessageTemplate =
+                referenced(&state, &ctx, "template_id", template_id).await?;
+            authz::authorize(&ctx.principal, Resource::Template, Action::Read, None)?;
+            let rendered = compose::render(
+                &state.renderer,
                 template_id,
+                &template,
                 channel,
                 body.variables,
                 built_ins,
             )
-            .await?
+            .await
+            .map_err(compose_error)?;
+            Text {
+                subject: rendered.subject,
+                content: rendered.content,
+                purpose: rendered.purpose,
+                template: Some(rendered.template),
+                variables: Some(rendered.variables),
+            }
         }
         (None, content) => {
             if !body.variables.is_empty() {
@@ -469,7 +382,7 @@ async fn create(
                     "variables need a template_id",
                 ));
             }
-            Rendered {
+            Text {
                 subject: body.subject.clone(),
                 content: content.clone().unwrap_or_default(),
                 purpose: purpose_hint,
@@ -484,28 +397,23 @@ async fn create(
             "the template makes the subject",
         ));
     }
-    if body.template_id.is_some() && body.purpose.is_some_and(|p| p != rendered.purpose) {
+    if body.template_id.is_some() && body.purpose.is_some_and(|p| p != text.purpose) {
         return Err(ApiError::invalid_field(
             "purpose",
-            format!("the template's messages are {}", rendered.purpose),
+            format!("the template's messages are {}", text.purpose),
         ));
     }
-    let purpose = rendered.purpose;
-    let mut content = rendered.content;
+    let purpose = text.purpose;
     let unsubscribe_url = if marketing_email(purpose) {
         unsubscribe_url
     } else {
         None
     };
     // Every marketing email carries its unsubscribe link.
-    if let Some(url) = &unsubscribe_url
-        && !content.contains(url.as_str())
-    {
-        content.push_str(&format!(
-            "\n<p style=\"font-size:small\"><a href=\"{}\">Unsubscribe</a> from these emails.</p>\n",
-            html_escape(url)
-        ));
-    }
+    let content = match &unsubscribe_url {
+        Some(url) => compose::with_unsubscribe_link(text.content, url),
+        None => text.content,
+    };
     let consent = if purpose == MessagePurpose::Marketing {
         consent_of(&state, &ctx, customer.as_ref(), channel).await?
     } else {
@@ -524,10 +432,10 @@ async fn create(
                 customer_id: body.customer_id,
                 staff_user_id: body.staff_user_id,
                 recipient,
-                subject: rendered.subject,
+                subject: text.subject,
                 content,
-                template: rendered.template,
-                variables: rendered.variables,
+                template: text.template,
+                variables: text.variables,
                 attachments: Vec::new(),
                 metadata: body.metadata,
                 unsubscribe_url,
@@ -748,28 +656,6 @@ async fn unsubscribe_by_request(
     Ok(ok(committed))
 }
 
-/// A verified unsubscribe token: tenant, customer, channel, message.
-async fn verified(
-    state: &CommandState,
-    token: &str,
-) -> Option<(TenantId, Uuid, CommunicationType, Uuid)> {
-    let (payload, tag) = token.rsplit_once('.')?;
-    let mut parts = payload.split('.');
-    let tenant = TenantId::parse(parts.next()?).ok()?;
-    let customer = Uuid::try_parse(parts.next()?).ok()?;
-    let channel: CommunicationType = parts.next()?.parse().ok()?;
-    let message = Uuid::try_parse(parts.next()?).ok()?;
-    if parts.next().is_some() {
-        return None;
-    }
-    let valid = state
-        .keystore
-        .verify_token_tag(tenant.as_str(), UNSUBSCRIBE, payload, tag)
-        .await
-        .ok()?;
-    valid.then_some((tenant, customer, channel, message))
-}
-
 fn unsubscribe_metadata(tenant: &TenantId, token_source: UnsubscribeSource) -> EventMetadata {
     let command_id = Uuid::now_v7();
     EventMetadata {
@@ -790,7 +676,9 @@ async fn unsubscribe_with(
     token: &str,
     source: UnsubscribeSource,
 ) -> Result<CommunicationType, StatusCode> {
-    let Some((tenant, customer, channel, message)) = verified(state, token).await else {
+    let Some((tenant, customer, channel, message)) =
+        compose::verify_unsubscribe(&state.keystore, token).await
+    else {
         return Err(StatusCode::NOT_FOUND);
     };
     let run = Run::new(&tenant, Target::Existing(customer));

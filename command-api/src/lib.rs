@@ -34,6 +34,7 @@ pub mod operations;
 pub mod permissions;
 pub mod profile;
 pub mod quotes;
+pub mod rules;
 pub mod schedules;
 pub mod settings;
 pub mod staff;
@@ -220,6 +221,7 @@ pub fn router(state: CommandState) -> OpenApiRouter {
         calendar::router(),
         templates::router(),
         communications::router(),
+        rules::router(),
         operations::router(),
         permissions::router(),
         audit::router(),

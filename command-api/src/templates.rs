@@ -163,16 +163,9 @@ pub(crate) fn render_error(e: templating::TemplateError) -> ApiError {
 }
 
 /// The tenant's company as templates see it (`company`).
-pub(crate) async fn company(state: &CommandState, ctx: &CommandContext) -> ApiResult<Value> {
+async fn company(state: &CommandState, ctx: &CommandContext) -> ApiResult<Value> {
     let profile = crate::profile::current(state, &ctx.principal.tenant).await?;
-    Ok(serde_json::json!({
-        "name": profile.company_name().unwrap_or(ctx.principal.tenant.as_str()),
-        "email_sender_name": profile.email_sender_name(),
-        "email_sender_address": profile.email_sender_address(),
-        "address": profile.address(),
-        "time_zone": profile.time_zone_name(),
-        "locale": profile.locale(),
-    }))
+    Ok(processes::compose::company(&profile, &ctx.principal.tenant))
 }
 
 fn answer(status: StatusCode, id: Uuid, version: u64) -> Response {

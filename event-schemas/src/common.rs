@@ -151,7 +151,7 @@ impl fmt::Debug for WireEnumInfo {
 /// document's enum schemas against these).
 pub fn wire_enums() -> Vec<WireEnumInfo> {
     use crate::{
-        assignment, availability, communication, equipment, inventory, money, permissions,
+        assignment, availability, communication, equipment, inventory, money, permissions, rule,
         schedule, staff, template, tenant,
     };
     vec![
@@ -191,6 +191,8 @@ pub fn wire_enums() -> Vec<WireEnumInfo> {
         communication::CommunicationStatus::wire_info(),
         communication::ConsentKind::wire_info(),
         communication::UnsubscribeSource::wire_info(),
+        rule::RuleTrigger::wire_info(),
+        rule::RuleCondition::wire_info(),
     ]
 }
 

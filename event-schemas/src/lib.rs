@@ -41,6 +41,7 @@ pub mod money;
 pub mod permissions;
 pub mod personal;
 pub mod quote;
+pub mod rule;
 pub mod schedule;
 pub mod staff;
 pub mod template;
@@ -111,6 +112,7 @@ pub fn catalogue() -> Vec<EventInfo> {
         calendar::CalendarFeedTokenEvent::catalogue(),
         template::MessageTemplateEvent::catalogue(),
         communication::CommunicationEvent::catalogue(),
+        rule::CommunicationRuleEvent::catalogue(),
     ]
     .concat()
 }

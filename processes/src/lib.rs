@@ -11,8 +11,10 @@
 //! Both act through the aggregates' commands, with role `system` and the
 //! causing event's id as causation id, so the audit trail shows why.
 
+pub mod compose;
 pub mod pipeline;
 pub mod policies;
+pub mod rules;
 pub mod sender;
 
 use std::sync::Arc;
@@ -30,5 +32,8 @@ pub fn consumers(stores: &Stores) -> Vec<Arc<dyn Projection>> {
         }),
         Arc::new(policies::Deadlines),
         Arc::new(sender::Outbox),
+        Arc::new(rules::RuleTriggers {
+            profiles: stores.get(),
+        }),
     ]
 }

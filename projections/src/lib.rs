@@ -46,6 +46,7 @@ pub mod ledger;
 pub mod queries;
 pub mod quotes;
 pub mod rebuild;
+pub mod rules;
 pub mod runner;
 pub mod schedules;
 pub mod staff;
@@ -483,6 +484,7 @@ pub fn all(keys: Arc<keystore::KeyStore>) -> Vec<Arc<dyn Projection>> {
         Arc::new(calendar_feeds::CalendarFeeds),
         Arc::new(templates::Templates),
         Arc::new(communications::Communications { keys: keys.clone() }),
+        Arc::new(rules::CommunicationRules),
         Arc::new(timeline::LeadTimeline),
         Arc::new(audit::AuditTrail),
         Arc::new(quotes::Quotes),

@@ -27,6 +27,7 @@ pub mod leads;
 pub mod ops_reports;
 pub mod quotes;
 pub mod reports;
+pub mod rules;
 pub mod schedules;
 pub mod staff;
 pub mod templates;
@@ -85,6 +86,7 @@ pub fn router(state: QueryState) -> OpenApiRouter {
         calendar::router(),
         templates::router(),
         communications::router(),
+        rules::router(),
     ];
     modules
         .into_iter()

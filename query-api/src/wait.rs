@@ -48,6 +48,7 @@ pub mod owners {
     pub const SCHEDULES: &str = queries::schedules::PROJECTION;
     pub const TEMPLATES: &str = queries::templates::PROJECTION;
     pub const COMMUNICATIONS: &str = queries::communications::PROJECTION;
+    pub const RULES: &str = queries::rules::PROJECTION;
     pub const ALL: &[&str] = &[
         CUSTOMERS,
         LEADS,
@@ -60,6 +61,7 @@ pub mod owners {
         SCHEDULES,
         TEMPLATES,
         COMMUNICATIONS,
+        RULES,
     ];
 }
 /// The channel the projectors notify after each batch.

@@ -29,6 +29,7 @@ pub mod leads;
 pub mod ledger;
 pub mod quotes;
 pub mod reports;
+pub mod rules;
 pub mod schedules;
 pub mod staff;
 pub mod templates;
@@ -237,6 +238,7 @@ pub(crate) fn column_sets() -> Vec<(&'static str, &'static str, &'static str)> {
         ),
         (staff::PROJECTION, staff::TABLE, staff::COLUMNS),
         (templates::PROJECTION, templates::TABLE, templates::COLUMNS),
+        (rules::PROJECTION, rules::TABLE, rules::COLUMNS),
         (
             communications::PROJECTION,
             communications::TABLE,

@@ -338,6 +338,8 @@ async fn check(pool: &PgPool) -> Result<(), sqlx::Error> {
         newest,
     )
     .await?;
+    rules::get(pool, &tenant, id).await?;
+    rules::list(pool, &tenant, &limited, Some(true), newest).await?;
     templates::get(pool, &tenant, id).await?;
     templates::get_version(pool, &tenant, id, 1).await?;
     templates::versions(pool, &tenant, id).await?;

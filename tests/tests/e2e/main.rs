@@ -24,6 +24,7 @@ mod quotes;
 mod races;
 mod relay;
 mod roles;
+mod rules;
 mod sales_flow;
 mod sales_read;
 mod schedule_props;
