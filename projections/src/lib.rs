@@ -485,7 +485,7 @@ pub fn all(keys: Arc<keystore::KeyStore>) -> Vec<Arc<dyn Projection>> {
         Arc::new(templates::Templates),
         Arc::new(communications::Communications { keys: keys.clone() }),
         Arc::new(rules::CommunicationRules),
-        Arc::new(timeline::LeadTimeline),
+        Arc::new(timeline::LeadTimeline { keys: keys.clone() }),
         Arc::new(audit::AuditTrail),
         Arc::new(quotes::Quotes),
         Arc::new(invoices::Invoices),

@@ -181,4 +181,49 @@ pub(crate) fn router() -> OpenApiRouter<QueryState> {
     OpenApiRouter::new()
         .checked_routes(routes!(get_customer))
         .checked_routes(routes!(list_customers))
+        .checked_routes(routes!(customer_timeline))
+}
+
+#[utoipa::path(
+    get, path = "/v1/customers/{id}/timeline", tag = "customers",
+    params(("id" = Uuid, Path, description = "Customer id"), crate::leads::TimelineParams),
+    responses(
+        (status = 200, description = "The customer's leads' activities and changes and the messages to them, newest first", body = ListResponse<crate::leads::TimelineEntry>),
+        (status = 404, description = "No such customer in this tenant", body = api_common::Problem),
+    ),
+    security(("bearer" = []))
+)]
+async fn customer_timeline(
+    State(state): State<QueryState>,
+    principal: Principal,
+    PathId(id): PathId,
+    ApiQuery(params): ApiQuery<crate::leads::TimelineParams>,
+) -> ApiResult<Json<ListResponse<crate::leads::TimelineEntry>>> {
+    use projections::queries::timeline;
+    authz::authorize(
+        &principal,
+        Resource::Customer,
+        Action::Read,
+        authz::unowned(),
+    )?;
+    let limit = pagination::limit(params.limit)?;
+    let after: Option<i64> = pagination::decode_cursor(params.cursor.as_deref())?;
+    query::get(&state.pool, &principal.tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no customer with id {id}")))?;
+    let rows = timeline::list(
+        &state.pool,
+        &principal.tenant,
+        timeline::Of::Customer(id),
+        params.kind.as_deref(),
+        projections::queries::Page { limit, after },
+    )
+    .await?;
+    Ok(Json(pagination::page(
+        rows.into_iter()
+            .map(|row| crate::leads::TimelineEntry::from(row).redacted_for(&principal))
+            .collect(),
+        limit,
+        |e| e.position,
+    )))
 }

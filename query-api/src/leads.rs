@@ -214,10 +214,16 @@ async fn list_leads(
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TimelineEntry {
-    /// The lead event's sequence.
-    pub sequence: i64,
+    /// The entry's place in commit order (timelines are newest first).
+    pub position: i64,
+    /// The lead event's sequence (`null` for a message).
+    pub sequence: Option<i64>,
+    pub lead_id: Option<Uuid>,
+    /// A message's id (`kind` = `communication`): `data` holds its type,
+    /// subject, purpose and current `status` with each status's time.
+    pub communication_id: Option<Uuid>,
     /// `created`, `status_changed`, `assigned`, `first_contacted`,
-    /// `details_updated` or `activity`.
+    /// `details_updated`, `activity` or `communication`.
     pub kind: String,
     pub event_type: String,
     pub occurred_at: DateTime<Utc>,
@@ -230,7 +236,10 @@ pub struct TimelineEntry {
 }
 
 crate::view_from_row!(TimelineRow => TimelineEntry {
+    position,
     sequence,
+    lead_id,
+    communication_id,
     kind,
     event_type,
     occurred_at,
@@ -239,6 +248,23 @@ crate::view_from_row!(TimelineRow => TimelineEntry {
     summary,
     data,
 });
+
+impl TimelineEntry {
+    /// A message entry as a caller who may not write messages sees it
+    /// (auditors): its channel and status, not its recipient or subject.
+    pub(crate) fn redacted_for(mut self, principal: &Principal) -> Self {
+        if self.kind == "communication"
+            && authz::authorize(principal, Resource::Communication, Action::Create, None).is_err()
+        {
+            let kind = self.data["type"].as_str().unwrap_or("message").to_owned();
+            self.summary = format!("{kind} message");
+            if let Some(data) = self.data.as_object_mut() {
+                data.remove("subject");
+            }
+        }
+        self
+    }
+}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -254,7 +280,7 @@ pub struct TimelineParams {
     get, path = "/v1/leads/{id}/timeline", tag = "leads",
     params(("id" = Uuid, Path, description = "Lead id"), TimelineParams),
     responses(
-        (status = 200, description = "The lead's activities and changes, newest first", body = ListResponse<TimelineEntry>),
+        (status = 200, description = "The lead's activities, changes and messages, newest first", body = ListResponse<TimelineEntry>),
         (status = 404, description = "No such lead in this tenant", body = api_common::Problem),
     ),
     security(("bearer" = []))
@@ -280,15 +306,17 @@ async fn lead_timeline(
     let rows = timeline::list(
         &state.pool,
         &principal.tenant,
-        id,
+        timeline::Of::Lead(id),
         params.kind.as_deref(),
         projections::queries::Page { limit, after },
     )
     .await?;
     Ok(Json(pagination::page(
-        rows.into_iter().map(TimelineEntry::from).collect(),
+        rows.into_iter()
+            .map(|row| TimelineEntry::from(row).redacted_for(&principal))
+            .collect(),
         limit,
-        |e| e.sequence,
+        |e| e.position,
     )))
 }
 

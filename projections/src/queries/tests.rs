@@ -152,7 +152,15 @@ async fn check(pool: &PgPool) -> Result<(), sqlx::Error> {
         limit: 10,
         after: Some(5),
     };
-    timeline::list(pool, &tenant, id, Some("activity"), after_seq).await?;
+    timeline::list(
+        pool,
+        &tenant,
+        timeline::Of::Lead(id),
+        Some("activity"),
+        after_seq,
+    )
+    .await?;
+    timeline::list(pool, &tenant, timeline::Of::Customer(id), None, after_seq).await?;
     audit::list(
         pool,
         &tenant,

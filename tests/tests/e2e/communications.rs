@@ -492,3 +492,110 @@ async fn sales_write_to_their_own_customers_crew_to_no_one_auditors_read_metadat
         json!([])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lead_and_customer_timelines_show_messages_with_their_status() {
+    let app = TestApp::spawn().await;
+    let (admin, customer, lead) = setup(&app).await;
+    let about_lead = app
+        .post(
+            "/v1/communications",
+            &admin,
+            json!({"type": "EMAIL", "customer_id": customer, "lead_id": lead, "subject": "Your move", "content": "Hi"}),
+        )
+        .await;
+    about_lead.expect(201);
+    let customer_only = app
+        .post(
+            "/v1/communications",
+            &admin,
+            json!({"type": "SMS", "customer_id": customer, "content": "Call us back", "send": true}),
+        )
+        .await;
+    customer_only.expect(201);
+    app.post(
+        &format!("/v1/communications/{}/send", about_lead.id()),
+        &admin,
+        json!({}),
+    )
+    .await
+    .expect(200);
+    app.settle().await;
+
+    let lead_timeline = app.get(&format!("/v1/leads/{lead}/timeline"), &admin).await;
+    lead_timeline.expect(200);
+    let items = lead_timeline.body["items"].as_array().unwrap();
+    assert_eq!(items[0]["kind"], "communication", "newest first: {items:?}");
+    assert_eq!(
+        items[0]["communication_id"].as_str(),
+        Some(about_lead.id().as_str())
+    );
+    assert_eq!(items[0]["data"]["status"], "QUEUED");
+    assert_eq!(items[0]["summary"], "EMAIL to jane@example.com: Your move");
+    assert_eq!(items.last().unwrap()["kind"], "created");
+    assert!(
+        items
+            .iter()
+            .all(|i| i["communication_id"].as_str() != Some(customer_only.id().as_str())),
+        "a message not about the lead is not on its timeline"
+    );
+
+    let customer_timeline = app
+        .get(&format!("/v1/customers/{customer}/timeline"), &admin)
+        .await;
+    customer_timeline.expect(200);
+    let items = customer_timeline.body["items"].as_array().unwrap();
+    let messages: Vec<&Value> = items
+        .iter()
+        .filter(|i| i["kind"] == "communication")
+        .collect();
+    assert_eq!(messages.len(), 2, "{items:?}");
+    assert!(
+        items.iter().any(|i| i["kind"] == "created"),
+        "the lead's events too"
+    );
+    let only = app
+        .get(
+            &format!("/v1/customers/{customer}/timeline?kind=communication&limit=1"),
+            &admin,
+        )
+        .await;
+    assert_eq!(only.body["items"].as_array().unwrap().len(), 1);
+    let next = only.body["next_cursor"].as_str().expect("a second page");
+    let second = app
+        .get(
+            &format!("/v1/customers/{customer}/timeline?kind=communication&limit=1&cursor={next}"),
+            &admin,
+        )
+        .await;
+    assert_ne!(
+        second.body["items"][0]["communication_id"],
+        only.body["items"][0]["communication_id"]
+    );
+
+    // Auditors see that messages went, not to whom or what.
+    let auditor = app.token("acme", Role::Auditor);
+    let seen = app
+        .get(
+            &format!("/v1/customers/{customer}/timeline?kind=communication"),
+            &auditor,
+        )
+        .await;
+    seen.expect(200);
+    assert!(
+        !seen.body.to_string().contains("jane@example.com"),
+        "{}",
+        seen.body
+    );
+    assert!(
+        !seen.body.to_string().contains("Your move"),
+        "{}",
+        seen.body
+    );
+    app.get(
+        &format!("/v1/customers/{customer}/timeline"),
+        &app.token("globex", Role::Admin),
+    )
+    .await
+    .expect_problem(404, "not-found");
+}
