@@ -31,6 +31,16 @@ pub struct CommunicationRule {
     pub deleted: bool,
 }
 
+/// What the handler found of a rule's template.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TemplateFacts {
+    pub template_type: TemplateType,
+    pub active: bool,
+    /// Its required declared variables: a rule gives none, so it can't use
+    /// a template that needs any.
+    pub required_variables: Vec<String>,
+}
+
 /// A new rule as a client sends it, with what the handler found of its
 /// template (`None`: no such template in the tenant).
 #[derive(Clone, Debug, PartialEq)]
@@ -38,7 +48,7 @@ pub struct RuleInput {
     pub name: String,
     pub trigger: RuleTrigger,
     pub template_id: Uuid,
-    pub template: Option<(TemplateType, bool)>,
+    pub template: Option<TemplateFacts>,
     pub channel: CommunicationType,
     pub timing: RuleTiming,
     pub unless: Vec<RuleCondition>,
@@ -110,19 +120,28 @@ fn validate(input: RuleInput) -> Result<RuleInput, ValidationErrors> {
         "name",
         values::required_text(&input.name, values::MAX_SHORT_TEXT),
     );
-    match input.template {
+    match &input.template {
         None => {
             v.check::<()>("template_id", Err("no such template in this tenant".into()));
         }
-        Some((_, false)) => {
+        Some(t) if !t.active => {
             v.check::<()>("template_id", Err("the template is deactivated".into()));
         }
-        Some((template_type, true)) if !template_fits(template_type, input.channel) => {
+        Some(t) if !t.required_variables.is_empty() => {
+            v.check::<()>(
+                "template_id",
+                Err(format!(
+                    "a rule gives no variables; the template requires {}",
+                    t.required_variables.join(", ")
+                )),
+            );
+        }
+        Some(t) if !template_fits(t.template_type, input.channel) => {
             v.check::<()>(
                 "channel",
                 Err(format!(
-                    "a {template_type} template can't make a {} message",
-                    input.channel
+                    "a {} template can't make a {} message",
+                    t.template_type, input.channel
                 )),
             );
         }

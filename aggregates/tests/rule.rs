@@ -1,6 +1,8 @@
 //! Given/when/then tests of the `CommunicationRule` aggregate.
 
-use aggregates::rule::{CommunicationRule, RuleAction, RuleCommand, RuleError, RuleInput};
+use aggregates::rule::{
+    CommunicationRule, RuleAction, RuleCommand, RuleError, RuleInput, TemplateFacts,
+};
 use aggregates::{DomainError, ErrorKind};
 use chrono::{DateTime, NaiveTime, Utc};
 use cqrs_es::test::TestFramework;
@@ -20,12 +22,20 @@ fn at() -> DateTime<Utc> {
         .to_utc()
 }
 
+fn facts(template_type: TemplateType, active: bool) -> TemplateFacts {
+    TemplateFacts {
+        template_type,
+        active,
+        required_variables: vec![],
+    }
+}
+
 fn input() -> RuleInput {
     RuleInput {
         name: " Reminder ".into(),
         trigger: RuleTrigger::JourneyScheduled,
         template_id: TEMPLATE,
-        template: Some((TemplateType::Sms, true)),
+        template: Some(facts(TemplateType::Sms, true)),
         channel: CommunicationType::Sms,
         timing: RuleTiming::BeforeStart {
             days: 1,
@@ -97,13 +107,19 @@ fn a_rule_must_fit_its_template_trigger_and_timing() {
     missing.template = None;
     assert_eq!(fields(run(&[], create(missing))), vec!["template_id"]);
     let mut inactive = input();
-    inactive.template = Some((TemplateType::Sms, false));
+    inactive.template = Some(facts(TemplateType::Sms, false));
     assert_eq!(fields(run(&[], create(inactive))), vec!["template_id"]);
+    let mut needs = input();
+    needs.template = Some(TemplateFacts {
+        required_variables: vec!["coupon".into()],
+        ..facts(TemplateType::Sms, true)
+    });
+    assert_eq!(fields(run(&[], create(needs))), vec!["template_id"]);
     let mut wrong = input();
     wrong.channel = CommunicationType::Email;
     assert_eq!(fields(run(&[], create(wrong))), vec!["channel"]);
     let mut letter = input();
-    letter.template = Some((TemplateType::Letter, true));
+    letter.template = Some(facts(TemplateType::Letter, true));
     letter.channel = CommunicationType::Letter;
     assert_eq!(fields(run(&[], create(letter))), vec!["channel"]);
     let mut timing = input();

@@ -4,7 +4,7 @@
 //! (`processes::rules`) makes their messages. Reads are in
 //! `query_api::rules`.
 
-use aggregates::rule::{CommunicationRule, RuleAction, RuleCommand, RuleInput};
+use aggregates::rule::{CommunicationRule, RuleAction, RuleCommand, RuleInput, TemplateFacts};
 use aggregates::template::MessageTemplate;
 use api_common::authz::{self, Action, Resource};
 use api_common::openapi::CheckedRoutes;
@@ -71,10 +71,20 @@ async fn create(
         .load(&ctx.principal.tenant, body.template_id)
         .await
     {
-        Ok(loaded) => loaded
-            .state()
-            .template_type
-            .map(|t| (t, loaded.state().active)),
+        Ok(loaded) => {
+            let t = loaded.state();
+            t.template_type.map(|template_type| TemplateFacts {
+                template_type,
+                active: t.active,
+                required_variables: t
+                    .content
+                    .iter()
+                    .flat_map(|c| &c.variables)
+                    .filter(|v| v.required)
+                    .map(|v| v.name.clone())
+                    .collect(),
+            })
+        }
         Err(CommandError::NotFound { .. }) => None,
         Err(e) => return Err(e.into()),
     };

@@ -618,6 +618,28 @@ async fn a_rebuild_yields_the_same_tables_as_live_while_queries_keep_working() {
         )
         .await
         .expect(200);
+        // An automated rule, and a lead it is due for.
+        let welcome = app
+            .post(
+                "/v1/templates",
+                &admin,
+                json!({"name": "Welcome", "type": "SMS", "content": "Welcome, {{ customer.first_name }}"}),
+            )
+            .await;
+        welcome.expect(201);
+        app.post(
+            "/v1/communication-rules",
+            &admin,
+            json!({"name": "Welcome", "trigger": "LEAD_CREATED", "template_id": welcome.id(),
+                   "channel": "SMS", "timing": {"kind": "AFTER_EVENT", "minutes": 1440}}),
+        )
+        .await
+        .expect(201);
+        app.settle().await;
+        let customer = app
+            .customer(&admin, &format!("rule-{tenant}@example.com"))
+            .await;
+        app.lead(&admin, &customer).await;
         // A message queued for the sender (which these tests leave off).
         app.post(
             "/v1/communications",
