@@ -104,6 +104,11 @@ impl TenantProfile {
             .and_then(|c| c.email_sender_name.as_deref())
     }
 
+    /// Whether emails carry an open-tracking pixel (off by default).
+    pub fn email_open_tracking(&self) -> bool {
+        self.current.as_ref().is_some_and(|c| c.email_open_tracking)
+    }
+
     pub fn email_sender_address(&self) -> Option<&str> {
         self.current
             .as_ref()
@@ -163,6 +168,8 @@ pub struct ProfileInput {
     pub email_sender_address: Option<String>,
     pub working_hours: Option<Vec<WorkingDayInput>>,
     pub default_job_duration_minutes: Option<u32>,
+    /// Default: off.
+    pub email_open_tracking: Option<bool>,
 }
 
 /// A profile command: replace the profile.
@@ -420,6 +427,11 @@ impl TenantProfile {
             "default_job_duration_minutes",
             self.default_job_duration_minutes() == duration,
         );
+        let open_tracking = profile.email_open_tracking.unwrap_or(false);
+        differs(
+            "email_open_tracking",
+            self.email_open_tracking() == open_tracking,
+        );
         if changed.is_empty() {
             return Ok(vec![]);
         }
@@ -435,6 +447,7 @@ impl TenantProfile {
                 email_sender_address,
                 working_hours,
                 default_job_duration_minutes: duration,
+                email_open_tracking: open_tracking,
                 changed_fields: changed,
                 changed_by: actor,
                 changed_at: at,

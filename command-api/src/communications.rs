@@ -410,10 +410,26 @@ async fn create(
         None
     };
     // Every marketing email carries its unsubscribe link.
-    let content = match &unsubscribe_url {
+    let mut content = match &unsubscribe_url {
         Some(url) => compose::with_unsubscribe_link(text.content, url),
         None => text.content,
     };
+    if channel == CommunicationType::Email
+        && crate::profile::current(&state, &ctx.principal.tenant)
+            .await?
+            .email_open_tracking()
+    {
+        content.push_str(
+            &compose::open_pixel(
+                &state.keystore,
+                &state.public_url,
+                &ctx.principal.tenant,
+                id,
+            )
+            .await
+            .map_err(ApiError::internal)?,
+        );
+    }
     let consent = if purpose == MessagePurpose::Marketing {
         consent_of(&state, &ctx, customer.as_ref(), channel).await?
     } else {
@@ -966,6 +982,78 @@ fn callback_metadata(tenant: &TenantId, provider: &str) -> EventMetadata {
     }
 }
 
+/// A transparent 1×1 GIF.
+const PIXEL: &[u8] = &[
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+];
+
+#[utoipa::path(
+    get, path = "/v1/communications/{id}/open/{tag}", tag = "communications",
+    params(
+        ("id" = Uuid, Path, description = "Communication id"),
+        ("tag" = String, Path, description = "The pixel's tag (in the email)"),
+    ),
+    responses(
+        (status = 200, description = "A 1×1 GIF; the email is READ (once; a status never moves back)", content_type = "image/gif", body = Vec<u8>),
+        (status = 404, description = "Not a tracking pixel of this API", body = api_common::Problem),
+    )
+)]
+async fn open_pixel(
+    State(state): State<CommandState>,
+    Path((id, tag)): Path<(Uuid, String)>,
+) -> Response {
+    use aggregates::communication::Outcome;
+    let tenant = event_store::lookups::tenant_of(
+        &state.pool,
+        (event_schemas::communication::AGGREGATE_TYPE, id),
+    )
+    .await
+    .ok()
+    .flatten()
+    .and_then(|t| TenantId::parse(&t).ok());
+    let Some(tenant) = tenant else {
+        return problem(StatusCode::NOT_FOUND, "not a tracking pixel of this API");
+    };
+    if !compose::verify_open(&state.keystore, &tenant, id, &tag).await {
+        return problem(StatusCode::NOT_FOUND, "not a tracking pixel of this API");
+    }
+    let run = Run::new(&tenant, Target::Existing(id));
+    let recorded = state
+        .store::<Communication>()
+        .run(
+            run,
+            || callback_metadata(&tenant, "open-pixel"),
+            |_| {
+                Ok::<_, CommandError<aggregates::communication::CommunicationError>>(
+                    CommunicationCommand {
+                        at: chrono::Utc::now(),
+                        actor: SYSTEM_USER,
+                        consent: None,
+                        action: CommunicationAction::Report {
+                            outcome: Outcome::Read,
+                            provider_event_id: None,
+                        },
+                    },
+                )
+            },
+        )
+        .await;
+    if let Err(e) = recorded {
+        tracing::warn!(%id, error = %e, "recording an email open failed");
+    }
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "image/gif"),
+            (header::CACHE_CONTROL, "no-store, max-age=0"),
+        ],
+        PIXEL,
+    )
+        .into_response()
+}
+
 /// This module's routes (each handler is private: one left out of here is
 /// dead code, which the build refuses).
 pub(crate) fn router() -> OpenApiRouter<CommandState> {
@@ -983,4 +1071,5 @@ pub(crate) fn public_router() -> OpenApiRouter<CommandState> {
     OpenApiRouter::new()
         .checked_routes(routes!(unsubscribe_link, unsubscribe_one_click))
         .checked_routes(routes!(delivery_callback))
+        .checked_routes(routes!(open_pixel))
 }

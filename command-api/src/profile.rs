@@ -40,6 +40,8 @@ pub struct TenantProfileView {
     pub working_hours: Vec<WorkingDay>,
     #[schema(example = 240)]
     pub default_job_duration_minutes: u32,
+    /// Emails carry an open-tracking pixel (READ when it loads).
+    pub email_open_tracking: bool,
 }
 
 impl From<&TenantProfile> for TenantProfileView {
@@ -54,6 +56,7 @@ impl From<&TenantProfile> for TenantProfileView {
             email_sender_address: p.email_sender_address().map(str::to_owned),
             working_hours: p.working_hours(),
             default_job_duration_minutes: p.default_job_duration_minutes(),
+            email_open_tracking: p.email_open_tracking(),
         }
     }
 }
@@ -122,6 +125,10 @@ pub struct PutTenantProfileRequest {
     #[serde(default)]
     #[schema(minimum = 15, maximum = 1440)]
     pub default_job_duration_minutes: Option<u32>,
+    /// Emails carry an open-tracking pixel that marks them READ when a
+    /// mail client loads it. Default: off.
+    #[serde(default)]
+    pub email_open_tracking: Option<bool>,
 }
 
 impl From<PutTenantProfileRequest> for ProfileInput {
@@ -152,6 +159,7 @@ impl From<PutTenantProfileRequest> for ProfileInput {
                     .collect()
             }),
             default_job_duration_minutes: body.default_job_duration_minutes,
+            email_open_tracking: body.email_open_tracking,
         }
     }
 }

@@ -99,6 +99,10 @@ pub struct TenantProfileChanged {
     pub working_hours: Vec<WorkingDay>,
     /// How long a job is planned for when nothing else says (minutes).
     pub default_job_duration_minutes: u32,
+    /// Emails carry an open-tracking pixel (READ when it loads); off by
+    /// default (1.1).
+    #[serde(default)]
+    pub email_open_tracking: bool,
     pub changed_fields: Vec<String>,
     pub changed_by: Uuid,
     pub changed_at: DateTime<Utc>,
@@ -107,6 +111,6 @@ pub struct TenantProfileChanged {
 crate::event_enum! {
     /// Every event of a tenant's profile.
     TenantProfileEvent for AGGREGATE_TYPE {
-        TenantProfileChanged("1.0", "The company's name, address, locations, time zone, locale, email sender, working hours or default job duration changed (the complete profile after the change)."),
+        TenantProfileChanged("1.1", "The company's name, address, locations, time zone, locale, email sender, working hours, default job duration or email open tracking changed (the complete profile after the change; 1.1: email_open_tracking)."),
     }
 }

@@ -254,3 +254,44 @@ pub fn customer_address(customer: &Customer, channel: CommunicationType) -> Opti
         _ => Some(customer.full_name()),
     }
 }
+
+const OPEN: &str = "open";
+
+fn open_payload(tenant: &TenantId, communication: Uuid) -> String {
+    format!("{}.{}", tenant.as_str(), communication.simple())
+}
+
+/// The open-tracking pixel of email `communication` (a tenant setting, off
+/// by default): an image whose URL carries a tag only this tenant's key
+/// makes; loading it marks the message READ.
+pub async fn open_pixel(
+    keystore: &keystore::KeyStore,
+    public_url: &str,
+    tenant: &TenantId,
+    communication: Uuid,
+) -> Result<String, keystore::KeyError> {
+    let tag = keystore
+        .token_tag(tenant.as_str(), OPEN, &open_payload(tenant, communication))
+        .await?;
+    Ok(format!(
+        "\n<img src=\"{public_url}/v1/communications/{communication}/open/{tag}\" width=\"1\" height=\"1\" alt=\"\" style=\"display:none\">\n"
+    ))
+}
+
+/// Whether `tag` is the open-tracking tag of `communication` of `tenant`.
+pub async fn verify_open(
+    keystore: &keystore::KeyStore,
+    tenant: &TenantId,
+    communication: Uuid,
+    tag: &str,
+) -> bool {
+    keystore
+        .verify_token_tag(
+            tenant.as_str(),
+            OPEN,
+            &open_payload(tenant, communication),
+            tag,
+        )
+        .await
+        .unwrap_or(false)
+}

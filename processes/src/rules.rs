@@ -528,10 +528,17 @@ impl RuleRunner {
         let marketing = rendered.purpose == MessagePurpose::Marketing;
         let unsubscribe_url =
             (marketing && def.channel == CommunicationType::Email).then_some(unsubscribe_url);
-        let content = match &unsubscribe_url {
+        let mut content = match &unsubscribe_url {
             Some(url) => compose::with_unsubscribe_link(rendered.content, url),
             None => rendered.content,
         };
+        if def.channel == CommunicationType::Email && profile.email_open_tracking() {
+            content.push_str(
+                &compose::open_pixel(&self.keystore, &self.public_url, tenant, id)
+                    .await
+                    .map_err(|e| compose::ComposeError::Store(e.to_string()))?,
+            );
+        }
         let today = Utc::now().with_timezone(&profile.time_zone()).date_naive();
         let consent = marketing.then(|| customer.marketing_consent(def.channel, today).map(drop));
         let command = CommunicationCommand {

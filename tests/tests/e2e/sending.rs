@@ -395,3 +395,62 @@ async fn signed_callbacks_move_a_sent_message_forward_once_and_a_bad_signature_w
     let failed = until(&app, &admin, &sms_id, |m| m["status"] == "FAILED").await;
     assert_eq!(failed["failure_reason"], "handset unreachable");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_open_tracking_on_an_email_is_read_when_its_pixel_loads_and_only_then() {
+    let smtp = SmtpServer::start().await;
+    let sms = SmsProvider::start(TOKEN).await;
+    let app = TestApp::spawn_sending(smtp.port(), &sms.base_url(), TOKEN).await;
+    let (admin, customer) = profile_and_customer(&app).await;
+    // Off by default: no pixel.
+    let plain = email(&app, &admin, &customer, json!({})).await;
+    let first = smtp.wait_for(1, WAIT).await.remove(0);
+    assert!(!first.html_body().unwrap().contains("/open/"));
+    until(&app, &admin, &plain, |m| m["status"] == "SENT").await;
+
+    app.request(
+        Method::PUT,
+        "/v1/tenant/profile",
+        Some(&admin),
+        Some(json!({"company_name": "Acme Movers", "email_open_tracking": true})),
+        &[],
+    )
+    .await
+    .expect(200);
+    let profile = app.get("/v1/tenant/profile", &admin).await;
+    assert_eq!(profile.body["email_open_tracking"], true);
+    let tracked = email(&app, &admin, &customer, json!({})).await;
+    let mail = smtp.wait_for(2, WAIT).await.remove(1);
+    let html = mail.html_body().unwrap();
+    let start = html.find("/v1/communications/").expect("a pixel");
+    let path: String = html[start..].chars().take_while(|c| *c != '"').collect();
+    assert!(path.contains(&tracked) && path.contains("/open/"), "{path}");
+    until(&app, &admin, &tracked, |m| m["status"] == "SENT").await;
+
+    // A forged tag, or another message's id: 404, nothing changes.
+    let forged = format!("{}x", &path[..path.len() - 1]);
+    let answer = app.request(Method::GET, &forged, None, None, &[]).await;
+    assert_eq!(answer.status, 404);
+    let other = path.replace(&tracked, &plain);
+    assert_eq!(
+        app.request(Method::GET, &other, None, None, &[])
+            .await
+            .status,
+        404
+    );
+    // Loaded: an image, and the email is READ.
+    let image = app
+        .client
+        .get(format!("{}{path}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(image.status().as_u16(), 200);
+    assert_eq!(image.headers()["content-type"], "image/gif");
+    let read = until(&app, &admin, &tracked, |m| m["status"] == "READ").await;
+    assert!(read["read_at"].is_string());
+    let untouched = app
+        .get(&format!("/v1/communications/{plain}"), &admin)
+        .await;
+    assert_eq!(untouched.body["status"], "SENT");
+}
