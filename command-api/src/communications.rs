@@ -184,18 +184,15 @@ where
 }
 
 /// The customer's marketing consent on `channel` today (tenant time).
-async fn consent_of(
-    state: &CommandState,
+fn consent_of(
     ctx: &CommandContext,
+    profile: &aggregates::tenant_profile::TenantProfile,
     customer: Option<&Customer>,
     channel: CommunicationType,
-) -> ApiResult<ConsentFact> {
-    let Some(customer) = customer else {
-        return Ok(None);
-    };
-    let profile = crate::profile::current(state, &ctx.principal.tenant).await?;
+) -> ConsentFact {
+    let customer = customer?;
     let today = ctx.now.with_timezone(&profile.time_zone()).date_naive();
-    Ok(Some(customer.marketing_consent(channel, today).map(drop)))
+    Some(customer.marketing_consent(channel, today).map(drop))
 }
 
 /// What a message's text is: rendered from a template, or as given.
@@ -329,6 +326,8 @@ async fn create(
         None => None,
     };
 
+    // The tenant's profile: its company, time zone and open tracking.
+    let profile = crate::profile::current(&state, &ctx.principal.tenant).await?;
     let text = match (body.template_id, &body.content) {
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid_field(
@@ -337,7 +336,6 @@ async fn create(
             ));
         }
         (Some(template_id), None) => {
-            let profile = crate::profile::current(&state, &ctx.principal.tenant).await?;
             let about = compose::About {
                 customer: body.customer_id,
                 lead: body.lead_id,
@@ -349,7 +347,7 @@ async fn create(
                 &state.stores,
                 &ctx.principal.tenant,
                 &profile,
-                &about,
+                (&about, customer.as_ref()),
                 unsubscribe_url.as_deref(),
             )
             .await
@@ -414,11 +412,7 @@ async fn create(
         Some(url) => compose::with_unsubscribe_link(text.content, url),
         None => text.content,
     };
-    if channel == CommunicationType::Email
-        && crate::profile::current(&state, &ctx.principal.tenant)
-            .await?
-            .email_open_tracking()
-    {
+    if channel == CommunicationType::Email && profile.email_open_tracking() {
         content.push_str(
             &compose::open_pixel(
                 &state.keystore,
@@ -431,7 +425,7 @@ async fn create(
         );
     }
     let consent = if purpose == MessagePurpose::Marketing {
-        consent_of(&state, &ctx, customer.as_ref(), channel).await?
+        consent_of(&ctx, &profile, customer.as_ref(), channel)
     } else {
         None
     };
@@ -517,7 +511,8 @@ async fn send(
     let consent = match (message.purpose, message.customer_id, message.channel) {
         (Some(MessagePurpose::Marketing), Some(customer), Some(channel)) => {
             let customer: Customer = referenced(&state, &ctx, "customer_id", customer).await?;
-            consent_of(&state, &ctx, Some(&customer), channel).await?
+            let profile = crate::profile::current(&state, &ctx.principal.tenant).await?;
+            consent_of(&ctx, &profile, Some(&customer), channel)
         }
         _ => None,
     };

@@ -83,12 +83,13 @@ pub fn company(profile: &TenantProfile, tenant: &TenantId) -> Value {
 }
 
 /// The built-in variables of a message about `about` (each record loaded
-/// from the tenant), with the tenant's company and the unsubscribe link.
+/// from the tenant, but the customer when the caller has it already), with
+/// the tenant's company and the unsubscribe link.
 pub async fn built_ins(
     stores: &Stores,
     tenant: &TenantId,
     profile: &TenantProfile,
-    about: &About,
+    (about, loaded_customer): (&About, Option<&Customer>),
     unsubscribe_url: Option<&str>,
 ) -> Result<Map<String, Value>, ComposeError> {
     let mut vars = Map::new();
@@ -97,9 +98,15 @@ pub async fn built_ins(
         "unsubscribe_url".into(),
         unsubscribe_url.map_or(Value::Null, |u| Value::String(u.to_owned())),
     );
-    if let Some(id) = about.customer {
-        let customer: Customer = load(stores, tenant, "customer_id", id).await?;
-        vars.insert("customer".into(), message_vars::customer(&customer));
+    match (about.customer, loaded_customer) {
+        (Some(id), Some(customer)) if customer.id == Some(id) => {
+            vars.insert("customer".into(), message_vars::customer(customer));
+        }
+        (Some(id), _) => {
+            let customer: Customer = load(stores, tenant, "customer_id", id).await?;
+            vars.insert("customer".into(), message_vars::customer(&customer));
+        }
+        (None, _) => {}
     }
     if let Some(id) = about.lead {
         let lead: Lead = load(stores, tenant, "lead_id", id).await?;

@@ -510,7 +510,7 @@ impl RuleRunner {
             &self.stores,
             tenant,
             &profile,
-            &about,
+            (&about, Some(&customer)),
             Some(&unsubscribe_url),
         )
         .await?;
