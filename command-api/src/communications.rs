@@ -997,9 +997,12 @@ const PIXEL: &[u8] = &[
 )]
 async fn open_pixel(
     State(state): State<CommandState>,
-    Path((id, tag)): Path<(Uuid, String)>,
+    Path((id, tag)): Path<(String, String)>,
 ) -> Response {
     use aggregates::communication::Outcome;
+    let Ok(id) = id.parse::<Uuid>() else {
+        return problem(StatusCode::NOT_FOUND, "not a tracking pixel of this API");
+    };
     let tenant = event_store::lookups::tenant_of(
         &state.pool,
         (event_schemas::communication::AGGREGATE_TYPE, id),

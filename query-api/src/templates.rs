@@ -169,9 +169,15 @@ async fn list_versions(
 async fn get_version(
     State(state): State<QueryState>,
     principal: Principal,
-    Path((id, template_version)): Path<(Uuid, i32)>,
+    Path((id, template_version)): Path<(String, String)>,
 ) -> ApiResult<Json<TemplateVersionView>> {
     authz::authorize(&principal, Resource::Template, Action::Read, None)?;
+    let (Ok(id), Ok(template_version)) = (id.parse::<Uuid>(), template_version.parse::<i32>())
+    else {
+        return Err(ApiError::not_found(format!(
+            "no version `{template_version}` of template `{id}`"
+        )));
+    };
     let row = query::get_version(&state.pool, &principal.tenant, id, template_version)
         .await?
         .ok_or_else(|| {

@@ -454,3 +454,68 @@ async fn with_open_tracking_on_an_email_is_read_when_its_pixel_loads_and_only_th
         .await;
     assert_eq!(untouched.body["status"], "SENT");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_that_crashed_after_recording_its_attempt_resends_with_the_same_message_id() {
+    use aggregates::communication::{Communication, CommunicationAction, CommunicationCommand};
+    let smtp = SmtpServer::start().await;
+    // The app's own sender is off: this test plays the crashed one, then a new one.
+    let app = TestApp::spawn().await;
+    let (admin, customer) = profile_and_customer(&app).await;
+    let id = email(&app, &admin, &customer, json!({})).await;
+    let uuid = uuid::Uuid::parse_str(&id).unwrap();
+    let tenant = event_schemas::TenantId::parse("acme").unwrap();
+    let stores = event_store::Stores::new(app.pool().clone(), app.env.infra.keystore.clone());
+    // The crashed sender recorded its attempt (and may have handed the
+    // message over) but never its outcome.
+    let message_id = Communication::message_id_of(uuid, "acme-movers.example");
+    stores
+        .get::<Communication>()
+        .run(
+            event_store::Run::new(&tenant, event_store::Target::Existing(uuid)),
+            || event_schemas::EventMetadata {
+                tenant_id: tenant.clone(),
+                user_id: event_schemas::SYSTEM_USER,
+                role: Role::System,
+                correlation_id: "crashed-sender".into(),
+                causation_id: "crashed-sender".into(),
+                command_id: uuid::Uuid::now_v7(),
+                recorded_at: chrono::Utc::now(),
+                policy_version: None,
+                policy_valid_until: None,
+            },
+            |_| {
+                Ok::<_, event_store::CommandError<aggregates::communication::CommunicationError>>(
+                    CommunicationCommand {
+                        at: chrono::Utc::now(),
+                        actor: event_schemas::SYSTEM_USER,
+                        consent: None,
+                        action: CommunicationAction::StartAttempt {
+                            message_id: message_id.clone(),
+                        },
+                    },
+                )
+            },
+        )
+        .await
+        .unwrap();
+    app.settle().await;
+    // A new sender finds it still due and finishes it.
+    let sender = processes::sender::Sender::new(
+        app.pool().clone(),
+        &stores,
+        processes::sender::SenderConfig {
+            smtp_url: Some(format!("smtp://127.0.0.1:{}", smtp.port())),
+            ..processes::sender::SenderConfig::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(sender.run_once().await.unwrap(), 1);
+    let mail = smtp.wait_for(1, WAIT).await.remove(0);
+    assert_eq!(mail.message_id(), Some(message_id));
+    let sent = until(&app, &admin, &id, |m| m["status"] == "SENT").await;
+    assert_eq!(sent["attempts"], 2, "the crashed attempt counts");
+    // Nothing is due any more.
+    app.settle().await;
+    assert_eq!(sender.run_once().await.unwrap(), 0);
+}
