@@ -200,6 +200,16 @@ pub struct Config {
     #[arg(long, env = "CRM_SENDER_POLL_MS", default_value_t = 500, global = true)]
     pub sender_poll_ms: u64,
 
+    /// Messages the sender hands over at once (each waits on its SMTP
+    /// server or SMS provider).
+    #[arg(
+        long,
+        env = "CRM_SENDER_CONCURRENCY",
+        default_value_t = 16,
+        global = true
+    )]
+    pub sender_concurrency: usize,
+
     /// The pause after a message's first failed attempt (seconds; doubled
     /// after each; 5 attempts in all).
     #[arg(
@@ -247,6 +257,7 @@ impl Config {
             sms_from: "MoversCRM".into(),
             sender_poll_ms: 500,
             sender_first_retry_secs: 30,
+            sender_concurrency: 16,
             callback_secrets: Vec::new(),
         }
     }
@@ -283,6 +294,7 @@ impl Config {
             sms_from: self.sms_from.clone(),
             first_retry: std::time::Duration::from_secs(self.sender_first_retry_secs),
             poll: std::time::Duration::from_millis(self.sender_poll_ms.max(1)),
+            concurrency: self.sender_concurrency.clamp(1, 256),
             ..processes::sender::SenderConfig::default()
         }
     }

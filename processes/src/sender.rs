@@ -173,7 +173,7 @@ impl Default for SenderConfig {
             first_retry: Duration::from_secs(30),
             lease: Duration::from_secs(120),
             poll: Duration::from_millis(500),
-            concurrency: 8,
+            concurrency: 16,
         }
     }
 }
