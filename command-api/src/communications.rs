@@ -34,7 +34,7 @@ use event_schemas::communication::{
     CommunicationLinks, CommunicationType, ConsentKind, TemplateRef, UnsubscribeSource,
 };
 use event_schemas::template::MessagePurpose;
-use event_schemas::{EventMetadata, Role, SYSTEM_USER, TenantId};
+use event_schemas::{EventMetadata, SYSTEM_USER, TenantId};
 use event_store::{CommandError, Run, Target};
 use processes::compose::{self, ComposeError};
 use serde::Deserialize;
@@ -667,21 +667,6 @@ async fn unsubscribe_by_request(
     Ok(ok(committed))
 }
 
-fn unsubscribe_metadata(tenant: &TenantId, token_source: UnsubscribeSource) -> EventMetadata {
-    let command_id = Uuid::now_v7();
-    EventMetadata {
-        tenant_id: tenant.clone(),
-        user_id: SYSTEM_USER,
-        role: Role::System,
-        correlation_id: format!("unsubscribe:{}:{command_id}", token_source.as_str()),
-        causation_id: command_id.to_string(),
-        command_id,
-        recorded_at: chrono::Utc::now(),
-        policy_version: None,
-        policy_valid_until: None,
-    }
-}
-
 async fn unsubscribe_with(
     state: &CommandState,
     token: &str,
@@ -697,7 +682,7 @@ async fn unsubscribe_with(
         .store::<Customer>()
         .run(
             run,
-            || unsubscribe_metadata(&tenant, source),
+            || EventMetadata::system(&tenant, format!("unsubscribe:{}", source.as_str())),
             |_| {
                 Ok::<_, CommandError<aggregates::customer::CustomerError>>(
                     CustomerCommand::Unsubscribe {
@@ -936,7 +921,7 @@ async fn delivery_callback(
         .store::<Communication>()
         .run(
             run,
-            || callback_metadata(&tenant, &provider),
+            || EventMetadata::system(&tenant, format!("callback:{provider}")),
             |_| {
                 Ok::<_, CommandError<aggregates::communication::CommunicationError>>(
                     CommunicationCommand {
@@ -959,21 +944,6 @@ async fn delivery_callback(
             tracing::error!(error = %e, "recording a delivery callback failed");
             problem(StatusCode::SERVICE_UNAVAILABLE, "try again")
         }
-    }
-}
-
-fn callback_metadata(tenant: &TenantId, provider: &str) -> EventMetadata {
-    let command_id = Uuid::now_v7();
-    EventMetadata {
-        tenant_id: tenant.clone(),
-        user_id: SYSTEM_USER,
-        role: Role::System,
-        correlation_id: format!("callback:{provider}:{command_id}"),
-        causation_id: command_id.to_string(),
-        command_id,
-        recorded_at: chrono::Utc::now(),
-        policy_version: None,
-        policy_valid_until: None,
     }
 }
 
@@ -1022,7 +992,7 @@ async fn open_pixel(
         .store::<Communication>()
         .run(
             run,
-            || callback_metadata(&tenant, "open-pixel"),
+            || EventMetadata::system(&tenant, "open-pixel"),
             |_| {
                 Ok::<_, CommandError<aggregates::communication::CommunicationError>>(
                     CommunicationCommand {

@@ -49,6 +49,24 @@ pub enum MetadataError {
 }
 
 impl EventMetadata {
+    /// Metadata of a command the backend issues by itself (a policy, a
+    /// process, the sender, a provider's callback): user `SYSTEM_USER`,
+    /// role `system`, a fresh command id, `correlation` naming who acted.
+    pub fn system(tenant: &TenantId, correlation: impl std::fmt::Display) -> Self {
+        let command_id = Uuid::now_v7();
+        Self {
+            tenant_id: tenant.clone(),
+            user_id: crate::SYSTEM_USER,
+            role: Role::System,
+            correlation_id: format!("{correlation}:{command_id}"),
+            causation_id: command_id.to_string(),
+            command_id,
+            recorded_at: Utc::now(),
+            policy_version: None,
+            policy_valid_until: None,
+        }
+    }
+
     pub fn to_map(&self) -> HashMap<String, String> {
         let mut map = HashMap::from([
             ("tenant_id".to_owned(), self.tenant_id.to_string()),

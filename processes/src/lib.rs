@@ -8,8 +8,11 @@
 //!   recurring invoices): a projection of what falls due when, and a ticker
 //!   that issues the commands.
 //!
-//! Both act through the aggregates' commands, with role `system` and the
-//! causing event's id as causation id, so the audit trail shows why.
+//! * [`sender`]: delivers queued email and SMS; [`rules`]: automated
+//!   messages; [`compose`]: composing a message from a template.
+//!
+//! They act through the aggregates' commands, with role `system`, so the
+//! audit trail shows why.
 
 pub mod compose;
 pub mod pipeline;
@@ -18,6 +21,10 @@ pub mod rules;
 pub mod sender;
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
 
 use event_store::Stores;
 use projections::Projection;
@@ -36,4 +43,39 @@ pub fn consumers(stores: &Stores) -> Vec<Arc<dyn Projection>> {
             profiles: stores.get(),
         }),
     ]
+}
+
+/// Runs `round` every `interval` until `shutdown`, in one process at a time:
+/// each round holds the transaction-level advisory lock `lock` (a process
+/// that can't take it skips the round).
+pub(crate) async fn every_locked<F, Fut>(
+    pool: &PgPool,
+    lock: i64,
+    interval: Duration,
+    shutdown: &CancellationToken,
+    mut round: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut every = tokio::time::interval(interval);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let Ok(mut tx) = pool.begin().await else {
+            continue;
+        };
+        let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(lock)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap_or(false);
+        if held {
+            round().await;
+        }
+        let _ = tx.commit().await;
+    }
 }

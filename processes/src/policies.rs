@@ -31,7 +31,7 @@ use event_schemas::availability::{AvailabilityEvent, AvailabilityExtended, Avail
 use event_schemas::inventory::{InventoryItemEvent, InventoryTransactionRecorded};
 use event_schemas::invoice::{InvoiceEvent, RecurringOrigin, RecurringSchedule};
 use event_schemas::quote::{QuoteDraftUpdated, QuoteDrafted, QuoteEvent};
-use event_schemas::{EventMetadata, Role, SYSTEM_USER, TenantId};
+use event_schemas::{EventMetadata, SYSTEM_USER, TenantId};
 use event_store::{CommandError, Run, Store, Target};
 use projections::{ProjectedEvent, Projection, ProjectionError};
 use rust_decimal::Decimal;
@@ -468,21 +468,6 @@ pub struct PolicyReport {
     pub availability_extended: usize,
 }
 
-fn system_metadata(tenant: &TenantId, policy: &str) -> EventMetadata {
-    let command_id = Uuid::now_v7();
-    EventMetadata {
-        tenant_id: tenant.clone(),
-        user_id: SYSTEM_USER,
-        role: Role::System,
-        correlation_id: format!("policy:{policy}:{command_id}"),
-        causation_id: command_id.to_string(),
-        command_id,
-        recorded_at: Utc::now(),
-        policy_version: None,
-        policy_valid_until: None,
-    }
-}
-
 /// Decides `action` on an aggregate (fresh if it has none yet) through the
 /// event store's loop (decided again on fresh state when it loses a race);
 /// `Ok(events)` or the store's refusal.
@@ -499,7 +484,11 @@ where
 {
     let run = Run::new(tenant, Target::Any(id));
     let committed = store
-        .run(run, || system_metadata(tenant, policy), |_| Ok(action()))
+        .run(
+            run,
+            || EventMetadata::system(tenant, format!("policy:{policy}")),
+            |_| Ok(action()),
+        )
         .await?;
     Ok(committed.events)
 }
@@ -840,24 +829,7 @@ async fn issue_cycle(
 /// tick runs only while it holds a transaction-level advisory lock.
 pub async fn run(stores: PolicyStores, interval: Duration, shutdown: CancellationToken) {
     const LOCK: i64 = 0x706f_6c69_6379; // "policy"
-    let mut every = tokio::time::interval(interval);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = every.tick() => {}
-        }
-        let Ok(mut lock) = stores.pool.begin().await else {
-            continue;
-        };
-        let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(LOCK)
-            .fetch_one(&mut *lock)
-            .await
-            .unwrap_or(false);
-        if !held {
-            continue;
-        }
+    crate::every_locked(&stores.pool, LOCK, interval, &shutdown, || async {
         match run_once(&stores, Utc::now().date_naive()).await {
             Ok(report) if report != PolicyReport::default() => {
                 tracing::info!(?report, "policies applied")
@@ -865,6 +837,6 @@ pub async fn run(stores: PolicyStores, interval: Duration, shutdown: Cancellatio
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "a policy tick failed"),
         }
-        let _ = lock.commit().await;
-    }
+    })
+    .await;
 }

@@ -37,7 +37,7 @@ use event_schemas::quote::QuoteEvent;
 use event_schemas::rule::{CommunicationRuleEvent, RuleCondition, RuleTiming, RuleTrigger};
 use event_schemas::schedule::{ScheduleEvent, ScheduleStatus, ScheduleType};
 use event_schemas::template::MessagePurpose;
-use event_schemas::{EventMetadata, LeadStatus, Role, SYSTEM_USER, TenantId};
+use event_schemas::{EventMetadata, LeadStatus, SYSTEM_USER, TenantId};
 use event_store::{CommandError, Run, Store, Stores, Target};
 use projections::{ProjectedEvent, Projection, ProjectionError};
 use sqlx::{PgConnection, PgPool};
@@ -582,7 +582,7 @@ impl RuleRunner {
             .get::<Communication>()
             .run(
                 run,
-                || system_metadata(tenant, rule_id),
+                || EventMetadata::system(tenant, format!("rule:{rule_id}")),
                 |_| {
                     Ok::<_, CommandError<aggregates::communication::CommunicationError>>(
                         command.clone(),
@@ -602,43 +602,11 @@ impl RuleRunner {
     }
 }
 
-fn system_metadata(tenant: &TenantId, rule: Uuid) -> EventMetadata {
-    let command_id = Uuid::now_v7();
-    EventMetadata {
-        tenant_id: tenant.clone(),
-        user_id: SYSTEM_USER,
-        role: Role::System,
-        correlation_id: format!("rule:{rule}:{command_id}"),
-        causation_id: command_id.to_string(),
-        command_id,
-        recorded_at: Utc::now(),
-        policy_version: None,
-        policy_valid_until: None,
-    }
-}
-
 /// Runs the due rules every `interval` until `shutdown`, one process at a
 /// time (an advisory lock per round).
 pub async fn run(runner: RuleRunner, interval: Duration, shutdown: CancellationToken) {
     const LOCK: i64 = 0x7275_6c65_7321; // "rules!"
-    let mut every = tokio::time::interval(interval);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = every.tick() => {}
-        }
-        let Ok(mut lock) = runner.pool.begin().await else {
-            continue;
-        };
-        let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(LOCK)
-            .fetch_one(&mut *lock)
-            .await
-            .unwrap_or(false);
-        if !held {
-            continue;
-        }
+    crate::every_locked(&runner.pool, LOCK, interval, &shutdown, || async {
         match runner.run_once(Utc::now()).await {
             Ok(report) if report != RulesReport::default() => {
                 tracing::info!(?report, "automated messages made")
@@ -646,8 +614,8 @@ pub async fn run(runner: RuleRunner, interval: Duration, shutdown: CancellationT
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "a round of automated messages failed"),
         }
-        let _ = lock.commit().await;
-    }
+    })
+    .await;
 }
 
 #[cfg(test)]

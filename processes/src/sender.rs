@@ -27,7 +27,7 @@ use aggregates::communication::{
 };
 use chrono::Utc;
 use event_schemas::communication::{CommunicationEvent, CommunicationStatus, CommunicationType};
-use event_schemas::{EventMetadata, Role, SYSTEM_USER, TenantId};
+use event_schemas::{EventMetadata, SYSTEM_USER, TenantId};
 use event_store::{CommandError, Run, Store, Target};
 use futures::StreamExt;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
@@ -277,7 +277,7 @@ impl Sender {
         self.communications
             .run(
                 run,
-                || system_metadata(tenant, id),
+                || EventMetadata::system(tenant, format!("sender:{id}")),
                 |_| {
                     Ok::<_, CommandError<CommunicationError>>(CommunicationCommand {
                         at: Utc::now(),
@@ -508,57 +508,31 @@ fn plain_text(html: &str) -> String {
         .to_owned()
 }
 
-fn system_metadata(tenant: &TenantId, id: Uuid) -> EventMetadata {
-    let command_id = Uuid::now_v7();
-    EventMetadata {
-        tenant_id: tenant.clone(),
-        user_id: SYSTEM_USER,
-        role: Role::System,
-        correlation_id: format!("sender:{id}"),
-        causation_id: command_id.to_string(),
-        command_id,
-        recorded_at: Utc::now(),
-        policy_version: None,
-        policy_valid_until: None,
-    }
-}
-
 /// Runs the sender until `shutdown`: one active copy per deployment (an
 /// advisory lock held for each round), a round every `poll`.
 pub async fn run(sender: Arc<Sender>, shutdown: CancellationToken) {
     const LOCK: i64 = 0x7365_6e64_6572; // "sender"
-    let mut every = tokio::time::interval(sender.config.poll);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = every.tick() => {}
-        }
-        let Ok(mut lock) = sender.pool.begin().await else {
-            continue;
-        };
-        let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(LOCK)
-            .fetch_one(&mut *lock)
-            .await
-            .unwrap_or(false);
-        if !held {
-            continue;
-        }
-        // Rounds follow each other while messages are due.
-        loop {
-            match sender.run_once().await {
-                Ok(0) => break,
-                Ok(_) if shutdown.is_cancelled() => break,
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "the sender could not claim messages");
-                    break;
+    crate::every_locked(
+        &sender.pool,
+        LOCK,
+        sender.config.poll,
+        &shutdown,
+        || async {
+            // Rounds follow each other while messages are due.
+            loop {
+                match sender.run_once().await {
+                    Ok(0) => break,
+                    Ok(_) if shutdown.is_cancelled() => break,
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the sender could not claim messages");
+                        break;
+                    }
                 }
             }
-        }
-        let _ = lock.commit().await;
-    }
+        },
+    )
+    .await;
 }
 
 #[cfg(test)]
