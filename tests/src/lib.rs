@@ -48,7 +48,7 @@ pub fn server_urls() -> (String, String) {
 /// providers of [`TestApp::spawn_sending`].
 pub const CALLBACK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-/// This package's `crm-render-worker` binary, which cargo builds before the
+/// This package's `crm-tests-render-worker` binary, which cargo builds before the
 /// tests (beside the test binary's `deps/` directory).
 pub fn render_worker() -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
@@ -58,7 +58,7 @@ pub fn render_worker() -> std::path::PathBuf {
     } else {
         dir
     };
-    let worker = dir.join("crm-render-worker");
+    let worker = dir.join("crm-tests-render-worker");
     assert!(
         worker.exists(),
         "{} is missing: build the tests with cargo (it builds the crm-tests binaries first)",

@@ -1,0 +1,20 @@
+//! The aggregates' tests, one binary: each module is one aggregate's (or one
+//! shared rule's) behaviour, driven through its commands and events.
+
+mod assignment;
+mod availability;
+mod calendar_feed;
+mod communication;
+mod customer;
+mod equipment;
+mod finance;
+mod inventory;
+mod invoice;
+mod lead;
+mod quote;
+mod recurrence;
+mod rule;
+mod schedule;
+mod staff;
+mod template;
+mod tenant_profile;
