@@ -351,7 +351,11 @@ fn http_router(infra: &Infra, parts: &Parts, ops: OpsState, shutdown: Cancellati
             async move { axum::Json(doc.as_ref().clone()) }
         }),
     );
-    let router = api_common::http::with_common_layers(router, infra.config.max_body_bytes);
+    let limits = api_common::http::BodyLimits::uniform(infra.config.max_body_bytes).with_upload(
+        command_api::attachments::UPLOAD_PATH,
+        infra.config.max_attachment_bytes,
+    );
+    let router = api_common::http::with_common_layers(router, limits);
     match cors(&infra.config.cors_origins) {
         Some(layer) => router.layer(layer),
         None => router,

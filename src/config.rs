@@ -151,6 +151,10 @@ pub struct Config {
     #[arg(long, env = "CRM_MAX_BODY_BYTES", default_value_t = 1024 * 1024, global = true)]
     pub max_body_bytes: usize,
 
+    /// Largest file accepted by `POST /v1/attachments`, in bytes.
+    #[arg(long, env = "CRM_MAX_ATTACHMENT_BYTES", default_value_t = 10 * 1024 * 1024, global = true)]
+    pub max_attachment_bytes: usize,
+
     /// Where clients reach this API from outside, for links in messages
     /// (e.g. `https://crm.example.com`); unset: `http://<CRM_BIND>`.
     #[arg(long, env = "CRM_PUBLIC_URL", global = true)]
@@ -248,6 +252,7 @@ impl Config {
             rate_limit_user_rps: 100.0,
             cors_origins: Vec::new(),
             max_body_bytes: 1024 * 1024,
+            max_attachment_bytes: 10 * 1024 * 1024,
             render_worker: None,
             public_url: None,
             smtp_url: None,

@@ -87,6 +87,20 @@ impl Communication {
 /// channel as the caller found it (`None`: no customer).
 pub type ConsentFact = Option<Result<(), NoConsent>>;
 
+/// At most this many files go with one message …
+pub const MAX_ATTACHMENTS: usize = 10;
+/// … together at most this many bytes (before the email's base64).
+pub const MAX_ATTACHMENT_BYTES: u64 = 20 * 1024 * 1024;
+
+/// A file a message sends, as the handler found it stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attachment {
+    pub reference: AttachmentRef,
+    /// Whose data key seals it: the customer it was uploaded for, or the
+    /// file itself.
+    pub sealed_with: Uuid,
+}
+
 /// A new message as a client (or a rule) writes it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DraftInput {
@@ -99,7 +113,7 @@ pub struct DraftInput {
     pub content: String,
     pub template: Option<TemplateRef>,
     pub variables: Option<Map<String, Value>>,
-    pub attachments: Vec<AttachmentRef>,
+    pub attachments: Vec<Attachment>,
     pub metadata: Option<Map<String, Value>>,
     pub unsubscribe_url: Option<String>,
     pub tags: Vec<String>,
@@ -246,10 +260,63 @@ fn cut(reason: &str) -> String {
     }
 }
 
+/// The files of a draft: on a channel that carries them, few and small
+/// enough, each once, and each uploaded for this message's customer or for
+/// no one (a file sealed with another customer's key would outlive what
+/// forgetting this one erases).
+fn check_attachments(v: &mut Validator, input: &DraftInput) {
+    if input.attachments.is_empty() {
+        return;
+    }
+    if !matches!(
+        input.channel,
+        CommunicationType::Email | CommunicationType::Letter
+    ) {
+        v.check::<()>(
+            "attachments",
+            Err(format!("a {} carries no attachments", input.channel)),
+        );
+        return;
+    }
+    if input.attachments.len() > MAX_ATTACHMENTS {
+        v.check::<()>(
+            "attachments",
+            Err(format!("at most {MAX_ATTACHMENTS} files")),
+        );
+    }
+    let total: u64 = input.attachments.iter().map(|a| a.reference.size).sum();
+    if total > MAX_ATTACHMENT_BYTES {
+        v.check::<()>(
+            "attachments",
+            Err(format!(
+                "{total} bytes in all; at most {MAX_ATTACHMENT_BYTES}"
+            )),
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for (i, a) in input.attachments.iter().enumerate() {
+        let id = a.reference.attachment_id;
+        if !seen.insert(id) {
+            v.check::<()>(
+                &format!("attachments[{i}]"),
+                Err(format!("{id} is given twice")),
+            );
+        } else if a.sealed_with != id && Some(a.sealed_with) != input.customer_id {
+            v.check::<()>(
+                &format!("attachments[{i}]"),
+                Err(format!(
+                    "{id} was uploaded for another customer; upload it for this message's customer, or for no one"
+                )),
+            );
+        }
+    }
+}
+
 /// Every field of a draft checked (all errors at once).
 fn validate(input: DraftInput) -> Result<DraftInput, ValidationErrors> {
     let mut v = Validator::new();
     let channel = input.channel;
+    check_attachments(&mut v, &input);
     let recipient = v.check("recipient", recipient(channel, &input.recipient));
     let subject = match (channel, input.subject) {
         (CommunicationType::Sms, Some(_)) => {
@@ -354,7 +421,7 @@ impl Communication {
                         content: input.content,
                         template: input.template,
                         variables: input.variables.map(Value::Object),
-                        attachments: input.attachments,
+                        attachments: input.attachments.into_iter().map(|a| a.reference).collect(),
                         metadata: input.metadata.map(Value::Object),
                         unsubscribe_url: input.unsubscribe_url,
                         tags: input.tags,

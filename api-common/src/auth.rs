@@ -258,14 +258,10 @@ pub async fn authenticate(
             .run(axum::extract::Request::from_parts(parts, body))
             .await;
     }
-    let body = match <axum::body::Bytes as axum::extract::FromRequest<()>>::from_request(
-        axum::extract::Request::from_parts(parts.clone(), body),
-        &(),
-    )
-    .await
-    {
+    // The body limit around the routes (`http::BodyLimits`) bounds it.
+    let body = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(bytes) => bytes,
-        Err(rejection) => return crate::extract::body_error(rejection).into_response(),
+        Err(e) => return crate::extract::read_error(&e).into_response(),
     };
     let mut loaded = loaded;
     let mut attempt = 1;

@@ -190,7 +190,7 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let is_json = req
             .headers()
             .get(CONTENT_TYPE)
@@ -211,18 +211,31 @@ where
                 "send the body as JSON with `Content-Type: application/json`",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+        let bytes = read_body(req).await?;
         parse_json(&bytes).map(ApiJson)
     }
 }
 
-/// A body that could not be read: too large (413) or broken (400).
-pub fn body_error(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
-    if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::payload_too_large()
-    } else {
-        ApiError::bad_request(format!("could not read the body: {rejection}"))
+/// The whole body, as far as the body limit around the routes
+/// (`http::BodyLimits`, configurable) lets it grow: axum's own 2 MB default
+/// does not apply.
+pub async fn read_body(req: axum::extract::Request) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(req.into_body(), usize::MAX)
+        .await
+        .map_err(|e| read_error(&e))
+}
+
+/// A body that could not be read whole: over the body limit (413), or
+/// broken off (400).
+pub fn read_error(e: &axum::Error) -> ApiError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(error) = source {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return ApiError::payload_too_large();
+        }
+        source = error.source();
     }
+    ApiError::bad_request(format!("could not read the body: {e}"))
 }
 
 /// A query string, deserialized strictly (unknown parameters → 400).

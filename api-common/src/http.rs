@@ -16,7 +16,6 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tracing::Instrument;
 
 use crate::problem::ApiError;
@@ -246,18 +245,71 @@ async fn trailing_newline(req: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::from(with_newline))
 }
 
+/// How large a request body may be, in bytes: `default` for every route
+/// but the paths of `uploads` (e.g. a file upload), which have their own.
+#[derive(Clone, Debug)]
+pub struct BodyLimits {
+    pub default: usize,
+    pub uploads: Arc<[(&'static str, usize)]>,
+}
+
+impl BodyLimits {
+    /// The same limit everywhere.
+    pub fn uniform(limit: usize) -> Self {
+        Self {
+            default: limit,
+            uploads: Arc::new([]),
+        }
+    }
+
+    /// Path `path` takes bodies up to `limit` bytes.
+    pub fn with_upload(mut self, path: &'static str, limit: usize) -> Self {
+        let mut uploads = self.uploads.to_vec();
+        uploads.push((path, limit));
+        self.uploads = uploads.into();
+        self
+    }
+
+    fn for_path(&self, path: &str) -> usize {
+        self.uploads
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map_or(self.default, |(_, limit)| *limit)
+    }
+}
+
+/// The body limit of the request's path: a declared length beyond it is a
+/// 413 at once; a body that grows beyond it fails when read (413).
+async fn body_limit(limits: Arc<BodyLimits>, req: Request, next: Next) -> Response {
+    let limit = limits.for_path(req.uri().path());
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return ApiError::payload_too_large().into_response();
+    }
+    let (parts, body) = req.into_parts();
+    let body = Body::new(http_body_util::Limited::new(body, limit));
+    next.run(Request::from_parts(parts, body)).await
+}
+
 /// Wraps `router` (with all its routes already added) in the common stack.
-/// `max_body` bounds request bodies in bytes.
+/// `limits` bound request bodies in bytes.
 ///
 /// Order, outside in: request id and span, trailing newline, header limits
 /// (431), wrong-method and body-limit problems, body limit (413), panics,
 /// then the routes (where `/v1` authenticates first: 401).
-pub fn with_common_layers(router: Router, max_body: usize) -> Router {
+pub fn with_common_layers(router: Router, limits: BodyLimits) -> Router {
+    let limits = Arc::new(limits);
     router
         .route_layer(middleware::from_fn(record_route))
         .fallback(not_found)
         .layer(CatchPanicLayer::custom(panic_to_problem))
-        .layer(RequestBodyLimitLayer::new(max_body))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            body_limit(limits.clone(), req, next)
+        }))
         .layer(middleware::from_fn(method_problem))
         .layer(middleware::from_fn(header_limits))
         .layer(middleware::from_fn(trailing_newline))

@@ -176,6 +176,11 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", what)
     }
 
+    /// 410: the thing existed and was erased (crypto-shredded).
+    pub fn gone(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::GONE, "gone", "Gone", detail)
+    }
+
     pub fn route_not_found(path: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,

@@ -18,7 +18,7 @@
 //! when a draft is sent; every marketing email carries an unsubscribe link.
 
 use aggregates::communication::{
-    Communication, CommunicationAction, CommunicationCommand, ConsentFact, DraftInput,
+    Attachment, Communication, CommunicationAction, CommunicationCommand, ConsentFact, DraftInput,
 };
 use aggregates::customer::{Customer, CustomerCommand};
 use aggregates::lead::Lead;
@@ -86,6 +86,11 @@ pub struct CreateCommunicationRequest {
     pub invoice_id: Option<Uuid>,
     #[serde(default)]
     pub schedule_id: Option<Uuid>,
+    /// Files to send with it (EMAIL and LETTER), each uploaded first with
+    /// `POST /v1/attachments` for this customer or for no one; at most 10,
+    /// 20 MiB in all.
+    #[serde(default)]
+    pub attachments: Vec<Uuid>,
     /// Free-form JSON (sealed like the content).
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
@@ -131,7 +136,7 @@ pub struct UnsubscribeRequest {
 /// Owner of a message to `customer` for OWN scopes: the caller when one of
 /// the customer's leads is theirs, else whoever has one, else nobody (the
 /// open pool).
-async fn customer_owner(
+pub(crate) async fn customer_owner(
     state: &CommandState,
     ctx: &CommandContext,
     customer: Uuid,
@@ -168,7 +173,7 @@ fn compose_error(e: ComposeError) -> ApiError {
 
 /// Loads a record a request refers to: missing or another tenant's is a
 /// 422 naming `field`.
-async fn referenced<A>(
+pub(crate) async fn referenced<A>(
     state: &CommandState,
     ctx: &CommandContext,
     field: &'static str,
@@ -193,6 +198,47 @@ fn consent_of(
     let customer = customer?;
     let today = ctx.now.with_timezone(&profile.time_zone()).date_naive();
     Some(customer.marketing_consent(channel, today).map(drop))
+}
+
+/// The stored files `ids` name, in order: one that isn't this tenant's is a
+/// 422 naming its place (the aggregate checks the rest).
+async fn attachments_of(
+    state: &CommandState,
+    ctx: &CommandContext,
+    ids: &[Uuid],
+) -> ApiResult<Vec<Attachment>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    if ids.len() > aggregates::communication::MAX_ATTACHMENTS {
+        return Err(ApiError::invalid_field(
+            "attachments",
+            format!(
+                "at most {} files",
+                aggregates::communication::MAX_ATTACHMENTS
+            ),
+        ));
+    }
+    let found =
+        event_store::attachments::infos(&state.pool, ctx.principal.tenant.as_str(), ids).await?;
+    ids.iter()
+        .enumerate()
+        .map(|(i, id)| {
+            found
+                .iter()
+                .find(|a| a.attachment_id == *id)
+                .map(|a| Attachment {
+                    reference: a.reference(),
+                    sealed_with: a.sealed_with,
+                })
+                .ok_or_else(|| {
+                    ApiError::invalid_field(
+                        format!("attachments[{i}]"),
+                        format!("no such attachment {id} in this tenant"),
+                    )
+                })
+        })
+        .collect()
 }
 
 /// What a message's text is: rendered from a template, or as given.
@@ -424,6 +470,7 @@ async fn create(
             .map_err(ApiError::internal)?,
         );
     }
+    let attachments = attachments_of(&state, &ctx, &body.attachments).await?;
     let consent = if purpose == MessagePurpose::Marketing {
         consent_of(&ctx, &profile, customer.as_ref(), channel)
     } else {
@@ -446,7 +493,7 @@ async fn create(
                 content,
                 template: text.template,
                 variables: text.variables,
-                attachments: Vec::new(),
+                attachments,
                 metadata: body.metadata,
                 unsubscribe_url,
                 tags: body.tags,

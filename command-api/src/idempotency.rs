@@ -30,7 +30,9 @@ pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 pub const RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 /// How long an in-progress key blocks retries before it is presumed abandoned.
 const LOCK: Duration = Duration::from_secs(60);
-const MAX_BODY: usize = 1024 * 1024;
+/// The body limit around the routes (`api_common::http::BodyLimits`) bounds
+/// what is read here.
+const MAX_BODY: usize = usize::MAX;
 const REPLAYED_HEADERS: [HeaderName; 3] = [
     axum::http::header::CONTENT_TYPE,
     axum::http::header::LOCATION,

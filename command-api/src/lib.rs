@@ -19,6 +19,7 @@
 //! * [`relay`]: events table → JetStream, gap-safe, one leader at a time.
 
 pub mod act;
+pub mod attachments;
 pub mod audit;
 pub mod availability;
 pub mod calendar;
@@ -45,7 +46,6 @@ use std::sync::Arc;
 use api_common::extract::parse_json;
 use api_common::openapi::CheckedRoutes;
 use api_common::{ApiError, JwtKeys};
-use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, Request};
 use axum::http::header::{ETAG, LOCATION};
 use axum::http::{HeaderValue, StatusCode};
@@ -184,10 +184,8 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(api_common::extract::body_error)?;
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = api_common::extract::read_body(req).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(T::default()));
         }
@@ -221,6 +219,7 @@ pub fn router(state: CommandState) -> OpenApiRouter {
         calendar::router(),
         templates::router(),
         communications::router(),
+        attachments::router(),
         rules::router(),
         operations::router(),
         permissions::router(),

@@ -108,15 +108,17 @@ pub struct TemplateRef {
     pub template_version: u32,
 }
 
-/// A file sent with a message. The bytes are stored apart from the events
-/// (the `attachments` table, by id and SHA-256), sealed with the same key.
+/// A file sent with a message. The bytes and the file name are stored apart
+/// from the events (the `attachments` table, by id and SHA-256), sealed with
+/// the customer's key (or the file's own); uploaded with
+/// `POST /v1/attachments`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, utoipa::ToSchema)]
 pub struct AttachmentRef {
     pub attachment_id: Uuid,
     /// SHA-256 of the plain bytes, hex.
     pub sha256: String,
-    pub file_name: String,
     pub content_type: String,
+    /// Bytes.
     pub size: u64,
 }
 

@@ -15,12 +15,14 @@
 //! * [`sealing`]: personal fields sealed on the way in, opened on the way out.
 //! * [`lookups`]: reads of the tables the commit's triggers keep (claims,
 //!   bookings, invoice numbers, permissions) and of an aggregate's history.
+//! * [`attachments`]: files sent with messages, sealed, apart from the events.
 //! * [`signal`]: the in-process commit signal.
 //! * [`Stores`]: every aggregate's store by type (`stores.get::<Quote>()`).
 //!
 //! No HTTP type appears here: the API crates map [`CommandError`] to their
 //! answers (`api_common::ApiError: From<CommandError<E>>`).
 
+pub mod attachments;
 pub mod lookups;
 pub mod sealing;
 pub mod signal;

@@ -28,10 +28,11 @@ use aggregates::communication::{
 use chrono::Utc;
 use event_schemas::communication::{CommunicationEvent, CommunicationStatus, CommunicationType};
 use event_schemas::{EventMetadata, SYSTEM_USER, TenantId};
+use event_store::attachments::AttachmentError;
 use event_store::{CommandError, Run, Store, Target};
 use futures::StreamExt;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use projections::{ProjectedEvent, Projection, ProjectionError};
 use sqlx::{PgConnection, PgPool};
@@ -183,6 +184,8 @@ pub struct Sender {
     pool: PgPool,
     communications: Arc<Store<Communication>>,
     profiles: Arc<Store<aggregates::tenant_profile::TenantProfile>>,
+    /// Opens attachments.
+    keys: Arc<keystore::KeyStore>,
     config: SenderConfig,
     smtp: Option<AsyncSmtpTransport<Tokio1Executor>>,
     http: reqwest::Client,
@@ -221,6 +224,7 @@ impl Sender {
             pool,
             communications: stores.get(),
             profiles: stores.get(),
+            keys: stores.keys().clone(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
@@ -331,7 +335,7 @@ impl Sender {
         }
         let attempt = message.attempts + 1;
         let outcome = match message.channel {
-            Some(CommunicationType::Email) => self.email(&message, from, &message_id).await,
+            Some(CommunicationType::Email) => self.email(tenant, &message, from, &message_id).await,
             Some(CommunicationType::Sms) => self.sms(&message, id).await,
             other => Outcome::Permanent(format!("{other:?} is not sent by the sender")),
         };
@@ -367,7 +371,53 @@ impl Sender {
             .map_err(|e| e.to_string())
     }
 
-    async fn email(&self, message: &Communication, from: Mailbox, message_id: &str) -> Outcome {
+    /// The message's files as MIME parts, each checked against the hash the
+    /// message recorded. A file erased since (its customer forgotten) fails
+    /// the message; a database error may pass.
+    async fn attachment_parts(
+        &self,
+        tenant: &TenantId,
+        message: &Communication,
+    ) -> Result<Vec<SinglePart>, Outcome> {
+        let mut parts = Vec::with_capacity(message.attachments.len());
+        for reference in &message.attachments {
+            let id = reference.attachment_id;
+            let opened =
+                match event_store::attachments::opened(&self.pool, &self.keys, tenant.as_str(), id)
+                    .await
+                {
+                    Ok(Some(opened)) => opened,
+                    Ok(None) => {
+                        return Err(Outcome::Permanent(format!("attachment {id} is missing")));
+                    }
+                    Err(AttachmentError::Erased) => {
+                        return Err(Outcome::Permanent(format!("attachment {id} was erased")));
+                    }
+                    Err(e @ AttachmentError::Damaged(..)) => {
+                        return Err(Outcome::Permanent(e.to_string()));
+                    }
+                    Err(e) => return Err(Outcome::Transient(e.to_string())),
+                };
+            if opened.info.sha256 != reference.sha256 {
+                return Err(Outcome::Permanent(format!(
+                    "attachment {id} is not the file the message named"
+                )));
+            }
+            let content_type = ContentType::parse(&opened.info.content_type).unwrap_or_else(|_| {
+                ContentType::parse("application/octet-stream").expect("a valid type")
+            });
+            parts.push(Attachment::new(opened.file_name).body(opened.bytes, content_type));
+        }
+        Ok(parts)
+    }
+
+    async fn email(
+        &self,
+        tenant: &TenantId,
+        message: &Communication,
+        from: Mailbox,
+        message_id: &str,
+    ) -> Outcome {
         let Some(smtp) = &self.smtp else {
             return Outcome::Permanent("no SMTP server is configured (CRM_SMTP_URL)".into());
         };
@@ -392,19 +442,30 @@ impl Sender {
                 ));
         }
         let html = message.content.clone();
-        let built = builder.multipart(
-            MultiPart::alternative()
-                .singlepart(
-                    SinglePart::builder()
-                        .header(ContentType::TEXT_PLAIN)
-                        .body(plain_text(&html)),
-                )
-                .singlepart(
-                    SinglePart::builder()
-                        .header(ContentType::TEXT_HTML)
-                        .body(html),
-                ),
-        );
+        let text = MultiPart::alternative()
+            .singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_PLAIN)
+                    .body(plain_text(&html)),
+            )
+            .singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_HTML)
+                    .body(html),
+            );
+        let files = match self.attachment_parts(tenant, message).await {
+            Ok(files) => files,
+            Err(outcome) => return outcome,
+        };
+        let built = if files.is_empty() {
+            builder.multipart(text)
+        } else {
+            builder.multipart(
+                files
+                    .into_iter()
+                    .fold(MultiPart::mixed().multipart(text), MultiPart::singlepart),
+            )
+        };
         let email = match built {
             Ok(email) => email,
             Err(e) => return Outcome::Permanent(format!("the message could not be built: {e}")),

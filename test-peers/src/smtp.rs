@@ -172,6 +172,29 @@ impl ReceivedMessage {
         self.parsed().body_html(0).map(|body| body.into_owned())
     }
 
+    /// The attachments, decoded, in order: (file name, `type/subtype`, bytes).
+    pub fn attachments(&self) -> Vec<(Option<String>, String, Vec<u8>)> {
+        use mail_parser::MimeHeaders;
+        let message = self.parsed();
+        message
+            .attachments()
+            .map(|part| {
+                let content_type = part
+                    .content_type()
+                    .map(|t| match t.subtype() {
+                        Some(sub) => format!("{}/{sub}", t.ctype()),
+                        None => t.ctype().to_owned(),
+                    })
+                    .unwrap_or_default();
+                (
+                    part.attachment_name().map(str::to_owned),
+                    content_type,
+                    part.contents().to_vec(),
+                )
+            })
+            .collect()
+    }
+
     /// The content as (lossy) UTF-8, for assertions and failure messages.
     pub fn raw_str(&self) -> String {
         String::from_utf8_lossy(&self.raw).into_owned()

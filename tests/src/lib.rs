@@ -318,6 +318,17 @@ impl TestResponse {
         self
     }
 
+    /// Asserts that a problem's `errors` name `field`.
+    #[track_caller]
+    pub fn expect_field(&self, field: &str) -> &Self {
+        assert!(
+            self.problem_fields().iter().any(|f| f == field),
+            "no error names `{field}`: {}",
+            self.body
+        );
+        self
+    }
+
     /// The field names of a problem's `errors`.
     pub fn problem_fields(&self) -> Vec<String> {
         self.body["errors"]
@@ -447,6 +458,26 @@ impl TestApp {
             request = request.header(*name, *value);
         }
         TestResponse::read(request.send().await.expect("the request is answered")).await
+    }
+
+    /// A GET whose answer is read as bytes (a file download): status,
+    /// headers, body.
+    pub async fn bytes(
+        &self,
+        path: &str,
+        token: &str,
+    ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("the request is answered");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.expect("a body").to_vec();
+        (status, headers, body)
     }
 
     /// Another copy of the app on this test's database and stream, with its
@@ -604,10 +635,18 @@ impl Drop for TestApp {
 }
 
 /// Waits until the relay has published every event and each projection has
-/// applied the stream's head.
+/// applied the stream's head, with no event committed meanwhile (a process
+/// that commits a command as it catches up, e.g. the journey a converted
+/// quote books, is waited for too).
 pub async fn settle(env: &TestEnv) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let count = || async {
+        event_store::lookups::event_count(env.pool())
+            .await
+            .expect("the event count")
+    };
     loop {
+        let before = count().await;
         let relay = relay::status(env.pool(), &env.config.nats_stream)
             .await
             .expect("relay status");
@@ -622,7 +661,10 @@ pub async fn settle(env: &TestEnv) {
         if let Some(failed) = statuses.iter().find(|s| s.state == "failed") {
             panic!("projection {} failed: {:?}", failed.name, failed.error);
         }
-        if relay.unpublished == 0 && statuses.iter().all(|s| s.lag == 0 && s.state == "running") {
+        if relay.unpublished == 0
+            && statuses.iter().all(|s| s.lag == 0 && s.state == "running")
+            && count().await == before
+        {
             return;
         }
         if tokio::time::Instant::now() > deadline {

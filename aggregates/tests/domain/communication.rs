@@ -3,8 +3,8 @@
 //! attempts and deduplicated provider reports.
 
 use aggregates::communication::{
-    Communication, CommunicationAction, CommunicationCommand, CommunicationError, DraftInput,
-    Outcome,
+    Attachment, Communication, CommunicationAction, CommunicationCommand, CommunicationError,
+    DraftInput, MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, Outcome,
 };
 use aggregates::customer::NoConsent;
 use aggregates::{DomainError, ErrorKind};
@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use cqrs_es::test::TestFramework;
 use event_schemas::TenantId;
 use event_schemas::communication::{
-    CommunicationEvent, CommunicationLinks, CommunicationStatus, CommunicationType,
+    AttachmentRef, CommunicationEvent, CommunicationLinks, CommunicationStatus, CommunicationType,
 };
 use event_schemas::template::MessagePurpose;
 use uuid::Uuid;
@@ -156,6 +156,131 @@ fn every_invalid_field_of_a_draft_is_named() {
             "tags[0]",
             "staff_user_id"
         ]
+    );
+}
+
+/// A file of `size` bytes, sealed with `sealed_with`'s key (`None`: its own).
+fn file(n: u128, size: u64, sealed_with: Option<Uuid>) -> Attachment {
+    let id = Uuid::from_u128(0x0196_0000_0000_7000_8000_0000_0000_f000 + n);
+    Attachment {
+        reference: AttachmentRef {
+            attachment_id: id,
+            sha256: format!("{n:064x}"),
+            content_type: "application/pdf".into(),
+            size,
+        },
+        sealed_with: sealed_with.unwrap_or(id),
+    }
+}
+
+fn attachment_errors(input: DraftInput) -> Vec<String> {
+    let error = run(&[], draft(input, false)).unwrap_err();
+    let ErrorKind::Invalid(errors) = error.kind() else {
+        panic!("{error:?}")
+    };
+    errors.fields().map(str::to_owned).collect()
+}
+
+#[test]
+fn a_draft_records_its_files_by_reference_only_its_customers_or_no_ones() {
+    let files = vec![file(1, 1_000, Some(CUSTOMER)), file(2, 2_000, None)];
+    let events = then(
+        &[],
+        draft(
+            DraftInput {
+                attachments: files.clone(),
+                ..email(MessagePurpose::Transactional)
+            },
+            false,
+        ),
+    );
+    let CommunicationEvent::CommunicationDrafted(drafted) = &events[0] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(
+        drafted.attachments,
+        files
+            .iter()
+            .map(|f| f.reference.clone())
+            .collect::<Vec<_>>()
+    );
+    // Another customer's file.
+    let other = Uuid::from_u128(0x0196_0000_0000_7000_8000_0000_0000_e002);
+    assert_eq!(
+        attachment_errors(DraftInput {
+            attachments: vec![file(1, 10, None), file(2, 10, Some(other))],
+            ..email(MessagePurpose::Transactional)
+        }),
+        vec!["attachments[1]"]
+    );
+    // A customer's file to a bare address.
+    assert_eq!(
+        attachment_errors(DraftInput {
+            customer_id: None,
+            attachments: vec![file(1, 10, Some(CUSTOMER))],
+            ..email(MessagePurpose::Transactional)
+        }),
+        vec!["attachments[0]"]
+    );
+    // The same file twice.
+    assert_eq!(
+        attachment_errors(DraftInput {
+            attachments: vec![file(1, 10, None), file(1, 10, None)],
+            ..email(MessagePurpose::Transactional)
+        }),
+        vec!["attachments[1]"]
+    );
+    // Too many, too large together.
+    let many = (0..=MAX_ATTACHMENTS as u128)
+        .map(|n| file(n, 10, None))
+        .collect();
+    assert_eq!(
+        attachment_errors(DraftInput {
+            attachments: many,
+            ..email(MessagePurpose::Transactional)
+        }),
+        vec!["attachments"]
+    );
+    let half = MAX_ATTACHMENT_BYTES / 2;
+    assert_eq!(
+        attachment_errors(DraftInput {
+            attachments: vec![file(1, half, None), file(2, half + 1, None)],
+            ..email(MessagePurpose::Transactional)
+        }),
+        vec!["attachments"]
+    );
+    then(
+        &[],
+        draft(
+            DraftInput {
+                attachments: vec![file(1, half, None), file(2, half, None)],
+                ..email(MessagePurpose::Transactional)
+            },
+            false,
+        ),
+    );
+    // Files go by email or letter, not SMS.
+    assert_eq!(
+        attachment_errors(DraftInput {
+            channel: CommunicationType::Sms,
+            recipient: "+15145550123".into(),
+            subject: None,
+            attachments: vec![file(1, 10, None)],
+            ..email(MessagePurpose::Transactional)
+        }),
+        vec!["attachments"]
+    );
+    then(
+        &[],
+        draft(
+            DraftInput {
+                channel: CommunicationType::Letter,
+                recipient: "1 Main St, Montreal".into(),
+                attachments: vec![file(1, 10, None)],
+                ..email(MessagePurpose::Transactional)
+            },
+            false,
+        ),
     );
 }
 

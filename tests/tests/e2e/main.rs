@@ -2,6 +2,7 @@
 //! PostgreSQL and NATS JetStream. Each test has its own database, stream and
 //! subject prefix (see `crm_tests`), so they run in parallel.
 
+mod attachments;
 mod audit;
 mod availability;
 mod caches;
