@@ -1,0 +1,23 @@
+//! # outbound: sending one webhook, without a database
+//!
+//! Everything a webhook delivery worker needs that does not touch storage,
+//! so that it can be tested on its own and the worker stays about state:
+//!
+//! ```text
+//!  event ──▶ patterns::Subscription::matches ──▶ (worker stores a message per endpoint)
+//!                                                  │
+//!            schedule::RetrySchedule::next_delay ◀─┤ when is the next attempt due?
+//!                                                  ▼
+//!  client::Deliverer::deliver(Request) ─▶ guard (scheme, port, every resolved address)
+//!                                      ─▶ signing (webhook-id / -timestamp / -signature)
+//!                                      ─▶ headers (the endpoint's own, checked again)
+//!                                      ─▶ one POST, no redirects, no proxy, a timeout
+//!                                      ─▶ Attempt { outcome, status, excerpt, retry_after, … }
+//! ```
+//!
+//! - [`signing`]: Standard Webhooks v1 secrets and signatures.
+
+#![warn(missing_docs)]
+
+pub mod signing;
+
