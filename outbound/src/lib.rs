@@ -16,8 +16,11 @@
 //! ```
 //!
 //! - [`signing`]: Standard Webhooks v1 secrets and signatures.
+//! - [`patterns`]: which event types an endpoint subscribed to.
 
 #![warn(missing_docs)]
 
+pub mod patterns;
 pub mod signing;
 
+pub use patterns::{EventPattern, PatternError, Subscription};
