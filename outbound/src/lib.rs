@@ -17,9 +17,11 @@
 //!
 //! - [`signing`]: Standard Webhooks v1 secrets and signatures.
 //! - [`patterns`]: which event types an endpoint subscribed to.
+//! - [`headers`]: the custom headers a user may set on an endpoint.
 
 #![warn(missing_docs)]
 
+pub mod headers;
 pub mod patterns;
 pub mod signing;
 
