@@ -18,11 +18,14 @@
 //! - [`signing`]: Standard Webhooks v1 secrets and signatures.
 //! - [`patterns`]: which event types an endpoint subscribed to.
 //! - [`headers`]: the custom headers a user may set on an endpoint.
+//! - [`guard`]: SSRF protection: which URLs and addresses may be called.
 
 #![warn(missing_docs)]
 
+pub mod guard;
 pub mod headers;
 pub mod patterns;
 pub mod signing;
 
+pub use guard::{GuardError, Policy, Resolver, StaticResolver, SystemResolver};
 pub use patterns::{EventPattern, PatternError, Subscription};
