@@ -19,16 +19,19 @@
 //! - [`patterns`]: which event types an endpoint subscribed to.
 //! - [`headers`]: the custom headers a user may set on an endpoint.
 //! - [`guard`]: SSRF protection: which URLs and addresses may be called.
+//! - [`client`]: one delivery attempt over HTTP(S).
 //! - [`schedule`]: the retry schedule and a clock a test can move.
 
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod guard;
 pub mod headers;
 pub mod patterns;
 pub mod schedule;
 pub mod signing;
 
+pub use client::{Attempt, Deliverer, DelivererBuilder, Outcome, Request};
 pub use guard::{GuardError, Policy, Resolver, StaticResolver, SystemResolver};
 pub use patterns::{EventPattern, PatternError, Subscription};
 pub use schedule::{Clock, ManualClock, RetrySchedule, SystemClock};
