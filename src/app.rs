@@ -163,6 +163,28 @@ pub async fn start(
             shutdown.clone(),
         ));
     }
+    if parts.command_api && config.webhook_poll_ms > 0 {
+        let stores = event_store::Stores::new(infra.pool.clone(), infra.keystore.clone());
+        let deliverer =
+            outbound::Deliverer::builder(config.webhook_policy(), infra.webhook_resolver.clone())
+                .timeout(Duration::from_millis(config.webhook_timeout_ms.max(1)))
+                .build()?;
+        let worker = processes::webhooks::WebhookWorker {
+            pool: infra.pool.clone(),
+            webhooks: stores.get(),
+            deliveries: stores.get(),
+            keys: infra.keystore.clone(),
+            deliverer,
+            clock: std::sync::Arc::new(outbound::SystemClock),
+            jitter: std::sync::Arc::new(rand_unit),
+            config: config.webhook_worker(),
+        };
+        tasks.spawn(processes::webhooks::run(
+            std::sync::Arc::new(worker),
+            Duration::from_millis(config.webhook_poll_ms),
+            shutdown.clone(),
+        ));
+    }
     if parts.command_api && config.policy_interval_secs > 0 {
         let runner = processes::rules::RuleRunner {
             pool: infra.pool.clone(),
@@ -286,6 +308,10 @@ fn http_router(infra: &Infra, parts: &Parts, ops: OpsState, shutdown: Cancellati
             policies: infra.policies.clone(),
             public_url: infra.config.public_url(),
             callback_secrets: Arc::new(infra.config.callback_secret_map()),
+            webhooks: command_api::webhooks::WebhookGuard {
+                policy: infra.config.webhook_policy(),
+                resolver: infra.webhook_resolver.clone(),
+            },
             ..CommandState::new(
                 infra.pool.clone(),
                 infra.keys.clone(),
@@ -492,4 +518,10 @@ async fn metrics_text(State(ops): State<OpsState>) -> Response {
         .map(PrometheusHandle::render)
         .unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// A random number in [0, 1): the webhook schedule's jitter.
+fn rand_unit() -> f64 {
+    use rand::Rng;
+    rand::thread_rng().r#gen::<f64>()
 }

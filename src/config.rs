@@ -228,6 +228,73 @@ pub struct Config {
     /// unset: this binary's `render-worker`.
     #[arg(long, env = "CRM_RENDER_WORKER", global = true)]
     pub render_worker: Option<String>,
+
+    /// Let webhooks point at loopback, private and link-local addresses,
+    /// over plain http too (development and tests only).
+    #[arg(
+        long,
+        env = "CRM_WEBHOOK_ALLOW_PRIVATE",
+        default_value_t = false,
+        global = true
+    )]
+    pub webhook_allow_private: bool,
+
+    /// How often the webhook worker looks for due deliveries
+    /// (milliseconds; 0 = no webhook worker in this process).
+    #[arg(
+        long,
+        env = "CRM_WEBHOOK_POLL_MS",
+        default_value_t = 200,
+        global = true
+    )]
+    pub webhook_poll_ms: u64,
+
+    /// A webhook request's timeout (milliseconds).
+    #[arg(
+        long,
+        env = "CRM_WEBHOOK_TIMEOUT_MS",
+        default_value_t = 15_000,
+        global = true
+    )]
+    pub webhook_timeout_ms: u64,
+
+    /// The pauses before each retry of a webhook delivery (e.g.
+    /// `0s,5s,5m,30m,2h,5h,10h,10h`); after the last one it FAILS.
+    #[arg(
+        long,
+        env = "CRM_WEBHOOK_RETRY_SCHEDULE",
+        default_value = "0s,5s,5m,30m,2h,5h,10h,10h",
+        global = true
+    )]
+    pub webhook_retry_schedule: String,
+
+    /// Deliveries in flight per endpoint at most.
+    #[arg(
+        long,
+        env = "CRM_WEBHOOK_MAX_IN_FLIGHT",
+        default_value_t = 4,
+        global = true
+    )]
+    pub webhook_max_in_flight: u32,
+
+    /// Deliveries the worker hands over at once, over all endpoints.
+    #[arg(
+        long,
+        env = "CRM_WEBHOOK_CONCURRENCY",
+        default_value_t = 32,
+        global = true
+    )]
+    pub webhook_concurrency: usize,
+
+    /// An endpoint whose every delivery failed for this many hours is
+    /// disabled.
+    #[arg(
+        long,
+        env = "CRM_WEBHOOK_DISABLE_AFTER_HOURS",
+        default_value_t = 120,
+        global = true
+    )]
+    pub webhook_disable_after_hours: u64,
 }
 
 impl Config {
@@ -264,6 +331,13 @@ impl Config {
             sender_first_retry_secs: 30,
             sender_concurrency: 16,
             callback_secrets: Vec::new(),
+            webhook_allow_private: false,
+            webhook_poll_ms: 200,
+            webhook_timeout_ms: 15_000,
+            webhook_retry_schedule: "0s,5s,5m,30m,2h,5h,10h,10h".into(),
+            webhook_max_in_flight: 4,
+            webhook_concurrency: 32,
+            webhook_disable_after_hours: 120,
         }
     }
 
@@ -304,6 +378,27 @@ impl Config {
         }
     }
 
+    /// The webhook worker's settings ([`Self::validate`] refused a bad
+    /// schedule).
+    pub fn webhook_worker(&self) -> processes::webhooks::WorkerConfig {
+        let timeout = std::time::Duration::from_millis(self.webhook_timeout_ms.max(1));
+        processes::webhooks::WorkerConfig {
+            schedule: outbound::RetrySchedule::parse(&self.webhook_retry_schedule)
+                .unwrap_or_default(),
+            max_in_flight: self.webhook_max_in_flight.max(1),
+            concurrency: self.webhook_concurrency.clamp(1, 1024),
+            lease: timeout + std::time::Duration::from_secs(30),
+            disable_after: std::time::Duration::from_secs(self.webhook_disable_after_hours * 3600),
+        }
+    }
+
+    /// Where webhooks may point.
+    pub fn webhook_policy(&self) -> outbound::Policy {
+        outbound::Policy {
+            allow_private: self.webhook_allow_private,
+        }
+    }
+
     pub fn dev_mode(&self) -> bool {
         self.jwt_secret.is_none()
     }
@@ -340,6 +435,9 @@ impl Config {
                 && s.chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         };
+        if let Err(e) = outbound::RetrySchedule::parse(&self.webhook_retry_schedule) {
+            return Err(format!("CRM_WEBHOOK_RETRY_SCHEDULE: {e}"));
+        }
         if !token_ok(&self.nats_stream) {
             return Err(format!(
                 "CRM_NATS_STREAM `{}` must be letters, digits, - and _",

@@ -36,6 +36,8 @@ pub struct Infra {
     pub policies: api_common::PolicyStore,
     /// The sandboxed template renderer: worker processes started on demand.
     pub renderer: Arc<templating::Renderer>,
+    /// Resolves webhook hosts for the SSRF guard (tests inject their own).
+    pub webhook_resolver: Arc<dyn outbound::Resolver>,
 }
 
 /// The argument that makes the `crm` binary a template-renderer worker.
@@ -93,6 +95,7 @@ impl Infra {
         let renderer = Arc::new(renderer(&config)?);
         Ok(Self {
             renderer,
+            webhook_resolver: Arc::new(outbound::SystemResolver),
             config,
             policies: api_common::PolicyStore::new(pool.clone()),
             pool,

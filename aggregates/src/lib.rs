@@ -41,6 +41,7 @@ pub mod staff;
 pub mod template;
 pub mod tenant_profile;
 pub mod values;
+pub mod webhook;
 
 pub use error::{DomainError, ErrorKind, FieldError, ValidationErrors, Validator};
 pub use patch::Patch;
@@ -60,6 +61,18 @@ impl TenantOwned for customer::Customer {
 }
 
 impl TenantOwned for tenant_profile::TenantProfile {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
+    }
+}
+
+impl TenantOwned for webhook::Webhook {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
+    }
+}
+
+impl TenantOwned for webhook::WebhookDelivery {
     fn tenant(&self) -> Option<&TenantId> {
         self.tenant_id.as_ref()
     }

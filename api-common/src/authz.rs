@@ -66,6 +66,12 @@
 //! | auditor    | read CLIENT   | read CLIENT (metadata, not content) | read CLIENT |
 //! | crew       | —             | —                           | —                 |
 //!
+//! | role       | Webhook (UPDATE: rotate, enable, disable, retry, recover) | Integration |
+//! |------------|---------------|-------------|
+//! | admin      | all, CLIENT   | all, CLIENT |
+//! | auditor    | read CLIENT   | read CLIENT |
+//! | others     | —             | —           |
+//!
 //! The operations reports need read on what they report: utilization and
 //! maintenance due on Equipment, the inventory valuation on Inventory.
 //!
@@ -150,6 +156,10 @@ pub fn default_scope(role: Role, resource: Resource, action: Action) -> Option<S
         (Sales, Communication, Create | Read | Update) => Some(Scope::Own),
         (Dispatcher | Accountant, Communication, Create | Read | Update) => Some(Scope::Client),
         (Auditor, Communication | CommunicationRule, Read) => Some(Scope::Client),
+        // Integrations and webhooks: admins manage them; auditors read
+        // them and their logs.
+        (Admin, Webhook | Integration, _) => Some(Scope::Client),
+        (Auditor, Webhook | Integration, Read) => Some(Scope::Client),
         _ => None,
     }
 }
@@ -441,6 +451,10 @@ mod tests {
                             matches!(action, Create | Read | Update).then_some(Scope::Client)
                         }
                         (Role::Auditor, Communication | CommunicationRule) => {
+                            (*action == Read).then_some(Scope::Client)
+                        }
+                        (Role::Admin, Webhook | Integration) => Some(Scope::Client),
+                        (Role::Auditor, Webhook | Integration) => {
                             (*action == Read).then_some(Scope::Client)
                         }
                         _ => None,

@@ -40,6 +40,7 @@ pub mod schedules;
 pub mod settings;
 pub mod staff;
 pub mod templates;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -78,6 +79,8 @@ pub struct CommandState {
     pub public_url: String,
     /// Each callback provider's Standard Webhooks secret (`whsec_…`).
     pub callback_secrets: Arc<std::collections::HashMap<String, String>>,
+    /// Where webhooks may point (the SSRF guard's policy and resolver).
+    pub webhooks: webhooks::WebhookGuard,
 }
 
 impl CommandState {
@@ -96,6 +99,7 @@ impl CommandState {
             renderer,
             public_url: "http://localhost:8080".to_owned(),
             callback_secrets: Arc::default(),
+            webhooks: webhooks::WebhookGuard::default(),
         }
     }
 
@@ -221,6 +225,7 @@ pub fn router(state: CommandState) -> OpenApiRouter {
         communications::router(),
         attachments::router(),
         rules::router(),
+        webhooks::router(),
         operations::router(),
         permissions::router(),
         audit::router(),

@@ -152,7 +152,7 @@ impl fmt::Debug for WireEnumInfo {
 pub fn wire_enums() -> Vec<WireEnumInfo> {
     use crate::{
         assignment, availability, communication, equipment, inventory, money, permissions, rule,
-        schedule, staff, template, tenant,
+        schedule, staff, template, tenant, webhook,
     };
     vec![
         Role::wire_info(),
@@ -193,6 +193,9 @@ pub fn wire_enums() -> Vec<WireEnumInfo> {
         communication::UnsubscribeSource::wire_info(),
         rule::RuleTrigger::wire_info(),
         rule::RuleCondition::wire_info(),
+        webhook::DeliveryStatus::wire_info(),
+        webhook::DisableReason::wire_info(),
+        webhook::RetryReason::wire_info(),
     ]
 }
 

@@ -46,6 +46,7 @@ pub mod schedule;
 pub mod staff;
 pub mod template;
 pub mod tenant;
+pub mod webhook;
 
 pub use common::{
     Address, InvalidTenantId, LeadPriority, LeadStatus, Role, SYSTEM_USER, SalesActivityType,
@@ -113,6 +114,8 @@ pub fn catalogue() -> Vec<EventInfo> {
         template::MessageTemplateEvent::catalogue(),
         communication::CommunicationEvent::catalogue(),
         rule::CommunicationRuleEvent::catalogue(),
+        webhook::WebhookEvent::catalogue(),
+        webhook::WebhookDeliveryEvent::catalogue(),
     ]
     .concat()
 }

@@ -65,6 +65,11 @@ crate::common::wire_enum! {
         Communication => "COMMUNICATION",
         /// The automated messages' rules.
         CommunicationRule => "COMMUNICATION_RULE",
+        /// Outbound webhooks, their deliveries and their log (UPDATE also
+        /// rotates the secret, enables, disables, retries and recovers).
+        Webhook => "WEBHOOK",
+        /// Integrations, their API keys and sync logs.
+        Integration => "INTEGRATION",
     }
 }
 
@@ -130,8 +135,8 @@ pub struct UserPermissionRevoked {
 crate::event_enum! {
     /// Every event of a tenant's permission matrix.
     PermissionEvent for AGGREGATE_TYPE {
-        RolePermissionSet("1.4", "(1.1: sales resources; 1.2: equipment, assignments, inventory; 1.3: tenant profile, staff, schedules, availability; 1.4: templates, communications, communication rules) A role's scope for a resource and action was set (or taken away) by an admin."),
-        UserPermissionGranted("1.4", "(1.1: sales resources; 1.2: equipment, assignments, inventory; 1.3: tenant profile, staff, schedules, availability; 1.4: templates, communications, communication rules) A user was granted a permission, with a reason and an optional expiry."),
+        RolePermissionSet("1.5", "(1.1: sales resources; 1.2: equipment, assignments, inventory; 1.3: tenant profile, staff, schedules, availability; 1.4: templates, communications, communication rules; 1.5: webhooks, integrations) A role's scope for a resource and action was set (or taken away) by an admin."),
+        UserPermissionGranted("1.5", "(1.1: sales resources; 1.2: equipment, assignments, inventory; 1.3: tenant profile, staff, schedules, availability; 1.4: templates, communications, communication rules; 1.5: webhooks, integrations) A user was granted a permission, with a reason and an optional expiry."),
         UserPermissionRevoked("1.0", "A user's grant was revoked."),
     }
 }

@@ -4,7 +4,7 @@
 //! The subject of an event is its aggregate (its own data key), except for
 //! a communication, sealed with the key its events name ([`key_subject`]).
 
-use crate::{communication, customer, staff};
+use crate::{communication, customer, staff, webhook};
 
 /// The personal fields of `event_type` of `aggregate_type` (none for an
 /// aggregate without personal data).
@@ -13,6 +13,7 @@ pub fn fields(aggregate_type: &str, event_type: &str) -> &'static [&'static str]
         customer::AGGREGATE_TYPE => customer::personal_fields(event_type),
         staff::AGGREGATE_TYPE => staff::personal_fields(event_type),
         communication::AGGREGATE_TYPE => communication::personal_fields(event_type),
+        webhook::AGGREGATE_TYPE => webhook::personal_fields(event_type),
         _ => &[],
     }
 }
@@ -31,7 +32,10 @@ pub fn erasable_names(aggregate_type: &str) -> &'static [&'static str] {
 pub fn has_personal_data(aggregate_type: &str) -> bool {
     matches!(
         aggregate_type,
-        customer::AGGREGATE_TYPE | staff::AGGREGATE_TYPE | communication::AGGREGATE_TYPE
+        customer::AGGREGATE_TYPE
+            | staff::AGGREGATE_TYPE
+            | communication::AGGREGATE_TYPE
+            | webhook::AGGREGATE_TYPE
     )
 }
 

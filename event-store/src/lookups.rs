@@ -432,3 +432,78 @@ pub async fn schedules_overlapping(
     .fetch_all(pool)
     .await
 }
+
+/// Event `event_id` of `tenant` in its CloudEvents envelope, as on NATS but
+/// with its personal fields opened (erased once the subject's key is
+/// destroyed): what a tenant's own webhook receives. `None`: no such event
+/// in this tenant.
+pub async fn opened_envelope(
+    pool: &PgPool,
+    keys: &keystore::KeyStore,
+    tenant: &TenantId,
+    event_id: Uuid,
+) -> Result<Option<event_schemas::CloudEvent>, keystore::KeyError> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        position: i64,
+        aggregate_type: String,
+        aggregate_id: String,
+        sequence: i64,
+        event_type: String,
+        event_version: String,
+        payload: Json<Value>,
+        metadata: Json<Value>,
+        recorded_at: DateTime<Utc>,
+    }
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version,
+                payload::jsonb AS payload, metadata::jsonb AS metadata, recorded_at
+           FROM events WHERE event_id = $1 AND tenant_id = $2",
+    )
+    .bind(event_id)
+    .bind(tenant.as_str())
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let mut event = cqrs_es::persist::SerializedEvent::new(
+        row.aggregate_id.clone(),
+        row.sequence.max(0) as usize,
+        row.aggregate_type.clone(),
+        row.event_type.clone(),
+        row.event_version.clone(),
+        row.payload.0,
+        row.metadata.0.clone(),
+    );
+    crate::sealing::open_event(keys, &mut event).await?;
+    let meta = |name: &str| {
+        row.metadata
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    Ok(Some(event_schemas::CloudEvent {
+        specversion: event_schemas::envelope::SPEC_VERSION.to_owned(),
+        id: event_id,
+        source: event_schemas::CloudEvent::source_for(tenant, &row.aggregate_type),
+        event_type: row.event_type.clone(),
+        subject: row.aggregate_id.clone(),
+        time: row.recorded_at,
+        datacontenttype: event_schemas::envelope::CONTENT_TYPE.to_owned(),
+        dataschema: event_schemas::CloudEvent::dataschema_for(&row.event_type, &row.event_version),
+        data: event_schemas::CloudEvent::data_from_stored_payload(&row.event_type, event.payload),
+        tenant: tenant.clone(),
+        aggregatetype: row.aggregate_type,
+        aggregateid: row.aggregate_id,
+        sequence: row.sequence,
+        eventversion: row.event_version,
+        position: row.position,
+        correlationid: meta("correlation_id"),
+        causationid: meta("causation_id"),
+        commandid: meta("command_id"),
+        actor: meta("user_id"),
+        actorrole: meta("role"),
+    }))
+}

@@ -10,6 +10,8 @@
 //!
 //! * [`sender`]: delivers queued email and SMS; [`rules`]: automated
 //!   messages; [`compose`]: composing a message from a template.
+//! * [`webhooks`]: outbound webhooks: fan-out of subscribed events into
+//!   deliveries, and the worker that delivers them.
 //!
 //! They act through the aggregates' commands, with role `system`, so the
 //! audit trail shows why.
@@ -19,6 +21,7 @@ pub mod pipeline;
 pub mod policies;
 pub mod rules;
 pub mod sender;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +44,11 @@ pub fn consumers(stores: &Stores) -> Vec<Arc<dyn Projection>> {
         Arc::new(sender::Outbox),
         Arc::new(rules::RuleTriggers {
             profiles: stores.get(),
+        }),
+        Arc::new(webhooks::WebhookFanout {
+            webhooks: stores.get(),
+            deliveries: stores.get(),
+            keys: stores.keys().clone(),
         }),
     ]
 }

@@ -54,6 +54,7 @@ pub mod status;
 pub mod templates;
 pub mod tenant_profiles;
 pub mod timeline;
+pub mod webhooks;
 
 use std::any::{Any, TypeId};
 use std::sync::{Arc, OnceLock};
@@ -485,6 +486,7 @@ pub fn all(keys: Arc<keystore::KeyStore>) -> Vec<Arc<dyn Projection>> {
         Arc::new(templates::Templates),
         Arc::new(communications::Communications { keys: keys.clone() }),
         Arc::new(rules::CommunicationRules),
+        Arc::new(webhooks::Webhooks { keys: keys.clone() }),
         Arc::new(timeline::LeadTimeline { keys: keys.clone() }),
         Arc::new(audit::AuditTrail),
         Arc::new(quotes::Quotes),

@@ -32,6 +32,7 @@ pub mod schedules;
 pub mod staff;
 pub mod templates;
 pub mod wait;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -87,6 +88,7 @@ pub fn router(state: QueryState) -> OpenApiRouter {
         templates::router(),
         communications::router(),
         rules::router(),
+        webhooks::router(),
     ];
     modules
         .into_iter()

@@ -49,6 +49,7 @@ pub mod owners {
     pub const TEMPLATES: &str = queries::templates::PROJECTION;
     pub const COMMUNICATIONS: &str = queries::communications::PROJECTION;
     pub const RULES: &str = queries::rules::PROJECTION;
+    pub const WEBHOOKS: &str = queries::webhooks::PROJECTION;
     pub const ALL: &[&str] = &[
         CUSTOMERS,
         LEADS,
@@ -62,6 +63,7 @@ pub mod owners {
         TEMPLATES,
         COMMUNICATIONS,
         RULES,
+        WEBHOOKS,
     ];
 }
 /// The channel the projectors notify after each batch.

@@ -111,6 +111,10 @@ impl TestEnv {
         // The sending tests start the sender with their own SMTP server
         // and SMS provider (`TestApp::spawn_sending`).
         config.sender_poll_ms = 0;
+        // The webhook tests run the worker themselves, on a test clock, and
+        // deliver to receivers on 127.0.0.1.
+        config.webhook_poll_ms = 0;
+        config.webhook_allow_private = true;
         let infra = match Infra::connect(config.clone()).await {
             Ok(infra) => infra,
             Err(e) => {
@@ -394,6 +398,33 @@ impl TestApp {
             keys: JwtKeys::hs256(&env.config.jwt_secret_or_dev()),
             running: Some(running),
             env,
+        }
+    }
+
+    /// A webhook worker on this app's database, with `clock`, no jitter
+    /// (0.5) and `config` (the default schedule, 4 in flight per endpoint,
+    /// a 2 s timeout: tests drive it with `run_once`).
+    pub fn webhook_worker(
+        &self,
+        clock: std::sync::Arc<dyn outbound::Clock>,
+        config: processes::webhooks::WorkerConfig,
+    ) -> processes::webhooks::WebhookWorker {
+        let stores = event_store::Stores::new(self.pool().clone(), self.env.infra.keystore.clone());
+        processes::webhooks::WebhookWorker {
+            pool: self.pool().clone(),
+            webhooks: stores.get(),
+            deliveries: stores.get(),
+            keys: self.env.infra.keystore.clone(),
+            deliverer: outbound::Deliverer::builder(
+                self.env.infra.config.webhook_policy(),
+                self.env.infra.webhook_resolver.clone(),
+            )
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("a webhook client"),
+            clock,
+            jitter: std::sync::Arc::new(|| 0.5),
+            config,
         }
     }
 

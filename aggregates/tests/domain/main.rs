@@ -18,3 +18,4 @@ mod schedule;
 mod staff;
 mod template;
 mod tenant_profile;
+mod webhook;

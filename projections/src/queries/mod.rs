@@ -34,6 +34,7 @@ pub mod schedules;
 pub mod staff;
 pub mod templates;
 pub mod timeline;
+pub mod webhooks;
 
 #[cfg(test)]
 mod tests;
@@ -239,6 +240,17 @@ pub(crate) fn column_sets() -> Vec<(&'static str, &'static str, &'static str)> {
         (staff::PROJECTION, staff::TABLE, staff::COLUMNS),
         (templates::PROJECTION, templates::TABLE, templates::COLUMNS),
         (rules::PROJECTION, rules::TABLE, rules::COLUMNS),
+        (webhooks::PROJECTION, webhooks::TABLE, webhooks::COLUMNS),
+        (
+            webhooks::PROJECTION,
+            webhooks::DELIVERIES,
+            webhooks::DELIVERY_COLUMNS,
+        ),
+        (
+            webhooks::PROJECTION,
+            webhooks::ATTEMPTS,
+            webhooks::ATTEMPT_COLUMNS,
+        ),
         (
             communications::PROJECTION,
             communications::TABLE,

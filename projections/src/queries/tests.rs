@@ -348,6 +348,12 @@ async fn check(pool: &PgPool) -> Result<(), sqlx::Error> {
     .await?;
     rules::get(pool, &tenant, id).await?;
     rules::list(pool, &tenant, &limited, Some(true), newest).await?;
+    webhooks::get(pool, &tenant, id).await?;
+    webhooks::list(pool, &tenant, &limited, Some(true), newest).await?;
+    webhooks::delivery(pool, &tenant, id).await?;
+    webhooks::deliveries(pool, &tenant, &limited, id, Some("FAILED".into()), newest).await?;
+    webhooks::attempts(pool, &tenant, id).await?;
+    webhooks::failed_since(pool, &tenant, id, chrono::Utc::now()).await?;
     templates::get(pool, &tenant, id).await?;
     templates::get_version(pool, &tenant, id, 1).await?;
     templates::versions(pool, &tenant, id).await?;

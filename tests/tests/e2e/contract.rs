@@ -2095,7 +2095,8 @@ async fn every_operation_in_the_openapi_document_is_served_by_the_router() {
             .replace("{token}", "unknown.ics")
             .replace("{role}", "sales")
             .replace("{resource}", "LEAD")
-            .replace("{action}", "READ");
+            .replace("{action}", "READ")
+            .replace("{delivery_id}", &Uuid::new_v4().to_string());
         assert!(
             !path.contains('{'),
             "every parameter is substituted: {template}"

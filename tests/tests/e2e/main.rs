@@ -36,3 +36,4 @@ mod staff;
 mod templates;
 mod tenancy;
 mod walkthrough;
+mod webhooks;

@@ -430,8 +430,8 @@ async fn a_process_reads_the_stream_once_for_all_its_read_models() {
         .unwrap();
     let info = stream.info().await.unwrap();
     // The read models (and the deadlines) share one consumer; the sales
-    // process, which issues commands, has its own.
-    assert_eq!(info.state.consumer_count, 2, "{:?}", info.state);
+    // process and the webhook fan-out, which issue commands, have their own.
+    assert_eq!(info.state.consumer_count, 3, "{:?}", info.state);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -510,6 +510,19 @@ async fn a_rebuild_yields_the_same_tables_as_live_while_queries_keep_working() {
     let app = TestApp::spawn().await;
     let admin = app.token("acme", Role::Admin);
     let other = app.token("globex", Role::Admin);
+    // An endpoint that refuses connections (port 9999 on loopback, which
+    // the tests allow): each customer event is queued for it, and one
+    // attempt each is logged below.
+    for token in [&admin, &other] {
+        app.post(
+            "/v1/webhooks",
+            token,
+            json!({"name": "Books", "url": "http://127.0.0.1:9999/h", "event_types": ["CustomerRegistered"]}),
+        )
+        .await
+        .expect(201);
+    }
+    app.settle().await;
     for (token, n) in [(&admin, 6), (&other, 3)] {
         for i in 0..n {
             let customer = app.customer(token, &format!("r{i}@example.com")).await;
@@ -649,6 +662,12 @@ async fn a_rebuild_yields_the_same_tables_as_live_while_queries_keep_working() {
         .await
         .expect(201);
     }
+    app.settle().await;
+    let worker = app.webhook_worker(
+        Arc::new(outbound::ManualClock::new(chrono::Utc::now())),
+        processes::webhooks::WorkerConfig::default(),
+    );
+    assert!(!worker.run_once().await.unwrap().is_empty());
     app.settle().await;
     let live = dump_read_models(&app).await;
     assert!(
