@@ -387,7 +387,9 @@ impl Config {
                 .unwrap_or_default(),
             max_in_flight: self.webhook_max_in_flight.max(1),
             concurrency: self.webhook_concurrency.clamp(1, 1024),
-            lease: timeout + std::time::Duration::from_secs(30),
+            // A live worker records its result within the timeout; a claim
+            // held twice as long has been abandoned (a crash).
+            lease: timeout * 2,
             disable_after: std::time::Duration::from_secs(self.webhook_disable_after_hours * 3600),
         }
     }
