@@ -185,6 +185,21 @@ pub async fn start(
             shutdown.clone(),
         ));
     }
+    if parts.command_api && config.import_poll_ms > 0 {
+        let stores = event_store::Stores::new(infra.pool.clone(), infra.keystore.clone());
+        let runner = processes::imports::ImportRunner {
+            pool: infra.pool.clone(),
+            syncs: stores.get(),
+            customers: stores.get(),
+            leads: stores.get(),
+            keys: infra.keystore.clone(),
+        };
+        tasks.spawn(processes::imports::run(
+            std::sync::Arc::new(runner),
+            Duration::from_millis(config.import_poll_ms),
+            shutdown.clone(),
+        ));
+    }
     if parts.command_api && config.policy_interval_secs > 0 {
         let runner = processes::rules::RuleRunner {
             pool: infra.pool.clone(),
@@ -312,6 +327,12 @@ fn http_router(infra: &Infra, parts: &Parts, ops: OpsState, shutdown: Cancellati
                 policy: infra.config.webhook_policy(),
                 resolver: infra.webhook_resolver.clone(),
             },
+            inbound_limiter: Arc::new(api_common::ratelimit::RateLimiter::new(
+                api_common::ratelimit::Limits {
+                    per_tenant: 0.0,
+                    per_user: infra.config.inbound_rps_per_key,
+                },
+            )),
             ..CommandState::new(
                 infra.pool.clone(),
                 infra.keys.clone(),
@@ -377,10 +398,15 @@ fn http_router(infra: &Infra, parts: &Parts, ops: OpsState, shutdown: Cancellati
             async move { axum::Json(doc.as_ref().clone()) }
         }),
     );
-    let limits = api_common::http::BodyLimits::uniform(infra.config.max_body_bytes).with_upload(
-        command_api::attachments::UPLOAD_PATH,
-        infra.config.max_attachment_bytes,
-    );
+    let limits = api_common::http::BodyLimits::uniform(infra.config.max_body_bytes)
+        .with_upload(
+            command_api::attachments::UPLOAD_PATH,
+            infra.config.max_attachment_bytes,
+        )
+        .with_upload(
+            command_api::integrations::IMPORT_PATH,
+            infra.config.max_import_bytes,
+        );
     let router = api_common::http::with_common_layers(router, limits);
     match cors(&infra.config.cors_origins) {
         Some(layer) => router.layer(layer),

@@ -151,6 +151,15 @@ pub struct Config {
     #[arg(long, env = "CRM_MAX_BODY_BYTES", default_value_t = 1024 * 1024, global = true)]
     pub max_body_bytes: usize,
 
+    /// Largest CSV `POST /v1/integrations/{id}/imports` takes, in bytes.
+    #[arg(long, env = "CRM_MAX_IMPORT_BYTES", default_value_t = 50 * 1024 * 1024, global = true)]
+    pub max_import_bytes: usize,
+
+    /// How often staged CSV imports are worked on (milliseconds; 0 = not
+    /// in this process).
+    #[arg(long, env = "CRM_IMPORT_POLL_MS", default_value_t = 500, global = true)]
+    pub import_poll_ms: u64,
+
     /// Largest file accepted by `POST /v1/attachments`, in bytes.
     #[arg(long, env = "CRM_MAX_ATTACHMENT_BYTES", default_value_t = 10 * 1024 * 1024, global = true)]
     pub max_attachment_bytes: usize,
@@ -228,6 +237,16 @@ pub struct Config {
     /// unset: this binary's `render-worker`.
     #[arg(long, env = "CRM_RENDER_WORKER", global = true)]
     pub render_worker: Option<String>,
+
+    /// Inbound leads one integration API key may post per second (burst
+    /// 2×; 0 = no limit).
+    #[arg(
+        long,
+        env = "CRM_INBOUND_RPS_PER_KEY",
+        default_value_t = 10.0,
+        global = true
+    )]
+    pub inbound_rps_per_key: f64,
 
     /// Let webhooks point at loopback, private and link-local addresses,
     /// over plain http too (development and tests only).
@@ -320,6 +339,8 @@ impl Config {
             cors_origins: Vec::new(),
             max_body_bytes: 1024 * 1024,
             max_attachment_bytes: 10 * 1024 * 1024,
+            max_import_bytes: 50 * 1024 * 1024,
+            import_poll_ms: 500,
             render_worker: None,
             public_url: None,
             smtp_url: None,
@@ -331,6 +352,7 @@ impl Config {
             sender_first_retry_secs: 30,
             sender_concurrency: 16,
             callback_secrets: Vec::new(),
+            inbound_rps_per_key: 10.0,
             webhook_allow_private: false,
             webhook_poll_ms: 200,
             webhook_timeout_ms: 15_000,

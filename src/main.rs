@@ -102,6 +102,33 @@ enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+    /// Import from a file.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Customers (and leads, for rows with a `source`) from a UTF-8 CSV with
+    /// a header row: first_name, last_name, email (required), phone, notes,
+    /// source, estimated_move_date. Rows matching a customer's email update
+    /// it. Progress and failed rows are in the integration's sync log.
+    Customers {
+        /// The CSV file.
+        file: std::path::PathBuf,
+        #[arg(long)]
+        tenant: String,
+        /// The integration to log it under (default: the tenant's
+        /// "Command-line import", created on first use).
+        #[arg(long)]
+        integration: Option<Uuid>,
+        /// The import's id: running it again with the same id does nothing
+        /// (default: the file's name and size).
+        #[arg(long)]
+        import_id: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -311,7 +338,143 @@ async fn run() -> anyhow::Result<()> {
                     out,
                 },
         } => events_export(cli.config, tenant, from, to, out).await,
+        Command::Import {
+            command:
+                ImportCommand::Customers {
+                    file,
+                    tenant,
+                    integration,
+                    import_id,
+                },
+        } => import_customers(cli.config, file, tenant, integration, import_id).await,
     }
+}
+
+/// `crm import customers`: the file staged, queued and worked through in
+/// this process, with a progress bar.
+async fn import_customers(
+    config: Config,
+    file: std::path::PathBuf,
+    tenant: String,
+    integration: Option<Uuid>,
+    import_id: Option<String>,
+) -> anyhow::Result<()> {
+    use aggregates::integration::{
+        Integration, IntegrationAction, IntegrationCommand, IntegrationSettings,
+    };
+    let tenant = TenantId::parse(&tenant).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
+    let infra = infra::Infra::connect(config).await?;
+    let stores = event_store::Stores::new(infra.pool.clone(), infra.keystore.clone());
+    let integration = match integration {
+        Some(id) => {
+            stores
+                .get::<Integration>()
+                .load(&tenant, id)
+                .await
+                .map_err(|e| anyhow::anyhow!("--integration {id}: {e}"))?;
+            id
+        }
+        None => {
+            let id = Uuid::new_v5(
+                &Uuid::NAMESPACE_OID,
+                format!("cli-import:{tenant}").as_bytes(),
+            );
+            let create = IntegrationCommand {
+                at: chrono::Utc::now(),
+                actor: event_schemas::SYSTEM_USER,
+                action: IntegrationAction::Create {
+                    tenant_id: tenant.clone(),
+                    integration_id: id,
+                    integration_type: event_schemas::integration::IntegrationType::Custom,
+                    settings: IntegrationSettings {
+                        name: "Command-line import".into(),
+                        description: Some("Imports run with `crm import`".into()),
+                        version: None,
+                        config: Default::default(),
+                        secrets: Default::default(),
+                        lead_source: Some("import".into()),
+                        sync_interval_minutes: None,
+                        auto_sync: false,
+                    },
+                },
+            };
+            match stores
+                .get::<Integration>()
+                .run(
+                    event_store::Run::new(&tenant, event_store::Target::New(id)),
+                    || event_schemas::EventMetadata::system(&tenant, "crm import"),
+                    |_| Ok(create.clone()),
+                )
+                .await
+            {
+                Ok(_)
+                | Err(event_store::CommandError::Domain(
+                    aggregates::integration::IntegrationError::AlreadyExists,
+                )) => {}
+                Err(e) => bail!("creating the command-line import integration: {e}"),
+            }
+            id
+        }
+    };
+    let meta = tokio::fs::metadata(&file)
+        .await
+        .with_context(|| format!("reading {}", file.display()))?;
+    let import_id = import_id.unwrap_or_else(|| {
+        format!(
+            "{}:{}",
+            file.file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            meta.len()
+        )
+    });
+    let sync = processes::imports::sync_id(integration, &import_id);
+    let runner = processes::imports::ImportRunner {
+        pool: infra.pool.clone(),
+        syncs: stores.get(),
+        customers: stores.get(),
+        leads: stores.get(),
+        keys: infra.keystore.clone(),
+    };
+    if stores
+        .get::<aggregates::integration::IntegrationSync>()
+        .find(&tenant, sync)
+        .await?
+        .is_some()
+    {
+        println!("import {import_id} was run before (sync {sync}); nothing to do");
+        return Ok(());
+    }
+    let reader = tokio::fs::File::open(&file)
+        .await
+        .with_context(|| format!("opening {}", file.display()))?;
+    let rows = processes::imports::stage(&infra.pool, &tenant, integration, sync, reader)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    runner
+        .queue(&tenant, integration, sync, &import_id)
+        .await
+        .map_err(|e| anyhow::anyhow!("queueing the import: {e}"))?;
+    let bar = indicatif::ProgressBar::new(rows);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows  {per_sec}  eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let shown = bar.clone();
+    let processed = runner
+        .run_import(&tenant, sync, &move |done, _| shown.set_position(done))
+        .await
+        .map_err(|e| anyhow::anyhow!("the import stopped: {e}"))?;
+    bar.finish();
+    let done = stores
+        .get::<aggregates::integration::IntegrationSync>()
+        .load(&tenant, sync)
+        .await?;
+    println!(
+        "imported {processed} rows of {} (sync {sync}, {:?}); failed rows are in GET /v1/integrations/{integration}/sync-logs/{sync}",
+        file.display(),
+        done.state().status
+    );
+    Ok(())
 }
 
 async fn rotate_keys(

@@ -24,6 +24,7 @@ pub mod customer;
 pub mod equipment;
 pub mod error;
 pub mod finance;
+pub mod integration;
 pub mod inventory;
 pub mod invoice;
 pub mod lead;
@@ -61,6 +62,18 @@ impl TenantOwned for customer::Customer {
 }
 
 impl TenantOwned for tenant_profile::TenantProfile {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
+    }
+}
+
+impl TenantOwned for integration::Integration {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
+    }
+}
+
+impl TenantOwned for integration::IntegrationSync {
     fn tenant(&self) -> Option<&TenantId> {
         self.tenant_id.as_ref()
     }

@@ -158,8 +158,8 @@ pub fn default_scope(role: Role, resource: Resource, action: Action) -> Option<S
         (Auditor, Communication | CommunicationRule, Read) => Some(Scope::Client),
         // Integrations and webhooks: admins manage them; auditors read
         // them and their logs.
-        (Admin, Webhook | Integration, _) => Some(Scope::Client),
-        (Auditor, Webhook | Integration, Read) => Some(Scope::Client),
+        (Admin, Webhook | Resource::Integration, _) => Some(Scope::Client),
+        (Auditor, Webhook | Resource::Integration, Read) => Some(Scope::Client),
         _ => None,
     }
 }

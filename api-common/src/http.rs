@@ -262,7 +262,8 @@ impl BodyLimits {
         }
     }
 
-    /// Path `path` takes bodies up to `limit` bytes.
+    /// Path `path` (`*` matching one segment) takes bodies up to `limit`
+    /// bytes.
     pub fn with_upload(mut self, path: &'static str, limit: usize) -> Self {
         let mut uploads = self.uploads.to_vec();
         uploads.push((path, limit));
@@ -270,11 +271,25 @@ impl BodyLimits {
         self
     }
 
+    /// The limit of `path`: an upload pattern's when one matches (`*`
+    /// matches one path segment), else the default.
     fn for_path(&self, path: &str) -> usize {
         self.uploads
             .iter()
-            .find(|(p, _)| *p == path)
+            .find(|(pattern, _)| matches_pattern(pattern, path))
             .map_or(self.default, |(_, limit)| *limit)
+    }
+}
+
+fn matches_pattern(pattern: &str, path: &str) -> bool {
+    let (mut p, mut q) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (p.next(), q.next()) {
+            (None, None) => return true,
+            (Some("*"), Some(seg)) if !seg.is_empty() => {}
+            (Some(a), Some(b)) if a == b => {}
+            _ => return false,
+        }
     }
 }
 
@@ -314,4 +329,22 @@ pub fn with_common_layers(router: Router, limits: BodyLimits) -> Router {
         .layer(middleware::from_fn(header_limits))
         .layer(middleware::from_fn(trailing_newline))
         .layer(middleware::from_fn(request_context))
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn upload_patterns_match_one_segment_per_star() {
+        let limits = BodyLimits::uniform(10)
+            .with_upload("/v1/attachments", 20)
+            .with_upload("/v1/integrations/*/imports", 30);
+        assert_eq!(limits.for_path("/v1/attachments"), 20);
+        assert_eq!(limits.for_path("/v1/integrations/abc/imports"), 30);
+        assert_eq!(limits.for_path("/v1/integrations//imports"), 10);
+        assert_eq!(limits.for_path("/v1/integrations/a/b/imports"), 10);
+        assert_eq!(limits.for_path("/v1/integrations/abc/imports/x"), 10);
+        assert_eq!(limits.for_path("/v1/customers"), 10);
+    }
 }

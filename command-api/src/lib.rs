@@ -28,6 +28,8 @@ pub mod context;
 pub mod customers;
 pub mod finance;
 pub mod idempotency;
+pub mod inbound;
+pub mod integrations;
 pub mod invoices;
 pub mod leads;
 pub mod money;
@@ -81,6 +83,8 @@ pub struct CommandState {
     pub callback_secrets: Arc<std::collections::HashMap<String, String>>,
     /// Where webhooks may point (the SSRF guard's policy and resolver).
     pub webhooks: webhooks::WebhookGuard,
+    /// Inbound leads per API key and second.
+    pub inbound_limiter: Arc<api_common::ratelimit::RateLimiter>,
 }
 
 impl CommandState {
@@ -100,6 +104,23 @@ impl CommandState {
             public_url: "http://localhost:8080".to_owned(),
             callback_secrets: Arc::default(),
             webhooks: webhooks::WebhookGuard::default(),
+            inbound_limiter: Arc::new(api_common::ratelimit::RateLimiter::new(
+                api_common::ratelimit::Limits {
+                    per_tenant: 0.0,
+                    per_user: 10.0,
+                },
+            )),
+        }
+    }
+
+    /// The CSV import runner over this state's stores.
+    pub fn import_runner(&self) -> processes::imports::ImportRunner {
+        processes::imports::ImportRunner {
+            pool: self.pool.clone(),
+            syncs: self.stores.get(),
+            customers: self.stores.get(),
+            leads: self.stores.get(),
+            keys: self.keystore.clone(),
         }
     }
 
@@ -200,7 +221,9 @@ where
 /// The command routes that need no login (a marketing email's unsubscribe
 /// link), to be merged outside the authentication layer.
 pub fn public_router(state: CommandState) -> OpenApiRouter {
-    communications::public_router().with_state(state)
+    communications::public_router()
+        .checked_merge(inbound::public_router())
+        .with_state(state)
 }
 
 /// Every command route, documented, with idempotency keys on POST.
@@ -226,6 +249,7 @@ pub fn router(state: CommandState) -> OpenApiRouter {
         attachments::router(),
         rules::router(),
         webhooks::router(),
+        integrations::router(),
         operations::router(),
         permissions::router(),
         audit::router(),

@@ -151,8 +151,8 @@ impl fmt::Debug for WireEnumInfo {
 /// document's enum schemas against these).
 pub fn wire_enums() -> Vec<WireEnumInfo> {
     use crate::{
-        assignment, availability, communication, equipment, inventory, money, permissions, rule,
-        schedule, staff, template, tenant, webhook,
+        assignment, availability, communication, equipment, integration, inventory, money,
+        permissions, rule, schedule, staff, template, tenant, webhook,
     };
     vec![
         Role::wire_info(),
@@ -196,6 +196,12 @@ pub fn wire_enums() -> Vec<WireEnumInfo> {
         webhook::DeliveryStatus::wire_info(),
         webhook::DisableReason::wire_info(),
         webhook::RetryReason::wire_info(),
+        integration::IntegrationType::wire_info(),
+        integration::IntegrationStatus::wire_info(),
+        integration::SyncType::wire_info(),
+        integration::SyncStatus::wire_info(),
+        integration::SyncSource::wire_info(),
+        integration::InboundOutcome::wire_info(),
     ]
 }
 
@@ -221,13 +227,17 @@ wire_enum! {
         /// expiry, overdue and recurring-invoice policies). Only in event
         /// metadata: never in a token, never in the permission matrix.
         System => "system",
+        /// An integration acting through its API key (an inbound lead):
+        /// the event's `user_id` is the integration's id. Only in event
+        /// metadata, like `system`.
+        Integration => "integration",
     }
 }
 
 impl Role {
-    /// The roles people have (every role but `system`).
+    /// The roles people have (every role but `system` and `integration`).
     pub fn is_person(self) -> bool {
-        self != Role::System
+        !matches!(self, Role::System | Role::Integration)
     }
 }
 

@@ -32,6 +32,7 @@ pub mod customer;
 pub mod envelope;
 pub mod equipment;
 pub mod finance;
+pub mod integration;
 pub mod integrity;
 pub mod inventory;
 pub mod invoice;
@@ -116,6 +117,8 @@ pub fn catalogue() -> Vec<EventInfo> {
         rule::CommunicationRuleEvent::catalogue(),
         webhook::WebhookEvent::catalogue(),
         webhook::WebhookDeliveryEvent::catalogue(),
+        integration::IntegrationEvent::catalogue(),
+        integration::IntegrationSyncEvent::catalogue(),
     ]
     .concat()
 }

@@ -4,7 +4,7 @@
 //! The subject of an event is its aggregate (its own data key), except for
 //! a communication, sealed with the key its events name ([`key_subject`]).
 
-use crate::{communication, customer, staff, webhook};
+use crate::{communication, customer, integration, staff, webhook};
 
 /// The personal fields of `event_type` of `aggregate_type` (none for an
 /// aggregate without personal data).
@@ -14,6 +14,7 @@ pub fn fields(aggregate_type: &str, event_type: &str) -> &'static [&'static str]
         staff::AGGREGATE_TYPE => staff::personal_fields(event_type),
         communication::AGGREGATE_TYPE => communication::personal_fields(event_type),
         webhook::AGGREGATE_TYPE => webhook::personal_fields(event_type),
+        integration::AGGREGATE_TYPE => integration::personal_fields(event_type),
         _ => &[],
     }
 }
@@ -36,6 +37,7 @@ pub fn has_personal_data(aggregate_type: &str) -> bool {
             | staff::AGGREGATE_TYPE
             | communication::AGGREGATE_TYPE
             | webhook::AGGREGATE_TYPE
+            | integration::AGGREGATE_TYPE
     )
 }
 
@@ -53,4 +55,14 @@ pub fn key_subject<'a>(
     data.and_then(|d| d.get("sealed_with"))
         .and_then(serde_json::Value::as_str)
         .unwrap_or(aggregate_id)
+}
+
+/// Whether the sealed fields of `aggregate_type`'s events are credentials
+/// (an integration's secrets, a webhook's secret and headers): opened only
+/// for the aggregate itself, never for a reader such as a webhook body.
+pub fn holds_credentials(aggregate_type: &str) -> bool {
+    matches!(
+        aggregate_type,
+        integration::AGGREGATE_TYPE | webhook::AGGREGATE_TYPE
+    )
 }

@@ -23,6 +23,7 @@
 //! answers (`api_common::ApiError: From<CommandError<E>>`).
 
 pub mod attachments;
+pub mod inbound;
 pub mod lookups;
 pub mod sealing;
 pub mod signal;

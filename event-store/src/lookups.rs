@@ -476,7 +476,11 @@ pub async fn opened_envelope(
         row.payload.0,
         row.metadata.0.clone(),
     );
-    crate::sealing::open_event(keys, &mut event).await?;
+    // Credentials (an integration's secrets, a webhook's) stay sealed:
+    // personal data is opened for the tenant's endpoint, secrets are not.
+    if !event_schemas::personal::holds_credentials(&row.aggregate_type) {
+        crate::sealing::open_event(keys, &mut event).await?;
+    }
     let meta = |name: &str| {
         row.metadata
             .get(name)

@@ -10,6 +10,8 @@
 //!
 //! * [`sender`]: delivers queued email and SMS; [`rules`]: automated
 //!   messages; [`compose`]: composing a message from a template.
+//! * [`imports`]: CSV imports of customers and leads, staged and worked
+//!   through in batches.
 //! * [`webhooks`]: outbound webhooks: fan-out of subscribed events into
 //!   deliveries, and the worker that delivers them.
 //!
@@ -17,6 +19,7 @@
 //! audit trail shows why.
 
 pub mod compose;
+pub mod imports;
 pub mod pipeline;
 pub mod policies;
 pub mod rules;

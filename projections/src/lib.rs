@@ -39,6 +39,7 @@ pub mod calendar_feeds;
 pub mod communications;
 pub mod customers;
 pub mod equipment;
+pub mod integrations;
 pub mod inventory;
 pub mod invoices;
 pub mod leads;
@@ -487,6 +488,7 @@ pub fn all(keys: Arc<keystore::KeyStore>) -> Vec<Arc<dyn Projection>> {
         Arc::new(communications::Communications { keys: keys.clone() }),
         Arc::new(rules::CommunicationRules),
         Arc::new(webhooks::Webhooks { keys: keys.clone() }),
+        Arc::new(integrations::Integrations { keys: keys.clone() }),
         Arc::new(timeline::LeadTimeline { keys: keys.clone() }),
         Arc::new(audit::AuditTrail),
         Arc::new(quotes::Quotes),

@@ -21,6 +21,7 @@ pub mod communications;
 pub mod customers;
 pub mod equipment;
 pub mod finance;
+pub mod integrations;
 pub mod inventory;
 pub mod invoices;
 pub mod leads;
@@ -89,6 +90,7 @@ pub fn router(state: QueryState) -> OpenApiRouter {
         communications::router(),
         rules::router(),
         webhooks::router(),
+        integrations::router(),
     ];
     modules
         .into_iter()

@@ -50,6 +50,7 @@ pub mod owners {
     pub const COMMUNICATIONS: &str = queries::communications::PROJECTION;
     pub const RULES: &str = queries::rules::PROJECTION;
     pub const WEBHOOKS: &str = queries::webhooks::PROJECTION;
+    pub const INTEGRATIONS: &str = queries::integrations::PROJECTION;
     pub const ALL: &[&str] = &[
         CUSTOMERS,
         LEADS,
@@ -64,6 +65,7 @@ pub mod owners {
         COMMUNICATIONS,
         RULES,
         WEBHOOKS,
+        INTEGRATIONS,
     ];
 }
 /// The channel the projectors notify after each batch.

@@ -105,6 +105,8 @@ impl TestEnv {
         // Tests fire requests faster than any user; the rate-limit tests set their own.
         config.rate_limit_tenant_rps = 0.0;
         config.rate_limit_user_rps = 0.0;
+        config.inbound_rps_per_key = 0.0;
+        config.import_poll_ms = 50;
         // Tests run the time-driven policies themselves, for a chosen day.
         config.policy_interval_secs = 0;
         config.render_worker = Some(render_worker().display().to_string());

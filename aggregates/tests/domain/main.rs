@@ -8,6 +8,7 @@ mod communication;
 mod customer;
 mod equipment;
 mod finance;
+mod integration;
 mod inventory;
 mod invoice;
 mod lead;

@@ -23,6 +23,7 @@ pub mod calendar;
 pub mod communications;
 pub mod customers;
 pub mod equipment;
+pub mod integrations;
 pub mod inventory;
 pub mod invoices;
 pub mod leads;
@@ -241,6 +242,21 @@ pub(crate) fn column_sets() -> Vec<(&'static str, &'static str, &'static str)> {
         (templates::PROJECTION, templates::TABLE, templates::COLUMNS),
         (rules::PROJECTION, rules::TABLE, rules::COLUMNS),
         (webhooks::PROJECTION, webhooks::TABLE, webhooks::COLUMNS),
+        (
+            integrations::PROJECTION,
+            integrations::TABLE,
+            integrations::COLUMNS,
+        ),
+        (
+            integrations::PROJECTION,
+            integrations::KEYS,
+            integrations::KEY_COLUMNS,
+        ),
+        (
+            integrations::PROJECTION,
+            integrations::SYNCS,
+            integrations::SYNC_COLUMNS,
+        ),
         (
             webhooks::PROJECTION,
             webhooks::DELIVERIES,

@@ -348,6 +348,11 @@ async fn check(pool: &PgPool) -> Result<(), sqlx::Error> {
     .await?;
     rules::get(pool, &tenant, id).await?;
     rules::list(pool, &tenant, &limited, Some(true), newest).await?;
+    integrations::get(pool, &tenant, id).await?;
+    integrations::list(pool, &tenant, &limited, Some(true), newest).await?;
+    integrations::keys(pool, &tenant, id).await?;
+    integrations::sync(pool, &tenant, id).await?;
+    integrations::syncs(pool, &tenant, &limited, id, Some("FAILED".into()), newest).await?;
     webhooks::get(pool, &tenant, id).await?;
     webhooks::list(pool, &tenant, &limited, Some(true), newest).await?;
     webhooks::delivery(pool, &tenant, id).await?;

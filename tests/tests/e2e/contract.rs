@@ -2096,7 +2096,9 @@ async fn every_operation_in_the_openapi_document_is_served_by_the_router() {
             .replace("{role}", "sales")
             .replace("{resource}", "LEAD")
             .replace("{action}", "READ")
-            .replace("{delivery_id}", &Uuid::new_v4().to_string());
+            .replace("{delivery_id}", &Uuid::new_v4().to_string())
+            .replace("{key_id}", &Uuid::new_v4().to_string())
+            .replace("{sync_id}", &Uuid::new_v4().to_string());
         assert!(
             !path.contains('{'),
             "every parameter is substituted: {template}"

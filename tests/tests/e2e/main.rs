@@ -13,6 +13,8 @@ mod forget;
 mod free_json;
 mod http;
 mod idempotency;
+mod imports;
+mod integrations;
 mod integrity;
 mod invoices;
 mod openapi;
