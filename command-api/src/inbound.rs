@@ -168,7 +168,7 @@ pub fn lead_id(integration: Uuid, reference: &str) -> Uuid {
 #[utoipa::path(
     post, path = "/v1/inbound/leads", tag = "integrations",
     request_body = InboundLeadRequest,
-    params(("Authorization" = String, Header, description = "`Bearer crmk_…`: an integration's API key (or the `X-Api-Key` header)")),
+    params(("X-Api-Key" = String, Header, description = "An integration's API key `crmk_…` (or `Authorization: Bearer crmk_…`)")),
     responses(
         (status = 201, description = "A new lead (and customer, unless one has this email or phone)", body = InboundLeadResponse),
         (status = 200, description = "An activity on the same person's open lead from this integration, or the same reference posted again", body = InboundLeadResponse),
