@@ -19,6 +19,22 @@
 //!   slot is checked out, and every other one returned at once (freeing
 //!   it), so the trucks fill up as the run goes on. The lag is to the
 //!   assignment's read model.
+//! * `dispatch`: dispatchers competing for few crews and trucks: every
+//!   client puts two people and a truck on a 4-hour job in the next two
+//!   weeks (409s naming every conflict).
+//! * `send`: each round writes an email from a template, sent at once; the
+//!   bench starts an SMTP sink on `--smtp-sink` (start the server with
+//!   `CRM_SMTP_URL=smtp://<that address>`) and reports messages/s during the
+//!   load and until every message is delivered.
+//! * `webhooks`: webhook fan-out. The bench starts a webhook receiver on
+//!   `--webhook-sink` and creates `--webhooks` endpoints (default 1) that
+//!   point at it, each subscribed to `CustomerRegistered` (start the server
+//!   with `CRM_WEBHOOK_ALLOW_PRIVATE=true`); each round registers a customer,
+//!   so every registration is delivered N times. It reports deliveries/s
+//!   during the load and until every delivery arrived (or
+//!   `--drain-timeout`, saying how many are missing), and the delivery lag:
+//!   from a registration's HTTP response to the arrival of each of its
+//!   deliveries (matched by the envelope's `subject`, the customer id).
 //! * `rebuild`: first grows the stream to `--events` events (default
 //!   100,000) with `leads` rounds from every client, then times `crm
 //!   projections rebuild` of `audit_trail` and `customers` (in this process,
@@ -30,6 +46,7 @@
 //! the HTTP figure to it. The relay's wake-ups per published event come from
 //! the server's `/metrics`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -91,6 +108,18 @@ pub struct BenchArgs {
     /// with `CRM_SMTP_URL=smtp://<this address>`.
     #[arg(long, default_value = "127.0.0.1:2525")]
     pub smtp_sink: std::net::SocketAddr,
+    /// Where the `webhooks` workload's receiver listens; its endpoints point
+    /// there (start the server with `CRM_WEBHOOK_ALLOW_PRIVATE=true`).
+    #[arg(long, default_value = "127.0.0.1:2526")]
+    pub webhook_sink: std::net::SocketAddr,
+    /// Endpoints the `webhooks` workload creates, each subscribed to
+    /// `CustomerRegistered`: every registration is delivered this many times.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub webhooks: u64,
+    /// Seconds after the load the `webhooks` workload waits for every
+    /// delivery before it reports how many are missing.
+    #[arg(long, default_value_t = 120)]
+    pub drain_timeout: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -111,6 +140,10 @@ pub enum Workload {
     /// stored sealed, queued, delivered by the sender into an SMTP sink
     /// this command starts on `--smtp-sink` (messages/s reported).
     Send,
+    /// Webhook fan-out: a customer registration, delivered to each of
+    /// `--webhooks` endpoints that point at a receiver this command starts
+    /// on `--webhook-sink` (deliveries/s and the delivery lag reported).
+    Webhooks,
     /// Grow the stream to `--events`, then time rebuilds.
     Rebuild,
 }
@@ -123,6 +156,12 @@ struct Stats {
 
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid histogram bounds")
+}
+
+/// Microseconds up to an hour: a delivery waits in the queue for as long as
+/// the load and the drain last (a longer one is counted as an hour).
+fn long_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
 }
 
 fn memory_kib(pid: u32) -> Option<(u64, u64)> {
@@ -240,6 +279,36 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     } else {
         (None, Arc::new(Mailing::default()))
     };
+    let (webhook_sink, endpoints) = if workload == Workload::Webhooks {
+        let sink = test_peers::webhooks::WebhookReceiver::sink_on(args.webhook_sink)
+            .await
+            .with_context(|| format!("starting the webhook receiver on {}", args.webhook_sink))?;
+        let token = token_for_new_user()?;
+        let mut ids = Vec::new();
+        for n in 0..args.webhooks {
+            let body = post(
+                &client,
+                &base,
+                &token,
+                "/v1/webhooks",
+                json!({
+                    "name": format!("Bench endpoint {n}"),
+                    "url": sink.url(&format!("/bench/{n}")),
+                    "event_types": ["CustomerRegistered"],
+                }),
+            )
+            .await
+            .context(
+                "creating the bench webhooks (a 422 on `url`: start the server with CRM_WEBHOOK_ALLOW_PRIVATE=true)",
+            )?;
+            ids.push(id_of(&body));
+        }
+        (Some(sink), ids)
+    } else {
+        (None, Vec::new())
+    };
+    // When each registration was answered (the `webhooks` workload).
+    let registered: Arc<std::sync::Mutex<HashMap<Uuid, Instant>>> = Arc::default();
     let crew: Arc<Vec<String>> = Arc::new(if workload == Workload::Dispatch {
         let token = token_for_new_user()?;
         let mut ids = Vec::new();
@@ -286,7 +355,7 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         );
         let rate_limited = rate_limited.clone();
         let (trucks, crew, conflicts) = (trucks.clone(), crew.clone(), conflicts.clone());
-        let mailing = mailing.clone();
+        let (mailing, registered) = (mailing.clone(), registered.clone());
         workers.spawn(async move {
             let mut probes_running = tokio::task::JoinSet::new();
             let mut n = 0u64;
@@ -313,6 +382,7 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
                         dispatch_round(&ctx, &crew, &trucks, &conflicts, worker, n).await
                     }
                     Workload::Send => send_round(&ctx, &mailing, worker, n).await,
+                    Workload::Webhooks => webhooks_round(&ctx, &registered, worker, n).await,
                     Workload::Rebuild => unreachable!("handled before the load loop"),
                 }) else {
                     continue;
@@ -371,7 +441,25 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     while workers.join_next().await.is_some() {}
     let load_ended = Instant::now();
     let delivered_during_load = sink.as_ref().map(test_peers::SmtpServer::count);
-    let caught_up = catch_up(config).await;
+    let webhooks_during_load = webhook_sink
+        .as_ref()
+        .map(test_peers::webhooks::WebhookReceiver::count);
+    let backlog_at_load_end = if webhook_sink.is_some() {
+        Some(webhook_backlog(config, &tenant).await)
+    } else {
+        None
+    };
+    let registered = std::mem::take(&mut *lock(&registered));
+    let expected_deliveries = registered.len() * endpoints.len();
+    // Every delivery's arrival (`Err(count)`: not all within the timeout)
+    // and when that was, waited for while the projections catch up.
+    let deliveries_drained = async {
+        let sink = webhook_sink.as_ref()?;
+        let wait = Duration::from_secs(args.drain_timeout).saturating_sub(load_ended.elapsed());
+        let drained = sink.try_wait_for_count(expected_deliveries, wait).await;
+        Some((drained, load_ended.elapsed()))
+    };
+    let (caught_up, deliveries_drained) = tokio::join!(catch_up(config), deliveries_drained);
     let elapsed = started
         .elapsed()
         .min(Duration::from_secs(args.duration))
@@ -417,6 +505,94 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             during as f64 / elapsed,
             drain,
             delivered as f64 / (elapsed + drain)
+        );
+    }
+    if let (Some(sink), Some(during), Some((drained, drain))) =
+        (&webhook_sink, webhooks_during_load, deliveries_drained)
+    {
+        let expected = expected_deliveries;
+        let drain = drain.as_secs_f64();
+        let delivered = drained.unwrap_or_else(|n| n);
+        let distinct = sink.distinct_ids().len();
+        match drained {
+            Ok(_) => println!(
+                "delivered:       {delivered} of {expected} webhook deliveries ({} registrations × {} endpoints); {during} during the load ({:.0} deliveries/s), all {drain:.1} s after it ended ({:.0} deliveries/s over the whole run)",
+                registered.len(),
+                endpoints.len(),
+                during as f64 / elapsed,
+                delivered as f64 / (elapsed + drain)
+            ),
+            Err(_) => println!(
+                "delivered:       {delivered} of {expected} webhook deliveries ({} registrations × {} endpoints); {during} during the load ({:.0} deliveries/s); {} STILL MISSING {drain:.1} s after it ended (--drain-timeout {}; {:.0} deliveries/s over the whole run)",
+                registered.len(),
+                endpoints.len(),
+                during as f64 / elapsed,
+                expected.saturating_sub(delivered),
+                args.drain_timeout,
+                delivered as f64 / (elapsed + drain)
+            ),
+        }
+        let arrivals = sink.arrivals();
+        let mut lag = long_histogram();
+        let mut unmatched = 0u64;
+        // Arrivals per 10 s since the load began: where the time went.
+        let mut windows: Vec<usize> = Vec::new();
+        for arrival in &arrivals {
+            let window = (arrival
+                .received_at
+                .saturating_duration_since(started)
+                .as_secs()
+                / 10) as usize;
+            if windows.len() <= window {
+                windows.resize(window + 1, 0);
+            }
+            windows[window] += 1;
+        }
+        for arrival in &arrivals {
+            let answered = arrival
+                .subject
+                .as_deref()
+                .and_then(|s| Uuid::parse_str(s).ok())
+                .and_then(|id| registered.get(&id));
+            match answered {
+                Some(answered) => {
+                    let micros = arrival
+                        .received_at
+                        .saturating_duration_since(*answered)
+                        .as_micros();
+                    lag.saturating_record(u64::try_from(micros).unwrap_or(u64::MAX).max(1));
+                }
+                None => unmatched += 1,
+            }
+        }
+        println!(
+            "delivery lag:    p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  (response → receiver, {} deliveries; {} redelivered, {unmatched} not matched to a registration{})",
+            ms(&lag, 0.50),
+            ms(&lag, 0.99),
+            lag.max() as f64 / 1000.0,
+            lag.len(),
+            delivered.saturating_sub(distinct),
+            if drained.is_err() {
+                "; the missing ones are not counted, so the figures are low"
+            } else {
+                ""
+            }
+        );
+        println!(
+            "arrivals:        per 10 s since the load began (it ran {} s): {}",
+            args.duration,
+            windows
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        if let Some(backlog) = &backlog_at_load_end {
+            println!("webhook queue:   at the load's end {backlog}");
+        }
+        println!(
+            "webhook queue:   now {}",
+            webhook_backlog(config, &tenant).await
         );
     }
     if workload == Workload::Dispatch {
@@ -861,6 +1037,76 @@ async fn send_round(
         format!("/v1/communications/{}", id_of(&body)),
         version_of(&body),
     ))
+}
+
+/// A customer registration, its answer's instant kept (the deliveries'
+/// lag is measured from it); the customer's read model is probed.
+async fn webhooks_round(
+    r: &Round<'_>,
+    registered: &std::sync::Mutex<HashMap<Uuid, Instant>>,
+    worker: usize,
+    n: u64,
+) -> Option<(String, u64)> {
+    let id = customer(r, worker, n).await?;
+    let answered = Instant::now();
+    if let Ok(uuid) = Uuid::parse_str(&id) {
+        lock(registered).insert(uuid, answered);
+    }
+    Some((format!("/v1/customers/{id}"), 1))
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The server's side of the tenant's deliveries: its queue by status, and
+/// how far the fan-out process is behind the stream (its events not yet
+/// turned into deliveries).
+async fn webhook_backlog(config: &Config, tenant: &TenantId) -> String {
+    let figures = async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&config.database_url).await?;
+        let by_status: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status, count(*) FROM read.webhook_queue WHERE tenant_id = $1
+              GROUP BY status ORDER BY status",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(&mut conn)
+        .await?;
+        // One stream per database: the events table's count is its head.
+        let head: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&mut conn)
+            .await?;
+        let fanout: Option<i64> = sqlx::query_scalar(
+            "SELECT last_seq FROM projection_checkpoints WHERE name = 'webhook_fanout'",
+        )
+        .fetch_optional(&mut conn)
+        .await?;
+        anyhow::Ok((by_status, head, fanout))
+    };
+    match figures.await {
+        Ok((by_status, head, fanout)) => {
+            let queue = if by_status.is_empty() {
+                "empty".to_owned()
+            } else {
+                by_status
+                    .iter()
+                    .map(|(status, n)| format!("{n} {status}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let fanout = fanout.map_or_else(
+                || "not started".to_owned(),
+                |seq| format!("{} events behind", (head - seq).max(0)),
+            );
+            format!(
+                "{queue} (sent: claimed by the worker, or delivered and not yet projected); the fan-out process {fanout}"
+            )
+        }
+        Err(e) => format!("not measured ({e:#})"),
+    }
 }
 
 /// A customer and a lead; the lead's read model is probed.

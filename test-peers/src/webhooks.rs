@@ -32,7 +32,8 @@
 //! recorded either.
 //!
 //! [`WebhookReceiver::sink`] is the benchmark mode: no verification, 200 by default, and only
-//! the id and arrival time of each request are kept ([`WebhookReceiver::arrivals`]).
+//! the id, the arrival time and the body's top-level `subject` (a CloudEvents envelope's
+//! aggregate id) of each request are kept ([`WebhookReceiver::arrivals`]).
 //!
 //! The server stops when the value is dropped: the accept loop and every open connection (hung
 //! requests included) are aborted.
@@ -264,6 +265,24 @@ pub struct Arrival {
     /// The `webhook-id` header.
     pub id: Option<String>,
     pub received_at: Instant,
+    /// The body's top-level `subject` when the body is a JSON object whose `subject` is a string
+    /// (in a CloudEvents envelope, the aggregate id): what a benchmark matches a delivery to its
+    /// cause with.
+    pub subject: Option<String>,
+}
+
+/// The top-level `subject` string of a JSON object body, read without building the rest of it
+/// (the other members are skipped, not kept); `None` when there is none or the body is not JSON.
+fn body_subject(body: &[u8]) -> Option<String> {
+    // A derived struct would also take a JSON array (its first element as `subject`).
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return None;
+    }
+    #[derive(serde::Deserialize)]
+    struct Subject {
+        subject: Option<String>,
+    }
+    serde_json::from_slice::<Subject>(body).ok()?.subject
 }
 
 #[derive(Default)]
@@ -405,7 +424,7 @@ impl WebhookReceiver {
     }
 
     /// Starts a counting receiver on `127.0.0.1:0`, for benchmarks: it verifies nothing, answers
-    /// 200 (unless scripted) and keeps only each request's id and arrival time
+    /// 200 (unless scripted) and keeps only each request's id, arrival time and body `subject`
     /// ([`WebhookReceiver::arrivals`]); [`WebhookReceiver::received`] stays empty.
     pub async fn sink() -> WebhookReceiver {
         let listener = TcpListener::bind(("127.0.0.1", 0))
@@ -533,7 +552,7 @@ impl WebhookReceiver {
         lock(&self.shared.records).webhooks.clone()
     }
 
-    /// The id and arrival time of every request so far, in order (both modes).
+    /// The id, arrival time and body `subject` of every request so far, in order (both modes).
     pub fn arrivals(&self) -> Vec<Arrival> {
         let records = lock(&self.shared.records);
         if self.shared.store {
@@ -543,6 +562,7 @@ impl WebhookReceiver {
                 .map(|w| Arrival {
                     id: w.id.clone(),
                     received_at: w.received_at,
+                    subject: body_subject(&w.body),
                 })
                 .collect()
         } else {
@@ -716,10 +736,13 @@ async fn receive(
             None | Some(Answer::Hang(_)) => json_response(StatusCode::OK, json!({})),
             Some(answer) => answer.respond(),
         };
+        // Parsed before the lock is taken.
+        let subject = body_subject(&body);
         shared.record(id.as_deref(), |records| {
             records.arrivals.push(Arrival {
                 id: id.clone(),
                 received_at,
+                subject,
             });
         });
         return finish(answer, response).await;
@@ -862,6 +885,25 @@ mod tests {
         for list in [&[truncated][..], &[unversioned], &["v1,"], &[]] {
             assert!(matching_keys(&keys, ID, TIMESTAMP, &signatures(list), BODY).is_empty());
         }
+    }
+
+    #[test]
+    fn the_subject_is_the_top_level_string_only() {
+        let subject = |body: &str| body_subject(body.as_bytes());
+        assert_eq!(
+            subject(
+                r#"{"id":"e1","data":{"subject":"inner","list":[1,{"a":null}]},"subject":"c\u00e9-1"}"#
+            ),
+            Some("c\u{e9}-1".to_string())
+        );
+        assert_eq!(subject(r#"{"data":{"subject":"inner"}}"#), None);
+        assert_eq!(subject(r#"{"subject":null}"#), None);
+        assert_eq!(subject(r#"{"subject":42}"#), None);
+        assert_eq!(subject(r#"["subject"]"#), None);
+        assert_eq!(subject(r#" {"subject":"s"}"#), Some("s".to_string()));
+        assert_eq!(subject(r#"{"subject":"a","subject":"b"}"#), None);
+        assert_eq!(subject("not json"), None);
+        assert_eq!(subject(""), None);
     }
 
     #[test]

@@ -626,3 +626,80 @@ async fn wait_for_count_times_out_with_the_count() {
     post_signed(&sink.url("/bench"), NEW_SECRET, "msg_wait", &event(0)).await;
     sink.wait_for_count(3, Duration::from_millis(200)).await;
 }
+
+#[tokio::test]
+async fn arrivals_carry_the_body_s_top_level_subject_in_both_modes() {
+    // A CloudEvents envelope as the backend sends it: `subject` is the aggregate id; a nested
+    // `subject` is not taken for it.
+    let envelope = |subject: &str| {
+        json!({
+            "specversion": "1.0", "id": "0193a1b2-0000-7000-8000-00000000000e",
+            "type": "CustomerRegistered", "source": "/tenants/t/Customer",
+            "data": {"first_name": "Bench", "subject": "not this one", "tags": [1, {"a": null}]},
+            "subject": subject, "tenant": "t", "sequence": 1,
+        })
+    };
+    let bodies = [
+        serde_json::to_vec(&envelope("0193a1b2-0000-7000-8000-0000000000c1")).unwrap(),
+        serde_json::to_vec(&event(0)).unwrap(),
+        serde_json::to_vec(&json!({"subject": 42})).unwrap(),
+        serde_json::to_vec(&json!(["subject"])).unwrap(),
+        b"not json".to_vec(),
+        serde_json::to_vec(&envelope("0193a1b2-0000-7000-8000-0000000000c2")).unwrap(),
+    ];
+    let expected = vec![
+        Some("0193a1b2-0000-7000-8000-0000000000c1".to_string()),
+        None,
+        None,
+        None,
+        None,
+        Some("0193a1b2-0000-7000-8000-0000000000c2".to_string()),
+    ];
+
+    let sink = WebhookReceiver::sink().await;
+    for (n, body) in bodies.iter().enumerate() {
+        let id = format!("msg_subject_{n}");
+        let response = post(&sink.url("/bench"), Some(&id), None, None, body).await;
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(sink.wait_for_count(bodies.len(), WAIT).await, bodies.len());
+    let arrivals = sink.arrivals();
+    assert_eq!(
+        arrivals
+            .iter()
+            .map(|a| a.subject.clone())
+            .collect::<Vec<_>>(),
+        expected
+    );
+    assert_eq!(
+        arrivals[5].id.as_deref(),
+        Some("msg_subject_5"),
+        "the id is kept beside it"
+    );
+
+    // A verifying receiver gives the same from the bodies it keeps.
+    let receiver = WebhookReceiver::start(&[NEW_SECRET]).await;
+    for (n, body) in bodies.iter().enumerate() {
+        let id = format!("msg_subject_{n}");
+        let timestamp = now();
+        let signature = sign(NEW_SECRET, &id, timestamp, body);
+        let response = post(
+            &receiver.url("/hooks"),
+            Some(&id),
+            Some(&timestamp.to_string()),
+            Some(&signature),
+            body,
+        )
+        .await;
+        assert_eq!(response.status(), 200);
+    }
+    receiver.wait_for(bodies.len(), WAIT).await;
+    assert_eq!(
+        receiver
+            .arrivals()
+            .into_iter()
+            .map(|a| a.subject)
+            .collect::<Vec<_>>(),
+        expected
+    );
+}
