@@ -77,6 +77,10 @@ CREATE TABLE webhook_queue (
     due_at      timestamptz,
     lease_until timestamptz,
     failed_at   timestamptz,
+    -- The delivery's version this row reflects: the fan-out (1, queued),
+    -- the worker (the outcome it committed) and the delivery's events each
+    -- move it only forward, whichever comes first.
+    version     bigint      NOT NULL DEFAULT 1,
     PRIMARY KEY (tenant_id, delivery_id)
 );
 CREATE INDEX webhook_queue_due ON webhook_queue (due_at) WHERE status IN ('pending', 'retry');
@@ -131,6 +135,82 @@ impl WebhookFanout {
         }
     }
 
+    /// The active endpoints of `tenant` with their subscriptions.
+    async fn endpoints(
+        conn: &mut PgConnection,
+        tenant: &str,
+    ) -> Result<Vec<(Uuid, Subscription)>, ProjectionError> {
+        let rows: Vec<(Uuid, Vec<String>)> = sqlx::query_as(
+            "SELECT webhook_id, event_types FROM webhook_endpoints
+              WHERE tenant_id = $1 AND active AND NOT deleted",
+        )
+        .bind(tenant)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, patterns)| Subscription::parse(&patterns).ok().map(|s| (id, s)))
+            .collect())
+    }
+
+    /// Queues each (event, endpoint) pair: the deliveries' `Queued` events
+    /// committed (16 at a time), then their queue rows written in this
+    /// batch's transaction, so the worker sees them as soon as the batch
+    /// commits (not once the stream brings their events back).
+    async fn queue_all(
+        &self,
+        conn: &mut PgConnection,
+        pending: &mut Vec<(&ProjectedEvent, Uuid)>,
+    ) -> Result<(), ProjectionError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        for chunk in pending.chunks(16) {
+            let mut commands = Vec::with_capacity(chunk.len());
+            for (ev, webhook) in chunk {
+                let id = delivery_id(*webhook, ev.event.id);
+                commands.push(self.delivery_command(
+                    ev,
+                    id,
+                    Target::New(id),
+                    DeliveryAction::Queue {
+                        tenant_id: ev.event.tenant.clone(),
+                        delivery_id: id,
+                        webhook_id: *webhook,
+                        event_id: ev.event.id,
+                        event_type: ev.event.event_type.clone(),
+                    },
+                ));
+            }
+            for result in futures::future::join_all(commands).await {
+                result?;
+            }
+        }
+        let mut tenants = Vec::with_capacity(pending.len());
+        let mut ids = Vec::with_capacity(pending.len());
+        let mut webhooks = Vec::with_capacity(pending.len());
+        let mut due = Vec::with_capacity(pending.len());
+        for (ev, webhook) in pending.drain(..) {
+            tenants.push(ev.event.tenant.as_str().to_owned());
+            ids.push(delivery_id(webhook, ev.event.id));
+            webhooks.push(webhook);
+            due.push(ev.event.time);
+        }
+        sqlx::query(
+            "INSERT INTO webhook_queue (tenant_id, delivery_id, webhook_id, status, due_at)
+             SELECT t, d, w, 'pending', at FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::timestamptz[])
+                    AS q(t, d, w, at)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&tenants)
+        .bind(&ids)
+        .bind(&webhooks)
+        .bind(&due)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
     /// Queues `ev` for every active endpoint of its tenant that subscribes
     /// to it.
     async fn fan_out(
@@ -138,36 +218,13 @@ impl WebhookFanout {
         conn: &mut PgConnection,
         ev: &ProjectedEvent,
     ) -> Result<(), ProjectionError> {
-        let endpoints: Vec<(Uuid, Vec<String>)> = sqlx::query_as(
-            "SELECT webhook_id, event_types FROM webhook_endpoints
-              WHERE tenant_id = $1 AND active AND NOT deleted",
-        )
-        .bind(ev.event.tenant.as_str())
-        .fetch_all(&mut *conn)
-        .await?;
-        for (webhook, patterns) in endpoints {
-            let subscribed = Subscription::parse(&patterns)
-                .map(|s| s.matches(&ev.event.event_type))
-                .unwrap_or(false);
-            if !subscribed {
-                continue;
-            }
-            let id = delivery_id(webhook, ev.event.id);
-            self.delivery_command(
-                ev,
-                id,
-                Target::New(id),
-                DeliveryAction::Queue {
-                    tenant_id: ev.event.tenant.clone(),
-                    delivery_id: id,
-                    webhook_id: webhook,
-                    event_id: ev.event.id,
-                    event_type: ev.event.event_type.clone(),
-                },
-            )
-            .await?;
-        }
-        Ok(())
+        let endpoints = Self::endpoints(conn, ev.event.tenant.as_str()).await?;
+        let mut pending: Vec<(&ProjectedEvent, Uuid)> = endpoints
+            .iter()
+            .filter(|(_, s)| s.matches(&ev.event.event_type))
+            .map(|(id, _)| (ev, *id))
+            .collect();
+        self.queue_all(conn, &mut pending).await
     }
 
     async fn apply_webhook(
@@ -265,6 +322,7 @@ impl WebhookFanout {
     ) -> Result<(), ProjectionError> {
         let tenant = ev.event.tenant.as_str();
         let id = ev.aggregate_uuid()?;
+        let seq = ev.event.sequence;
         let endpoint_failing = |failed: bool, at: DateTime<Utc>| {
             sqlx::query(
                 "UPDATE webhook_endpoints e
@@ -298,23 +356,27 @@ impl WebhookFanout {
                 endpoint_failing(false, e.delivered_at)
                     .execute(&mut *conn)
                     .await?;
-                sqlx::query("DELETE FROM webhook_queue WHERE tenant_id = $1 AND delivery_id = $2")
-                    .bind(tenant)
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await?;
+                sqlx::query(
+                    "DELETE FROM webhook_queue WHERE tenant_id = $1 AND delivery_id = $2 AND version <= $3",
+                )
+                .bind(tenant)
+                .bind(id)
+                .bind(seq)
+                .execute(&mut *conn)
+                .await?;
             }
             WebhookDeliveryEvent::WebhookDeliveryAttemptFailed(e) => {
                 endpoint_failing(true, e.failed_at)
                     .execute(&mut *conn)
                     .await?;
                 sqlx::query(
-                    "UPDATE webhook_queue SET status = 'retry', due_at = $3, lease_until = NULL
-                      WHERE tenant_id = $1 AND delivery_id = $2",
+                    "UPDATE webhook_queue SET status = 'retry', due_at = $3, lease_until = NULL, version = $4
+                      WHERE tenant_id = $1 AND delivery_id = $2 AND version < $4",
                 )
                 .bind(tenant)
                 .bind(id)
                 .bind(e.retry_at)
+                .bind(seq)
                 .execute(&mut *conn)
                 .await?;
             }
@@ -324,24 +386,26 @@ impl WebhookFanout {
                     .await?;
                 sqlx::query(
                     "UPDATE webhook_queue SET status = 'failed', due_at = NULL, lease_until = NULL,
-                                              failed_at = $3
-                      WHERE tenant_id = $1 AND delivery_id = $2",
+                                              failed_at = $3, version = $4
+                      WHERE tenant_id = $1 AND delivery_id = $2 AND version < $4",
                 )
                 .bind(tenant)
                 .bind(id)
                 .bind(e.failed_at)
+                .bind(seq)
                 .execute(&mut *conn)
                 .await?;
             }
             WebhookDeliveryEvent::WebhookDeliveryRetryRequested(e) => {
                 sqlx::query(
                     "UPDATE webhook_queue SET status = 'pending', due_at = $3, lease_until = NULL,
-                                              failed_at = NULL
-                      WHERE tenant_id = $1 AND delivery_id = $2",
+                                              failed_at = NULL, version = $4
+                      WHERE tenant_id = $1 AND delivery_id = $2 AND version < $4",
                 )
                 .bind(tenant)
                 .bind(id)
                 .bind(e.requested_at)
+                .bind(seq)
                 .execute(&mut *conn)
                 .await?;
             }
@@ -357,7 +421,7 @@ impl Projection for WebhookFanout {
     }
 
     fn version(&self) -> i32 {
-        1
+        2
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -384,6 +448,43 @@ impl Projection for WebhookFanout {
             return self.apply_delivery(conn, ev, event).await;
         }
         self.fan_out(conn, ev).await
+    }
+
+    /// A batch: each tenant's endpoints read once (again after one of its
+    /// webhook events), and the batch's deliveries queued together, in
+    /// stream order relative to the webhook system's own events.
+    async fn apply_all(
+        &self,
+        conn: &mut PgConnection,
+        events: &[&ProjectedEvent],
+    ) -> Result<(), ProjectionError> {
+        let mut endpoints: std::collections::HashMap<String, Vec<(Uuid, Subscription)>> =
+            std::collections::HashMap::new();
+        let mut pending: Vec<(&ProjectedEvent, Uuid)> = Vec::new();
+        for ev in events {
+            let tenant = ev.event.tenant.as_str();
+            if let Some(event) = ev.opened::<WebhookEvent>(&self.keys).await? {
+                self.queue_all(conn, &mut pending).await?;
+                endpoints.remove(tenant);
+                self.apply_webhook(conn, ev, event).await?;
+                continue;
+            }
+            if let Some(event) = ev.typed::<WebhookDeliveryEvent>()? {
+                self.queue_all(conn, &mut pending).await?;
+                self.apply_delivery(conn, ev, event).await?;
+                continue;
+            }
+            if !endpoints.contains_key(tenant) {
+                let list = Self::endpoints(conn, tenant).await?;
+                endpoints.insert(tenant.to_owned(), list);
+            }
+            for (webhook, subscription) in &endpoints[tenant] {
+                if subscription.matches(&ev.event.event_type) {
+                    pending.push((ev, *webhook));
+                }
+            }
+        }
+        self.queue_all(conn, &mut pending).await
     }
 }
 
@@ -503,7 +604,14 @@ impl WebhookWorker {
         at: DateTime<Utc>,
         action: DeliveryAction,
     ) -> Result<(), CommandError<DeliveryError>> {
-        self.deliveries
+        let outcome = match &action {
+            DeliveryAction::Succeed(_) => Some(("delivered", None)),
+            DeliveryAction::FailAttempt { retry_at, .. } => Some(("retry", Some(*retry_at))),
+            DeliveryAction::Fail(_) => Some(("failed", None)),
+            _ => None,
+        };
+        let committed = self
+            .deliveries
             .run(
                 Run::new(tenant, Target::Existing(id)),
                 || Self::metadata(tenant, id),
@@ -515,8 +623,28 @@ impl WebhookWorker {
                     })
                 },
             )
+            .await?;
+        // The claim is settled at once (its endpoint's slot freed, a retry
+        // due), not when the stream brings the event back to the fan-out.
+        if let Some((status, due)) = outcome
+            && let Err(e) = sqlx::query(
+                "UPDATE read.webhook_queue
+                    SET status = $3, due_at = $4, lease_until = NULL,
+                        failed_at = CASE WHEN $3 = 'failed' THEN $5 ELSE failed_at END, version = $6
+                  WHERE tenant_id = $1 AND delivery_id = $2 AND version < $6",
+            )
+            .bind(tenant.as_str())
+            .bind(id)
+            .bind(status)
+            .bind(due)
+            .bind(at)
+            .bind(committed.version as i64)
+            .execute(&self.pool)
             .await
-            .map(drop)
+        {
+            tracing::warn!(%id, error = %e, "settling a webhook claim failed; the stream settles it");
+        }
+        Ok(())
     }
 
     async fn disable(
@@ -752,8 +880,18 @@ pub async fn run(
 ) {
     const LOCK: i64 = 0x7765_6268_6f6f; // "webhoo"
     crate::every_locked(&worker.pool, LOCK, poll, &shutdown, || async {
-        if let Err(e) = worker.run_once().await {
-            tracing::warn!(error = %e, "a webhook round failed");
+        // Round after round while there is work (for up to 2 s, then the
+        // lock is let go): a full round does not wait for the next tick.
+        let until = tokio::time::Instant::now() + Duration::from_secs(2);
+        loop {
+            match worker.run_once().await {
+                Ok(handed) if !handed.is_empty() && tokio::time::Instant::now() < until => {}
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "a webhook round failed");
+                    break;
+                }
+            }
         }
     })
     .await;

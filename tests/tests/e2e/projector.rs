@@ -522,6 +522,32 @@ async fn a_rebuild_yields_the_same_tables_as_live_while_queries_keep_working() {
         .await
         .expect(201);
     }
+    // An integration with a key, and a lead it posted (the sync log).
+    let integration = app
+        .post(
+            "/v1/integrations",
+            &admin,
+            json!({"name": "Form", "type": "CUSTOM", "secrets": {"token": "t"}}),
+        )
+        .await;
+    integration.expect(201);
+    let key = app
+        .post(
+            &format!("/v1/integrations/{}/api-keys", integration.id()),
+            &admin,
+            json!({}),
+        )
+        .await;
+    key.expect(201);
+    app.request(
+        reqwest::Method::POST,
+        "/v1/inbound/leads",
+        None,
+        Some(json!({"reference": "r1", "first_name": "In", "last_name": "Bound", "email": "inbound@example.com"})),
+        &[("x-api-key", key.body["key"].as_str().unwrap())],
+    )
+    .await
+    .expect(201);
     app.settle().await;
     for (token, n) in [(&admin, 6), (&other, 3)] {
         for i in 0..n {
