@@ -357,7 +357,7 @@ impl Config {
             webhook_poll_ms: 200,
             webhook_timeout_ms: 15_000,
             webhook_retry_schedule: "0s,5s,5m,30m,2h,5h,10h,10h".into(),
-            webhook_max_in_flight: 4,
+            webhook_max_in_flight: 16,
             webhook_concurrency: 32,
             webhook_disable_after_hours: 120,
         }

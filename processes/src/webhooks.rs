@@ -83,7 +83,8 @@ CREATE TABLE webhook_queue (
     version     bigint      NOT NULL DEFAULT 1,
     PRIMARY KEY (tenant_id, delivery_id)
 );
-CREATE INDEX webhook_queue_due ON webhook_queue (due_at) WHERE status IN ('pending', 'retry');
+CREATE INDEX webhook_queue_due ON webhook_queue (tenant_id, webhook_id, due_at) WHERE status IN ('pending', 'retry');
+CREATE INDEX webhook_queue_claimed ON webhook_queue (tenant_id, webhook_id, lease_until) WHERE status = 'sent';
 CREATE INDEX webhook_queue_failed ON webhook_queue (tenant_id, webhook_id, failed_at) WHERE status = 'failed';
 "#;
 
@@ -421,7 +422,7 @@ impl Projection for WebhookFanout {
     }
 
     fn version(&self) -> i32 {
-        2
+        3
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -508,13 +509,18 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
             schedule: RetrySchedule::default(),
-            max_in_flight: 4,
+            max_in_flight: 16,
             concurrency: 32,
             lease: Duration::from_secs(60),
             disable_after: Duration::from_secs(5 * 24 * 3600),
         }
     }
 }
+
+/// The endpoints a round has loaded.
+type Endpoints = tokio::sync::Mutex<
+    std::collections::HashMap<(String, Uuid), Arc<tokio::sync::OnceCell<Arc<Webhook>>>>,
+>;
 
 /// Claims due deliveries and hands them over; see the module docs.
 pub struct WebhookWorker {
@@ -556,20 +562,25 @@ impl WebhookWorker {
                  SELECT tenant_id, webhook_id, count(*) AS n FROM read.webhook_queue
                   WHERE status = 'sent' AND lease_until > $1 GROUP BY 1, 2),
              due AS (
-                 SELECT q.tenant_id, q.delivery_id, q.webhook_id,
-                        row_number() OVER (PARTITION BY q.tenant_id, q.webhook_id
-                                           ORDER BY q.due_at NULLS FIRST, q.delivery_id) AS rank
-                   FROM read.webhook_queue q
-                   JOIN read.webhook_endpoints e
-                     ON e.tenant_id = q.tenant_id AND e.webhook_id = q.webhook_id
+                 SELECT e.tenant_id, c.delivery_id
+                   FROM read.webhook_endpoints e
+                   LEFT JOIN busy b ON b.tenant_id = e.tenant_id AND b.webhook_id = e.webhook_id
+                  CROSS JOIN LATERAL (
+                        (SELECT q.delivery_id FROM read.webhook_queue q
+                          WHERE q.tenant_id = e.tenant_id AND q.webhook_id = e.webhook_id
+                            AND q.status = 'sent' AND q.lease_until <= $1
+                          ORDER BY q.lease_until LIMIT $3)
+                        UNION ALL
+                        (SELECT q.delivery_id FROM read.webhook_queue q
+                          WHERE q.tenant_id = e.tenant_id AND q.webhook_id = e.webhook_id
+                            AND q.status IN ('pending', 'retry') AND q.due_at <= $1
+                          ORDER BY q.due_at LIMIT $3)
+                        LIMIT greatest($3 - coalesce(b.n, 0), 0)) c
                   WHERE e.active AND NOT e.deleted
-                    AND ((q.status IN ('pending', 'retry') AND q.due_at <= $1)
-                         OR (q.status = 'sent' AND q.lease_until <= $1)))
+                  LIMIT $4)
              UPDATE read.webhook_queue q SET status = 'sent', lease_until = $2
-               FROM due LEFT JOIN busy USING (tenant_id, webhook_id)
+               FROM due
               WHERE q.tenant_id = due.tenant_id AND q.delivery_id = due.delivery_id
-                AND due.rank + coalesce(busy.n, 0) <= $3
-                AND due.rank <= $4
              RETURNING q.tenant_id, q.delivery_id",
         )
         .bind(now)
@@ -578,12 +589,14 @@ impl WebhookWorker {
         .bind(self.config.concurrency as i64 * 4)
         .fetch_all(&self.pool)
         .await?;
+        let endpoints: Endpoints = Default::default();
+        let endpoints = &endpoints;
         let results = futures::stream::iter(claimed)
             .map(|(tenant, id)| async move {
                 let Ok(tenant) = TenantId::parse(&tenant) else {
                     return (id, Handed::Skipped);
                 };
-                match self.deliver(&tenant, id).await {
+                match self.deliver(&tenant, id, endpoints).await {
                     Ok(handed) => (id, handed),
                     Err(e) => {
                         tracing::warn!(%id, error = %e, "a webhook delivery failed; it is due again after its claim lapses");
@@ -712,7 +725,36 @@ impl WebhookWorker {
 
     /// One claimed delivery: attempt recorded, request written, result
     /// recorded; the endpoint disabled on 410 or after failing too long.
-    async fn deliver(&self, tenant: &TenantId, id: Uuid) -> Result<Handed, String> {
+    /// Endpoint `id`, loaded once per round (its secret opened once).
+    async fn webhook(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        endpoints: &Endpoints,
+    ) -> Result<Arc<Webhook>, String> {
+        let cell = {
+            let mut map = endpoints.lock().await;
+            map.entry((tenant.as_str().to_owned(), id))
+                .or_insert_with(|| Arc::new(tokio::sync::OnceCell::new()))
+                .clone()
+        };
+        cell.get_or_try_init(|| async {
+            self.webhooks
+                .load(tenant, id)
+                .await
+                .map(|loaded| Arc::new(loaded.state().clone()))
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .cloned()
+    }
+
+    async fn deliver(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        endpoints: &Endpoints,
+    ) -> Result<Handed, String> {
         let now = self.clock.now();
         let loaded = match self.deliveries.load(tenant, id).await {
             Ok(loaded) => loaded,
@@ -723,13 +765,7 @@ impl WebhookWorker {
         let Some(webhook_id) = delivery.webhook_id else {
             return Ok(Handed::Skipped);
         };
-        let webhook = self
-            .webhooks
-            .load(tenant, webhook_id)
-            .await
-            .map_err(|e| e.to_string())?
-            .state()
-            .clone();
+        let webhook = self.webhook(tenant, webhook_id, endpoints).await?;
         if !webhook.exists() || !webhook.active {
             return Ok(Handed::Skipped);
         }
