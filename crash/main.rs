@@ -474,11 +474,12 @@ async fn a_delivery_cut_off_by_kill_9_is_delivered_again_with_the_same_webhook_i
     let attempts = detail["attempt_log"].as_array().unwrap();
     assert_eq!(attempts.len(), 2, "{detail:#}");
     assert_eq!(
-        attempts[0]["outcome"],
-        Value::Null,
-        "the first attempt was cut off by the kill, so nothing recorded its end \
-         (if it has one, the first server got its answer or timed out before it died): {detail:#}"
+        attempts[0]["outcome"], "ABANDONED",
+        "the first attempt was cut off by the kill, so nothing recorded its end and the \
+         second attempt marked it abandoned (another outcome: the first server got its answer \
+         or timed out before it died): {detail:#}"
     );
+    assert_eq!(attempts[0]["status_code"], Value::Null, "{detail:#}");
     assert_eq!(attempts[1]["outcome"], "DELIVERED", "{detail:#}");
 
     drop(second);

@@ -158,7 +158,7 @@ impl Projection for Webhooks {
     }
 
     fn version(&self) -> i32 {
-        1
+        2
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -308,6 +308,17 @@ impl Webhooks {
                 .await?;
             }
             WebhookDeliveryEvent::WebhookDeliveryAttemptStarted(e) => {
+                // An earlier attempt still without a result was cut off (its
+                // worker stopped): it is abandoned, not in progress.
+                on_aggregate(
+                    "UPDATE webhook_delivery_attempts SET outcome = 'ABANDONED', finished_at = $4
+                      WHERE tenant_id = $1 AND delivery_id = $2 AND attempt < $3 AND outcome IS NULL",
+                    ev,
+                )?
+                .bind(e.attempt as i32)
+                .bind(e.started_at)
+                .execute(&mut *conn)
+                .await?;
                 on_aggregate(
                     "INSERT INTO webhook_delivery_attempts (tenant_id, delivery_id, attempt, started_at)
                      VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",

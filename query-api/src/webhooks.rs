@@ -129,8 +129,10 @@ pub struct AttemptView {
     pub attempt: i32,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
-    /// DELIVERED, RETRY or FAILED; `null` while awaiting the answer.
-    #[schema(value_type = Option<DeliveryStatus>)]
+    /// DELIVERED, RETRY or FAILED; ABANDONED when its worker stopped
+    /// before the answer (a later attempt took over); `null` while awaiting
+    /// the answer.
+    #[schema(example = "DELIVERED")]
     pub outcome: Option<String>,
     pub status_code: Option<i32>,
     /// The answer's first 4 KB.
