@@ -464,6 +464,16 @@ pub enum SyncAction {
         reference: String,
         result: InboundResult,
     },
+    /// Queue, start, record the failed record and fail, at once (an inbound
+    /// lead refused).
+    RecordRefusal {
+        tenant_id: TenantId,
+        sync_id: Uuid,
+        integration_id: Uuid,
+        reference: String,
+        error: String,
+        failures: Vec<RecordFailure>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -579,6 +589,46 @@ impl IntegrationSync {
                     IntegrationSyncCompleted {
                         result: Some(result),
                         completed_at: at,
+                    }
+                    .into(),
+                ]
+            }
+            SyncAction::RecordRefusal {
+                tenant_id,
+                sync_id,
+                integration_id,
+                reference,
+                error,
+                failures,
+            } => {
+                if self.status.is_some() {
+                    return Err(SyncError::AlreadyExists);
+                }
+                vec![
+                    IntegrationSyncQueued {
+                        tenant_id,
+                        sync_id,
+                        integration_id,
+                        sync_type: SyncType::Incremental,
+                        source: SyncSource::InboundLead,
+                        reference: Some(reference),
+                        queued_at: at,
+                    }
+                    .into(),
+                    IntegrationSyncStarted { started_at: at }.into(),
+                    IntegrationSyncRecordsProcessed {
+                        processed: 1,
+                        created: 0,
+                        updated: 0,
+                        failed: 1,
+                        failures,
+                        total: Some(1),
+                        processed_at: at,
+                    }
+                    .into(),
+                    IntegrationSyncFailed {
+                        error: error.chars().take(2_000).collect(),
+                        failed_at: at,
                     }
                     .into(),
                 ]

@@ -21,9 +21,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
-use event_schemas::integration::{
-    InboundOutcome, InboundResult, RecordFailure, SyncSource, SyncType,
-};
+use event_schemas::integration::{InboundOutcome, InboundResult, RecordFailure};
 use event_schemas::{EventMetadata, LeadStatus, Role, SalesActivityType, TenantId};
 use event_store::{CommandError, Run, Target};
 use serde::{Deserialize, Serialize};
@@ -269,50 +267,27 @@ async fn record_failure(
             })
             .collect()
     };
-    let store = state.store::<IntegrationSync>();
-    let steps = [
-        SyncAction::Queue {
+    let refusal = SyncCommand {
+        at: now,
+        action: SyncAction::RecordRefusal {
             tenant_id: caller.tenant.clone(),
             sync_id,
             integration_id: caller.integration_id,
-            sync_type: SyncType::Incremental,
-            source: SyncSource::InboundLead,
-            reference: Some(reference.chars().take(200).collect()),
-        },
-        SyncAction::Start,
-        SyncAction::Process {
-            processed: 1,
-            created: 0,
-            updated: 0,
-            failures,
-            total: Some(1),
-        },
-        SyncAction::Fail {
+            reference: reference.chars().take(200).collect(),
             error: problem.detail.clone(),
+            failures,
         },
-    ];
-    for action in steps {
-        let target = if matches!(action, SyncAction::Queue { .. }) {
-            Target::New(sync_id)
-        } else {
-            Target::Existing(sync_id)
-        };
-        if let Err(e) = store
-            .run(
-                Run::new(&caller.tenant, target),
-                || metadata(caller, reference, now),
-                |_| {
-                    Ok::<_, CommandError<aggregates::integration::SyncError>>(SyncCommand {
-                        at: now,
-                        action: action.clone(),
-                    })
-                },
-            )
-            .await
-        {
-            tracing::warn!(error = %e, %sync_id, "recording a failed inbound lead in the sync log failed");
-            return;
-        }
+    };
+    if let Err(e) = state
+        .store::<IntegrationSync>()
+        .run(
+            Run::new(&caller.tenant, Target::New(sync_id)),
+            || metadata(caller, reference, now),
+            |_| Ok::<_, CommandError<aggregates::integration::SyncError>>(refusal.clone()),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, %sync_id, "recording a refused inbound lead in the sync log failed");
     }
 }
 

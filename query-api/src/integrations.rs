@@ -232,11 +232,18 @@ async fn list_integrations(
         page,
     )
     .await?;
-    let mut views = Vec::with_capacity(rows.len());
-    for row in rows {
-        let keys = query::keys(&state.pool, &principal.tenant, row.id).await?;
-        views.push(IntegrationView::new(row, keys));
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut keys: std::collections::HashMap<Uuid, Vec<KeyRow>> = std::collections::HashMap::new();
+    for (integration, key) in query::keys_of(&state.pool, &principal.tenant, &ids).await? {
+        keys.entry(integration).or_default().push(key);
     }
+    let views: Vec<IntegrationView> = rows
+        .into_iter()
+        .map(|row| {
+            let own = keys.remove(&row.id).unwrap_or_default();
+            IntegrationView::new(row, own)
+        })
+        .collect();
     Ok(Json(pagination::page(views, page.limit, |r| {
         (r.created_at, r.id)
     })))

@@ -125,6 +125,33 @@ pub async fn keys(pool: &PgPool, tenant: &TenantId, id: Uuid) -> Result<Vec<KeyR
     .await
 }
 
+/// The API keys of every integration of `ids`, oldest first, with the
+/// integration each belongs to (a page of integrations in one query).
+pub async fn keys_of(
+    pool: &PgPool,
+    tenant: &TenantId,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, KeyRow)>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        integration_id: Uuid,
+        #[sqlx(flatten)]
+        key: KeyRow,
+    }
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT integration_id, {KEY_COLUMNS} FROM {KEYS}
+          WHERE tenant_id = $1 AND integration_id = ANY($2) ORDER BY issued_at"
+    ))
+    .bind(tenant.as_str())
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.integration_id, r.key))
+        .collect())
+}
+
 /// Sync log entry `id` of `tenant`.
 pub async fn sync(
     pool: &PgPool,

@@ -351,6 +351,7 @@ async fn check(pool: &PgPool) -> Result<(), sqlx::Error> {
     integrations::get(pool, &tenant, id).await?;
     integrations::list(pool, &tenant, &limited, Some(true), newest).await?;
     integrations::keys(pool, &tenant, id).await?;
+    integrations::keys_of(pool, &tenant, &[id]).await?;
     integrations::sync(pool, &tenant, id).await?;
     integrations::syncs(pool, &tenant, &limited, id, Some("FAILED".into()), newest).await?;
     webhooks::get(pool, &tenant, id).await?;
