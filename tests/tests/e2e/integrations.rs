@@ -350,6 +350,9 @@ async fn keys_are_shown_once_revoked_rotated_and_refused_when_disabled_or_anothe
         .unwrap()
         .to_owned();
     assert_eq!(read.body["api_keys"][0]["hint"].as_str().unwrap().len(), 4);
+    // The list carries each integration's keys too.
+    let listed = app.get("/v1/integrations", &admin).await;
+    assert_eq!(listed.body["items"][0]["api_keys"], read.body["api_keys"]);
     assert!(!read.body.to_string().contains(&inbound.key));
     let rotated = app
         .post(
