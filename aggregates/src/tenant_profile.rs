@@ -29,6 +29,10 @@ pub const MIN_JOB_DURATION_MINUTES: u32 = 15;
 pub const MAX_JOB_DURATION_MINUTES: u32 = 24 * 60;
 /// Branches per tenant, at most.
 pub const MAX_LOCATIONS: usize = 200;
+/// How long report runs keep their files unless the tenant says otherwise.
+pub const DEFAULT_REPORT_RETENTION_DAYS: u32 = 90;
+/// The longest report retention a tenant may set (ten years).
+pub const MAX_REPORT_RETENTION_DAYS: u32 = 3_650;
 
 /// Monday to Friday, 08:00 to 17:00.
 pub fn default_working_hours() -> Vec<WorkingDay> {
@@ -104,6 +108,14 @@ impl TenantProfile {
             .and_then(|c| c.email_sender_name.as_deref())
     }
 
+    /// How long report runs keep their files (days).
+    pub fn report_retention_days(&self) -> u32 {
+        self.current
+            .as_ref()
+            .and_then(|c| c.report_retention_days)
+            .unwrap_or(DEFAULT_REPORT_RETENTION_DAYS)
+    }
+
     /// Whether emails carry an open-tracking pixel (off by default).
     pub fn email_open_tracking(&self) -> bool {
         self.current.as_ref().is_some_and(|c| c.email_open_tracking)
@@ -170,6 +182,8 @@ pub struct ProfileInput {
     pub default_job_duration_minutes: Option<u32>,
     /// Default: off.
     pub email_open_tracking: Option<bool>,
+    /// Default: [`DEFAULT_REPORT_RETENTION_DAYS`].
+    pub report_retention_days: Option<u32>,
 }
 
 /// A profile command: replace the profile.
@@ -432,6 +446,21 @@ impl TenantProfile {
             "email_open_tracking",
             self.email_open_tracking() == open_tracking,
         );
+        let retention = match profile.report_retention_days {
+            Some(days) if !(1..=MAX_REPORT_RETENTION_DAYS).contains(&days) => {
+                return Err(ValidationErrors::single(
+                    "report_retention_days",
+                    format!("from 1 to {MAX_REPORT_RETENTION_DAYS} days"),
+                )
+                .into());
+            }
+            Some(days) if days != DEFAULT_REPORT_RETENTION_DAYS => Some(days),
+            _ => None,
+        };
+        differs(
+            "report_retention_days",
+            self.current.as_ref().and_then(|c| c.report_retention_days) == retention,
+        );
         if changed.is_empty() {
             return Ok(vec![]);
         }
@@ -448,6 +477,7 @@ impl TenantProfile {
                 working_hours,
                 default_job_duration_minutes: duration,
                 email_open_tracking: open_tracking,
+                report_retention_days: retention,
                 changed_fields: changed,
                 changed_by: actor,
                 changed_at: at,

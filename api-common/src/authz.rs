@@ -23,8 +23,8 @@
 //!
 //! | role       | Quote (APPROVE: over the limit) | Invoice (APPROVE: issue, credit; DELETE: void) | Payment (UPDATE: refund) | FinancialTransaction | Report (UPDATE: sales settings) |
 //! |------------|---------------------------|------------------------|--------------------|--------------|------------------|
-//! | admin      | all, CLIENT               | all, CLIENT            | all, CLIENT        | all, CLIENT  | read/update CLIENT |
-//! | manager    | all, CLIENT               | all, CLIENT            | all, CLIENT        | all, CLIENT  | read/update CLIENT |
+//! | admin      | all, CLIENT               | all, CLIENT            | all, CLIENT        | all, CLIENT  | all, CLIENT (below) |
+//! | manager    | all, CLIENT               | all, CLIENT            | all, CLIENT        | all, CLIENT  | all, CLIENT (below) |
 //! | sales      | create/read/update OWN    | read OWN               | create/read OWN (deposits) | —    | —                |
 //! | dispatcher | read CLIENT               | —                      | —                  | —            | —                |
 //! | accountant | read CLIENT               | all, CLIENT            | all, CLIENT        | all, CLIENT  | read CLIENT      |
@@ -72,6 +72,15 @@
 //! | auditor    | read CLIENT   | read CLIENT |
 //! | others     | —             | —           |
 //!
+//! | role       | Report, saved and scheduled (CREATE: save and generate) and KPIs | Dashboard (OWN: the caller's own; public ones readable by all) |
+//! |------------|---------------------------------|-----------------------------|
+//! | admin, manager | all, CLIENT                 | all, CLIENT                 |
+//! | accountant | create/read CLIENT              | create/read/update/delete OWN |
+//! | sales      | read OWN (KPIs over their own leads, quotes, invoices) | create/read/update/delete OWN |
+//! | dispatcher | —                               | create/read/update/delete OWN |
+//! | auditor    | read CLIENT                     | read CLIENT                 |
+//! | crew       | —                               | —                           |
+//!
 //! The operations reports need read on what they report: utilization and
 //! maintenance due on Equipment, the inventory valuation on Inventory.
 //!
@@ -110,7 +119,9 @@ pub fn default_scope(role: Role, resource: Resource, action: Action) -> Option<S
         (Admin | Manager, Quote | Invoice | Payment | FinancialTransaction, _) => {
             Some(Scope::Client)
         }
-        (Admin | Manager, Report, Read | Update) => Some(Scope::Client),
+        (Admin | Manager, Report, _) => Some(Scope::Client),
+        (Accountant, Report, Create) => Some(Scope::Client),
+        (Sales, Report, Read) => Some(Scope::Own),
         (Sales, Quote, Create | Read | Update) => Some(Scope::Own),
         (Sales, Invoice, Read) => Some(Scope::Own),
         (Sales, Payment, Create | Read) => Some(Scope::Own),
@@ -160,6 +171,13 @@ pub fn default_scope(role: Role, resource: Resource, action: Action) -> Option<S
         // them and their logs.
         (Admin, Webhook | Resource::Integration, _) => Some(Scope::Client),
         (Auditor, Webhook | Resource::Integration, Read) => Some(Scope::Client),
+        // Dashboards: everyone who reads reports keeps their own; admins
+        // and managers keep the tenant's; auditors read them all.
+        (Admin | Manager, Dashboard, _) => Some(Scope::Client),
+        (Sales | Dispatcher | Accountant, Dashboard, Create | Read | Update | Delete) => {
+            Some(Scope::Own)
+        }
+        (Auditor, Dashboard, Read) => Some(Scope::Client),
         _ => None,
     }
 }
@@ -383,9 +401,13 @@ mod tests {
                             Invoice | Payment | FinancialTransaction,
                         ) => Some(Scope::Client),
                         (Role::Admin | Role::Manager, Quote) => Some(Scope::Client),
-                        (Role::Admin | Role::Manager, Report) => {
-                            matches!(action, Read | Update).then_some(Scope::Client)
+                        (Role::Admin | Role::Manager, Report | Dashboard) => Some(Scope::Client),
+                        (Role::Accountant, Report) if *action == Create => Some(Scope::Client),
+                        (Role::Sales, Report) => (*action == Read).then_some(Scope::Own),
+                        (Role::Sales | Role::Dispatcher | Role::Accountant, Dashboard) => {
+                            matches!(action, Create | Read | Update | Delete).then_some(Scope::Own)
                         }
+                        (Role::Auditor, Dashboard) => (*action == Read).then_some(Scope::Client),
                         (Role::Sales, Quote) => {
                             matches!(action, Create | Read | Update).then_some(Scope::Own)
                         }

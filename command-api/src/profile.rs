@@ -42,6 +42,9 @@ pub struct TenantProfileView {
     pub default_job_duration_minutes: u32,
     /// Emails carry an open-tracking pixel (READ when it loads).
     pub email_open_tracking: bool,
+    /// How long report runs keep their files (days).
+    #[schema(example = 90)]
+    pub report_retention_days: u32,
 }
 
 impl From<&TenantProfile> for TenantProfileView {
@@ -57,6 +60,7 @@ impl From<&TenantProfile> for TenantProfileView {
             working_hours: p.working_hours(),
             default_job_duration_minutes: p.default_job_duration_minutes(),
             email_open_tracking: p.email_open_tracking(),
+            report_retention_days: p.report_retention_days(),
         }
     }
 }
@@ -129,6 +133,10 @@ pub struct PutTenantProfileRequest {
     /// mail client loads it. Default: off.
     #[serde(default)]
     pub email_open_tracking: Option<bool>,
+    /// How long report runs keep their files, in days (1–3650). Default: 90.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 3650)]
+    pub report_retention_days: Option<u32>,
 }
 
 impl From<PutTenantProfileRequest> for ProfileInput {
@@ -160,6 +168,7 @@ impl From<PutTenantProfileRequest> for ProfileInput {
             }),
             default_job_duration_minutes: body.default_job_duration_minutes,
             email_open_tracking: body.email_open_tracking,
+            report_retention_days: body.report_retention_days,
         }
     }
 }

@@ -151,8 +151,8 @@ impl fmt::Debug for WireEnumInfo {
 /// document's enum schemas against these).
 pub fn wire_enums() -> Vec<WireEnumInfo> {
     use crate::{
-        assignment, availability, communication, equipment, integration, inventory, money,
-        permissions, rule, schedule, staff, template, tenant, webhook,
+        assignment, availability, communication, dashboard, equipment, integration, inventory,
+        money, permissions, report, rule, schedule, staff, template, tenant, webhook,
     };
     vec![
         Role::wire_info(),
@@ -202,6 +202,12 @@ pub fn wire_enums() -> Vec<WireEnumInfo> {
         integration::SyncStatus::wire_info(),
         integration::SyncSource::wire_info(),
         integration::InboundOutcome::wire_info(),
+        report::ReportType::wire_info(),
+        report::ReportFormat::wire_info(),
+        report::ReportStatus::wire_info(),
+        report::RunTrigger::wire_info(),
+        dashboard::WidgetKind::wire_info(),
+        dashboard::DashboardTheme::wire_info(),
     ]
 }
 

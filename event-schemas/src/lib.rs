@@ -29,6 +29,7 @@ pub mod calendar;
 pub mod common;
 pub mod communication;
 pub mod customer;
+pub mod dashboard;
 pub mod envelope;
 pub mod equipment;
 pub mod finance;
@@ -42,6 +43,7 @@ pub mod money;
 pub mod permissions;
 pub mod personal;
 pub mod quote;
+pub mod report;
 pub mod rule;
 pub mod schedule;
 pub mod staff;
@@ -119,6 +121,9 @@ pub fn catalogue() -> Vec<EventInfo> {
         webhook::WebhookDeliveryEvent::catalogue(),
         integration::IntegrationEvent::catalogue(),
         integration::IntegrationSyncEvent::catalogue(),
+        report::ReportEvent::catalogue(),
+        dashboard::DashboardEvent::catalogue(),
+        dashboard::DashboardDefaultEvent::catalogue(),
     ]
     .concat()
 }

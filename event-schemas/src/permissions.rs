@@ -36,7 +36,9 @@ crate::common::wire_enum! {
         /// The financial ledger and its manual entries.
         FinancialTransaction => "FINANCIAL_TRANSACTION",
         /// Financial reports (AR aging, revenue) and sales settings; the
-        /// operations reports (utilization, maintenance due, valuation).
+        /// operations reports (utilization, maintenance due, valuation);
+        /// saved and scheduled reports (CREATE also generates) and the KPIs
+        /// (OWN: over the caller's own leads, quotes and invoices).
         Report => "REPORT",
         /// Trucks, trailers and tools, and their maintenance (UPDATE also
         /// schedules, starts and completes maintenance; DELETE retires or sells).
@@ -70,6 +72,9 @@ crate::common::wire_enum! {
         Webhook => "WEBHOOK",
         /// Integrations, their API keys and sync logs.
         Integration => "INTEGRATION",
+        /// Dashboards (OWN: the caller's own; public ones are read by the
+        /// whole tenant).
+        Dashboard => "DASHBOARD",
     }
 }
 
@@ -135,8 +140,8 @@ pub struct UserPermissionRevoked {
 crate::event_enum! {
     /// Every event of a tenant's permission matrix.
     PermissionEvent for AGGREGATE_TYPE {
-        RolePermissionSet("1.5", "(1.1: sales resources; 1.2: equipment, assignments, inventory; 1.3: tenant profile, staff, schedules, availability; 1.4: templates, communications, communication rules; 1.5: webhooks, integrations) A role's scope for a resource and action was set (or taken away) by an admin."),
-        UserPermissionGranted("1.5", "(1.1: sales resources; 1.2: equipment, assignments, inventory; 1.3: tenant profile, staff, schedules, availability; 1.4: templates, communications, communication rules; 1.5: webhooks, integrations) A user was granted a permission, with a reason and an optional expiry."),
+        RolePermissionSet("1.6", "(1.1: sales resources; 1.2: equipment, assignments, inventory; 1.3: tenant profile, staff, schedules, availability; 1.4: templates, communications, communication rules; 1.5: webhooks, integrations; 1.6: dashboards, saved reports) A role's scope for a resource and action was set (or taken away) by an admin."),
+        UserPermissionGranted("1.6", "(1.1: sales resources; 1.2: equipment, assignments, inventory; 1.3: tenant profile, staff, schedules, availability; 1.4: templates, communications, communication rules; 1.5: webhooks, integrations; 1.6: dashboards, saved reports) A user was granted a permission, with a reason and an optional expiry."),
         UserPermissionRevoked("1.0", "A user's grant was revoked."),
     }
 }

@@ -103,6 +103,9 @@ pub struct TenantProfileChanged {
     /// default (1.1).
     #[serde(default)]
     pub email_open_tracking: bool,
+    /// How long report runs keep their files (days; `None`: 90). 1.2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_retention_days: Option<u32>,
     pub changed_fields: Vec<String>,
     pub changed_by: Uuid,
     pub changed_at: DateTime<Utc>,
@@ -111,6 +114,6 @@ pub struct TenantProfileChanged {
 crate::event_enum! {
     /// Every event of a tenant's profile.
     TenantProfileEvent for AGGREGATE_TYPE {
-        TenantProfileChanged("1.1", "The company's name, address, locations, time zone, locale, email sender, working hours, default job duration or email open tracking changed (the complete profile after the change; 1.1: email_open_tracking)."),
+        TenantProfileChanged("1.2", "The company's name, address, locations, time zone, locale, email sender, working hours, default job duration, email open tracking or report retention changed (the complete profile after the change; 1.1: email_open_tracking; 1.2: report_retention_days)."),
     }
 }

@@ -202,6 +202,7 @@ fn every_invalid_field_is_named_at_once() {
         ]),
         default_job_duration_minutes: Some(5),
         email_open_tracking: None,
+        report_retention_days: None,
     };
     assert_eq!(
         invalid_fields(run(&[], bad)),
