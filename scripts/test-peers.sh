@@ -5,7 +5,9 @@
 # read back what the server wrote. Installs Debian's python3-venv when
 # missing. Prints the virtualenv's python; tests find it through
 # CRM_TEST_PYTHON (scripts/test.sh exports it) or at
-# $CARGO_TARGET_DIR/test-venv/bin/python.
+# $CARGO_TARGET_DIR/test-venv/bin/python. Also installs Debian's
+# poppler-utils when missing: the report-formats tests read their PDFs back
+# with its pdftotext and pdffonts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +21,11 @@ if ! "$python" -c 'import ensurepip, venv' >/dev/null 2>&1; then
   say "installing python3-venv (Debian package)"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+fi
+if ! command -v pdftotext >/dev/null 2>&1 || ! command -v pdffonts >/dev/null 2>&1; then
+  say "installing poppler-utils (Debian package)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null
 fi
 venv="$target_dir/test-venv"
 stamp="$venv/.requirements.sha256"
