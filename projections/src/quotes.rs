@@ -77,6 +77,7 @@ CREATE INDEX quotes_by_status ON quotes (tenant_id, status, created_at DESC);
 CREATE INDEX quotes_by_customer ON quotes (tenant_id, customer_id);
 CREATE INDEX quotes_by_lead ON quotes (tenant_id, lead_id);
 CREATE INDEX quotes_by_author ON quotes (tenant_id, created_by);
+CREATE INDEX quotes_by_decision ON quotes (tenant_id, (greatest(accepted_at, rejected_at, expired_at)));
 CREATE TABLE quote_revisions (
     tenant_id     text           NOT NULL,
     quote_id      uuid           NOT NULL,
@@ -91,6 +92,7 @@ CREATE TABLE quote_revisions (
     superseded_at timestamptz,
     PRIMARY KEY (tenant_id, quote_id, revision)
 );
+CREATE INDEX quote_revisions_by_sent ON quote_revisions (tenant_id, sent_at);
 CREATE TABLE quote_deposits (
     tenant_id      text           NOT NULL,
     quote_id       uuid           NOT NULL,
@@ -165,7 +167,8 @@ impl Projection for Quotes {
 
     fn version(&self) -> i32 {
         // 2: the invoice opened for the quote.
-        2
+        // 3: indexes for the analytics (decisions, sendings by time).
+        3
     }
 
     fn tables(&self) -> &'static [&'static str] {

@@ -16,6 +16,7 @@
 //! see in a list is a [`Scope`], plain values computed by the caller's
 //! authorization.
 
+pub mod analytics;
 pub mod assignments;
 pub mod audit;
 pub mod availability;
