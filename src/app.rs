@@ -200,6 +200,19 @@ pub async fn start(
             shutdown.clone(),
         ));
     }
+    if parts.command_api && config.report_poll_ms > 0 {
+        let worker = processes::reports::ReportWorker {
+            pool: infra.pool.clone(),
+            stores: event_store::Stores::new(infra.pool.clone(), infra.keystore.clone()),
+            clock: std::sync::Arc::new(outbound::SystemClock),
+            config: config.report_worker(),
+        };
+        tasks.spawn(processes::reports::run(
+            std::sync::Arc::new(worker),
+            Duration::from_millis(config.report_poll_ms),
+            shutdown.clone(),
+        ));
+    }
     if parts.command_api && config.policy_interval_secs > 0 {
         let runner = processes::rules::RuleRunner {
             pool: infra.pool.clone(),

@@ -160,6 +160,25 @@ pub struct Config {
     #[arg(long, env = "CRM_IMPORT_POLL_MS", default_value_t = 500, global = true)]
     pub import_poll_ms: u64,
 
+    /// How often the report worker looks for due schedules and runs to
+    /// generate (milliseconds; 0 = not in this process).
+    #[arg(
+        long,
+        env = "CRM_REPORT_POLL_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub report_poll_ms: u64,
+
+    /// Largest report file a run may write, in bytes (beyond: the run fails).
+    #[arg(long, env = "CRM_MAX_REPORT_BYTES", default_value_t = 512 * 1024 * 1024, global = true)]
+    pub max_report_bytes: u64,
+
+    /// Where report files are written before they are stored in
+    /// PostgreSQL (default: the system's temporary directory).
+    #[arg(long, env = "CRM_REPORT_WORK_DIR", global = true)]
+    pub report_work_dir: Option<std::path::PathBuf>,
+
     /// Largest file accepted by `POST /v1/attachments`, in bytes.
     #[arg(long, env = "CRM_MAX_ATTACHMENT_BYTES", default_value_t = 10 * 1024 * 1024, global = true)]
     pub max_attachment_bytes: usize,
@@ -341,6 +360,9 @@ impl Config {
             max_attachment_bytes: 10 * 1024 * 1024,
             max_import_bytes: 50 * 1024 * 1024,
             import_poll_ms: 500,
+            report_poll_ms: 1000,
+            max_report_bytes: 512 * 1024 * 1024,
+            report_work_dir: None,
             render_worker: None,
             public_url: None,
             smtp_url: None,
@@ -397,6 +419,18 @@ impl Config {
             poll: std::time::Duration::from_millis(self.sender_poll_ms.max(1)),
             concurrency: self.sender_concurrency.clamp(1, 256),
             ..processes::sender::SenderConfig::default()
+        }
+    }
+
+    /// The report worker's settings.
+    pub fn report_worker(&self) -> processes::reports::ReportConfig {
+        processes::reports::ReportConfig {
+            max_file_bytes: self.max_report_bytes,
+            work_dir: self
+                .report_work_dir
+                .clone()
+                .unwrap_or_else(std::env::temp_dir),
+            ..processes::reports::ReportConfig::default()
         }
     }
 

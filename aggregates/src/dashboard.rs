@@ -430,6 +430,7 @@ impl DomainError for DashboardDefaultError {
 /// A user's default dashboard.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DashboardDefault {
+    pub tenant_id: Option<TenantId>,
     pub user_id: Option<Uuid>,
     pub dashboard_id: Option<Uuid>,
 }
@@ -483,6 +484,7 @@ impl Aggregate for DashboardDefault {
     fn apply(&mut self, event: Self::Event) {
         match event {
             DashboardDefaultEvent::DefaultDashboardChosen(e) => {
+                self.tenant_id = Some(e.tenant_id);
                 self.user_id = Some(e.user_id);
                 self.dashboard_id = e.dashboard_id;
             }

@@ -182,3 +182,21 @@ impl TenantOwned for inventory::InventoryItem {
         self.tenant_id.as_ref()
     }
 }
+
+impl TenantOwned for report::Report {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
+    }
+}
+
+impl TenantOwned for dashboard::Dashboard {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
+    }
+}
+
+impl TenantOwned for dashboard::DashboardDefault {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
+    }
+}

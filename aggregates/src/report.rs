@@ -61,6 +61,8 @@ pub enum ParamKind {
     Integer { min: i64, max: i64 },
     /// A location of the tenant profile (letters, digits, `-`, `_`).
     Identifier,
+    /// An ISO 4217 code: three capital letters.
+    Currency,
 }
 
 /// One parameter of a catalogue report.
@@ -91,6 +93,11 @@ const AS_OF: Param = Param {
     kind: ParamKind::Date,
     description: "The day the figures are taken at; default the day the report runs.",
 };
+const CURRENCY: Param = Param {
+    name: "currency",
+    kind: ParamKind::Currency,
+    description: "Only amounts in this currency (ISO 4217); default the tenant's reporting currency (the one most of its invoices and quotes use).",
+};
 const LOCATION: Param = Param {
     name: "location_id",
     kind: ParamKind::Identifier,
@@ -106,7 +113,6 @@ pub enum CatalogueReport {
     EquipmentUtilization,
     MaintenanceDue,
     InventoryValuation,
-    CrewUtilization,
     SalesPipeline,
     Quotes,
     Customers,
@@ -116,14 +122,13 @@ pub enum CatalogueReport {
 pub struct Catalogue;
 
 impl Catalogue {
-    pub const ALL: [CatalogueReport; 10] = [
+    pub const ALL: [CatalogueReport; 9] = [
         CatalogueReport::ArAging,
         CatalogueReport::Revenue,
         CatalogueReport::Ledger,
         CatalogueReport::EquipmentUtilization,
         CatalogueReport::MaintenanceDue,
         CatalogueReport::InventoryValuation,
-        CatalogueReport::CrewUtilization,
         CatalogueReport::SalesPipeline,
         CatalogueReport::Quotes,
         CatalogueReport::Customers,
@@ -143,7 +148,6 @@ impl CatalogueReport {
             Self::EquipmentUtilization => "equipment_utilization",
             Self::MaintenanceDue => "maintenance_due",
             Self::InventoryValuation => "inventory_valuation",
-            Self::CrewUtilization => "crew_utilization",
             Self::SalesPipeline => "sales_pipeline",
             Self::Quotes => "quotes",
             Self::Customers => "customers",
@@ -155,7 +159,6 @@ impl CatalogueReport {
             Self::ArAging | Self::Revenue | Self::Ledger => ReportType::Financial,
             Self::EquipmentUtilization | Self::MaintenanceDue => ReportType::Equipment,
             Self::InventoryValuation => ReportType::Inventory,
-            Self::CrewUtilization => ReportType::Operational,
             Self::SalesPipeline | Self::Quotes => ReportType::Sales,
             Self::Customers => ReportType::Customer,
         }
@@ -169,7 +172,6 @@ impl CatalogueReport {
             Self::EquipmentUtilization => "Equipment utilization",
             Self::MaintenanceDue => "Maintenance due",
             Self::InventoryValuation => "Inventory valuation",
-            Self::CrewUtilization => "Crew utilization",
             Self::SalesPipeline => "Sales pipeline",
             Self::Quotes => "Quotes",
             Self::Customers => "New customers",
@@ -196,9 +198,6 @@ impl CatalogueReport {
             Self::InventoryValuation => {
                 "Stock at weighted average cost per item, location and category."
             }
-            Self::CrewUtilization => {
-                "Hours scheduled ÷ working hours available per crew member over the period."
-            }
             Self::SalesPipeline => {
                 "Leads of the period by status, source and rep: count, converted, conversion rate, speed to lead p50/p90, lead to first quote p50."
             }
@@ -212,7 +211,7 @@ impl CatalogueReport {
     /// The parameters this report takes (besides `report`).
     pub fn params(self) -> &'static [Param] {
         match self {
-            Self::ArAging => &[AS_OF],
+            Self::ArAging => &[AS_OF, CURRENCY],
             Self::Revenue => &[
                 PERIOD,
                 FROM,
@@ -222,9 +221,10 @@ impl CatalogueReport {
                     kind: ParamKind::OneOf(&["month", "source", "rep"]),
                     description: "How rows are grouped (default month).",
                 },
+                CURRENCY,
             ],
-            Self::Ledger => &[PERIOD, FROM, TO],
-            Self::EquipmentUtilization | Self::CrewUtilization => &[PERIOD, FROM, TO],
+            Self::Ledger => &[PERIOD, FROM, TO, CURRENCY],
+            Self::EquipmentUtilization => &[PERIOD, FROM, TO],
             Self::MaintenanceDue => &[
                 AS_OF,
                 Param {
@@ -261,6 +261,7 @@ impl CatalogueReport {
                 ParamKind::Identifier => {
                     json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"})
                 }
+                ParamKind::Currency => json!({"type": "string", "pattern": "^[A-Z]{3}$"}),
             };
             schema["description"] = Value::String(param.description.into());
             properties.insert(param.name.into(), schema);
@@ -443,6 +444,12 @@ fn check_param(kind: ParamKind, value: &Value) -> Result<Value, String> {
         ParamKind::Integer { min, max } => match value.as_i64() {
             Some(n) if (min..=max).contains(&n) => Ok(value.clone()),
             _ => Err(format!("must be a whole number from {min} to {max}")),
+        },
+        ParamKind::Currency => match value.as_str() {
+            Some(c) if c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()) => {
+                Ok(value.clone())
+            }
+            _ => Err("must be an ISO 4217 code such as CAD".to_owned()),
         },
         ParamKind::Identifier => value
             .as_str()
@@ -829,7 +836,10 @@ impl Report {
                 .into(),
             ]);
         }
-        if !self.exists() {
+        // A deleted report's files still expire.
+        if !self.exists()
+            && !(self.id.is_some() && matches!(action, ReportAction::ExpireFile { .. }))
+        {
             return Err(ReportError::NotFound);
         }
         let run = |run_id: Uuid| self.run(run_id).ok_or(ReportError::RunNotFound);

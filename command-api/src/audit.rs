@@ -35,7 +35,7 @@ use event_store::Store;
 use relay::history;
 
 const KINDS: &str = "Customer, Lead, Quote, Invoice, Equipment, EquipmentAssignment, InventoryItem, \
-     StaffMember, TenantProfile, Schedule, Availability, MessageTemplate or Communication";
+     StaffMember, TenantProfile, Schedule, Availability, MessageTemplate, Communication or Report";
 
 /// The entity kinds whose history can be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +53,7 @@ enum Kind {
     Availability,
     Template,
     Communication,
+    Report,
 }
 
 impl Kind {
@@ -73,6 +74,7 @@ impl Kind {
             "availability" => Ok(Self::Availability),
             "messagetemplate" | "message-template" | "template" | "templates" => Ok(Self::Template),
             "communication" | "communications" => Ok(Self::Communication),
+            "report" | "reports" => Ok(Self::Report),
             _ => Err(ApiError::not_found(format!(
                 "no aggregate type `{text}`; use {}",
                 KINDS
@@ -95,6 +97,7 @@ impl Kind {
             Self::Availability => event_schemas::availability::AGGREGATE_TYPE,
             Self::Template => event_schemas::template::AGGREGATE_TYPE,
             Self::Communication => event_schemas::communication::AGGREGATE_TYPE,
+            Self::Report => event_schemas::report::AGGREGATE_TYPE,
         }
     }
 }
@@ -341,6 +344,12 @@ async fn state(
         Kind::Communication => json_state(
             state
                 .store::<aggregates::communication::Communication>()
+                .state_at(tenant, id, version)
+                .await?,
+        ),
+        Kind::Report => json_state(
+            state
+                .store::<aggregates::report::Report>()
                 .state_at(tenant, id, version)
                 .await?,
         ),

@@ -37,6 +37,7 @@ pub mod operations;
 pub mod permissions;
 pub mod profile;
 pub mod quotes;
+pub mod reports;
 pub mod rules;
 pub mod schedules;
 pub mod settings;
@@ -249,6 +250,7 @@ pub fn router(state: CommandState) -> OpenApiRouter {
         attachments::router(),
         rules::router(),
         webhooks::router(),
+        reports::router(),
         integrations::router(),
         operations::router(),
         permissions::router(),

@@ -22,6 +22,7 @@ pub mod compose;
 pub mod imports;
 pub mod pipeline;
 pub mod policies;
+pub mod reports;
 pub mod rules;
 pub mod sender;
 pub mod webhooks;

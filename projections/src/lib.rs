@@ -47,6 +47,8 @@ pub mod ledger;
 pub mod queries;
 pub mod quotes;
 pub mod rebuild;
+pub mod report_files;
+pub mod reports;
 pub mod rules;
 pub mod runner;
 pub mod schedules;
@@ -489,6 +491,7 @@ pub fn all(keys: Arc<keystore::KeyStore>) -> Vec<Arc<dyn Projection>> {
         Arc::new(rules::CommunicationRules),
         Arc::new(webhooks::Webhooks { keys: keys.clone() }),
         Arc::new(integrations::Integrations { keys: keys.clone() }),
+        Arc::new(reports::Reports),
         Arc::new(timeline::LeadTimeline { keys: keys.clone() }),
         Arc::new(audit::AuditTrail),
         Arc::new(quotes::Quotes),

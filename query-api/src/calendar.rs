@@ -75,6 +75,11 @@ async fn profile(state: &QueryState, tenant: &TenantId) -> ApiResult<TenantProfi
     })
 }
 
+/// `tenant`'s time zone (the default until the profile sets one).
+pub(crate) async fn time_zone(state: &QueryState, tenant: &TenantId) -> ApiResult<chrono_tz::Tz> {
+    Ok(profile(state, tenant).await?.time_zone())
+}
+
 /// The days `[from, to)` in the profile's zone, with their working hours.
 fn days(profile: &TenantProfile, from: NaiveDate, to: NaiveDate) -> Vec<Day> {
     let tz = profile.time_zone();

@@ -29,6 +29,7 @@ pub mod ops_reports;
 pub mod quotes;
 pub mod reports;
 pub mod rules;
+pub mod saved_reports;
 pub mod schedules;
 pub mod staff;
 pub mod templates;
@@ -78,6 +79,7 @@ pub fn router(state: QueryState) -> OpenApiRouter {
         invoices::router(),
         finance::router(),
         reports::router(),
+        saved_reports::router(),
         equipment::router(),
         assignments::router(),
         inventory::router(),

@@ -51,6 +51,7 @@ pub mod owners {
     pub const RULES: &str = queries::rules::PROJECTION;
     pub const WEBHOOKS: &str = queries::webhooks::PROJECTION;
     pub const INTEGRATIONS: &str = queries::integrations::PROJECTION;
+    pub const REPORTS: &str = queries::saved_reports::PROJECTION;
     pub const ALL: &[&str] = &[
         CUSTOMERS,
         LEADS,
@@ -66,6 +67,7 @@ pub mod owners {
         RULES,
         WEBHOOKS,
         INTEGRATIONS,
+        REPORTS,
     ];
 }
 /// The channel the projectors notify after each batch.

@@ -107,6 +107,9 @@ impl TestEnv {
         config.rate_limit_user_rps = 0.0;
         config.inbound_rps_per_key = 0.0;
         config.import_poll_ms = 50;
+        // The report tests run the worker themselves, with a test clock
+        // (`TestApp::report_worker`).
+        config.report_poll_ms = 0;
         // Tests run the time-driven policies themselves, for a chosen day.
         config.policy_interval_secs = 0;
         config.render_worker = Some(render_worker().display().to_string());
@@ -427,6 +430,19 @@ impl TestApp {
             clock,
             jitter: std::sync::Arc::new(|| 0.5),
             config,
+        }
+    }
+
+    /// A report worker over this app's database, with `clock`.
+    pub fn report_worker(
+        &self,
+        clock: std::sync::Arc<dyn outbound::Clock>,
+    ) -> processes::reports::ReportWorker {
+        processes::reports::ReportWorker {
+            pool: self.pool().clone(),
+            stores: event_store::Stores::new(self.pool().clone(), self.env.infra.keystore.clone()),
+            clock,
+            config: self.env.infra.config.report_worker(),
         }
     }
 
