@@ -26,6 +26,7 @@ mod projector;
 mod quotes;
 mod races;
 mod relay;
+mod reports;
 mod roles;
 mod rules;
 mod sales_flow;

@@ -694,6 +694,25 @@ async fn a_rebuild_yields_the_same_tables_as_live_while_queries_keep_working() {
         processes::webhooks::WorkerConfig::default(),
     );
     assert!(!worker.run_once().await.unwrap().is_empty());
+    // A saved report with a run (its file in report_files).
+    let report = app
+        .post(
+            "/v1/reports",
+            &admin,
+            json!({"name": "Stock", "parameters": {"report": "inventory_valuation"}, "format": "CSV"}),
+        )
+        .await;
+    report.expect(201);
+    app.post(
+        &format!("/v1/reports/{}/generate", report.id()),
+        &admin,
+        json!({}),
+    )
+    .await
+    .expect(202);
+    app.settle().await;
+    let reports = app.report_worker(Arc::new(outbound::ManualClock::new(chrono::Utc::now())));
+    assert_eq!(reports.run_once().await.unwrap().generated, 1);
     app.settle().await;
     let live = dump_read_models(&app).await;
     assert!(
