@@ -387,7 +387,7 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
                 }) else {
                     continue;
                 };
-                if n % probe_every != 0 {
+                if !n.is_multiple_of(probe_every) {
                     continue;
                 }
                 let created = Instant::now();
@@ -651,8 +651,8 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         Ok(None) => println!("caught up:       not within 30 s of the load ending"),
         Err(e) => println!("caught up:       not measured ({e:#})"),
     }
-    if let (Some(pid), Some((rss0, _))) = (args.server_pid, memory_before) {
-        if let Some((rss, hwm)) = memory_kib(pid) {
+    if let (Some(pid), Some((rss0, _))) = (args.server_pid, memory_before)
+        && let Some((rss, hwm)) = memory_kib(pid) {
             println!(
                 "server memory:   RSS {:.1} MiB before, {:.1} MiB after, peak {:.1} MiB",
                 rss0 as f64 / 1024.0,
@@ -660,7 +660,6 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
                 hwm as f64 / 1024.0
             );
         }
-    }
     if args.pgbench > 0 {
         let throughput = commands as f64 / elapsed;
         match pgbench(config, args.clients, args.pgbench).await {
@@ -1308,7 +1307,7 @@ async fn sales_round(r: &Round<'_>, worker: usize, n: u64) -> Option<(String, u6
         .command(
             "lead",
             "/v1/leads",
-            json!({"customer_id": customer, "source": if n % 2 == 0 { "web" } else { "referral" }}),
+            json!({"customer_id": customer, "source": if n.is_multiple_of(2) { "web" } else { "referral" }}),
         )
         .await?;
     let valid_until = (chrono::Utc::now().date_naive() + chrono::Duration::days(30)).to_string();

@@ -325,14 +325,13 @@ impl EquipmentAssignment {
                 condition_notes,
             } => {
                 let mut v = Validator::new();
-                if let (Some(out), Some(back)) = (self.checkout_odometer_km, odometer_km) {
-                    if back < out {
+                if let (Some(out), Some(back)) = (self.checkout_odometer_km, odometer_km)
+                    && back < out {
                         v.error(
                             "odometer_km",
                             format!("must not be less than the {out} km read at checkout"),
                         );
                     }
-                }
                 let condition_notes = notes(&mut v, "condition_notes", condition_notes.as_deref());
                 v.finish()?;
                 if !self.is_checked_out() {

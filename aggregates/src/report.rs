@@ -837,9 +837,8 @@ impl Report {
             ]);
         }
         // A deleted report's files still expire.
-        if !self.exists()
-            && !(self.id.is_some() && matches!(action, ReportAction::ExpireFile { .. }))
-        {
+        let expiring = matches!(action, ReportAction::ExpireFile { .. });
+        if !(self.exists() || (self.id.is_some() && expiring)) {
             return Err(ReportError::NotFound);
         }
         let run = |run_id: Uuid| self.run(run_id).ok_or(ReportError::RunNotFound);

@@ -79,8 +79,8 @@ async fn record(
         Action::Create,
         None,
     )?;
-    if let Some(invoice) = body.invoice_id {
-        if state
+    if let Some(invoice) = body.invoice_id
+        && state
             .store::<Invoice>()
             .find(&ctx.principal.tenant, invoice)
             .await?
@@ -91,7 +91,6 @@ async fn record(
                 "no invoice with this id",
             ));
         }
-    }
     let id = Uuid::now_v7();
     let command = FinancialTransactionCommand {
         at: ctx.now,

@@ -109,13 +109,10 @@ impl CloudEvent<Box<RawValue>> {
     ) -> Result<Box<RawValue>, serde_json::Error> {
         if let Ok(mut outer) =
             serde_json::from_str::<std::collections::BTreeMap<String, Box<RawValue>>>(&payload)
-        {
-            if outer.len() == 1 {
-                if let Some(inner) = outer.remove(event_type) {
+            && outer.len() == 1
+                && let Some(inner) = outer.remove(event_type) {
                     return Ok(inner);
                 }
-            }
-        }
         RawValue::from_string(payload)
     }
 }

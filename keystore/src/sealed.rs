@@ -56,11 +56,10 @@ pub fn seal_fields(
     aad_of: impl Fn(&str) -> String,
 ) {
     for field in fields {
-        if let Some(value) = data.get_mut(*field) {
-            if !value.is_null() && !is_sealed(value) {
+        if let Some(value) = data.get_mut(*field)
+            && !value.is_null() && !is_sealed(value) {
                 *value = seal(key, &aad_of(field), value);
             }
-        }
     }
 }
 

@@ -91,11 +91,10 @@ async fn list_events(
     authz::authorize_tenant_wide(&principal, Resource::AuditLog, authz::Action::Read)?;
     let limit = pagination::limit(params.limit)?;
     let after: Option<i64> = pagination::decode_cursor(params.cursor.as_deref())?;
-    if let (Some(from), Some(to)) = (params.from, params.to) {
-        if from > to {
+    if let (Some(from), Some(to)) = (params.from, params.to)
+        && from > to {
             return Err(ApiError::invalid_field("from", "must not be after `to`"));
         }
-    }
     let filter = AuditFilter {
         aggregate_type: params.aggregate_type,
         aggregate_id: params.aggregate_id,

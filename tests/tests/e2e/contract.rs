@@ -2047,6 +2047,16 @@ async fn the_openapi_document_is_3_1_and_documents_every_route_of_the_contract()
         ("delete", "/v1/calendar/feed-tokens/{id}"),
         ("delete", "/v1/availability/{id}"),
         ("get", "/healthz"),
+        ("post", "/v1/reports"),
+        ("get", "/v1/reports"),
+        ("get", "/v1/reports/catalogue"),
+        ("get", "/v1/reports/{id}"),
+        ("patch", "/v1/reports/{id}"),
+        ("delete", "/v1/reports/{id}"),
+        ("post", "/v1/reports/{id}/generate"),
+        ("get", "/v1/reports/{id}/file"),
+        ("get", "/v1/reports/{id}/runs"),
+        ("get", "/v1/reports/{id}/runs/{run_id}/file"),
         ("get", "/readyz"),
         ("get", "/metrics"),
     ];
@@ -2098,7 +2108,8 @@ async fn every_operation_in_the_openapi_document_is_served_by_the_router() {
             .replace("{action}", "READ")
             .replace("{delivery_id}", &Uuid::new_v4().to_string())
             .replace("{key_id}", &Uuid::new_v4().to_string())
-            .replace("{sync_id}", &Uuid::new_v4().to_string());
+            .replace("{sync_id}", &Uuid::new_v4().to_string())
+            .replace("{run_id}", &Uuid::new_v4().to_string());
         assert!(
             !path.contains('{'),
             "every parameter is substituted: {template}"

@@ -210,7 +210,7 @@ async fn a_ledger_report_reads_the_same_in_every_format_as_the_ledger_itself() {
     let sheet = book.worksheet_range_at(0).unwrap().unwrap();
     let header_row = sheet
         .rows()
-        .position(|r| r.first().is_some_and(|c| c.to_string() == "Date"))
+        .position(|r| r.first().is_some_and(|c| *c == "Date"))
         .expect("a header row");
     let mut rows: Vec<(String, String, String, String)> = sheet
         .rows()
