@@ -652,14 +652,15 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         Err(e) => println!("caught up:       not measured ({e:#})"),
     }
     if let (Some(pid), Some((rss0, _))) = (args.server_pid, memory_before)
-        && let Some((rss, hwm)) = memory_kib(pid) {
-            println!(
-                "server memory:   RSS {:.1} MiB before, {:.1} MiB after, peak {:.1} MiB",
-                rss0 as f64 / 1024.0,
-                rss as f64 / 1024.0,
-                hwm as f64 / 1024.0
-            );
-        }
+        && let Some((rss, hwm)) = memory_kib(pid)
+    {
+        println!(
+            "server memory:   RSS {:.1} MiB before, {:.1} MiB after, peak {:.1} MiB",
+            rss0 as f64 / 1024.0,
+            rss as f64 / 1024.0,
+            hwm as f64 / 1024.0
+        );
+    }
     if args.pgbench > 0 {
         let throughput = commands as f64 / elapsed;
         match pgbench(config, args.clients, args.pgbench).await {

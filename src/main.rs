@@ -651,10 +651,9 @@ async fn serve(config: Config, parts: Parts, announce: bool) -> anyhow::Result<(
     let infra = Infra::connect(config).await?;
     let running = app::start(&infra, parts, Some(telemetry::metrics())).await?;
     on_signal(running.shutdown_token());
-    if announce
-        && let Some(addr) = running.addr {
-            print_welcome(&infra, addr, dev)?;
-        }
+    if announce && let Some(addr) = running.addr {
+        print_welcome(&infra, addr, dev)?;
+    }
     running.wait().await;
     Ok(())
 }

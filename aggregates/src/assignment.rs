@@ -326,12 +326,13 @@ impl EquipmentAssignment {
             } => {
                 let mut v = Validator::new();
                 if let (Some(out), Some(back)) = (self.checkout_odometer_km, odometer_km)
-                    && back < out {
-                        v.error(
-                            "odometer_km",
-                            format!("must not be less than the {out} km read at checkout"),
-                        );
-                    }
+                    && back < out
+                {
+                    v.error(
+                        "odometer_km",
+                        format!("must not be less than the {out} km read at checkout"),
+                    );
+                }
                 let condition_notes = notes(&mut v, "condition_notes", condition_notes.as_deref());
                 v.finish()?;
                 if !self.is_checked_out() {

@@ -61,12 +61,13 @@ impl Aggregate for AuditExport {
             return Err(AuditExportError::AlreadyRecorded(id));
         }
         if let (Some(from), Some(to)) = (cmd.from, cmd.to)
-            && from > to {
-                return Err(AuditExportError::Invalid(ValidationErrors::single(
-                    "from",
-                    "must not be after `to`",
-                )));
-            }
+            && from > to
+        {
+            return Err(AuditExportError::Invalid(ValidationErrors::single(
+                "from",
+                "must not be after `to`",
+            )));
+        }
         let event = AuditExportRecorded {
             tenant_id: cmd.tenant_id,
             export_id: cmd.export_id,

@@ -569,12 +569,13 @@ fn depreciation(
     }
     let salvage = local.check("depreciation.salvage_value", values::money(d.salvage_value));
     if let (Some(s), Some(p)) = (salvage, price)
-        && s > p {
-            local.error(
-                "depreciation.salvage_value",
-                "must not exceed the purchase price",
-            );
-        }
+        && s > p
+    {
+        local.error(
+            "depreciation.salvage_value",
+            "must not exceed the purchase price",
+        );
+    }
     match d.method {
         DepreciationMethod::StraightLine => {
             if d.annual_rate.is_some() {
@@ -842,12 +843,13 @@ impl Equipment {
             );
         }
         if let (Some(now), Some(read)) = (self.odometer_km(), cmd.odometer_km)
-            && read < now {
-                v.error(
-                    "odometer_km",
-                    format!("must not be less than the current {now} km"),
-                );
-            }
+            && read < now
+        {
+            v.error(
+                "odometer_km",
+                format!("must not be less than the current {now} km"),
+            );
+        }
         let notes = text(&mut v, "notes", cmd.notes.as_deref(), values::MAX_LONG_TEXT);
         v.finish()?;
         let (Some(cost), Some(notes)) = (cost, notes) else {

@@ -126,10 +126,10 @@ fn tags(v: &mut Validator, raw: Vec<String>) -> Vec<String> {
         if let Some(tag) = v.check(
             &format!("tags[{i}]"),
             values::required_text(tag, MAX_TRANSACTION_TAG),
-        )
-            && seen.insert(tag.clone()) {
-                out.push(tag);
-            }
+        ) && seen.insert(tag.clone())
+        {
+            out.push(tag);
+        }
     }
     if out.len() > MAX_TRANSACTION_TAGS {
         v.error(

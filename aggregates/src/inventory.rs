@@ -360,9 +360,10 @@ fn validate_details(v: &mut Validator, input: ItemDetailsInput) -> Option<Invent
         Some(m) => v.check("max_quantity", stock_level(m)).map(Some),
     };
     if let (Some(min), Some(Some(max))) = (min_quantity, max_quantity)
-        && max < min {
-            v.error("max_quantity", "must not be less than min_quantity");
-        }
+        && max < min
+    {
+        v.error("max_quantity", "must not be less than min_quantity");
+    }
     let unit_cost = v.check("unit_cost", values::money(input.unit_cost));
     let unit_price = v.check("unit_price", values::money(input.unit_price));
     let supplier = match input.supplier {

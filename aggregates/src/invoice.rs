@@ -759,9 +759,10 @@ impl Invoice {
         // A schedule starting long before the issue would bill its missed
         // cycles all at once (numbered, only voidable): refused.
         if let Some(second) = current.recurring.as_ref().and_then(|s| cycle_date(s, 2))
-            && second <= issue_date {
-                return Err(InvoiceError::ScheduleInThePast { second });
-            }
+            && second <= issue_date
+        {
+            return Err(InvoiceError::ScheduleInThePast { second });
+        }
         // Every payment of a draft is a deposit (net of refunds made since).
         let deposits = self.net_paid();
         if deposits > totals.total {

@@ -301,9 +301,10 @@ impl Lead {
         let mut v = Validator::new();
         // A new move date follows the create rule; an unchanged one may have passed.
         if let Patch::Set(date) = cmd.estimated_move_date
-            && Some(date) != self.estimated_move_date {
-                v.check("estimated_move_date", values::future_move_date(date, at));
-            }
+            && Some(date) != self.estimated_move_date
+        {
+            v.check("estimated_move_date", values::future_move_date(date, at));
+        }
         let source = match &cmd.source {
             Some(s) => v.check("source", values::required_text(s, values::MAX_NAME)),
             None => Some(self.source.clone()),
@@ -414,9 +415,10 @@ impl Lead {
             .map(|d| v.check("duration_minutes", values::duration_minutes(d)));
         let cost = optional_money(&mut v, "cost", cmd.cost);
         if let Some(completed) = cmd.completed_at
-            && completed > at + chrono::Duration::minutes(5) {
-                v.error("completed_at", "must not be in the future");
-            }
+            && completed > at + chrono::Duration::minutes(5)
+        {
+            v.error("completed_at", "must not be in the future");
+        }
         v.finish()?;
         let recorded = SalesActivityRecorded {
             activity_id: cmd.activity_id,

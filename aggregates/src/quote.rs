@@ -331,13 +331,13 @@ fn price(
         input.province,
         today,
         input.tax_exempt,
-    )
-        && most.total > values::MAX_MONEY {
-            v.error(
-                "items",
-                format!("the quote's total must not exceed {}", values::MAX_MONEY),
-            );
-        }
+    ) && most.total > values::MAX_MONEY
+    {
+        v.error(
+            "items",
+            format!("the quote's total must not exceed {}", values::MAX_MONEY),
+        );
+    }
     v.finish()?;
     let totals = pricing::totals(
         &items,

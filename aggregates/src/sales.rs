@@ -194,9 +194,10 @@ pub fn payment(
         .processing_fee
         .map(|f| v.check("processing_fee", values::money(f)));
     if let (Some(a), Some(Some(f))) = (amount, fee)
-        && f > a {
-            v.error("processing_fee", "must not exceed the payment amount");
-        }
+        && f > a
+    {
+        v.error("processing_fee", "must not exceed the payment amount");
+    }
     let transaction_id = v.check(
         "transaction_id",
         values::optional_text(input.transaction_id.as_deref(), values::MAX_SHORT_TEXT),

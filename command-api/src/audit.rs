@@ -421,9 +421,10 @@ async fn export(
 ) -> ApiResult<Response> {
     authz::authorize_tenant_wide(&ctx.principal, Resource::AuditLog, authz::Action::Read)?;
     if let (Some(from), Some(to)) = (params.from, params.to)
-        && from > to {
-            return Err(ApiError::invalid_field("from", "must not be after `to`"));
-        }
+        && from > to
+    {
+        return Err(ApiError::invalid_field("from", "must not be after `to`"));
+    }
     let export_id = record_export(
         &state.store::<AuditExport>(),
         &ctx,

@@ -85,12 +85,12 @@ async fn record(
             .find(&ctx.principal.tenant, invoice)
             .await?
             .is_none()
-        {
-            return Err(ApiError::invalid_field(
-                "invoice_id",
-                "no invoice with this id",
-            ));
-        }
+    {
+        return Err(ApiError::invalid_field(
+            "invoice_id",
+            "no invoice with this id",
+        ));
+    }
     let id = Uuid::now_v7();
     let command = FinancialTransactionCommand {
         at: ctx.now,

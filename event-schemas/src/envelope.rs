@@ -110,9 +110,10 @@ impl CloudEvent<Box<RawValue>> {
         if let Ok(mut outer) =
             serde_json::from_str::<std::collections::BTreeMap<String, Box<RawValue>>>(&payload)
             && outer.len() == 1
-                && let Some(inner) = outer.remove(event_type) {
-                    return Ok(inner);
-                }
+            && let Some(inner) = outer.remove(event_type)
+        {
+            return Ok(inner);
+        }
         RawValue::from_string(payload)
     }
 }

@@ -57,9 +57,11 @@ pub fn seal_fields(
 ) {
     for field in fields {
         if let Some(value) = data.get_mut(*field)
-            && !value.is_null() && !is_sealed(value) {
-                *value = seal(key, &aad_of(field), value);
-            }
+            && !value.is_null()
+            && !is_sealed(value)
+        {
+            *value = seal(key, &aad_of(field), value);
+        }
     }
 }
 

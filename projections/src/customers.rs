@@ -99,11 +99,12 @@ impl Projection for Customers {
                     }
                 }
             } else if let Some(customer) = ev.typed::<LeadEvent>()?.and_then(new_lead)
-                && !registrations.count_lead(ev.event.tenant.as_str(), customer) {
-                    *leads
-                        .entry((ev.event.tenant.to_string(), customer))
-                        .or_default() += 1;
-                }
+                && !registrations.count_lead(ev.event.tenant.as_str(), customer)
+            {
+                *leads
+                    .entry((ev.event.tenant.to_string(), customer))
+                    .or_default() += 1;
+            }
         }
         registrations.insert(conn).await?;
         if !leads.is_empty() {

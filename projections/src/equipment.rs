@@ -315,9 +315,10 @@ async fn apply_event(
         EquipmentEvent::EquipmentRepaired(d) => {
             let mut closed = d.repaired_defects.clone();
             if let Some(id) = d.defect_id
-                && !closed.contains(&id) {
-                    closed.push(id);
-                }
+                && !closed.contains(&id)
+            {
+                closed.push(id);
+            }
             on_aggregate(
                 "UPDATE equipment_defects SET repaired_by = $4, repaired_at = $5, repair_cost = $6, repair_notes = $7
                   WHERE tenant_id = $1 AND equipment_id = $2 AND defect_id = ANY($3) AND repaired_at IS NULL",

@@ -175,17 +175,20 @@ async fn list_assignments(
 ) -> ApiResult<Json<ListResponse<AssignmentView>>> {
     let scope = authz::list_scope(&principal, Resource::EquipmentAssignment)?;
     if let (Some(from), Some(to)) = (params.from, params.to)
-        && from >= to {
-            return Err(ApiError::invalid_field("to", "must be after `from`"));
-        }
+        && from >= to
+    {
+        return Err(ApiError::invalid_field("to", "must be after `from`"));
+    }
     // A crew member asking for someone else's assignments gets a 403, not
     // an empty list.
     if let (Some(own), Some(user)) = (scope.own(), params.user_id)
-        && own != user && scope.locations().is_none() {
-            return Err(ApiError::forbidden(
-                "the OWN scope for read on equipmentassignment covers only your own assignments",
-            ));
-        }
+        && own != user
+        && scope.locations().is_none()
+    {
+        return Err(ApiError::forbidden(
+            "the OWN scope for read on equipmentassignment covers only your own assignments",
+        ));
+    }
     let page = crate::page(params.limit, params.cursor.as_deref())?;
     let filter = AssignmentFilter {
         equipment_id: params.equipment_id,

@@ -92,9 +92,10 @@ async fn list_events(
     let limit = pagination::limit(params.limit)?;
     let after: Option<i64> = pagination::decode_cursor(params.cursor.as_deref())?;
     if let (Some(from), Some(to)) = (params.from, params.to)
-        && from > to {
-            return Err(ApiError::invalid_field("from", "must not be after `to`"));
-        }
+        && from > to
+    {
+        return Err(ApiError::invalid_field("from", "must not be after `to`"));
+    }
     let filter = AuditFilter {
         aggregate_type: params.aggregate_type,
         aggregate_id: params.aggregate_id,
