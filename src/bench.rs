@@ -120,6 +120,12 @@ pub struct BenchArgs {
     /// delivery before it reports how many are missing.
     #[arg(long, default_value_t = 120)]
     pub drain_timeout: u64,
+    /// The `reports` workload's ledger sizes (rows), comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [10_000u64, 100_000, 1_000_000])]
+    pub report_rows: Vec<u64>,
+    /// The `reports` workload's formats, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = ["CSV".to_owned(), "EXCEL".to_owned()])]
+    pub report_formats: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -146,6 +152,11 @@ pub enum Workload {
     Webhooks,
     /// Grow the stream to `--events`, then time rebuilds.
     Rebuild,
+    /// Report generation: the ledger read model seeded with COPY to each
+    /// of `--report-rows` rows (one tenant per size), then a ledger report
+    /// generated in each of `--report-formats` by the server's report
+    /// worker (generation time, file size, server memory reported).
+    Reports,
 }
 
 struct Stats {
@@ -204,6 +215,9 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         .and_then(reqwest::Response::error_for_status)
         .with_context(|| format!("the server at {base} is not ready; start it with `crm serve`"))?;
 
+    if args.workload == Workload::Reports {
+        return reports_workload(config, &args, &client, &base, &tenant, &keys).await;
+    }
     if args.workload == Workload::Rebuild {
         let tokens = (0..args.clients)
             .map(|_| token_for_new_user())
@@ -383,7 +397,9 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
                     }
                     Workload::Send => send_round(&ctx, &mailing, worker, n).await,
                     Workload::Webhooks => webhooks_round(&ctx, &registered, worker, n).await,
-                    Workload::Rebuild => unreachable!("handled before the load loop"),
+                    Workload::Rebuild | Workload::Reports => {
+                        unreachable!("handled before the load loop")
+                    }
                 }) else {
                     continue;
                 };
@@ -877,6 +893,162 @@ async fn stage_lags(client: &reqwest::Client, base: &str) -> Option<String> {
 /// with `clients` clients doing one-row INSERT commits into a scratch table
 /// with the columns, defaults and indexes of `events` but none of its
 /// triggers. Returns transactions per second; the table is dropped after.
+/// Seeds `rows` ledger entries of `tenant` into the read model with COPY
+/// (CAD, dated over 2026), in chunks.
+async fn seed_ledger(config: &Config, tenant: &str, rows: u64) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&config.database_url)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    let mut copy = conn
+        .copy_in_raw(
+            "COPY read.financial_transactions (tenant_id, id, source, transaction_type, amount, cash_effect,
+                 currency, description, category, reference, transaction_date, occurred_at, source_event_id,
+                 recorded_by, recorded_at) FROM STDIN WITH (FORMAT csv)",
+        )
+        .await?;
+    let recorder = Uuid::now_v7();
+    let mut chunk = String::with_capacity(1 << 20);
+    for n in 0..rows {
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("a date")
+            + chrono::Duration::days((n % 365) as i64);
+        let cents = 100 + (n * 7919) % 250_000;
+        let (kind, amount, effect) = if n % 3 == 0 {
+            ("INCOME", cents, cents as i64)
+        } else {
+            ("EXPENSE", cents, -(cents as i64))
+        };
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            chunk,
+            "{tenant},{},manual,{kind},{}.{:02},{}.{:02},CAD,\"Bench entry {n}, truck {}\",{},R-{n},{day},{day}T12:00:00Z,{},{recorder},{day}T12:00:00Z",
+            Uuid::now_v7(),
+            amount / 100,
+            amount % 100,
+            effect / 100,
+            (effect % 100).abs(),
+            n % 17,
+            ["fuel", "rent", "supplies", "storage"][(n % 4) as usize],
+            Uuid::now_v7(),
+        );
+        if chunk.len() > (1 << 20) - 512 {
+            copy.send(chunk.as_bytes()).await?;
+            chunk.clear();
+        }
+    }
+    if !chunk.is_empty() {
+        copy.send(chunk.as_bytes()).await?;
+    }
+    copy.finish().await?;
+    Ok(())
+}
+
+/// Times report generation over seeded ledgers.
+async fn reports_workload(
+    config: &Config,
+    args: &BenchArgs,
+    client: &reqwest::Client,
+    base: &str,
+    tenant: &TenantId,
+    keys: &JwtKeys,
+) -> anyhow::Result<()> {
+    println!(
+        "crm bench: reports workload; ledgers of {:?} rows, formats {:?}, against {base}",
+        args.report_rows, args.report_formats
+    );
+    println!(
+        "{:>9}  {:<6} {:>10} {:>10} {:>12} {:>11} {:>14}",
+        "rows", "format", "seed (s)", "total (s)", "generate (s)", "file (MiB)", "server RSS/peak"
+    );
+    for &rows in &args.report_rows {
+        let size_tenant = TenantId::parse(&format!("{}-{rows}", tenant.as_str()))
+            .map_err(|e| anyhow::anyhow!("tenant: {e}"))?;
+        let token = keys.issue(
+            &Principal::new(size_tenant.clone(), Uuid::now_v7(), Role::Admin, vec![]),
+            chrono::Duration::hours(4),
+        )?;
+        let seeding = Instant::now();
+        seed_ledger(config, size_tenant.as_str(), rows).await?;
+        let seeded = seeding.elapsed().as_secs_f64();
+        for format in &args.report_formats {
+            let created = post(
+                client,
+                base,
+                &token,
+                "/v1/reports",
+                json!({
+                    "name": format!("Bench ledger {rows}"),
+                    "parameters": {"report": "ledger", "from": "2026-01-01", "to": "2026-12-31", "currency": "CAD"},
+                    "format": format,
+                }),
+            )
+            .await?;
+            let id = id_of(&created);
+            let started = Instant::now();
+            post(client, base, &token, &format!("/v1/reports/{id}/generate"), json!({})).await?;
+            let report = loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let report: Value = client
+                    .get(format!("{base}/v1/reports/{id}"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                match report["status"].as_str() {
+                    Some("COMPLETED") | Some("FAILED") => break report,
+                    _ if started.elapsed() > Duration::from_secs(3600) => {
+                        bail!("report {id} did not finish within an hour")
+                    }
+                    _ => {}
+                }
+            };
+            let total = started.elapsed().as_secs_f64();
+            if report["status"] != "COMPLETED" {
+                println!("{rows:>9}  {format:<6} failed: {}", report["error"]);
+                continue;
+            }
+            let runs: Value = client
+                .get(format!("{base}/v1/reports/{id}/runs"))
+                .bearer_auth(&token)
+                .send()
+                .await?
+                .json()
+                .await?;
+            let run = &runs["items"][0];
+            let at = |field: &str| {
+                run[field]
+                    .as_str()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            };
+            let generate = match (at("started_at"), at("completed_at")) {
+                (Some(a), Some(b)) => (b - a).num_milliseconds() as f64 / 1000.0,
+                _ => f64::NAN,
+            };
+            let size = report["file"]["size"].as_u64().unwrap_or(0) as f64 / 1048576.0;
+            let memory = args
+                .server_pid
+                .and_then(memory_kib)
+                .map(|(rss, hwm)| format!("{:.0}/{:.0} MiB", rss as f64 / 1024.0, hwm as f64 / 1024.0))
+                .unwrap_or_else(|| "-".to_owned());
+            println!(
+                "{rows:>9}  {format:<6} {seeded:>10.1} {total:>10.1} {generate:>12.1} {size:>11.1} {memory:>14}"
+            );
+            assert_eq!(report["file"]["rows"].as_u64(), Some(rows), "every row is in the file");
+        }
+    }
+    if args.pgbench > 0 {
+        match pgbench(config, args.clients, args.pgbench).await {
+            Ok(tps) => println!(
+                "PostgreSQL limit (pgbench, one-row INSERT commits, {} clients): {tps:.0} TPS",
+                args.clients
+            ),
+            Err(e) => println!("pgbench: not measured ({e:#})"),
+        }
+    }
+    Ok(())
+}
+
 async fn pgbench(config: &Config, clients: usize, seconds: u64) -> anyhow::Result<f64> {
     use sqlx::Connection;
     let table = format!("crm_pgbench_{}", Uuid::now_v7().simple());
