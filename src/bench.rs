@@ -985,7 +985,14 @@ async fn reports_workload(
             .await?;
             let id = id_of(&created);
             let started = Instant::now();
-            post(client, base, &token, &format!("/v1/reports/{id}/generate"), json!({})).await?;
+            post(
+                client,
+                base,
+                &token,
+                &format!("/v1/reports/{id}/generate"),
+                json!({}),
+            )
+            .await?;
             let report = loop {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 let report: Value = client
@@ -1029,12 +1036,18 @@ async fn reports_workload(
             let memory = args
                 .server_pid
                 .and_then(memory_kib)
-                .map(|(rss, hwm)| format!("{:.0}/{:.0} MiB", rss as f64 / 1024.0, hwm as f64 / 1024.0))
+                .map(|(rss, hwm)| {
+                    format!("{:.0}/{:.0} MiB", rss as f64 / 1024.0, hwm as f64 / 1024.0)
+                })
                 .unwrap_or_else(|| "-".to_owned());
             println!(
                 "{rows:>9}  {format:<6} {seeded:>10.1} {total:>10.1} {generate:>12.1} {size:>11.1} {memory:>14}"
             );
-            assert_eq!(report["file"]["rows"].as_u64(), Some(rows), "every row is in the file");
+            assert_eq!(
+                report["file"]["rows"].as_u64(),
+                Some(rows),
+                "every row is in the file"
+            );
         }
     }
     if args.pgbench > 0 {

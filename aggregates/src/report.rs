@@ -113,6 +113,7 @@ pub enum CatalogueReport {
     EquipmentUtilization,
     MaintenanceDue,
     InventoryValuation,
+    CrewUtilization,
     SalesPipeline,
     Quotes,
     Customers,
@@ -122,13 +123,14 @@ pub enum CatalogueReport {
 pub struct Catalogue;
 
 impl Catalogue {
-    pub const ALL: [CatalogueReport; 9] = [
+    pub const ALL: [CatalogueReport; 10] = [
         CatalogueReport::ArAging,
         CatalogueReport::Revenue,
         CatalogueReport::Ledger,
         CatalogueReport::EquipmentUtilization,
         CatalogueReport::MaintenanceDue,
         CatalogueReport::InventoryValuation,
+        CatalogueReport::CrewUtilization,
         CatalogueReport::SalesPipeline,
         CatalogueReport::Quotes,
         CatalogueReport::Customers,
@@ -148,6 +150,7 @@ impl CatalogueReport {
             Self::EquipmentUtilization => "equipment_utilization",
             Self::MaintenanceDue => "maintenance_due",
             Self::InventoryValuation => "inventory_valuation",
+            Self::CrewUtilization => "crew_utilization",
             Self::SalesPipeline => "sales_pipeline",
             Self::Quotes => "quotes",
             Self::Customers => "customers",
@@ -159,6 +162,7 @@ impl CatalogueReport {
             Self::ArAging | Self::Revenue | Self::Ledger => ReportType::Financial,
             Self::EquipmentUtilization | Self::MaintenanceDue => ReportType::Equipment,
             Self::InventoryValuation => ReportType::Inventory,
+            Self::CrewUtilization => ReportType::Operational,
             Self::SalesPipeline | Self::Quotes => ReportType::Sales,
             Self::Customers => ReportType::Customer,
         }
@@ -172,6 +176,7 @@ impl CatalogueReport {
             Self::EquipmentUtilization => "Equipment utilization",
             Self::MaintenanceDue => "Maintenance due",
             Self::InventoryValuation => "Inventory valuation",
+            Self::CrewUtilization => "Crew utilization",
             Self::SalesPipeline => "Sales pipeline",
             Self::Quotes => "Quotes",
             Self::Customers => "New customers",
@@ -197,6 +202,9 @@ impl CatalogueReport {
             }
             Self::InventoryValuation => {
                 "Stock at weighted average cost per item, location and category."
+            }
+            Self::CrewUtilization => {
+                "Hours scheduled against working hours available per active crew member over the period."
             }
             Self::SalesPipeline => {
                 "Leads of the period by status, source and rep: count, converted, conversion rate, speed to lead p50/p90, lead to first quote p50."
@@ -224,7 +232,7 @@ impl CatalogueReport {
                 CURRENCY,
             ],
             Self::Ledger => &[PERIOD, FROM, TO, CURRENCY],
-            Self::EquipmentUtilization => &[PERIOD, FROM, TO],
+            Self::EquipmentUtilization | Self::CrewUtilization => &[PERIOD, FROM, TO],
             Self::MaintenanceDue => &[
                 AS_OF,
                 Param {

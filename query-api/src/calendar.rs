@@ -29,9 +29,6 @@
 //! Both need read on schedules with a tenant-wide scope (dispatchers,
 //! managers, admins, auditors).
 
-use std::collections::HashMap;
-
-use aggregates::recurrence::to_instant;
 use aggregates::tenant_profile::TenantProfile;
 use api_common::authz::{self, Action, Resource};
 use api_common::openapi::CheckedRoutes;
@@ -40,10 +37,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc};
+use chrono::{Duration, NaiveDate, Utc};
 use event_schemas::TenantId;
-use event_schemas::tenant::TenantProfileChanged;
 use projections::queries::calendar::{self as query, CapacityRow, Day};
+use projections::queries::crew_utilization as utilization;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -61,18 +58,9 @@ pub const MAX_UTILIZATION_DAYS: i64 = 366;
 
 /// `tenant`'s profile as the read side holds it (the defaults until set).
 async fn profile(state: &QueryState, tenant: &TenantId) -> ApiResult<TenantProfile> {
-    let current = match query::profile(&state.pool, tenant).await? {
-        Some(value) => Some(
-            serde_json::from_value::<TenantProfileChanged>(value).map_err(|e| {
-                ApiError::internal(format!("a stored tenant profile does not read: {e}"))
-            })?,
-        ),
-        None => None,
-    };
-    Ok(TenantProfile {
-        tenant_id: Some(tenant.clone()),
-        current,
-    })
+    utilization::profile(&state.pool, tenant)
+        .await
+        .map_err(|e| ApiError::internal(format!("a stored tenant profile does not read: {e}")))
 }
 
 /// `tenant`'s time zone (the default until the profile sets one).
@@ -82,22 +70,7 @@ pub(crate) async fn time_zone(state: &QueryState, tenant: &TenantId) -> ApiResul
 
 /// The days `[from, to)` in the profile's zone, with their working hours.
 fn days(profile: &TenantProfile, from: NaiveDate, to: NaiveDate) -> Vec<Day> {
-    let tz = profile.time_zone();
-    from.iter_days()
-        .take_while(|d| *d < to)
-        .map(|day| {
-            let at = |date: NaiveDate, time: NaiveTime| to_instant(tz, date.and_time(time));
-            let next = day.succ_opt().unwrap_or(day);
-            Day {
-                day,
-                start: at(day, NaiveTime::MIN),
-                end: at(next, NaiveTime::MIN),
-                work: profile
-                    .hours_of(day.weekday())
-                    .map(|w| (at(day, w.opens), at(day, w.closes))),
-            }
-        })
-        .collect()
+    utilization::days(profile, from, to)
 }
 
 fn window(
@@ -194,54 +167,6 @@ async fn capacity(
     }))
 }
 
-type Span = (DateTime<Utc>, DateTime<Utc>);
-
-/// The union of `spans`, sorted, without overlaps.
-fn union(mut spans: Vec<Span>) -> Vec<Span> {
-    spans.retain(|(s, e)| s < e);
-    spans.sort();
-    let mut out: Vec<Span> = Vec::with_capacity(spans.len());
-    for (s, e) in spans {
-        match out.last_mut() {
-            Some(last) if s <= last.1 => last.1 = last.1.max(e),
-            _ => out.push((s, e)),
-        }
-    }
-    out
-}
-
-/// `a` less `b` (both unions).
-fn subtract(a: &[Span], b: &[Span]) -> Vec<Span> {
-    let mut out = Vec::new();
-    for &(mut s, e) in a {
-        for &(bs, be) in b {
-            if be <= s || bs >= e {
-                continue;
-            }
-            if bs > s {
-                out.push((s, bs));
-            }
-            s = s.max(be);
-            if s >= e {
-                break;
-            }
-        }
-        if s < e {
-            out.push((s, e));
-        }
-    }
-    out
-}
-
-/// The hours of a union within `[from, to)`, 2 places.
-fn hours(spans: &[Span], (from, to): Span) -> Decimal {
-    let seconds: i64 = spans
-        .iter()
-        .map(|&(s, e)| (e.min(to) - s.max(from)).num_seconds().max(0))
-        .sum();
-    (Decimal::from(seconds) / Decimal::from(3600)).round_dp(2)
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CrewUtilizationRow {
     pub user_id: Uuid,
@@ -304,41 +229,16 @@ async fn crew_utilization(
     authz::authorize_tenant_wide(&principal, Resource::Schedule, Action::Read)?;
     let (from, to) = window(params.from, params.to, MAX_UTILIZATION_DAYS)?;
     let profile = profile(&state, &principal.tenant).await?;
-    let days = days(&profile, from, to);
-    let range = (
-        days.first().map_or_else(Utc::now, |d| d.start),
-        days.last().map_or_else(Utc::now, |d| d.end),
-    );
-    let working: Vec<Span> = union(days.iter().filter_map(|d| d.work).collect());
-    let crew = query::crew(&state.pool, &principal.tenant).await?;
-    let mut by_person: HashMap<Uuid, [Vec<Span>; 3]> = HashMap::new();
-    for i in query::crew_intervals(&state.pool, &principal.tenant, range).await? {
-        let slot = match i.kind.as_str() {
-            "scheduled" => 0,
-            "unavailable" => 1,
-            _ => 2,
-        };
-        by_person.entry(i.user_id).or_default()[slot].push((i.starts_at, i.ends_at));
-    }
-    let rows = crew
+    let rows = utilization::crew_utilization(&state.pool, &principal.tenant, &profile, from, to)
+        .await?
         .into_iter()
-        .map(|member| {
-            let [scheduled, unavailable, extra] =
-                by_person.remove(&member.user_id).unwrap_or_default();
-            let mut available = subtract(&working, &union(unavailable));
-            available.extend(extra);
-            let available_hours = hours(&union(available), range);
-            let scheduled_hours = hours(&union(scheduled), range);
-            CrewUtilizationRow {
-                user_id: member.user_id,
-                display_name: member.display_name,
-                home_location_id: member.home_location_id,
-                scheduled_hours,
-                available_hours,
-                utilization_percent: (available_hours > Decimal::ZERO).then(|| {
-                    (scheduled_hours / available_hours * Decimal::ONE_HUNDRED).round_dp(2)
-                }),
-            }
+        .map(|r| CrewUtilizationRow {
+            user_id: r.user_id,
+            display_name: r.display_name,
+            home_location_id: r.home_location_id,
+            scheduled_hours: r.scheduled_hours,
+            available_hours: r.available_hours,
+            utilization_percent: r.utilization_percent,
         })
         .collect();
     let report = CrewUtilizationReport {

@@ -22,6 +22,7 @@ pub mod audit;
 pub mod availability;
 pub mod calendar;
 pub mod communications;
+pub mod crew_utilization;
 pub mod customers;
 pub mod equipment;
 pub mod integrations;

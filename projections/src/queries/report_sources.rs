@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::analytics;
-use super::{equipment, inventory, ledger, reports};
+use super::{crew_utilization, equipment, inventory, ledger, reports};
 
 /// Rows sent down the channel per message.
 pub const BATCH: usize = 1_000;
@@ -200,6 +200,21 @@ impl Source {
                 col("items", "Items", int()),
                 col("quantity", "Quantity", ColumnKind::Decimal { scale: 3 }),
                 col("value", "Value", money()),
+            ],
+            CatalogueReport::CrewUtilization => vec![
+                col("crew_member", "Crew member", text()),
+                col("home_location", "Home location", text()),
+                col(
+                    "scheduled_hours",
+                    "Scheduled h",
+                    ColumnKind::Decimal { scale: 2 },
+                ),
+                col(
+                    "available_hours",
+                    "Available h",
+                    ColumnKind::Decimal { scale: 2 },
+                ),
+                col("utilization", "Utilization", ColumnKind::Percent),
             ],
             CatalogueReport::SalesPipeline => vec![
                 col("dimension", "By", text()),
@@ -446,6 +461,22 @@ async fn for_each_small(
                     Value::Integer(r.items),
                     d(r.quantity),
                     d(r.value),
+                ]);
+            }
+        }
+        CatalogueReport::CrewUtilization => {
+            let (from, to) = source.days();
+            let profile = crew_utilization::profile(pool, tenant).await?;
+            let to = to.succ_opt().unwrap_or(to);
+            for r in crew_utilization::crew_utilization(pool, tenant, &profile, from, to).await? {
+                row(vec![
+                    Value::Text(r.display_name),
+                    opt_text(r.home_location_id),
+                    d(r.scheduled_hours),
+                    d(r.available_hours),
+                    r.utilization_percent
+                        .map(|p| (p / Decimal::ONE_HUNDRED).round_dp(4))
+                        .into(),
                 ]);
             }
         }

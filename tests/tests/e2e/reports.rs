@@ -401,7 +401,18 @@ async fn bad_parameters_are_named_other_tenants_see_nothing_and_roles_hold() {
         json!({"name": "Quotes", "parameters": {"report": "quotes", "period": "LAST_MONTH"}, "format": "JSON"}),
     )
     .await;
-    run_worker(&app, Arc::new(ManualClock::new(Utc::now()))).await;
+    let crew = requested(
+        &app,
+        &admin,
+        json!({"name": "Crew", "parameters": {"report": "crew_utilization", "period": "LAST_7_DAYS"}, "format": "PDF"}),
+    )
+    .await;
+    let round = run_worker(&app, Arc::new(ManualClock::new(Utc::now()))).await;
+    assert_eq!(round.generated, 2);
+    for report in [&id, &crew] {
+        let r = app.get(&format!("/v1/reports/{report}"), &admin).await;
+        assert_eq!(r.body["status"], "COMPLETED", "{}", r.body);
+    }
     let runs = app.get(&format!("/v1/reports/{id}/runs"), &admin).await;
     let run_id = runs.body["items"][0]["run_id"].as_str().unwrap().to_owned();
     let globex = app.token("globex", Role::Admin);
