@@ -394,6 +394,12 @@ impl Aggregate for Dashboard {
     }
 }
 
+impl crate::TenantOwned for Dashboard {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
+    }
+}
+
 /// The id of `user`'s default-dashboard aggregate in `tenant`.
 pub fn default_id(tenant: &TenantId, user: Uuid) -> Uuid {
     Uuid::new_v5(
@@ -430,6 +436,7 @@ impl DomainError for DashboardDefaultError {
 /// A user's default dashboard.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DashboardDefault {
+    pub tenant_id: Option<TenantId>,
     pub user_id: Option<Uuid>,
     pub dashboard_id: Option<Uuid>,
 }
@@ -483,9 +490,16 @@ impl Aggregate for DashboardDefault {
     fn apply(&mut self, event: Self::Event) {
         match event {
             DashboardDefaultEvent::DefaultDashboardChosen(e) => {
+                self.tenant_id = Some(e.tenant_id);
                 self.user_id = Some(e.user_id);
                 self.dashboard_id = e.dashboard_id;
             }
         }
+    }
+}
+
+impl crate::TenantOwned for DashboardDefault {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
     }
 }
