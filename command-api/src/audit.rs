@@ -35,7 +35,7 @@ use event_store::Store;
 use relay::history;
 
 const KINDS: &str = "Customer, Lead, Quote, Invoice, Equipment, EquipmentAssignment, InventoryItem, \
-     StaffMember, TenantProfile, Schedule, Availability, MessageTemplate or Communication";
+     StaffMember, TenantProfile, Schedule, Availability, MessageTemplate, Communication, Dashboard or DashboardDefault";
 
 /// The entity kinds whose history can be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +53,8 @@ enum Kind {
     Availability,
     Template,
     Communication,
+    Dashboard,
+    DashboardDefault,
 }
 
 impl Kind {
@@ -73,6 +75,8 @@ impl Kind {
             "availability" => Ok(Self::Availability),
             "messagetemplate" | "message-template" | "template" | "templates" => Ok(Self::Template),
             "communication" | "communications" => Ok(Self::Communication),
+            "dashboard" | "dashboards" => Ok(Self::Dashboard),
+            "dashboarddefault" | "dashboard-default" => Ok(Self::DashboardDefault),
             _ => Err(ApiError::not_found(format!(
                 "no aggregate type `{text}`; use {}",
                 KINDS
@@ -95,6 +99,8 @@ impl Kind {
             Self::Availability => event_schemas::availability::AGGREGATE_TYPE,
             Self::Template => event_schemas::template::AGGREGATE_TYPE,
             Self::Communication => event_schemas::communication::AGGREGATE_TYPE,
+            Self::Dashboard => event_schemas::dashboard::AGGREGATE_TYPE,
+            Self::DashboardDefault => event_schemas::dashboard::DEFAULT_AGGREGATE_TYPE,
         }
     }
 }
@@ -341,6 +347,18 @@ async fn state(
         Kind::Communication => json_state(
             state
                 .store::<aggregates::communication::Communication>()
+                .state_at(tenant, id, version)
+                .await?,
+        ),
+        Kind::Dashboard => json_state(
+            state
+                .store::<aggregates::dashboard::Dashboard>()
+                .state_at(tenant, id, version)
+                .await?,
+        ),
+        Kind::DashboardDefault => json_state(
+            state
+                .store::<aggregates::dashboard::DashboardDefault>()
                 .state_at(tenant, id, version)
                 .await?,
         ),
