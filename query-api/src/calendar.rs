@@ -60,7 +60,7 @@ pub const MAX_CAPACITY_DAYS: i64 = 62;
 pub const MAX_UTILIZATION_DAYS: i64 = 366;
 
 /// `tenant`'s profile as the read side holds it (the defaults until set).
-async fn profile(state: &QueryState, tenant: &TenantId) -> ApiResult<TenantProfile> {
+pub(crate) async fn profile(state: &QueryState, tenant: &TenantId) -> ApiResult<TenantProfile> {
     let current = match query::profile(&state.pool, tenant).await? {
         Some(value) => Some(
             serde_json::from_value::<TenantProfileChanged>(value).map_err(|e| {
