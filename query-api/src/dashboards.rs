@@ -457,11 +457,15 @@ async fn moved(watches: &mut Watches) -> HashSet<&'static str> {
     if watches.is_empty() {
         return std::future::pending().await;
     }
-    {
+    // `changed` marks the value it waited for as seen: the one that woke
+    // is named here, the others by `seen`.
+    let woke = {
         let changes = watches.iter_mut().map(|(_, rx)| Box::pin(rx.changed()));
-        let _ = futures::future::select_all(changes).await;
-    }
-    seen(watches)
+        futures::future::select_all(changes).await.1
+    };
+    let mut names = seen(watches);
+    names.insert(watches[woke].0);
+    names
 }
 
 /// The names of `watches` that moved since last seen (now marked seen).
