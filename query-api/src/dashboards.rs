@@ -666,12 +666,13 @@ async fn stream_dashboard(
         .into_response())
 }
 
-/// This module's routes (each handler is private: one left out of here is
-/// dead code, which the build refuses).
+/// This module's routes, and the KPIs' (each handler is private: one left
+/// out of here is dead code, which the build refuses).
 pub(crate) fn router() -> OpenApiRouter<QueryState> {
     OpenApiRouter::new()
         .checked_routes(routes!(list_dashboards))
         .checked_routes(routes!(get_dashboard))
         .checked_routes(routes!(dashboard_data))
         .checked_routes(routes!(stream_dashboard))
+        .checked_merge(crate::kpis::router())
 }

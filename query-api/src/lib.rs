@@ -94,7 +94,6 @@ pub fn router(state: QueryState) -> OpenApiRouter {
         webhooks::router(),
         integrations::router(),
         dashboards::router(),
-        kpis::router(),
     ];
     modules
         .into_iter()
