@@ -954,11 +954,13 @@ async fn dashboard_workload(
     // Every answered lead's event, waited for up to 10 s.
     let wait_until = Instant::now() + Duration::from_secs(10);
     while Instant::now() < wait_until {
-        let seen = lock(&seen);
-        if answered.keys().all(|lead| seen.contains_key(lead)) {
+        let all_seen = {
+            let seen = lock(&seen);
+            answered.keys().all(|lead| seen.contains_key(lead))
+        };
+        if all_seen {
             break;
         }
-        drop(seen);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     reader.abort();

@@ -422,7 +422,7 @@ async fn a_rep_sees_their_own_and_public_dashboards_and_managers_see_all() {
             .map(|d| d["id"].as_str().unwrap().to_owned())
             .collect()
     };
-    assert_eq!(default_of(&for_rep), [public.clone()]);
+    assert_eq!(default_of(&for_rep), std::slice::from_ref(&public));
     assert!(default_of(&listed(&app, &other_token).await).is_empty());
     assert!(default_of(&listed(&app, &manager).await).is_empty());
     let read = app
