@@ -357,7 +357,8 @@ fn http_router(infra: &Infra, parts: &Parts, ops: OpsState, shutdown: Cancellati
         api = api.checked_merge(command_api::router(state));
     }
     if parts.query_api {
-        let watch = ReadModelWatch::spawn(infra.pool.clone(), shutdown);
+        let watch = ReadModelWatch::spawn(infra.pool.clone(), shutdown)
+            .with_max_streams(infra.config.max_sse_streams);
         let state = QueryState {
             pool: infra.pool.clone(),
             keys: infra.keys.clone(),

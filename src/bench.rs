@@ -35,6 +35,12 @@
 //!   `--drain-timeout`, saying how many are missing), and the delivery lag:
 //!   from a registration's HTTP response to the arrival of each of its
 //!   deliveries (matched by the envelope's `subject`, the customer id).
+//! * `dashboard`: the live dashboard. The bench makes a dashboard (a
+//!   `new_leads` KPI and the `recent_leads` table of today, 100 rows),
+//!   opens its stream (`GET /v1/dashboards/{id}/stream`), and opens
+//!   customers and leads at a steady `--rate` leads per second (at most
+//!   `-c` in flight); for each lead it measures the delay from its 201 to
+//!   the first `widget` event whose table lists it (p50/p99/max).
 //! * `rebuild`: first grows the stream to `--events` events (default
 //!   100,000) with `leads` rounds from every client, then times `crm
 //!   projections rebuild` of `audit_trail` and `customers` (in this process,
@@ -126,6 +132,9 @@ pub struct BenchArgs {
     /// The `reports` workload's formats, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = ["CSV".to_owned(), "EXCEL".to_owned()])]
     pub report_formats: Vec<String>,
+    /// Leads per second the `dashboard` workload opens.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub rate: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -157,6 +166,10 @@ pub enum Workload {
     /// generated in each of `--report-formats` by the server's report
     /// worker (generation time, file size, server memory reported).
     Reports,
+    /// A dashboard's stream open while leads come in at `--rate` per
+    /// second: the delay from each lead's 201 to the widget event that
+    /// carries it.
+    Dashboard,
 }
 
 struct Stats {
@@ -223,6 +236,12 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             .map(|_| token_for_new_user())
             .collect::<Result<Vec<_>, _>>()?;
         return rebuild_workload(config, &args, &client, &base, tokens).await;
+    }
+    if args.workload == Workload::Dashboard {
+        let tokens = (0..args.clients)
+            .map(|_| token_for_new_user())
+            .collect::<Result<Vec<_>, _>>()?;
+        return dashboard_workload(config, &args, &client, &base, tokens).await;
     }
     let memory_before = args.server_pid.and_then(memory_kib);
     println!(
@@ -397,7 +416,7 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
                     }
                     Workload::Send => send_round(&ctx, &mailing, worker, n).await,
                     Workload::Webhooks => webhooks_round(&ctx, &registered, worker, n).await,
-                    Workload::Rebuild | Workload::Reports => {
+                    Workload::Rebuild | Workload::Reports | Workload::Dashboard => {
                         unreachable!("handled before the load loop")
                     }
                 }) else {
@@ -804,6 +823,212 @@ async fn rebuild_workload(
             report.events,
             report.events as f64 / seconds
         );
+    }
+    Ok(())
+}
+
+/// The `dashboard` workload: a dashboard's stream open while leads come
+/// in at `--rate` per second; the delay from each lead's 201 to the first
+/// `widget` event whose `recent_leads` table lists it.
+async fn dashboard_workload(
+    config: &Config,
+    args: &BenchArgs,
+    client: &reqwest::Client,
+    base: &str,
+    tokens: Vec<String>,
+) -> anyhow::Result<()> {
+    let owner = tokens.first().context("at least one client")?.clone();
+    println!(
+        "crm bench: dashboard workload, {} leads/s for {} s (at most {} in flight) against {base}",
+        args.rate, args.duration, args.clients
+    );
+    let dashboard = post(
+        client,
+        base,
+        &owner,
+        "/v1/dashboards",
+        json!({"name": "Bench live", "widgets": [
+            {"id": "leads", "kind": "kpi", "metric": "new_leads", "params": {"days": 1}},
+            {"id": "recent", "kind": "table", "metric": "recent_leads", "params": {"days": 1, "limit": 100}}
+        ]}),
+    )
+    .await
+    .context("making the bench dashboard")?;
+    let id = id_of(&dashboard);
+    client
+        .get(format!("{base}/v1/dashboards/{id}?min_version=1"))
+        .bearer_auth(&owner)
+        .send()
+        .await?
+        .error_for_status()
+        .context("reading the bench dashboard back")?;
+    // The stream has no timeout of its own.
+    let mut stream = reqwest::Client::new()
+        .get(format!("{base}/v1/dashboards/{id}/stream"))
+        .bearer_auth(&owner)
+        .send()
+        .await?
+        .error_for_status()
+        .context("opening the dashboard stream")?;
+    // When each lead was first listed by a widget event, by lead id.
+    let seen: Arc<std::sync::Mutex<HashMap<String, Instant>>> = Arc::default();
+    let widget_events = Arc::new(AtomicU64::new(0));
+    let reader = {
+        let (seen, widget_events) = (seen.clone(), widget_events.clone());
+        tokio::spawn(async move {
+            let mut buffer = String::new();
+            while let Ok(Some(chunk)) = stream.chunk().await {
+                let at = Instant::now();
+                buffer.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buffer.find("\n\n") {
+                    let block: String = buffer.drain(..end + 2).collect();
+                    let mut event = "";
+                    let mut data = String::new();
+                    for line in block.lines() {
+                        if let Some(v) = line.strip_prefix("event: ") {
+                            event = if v == "widget" { "widget" } else { "other" };
+                        } else if let Some(v) = line.strip_prefix("data: ") {
+                            data.push_str(v);
+                        }
+                    }
+                    let Ok(data) = serde_json::from_str::<Value>(&data) else {
+                        continue;
+                    };
+                    let widgets = match event {
+                        "widget" => {
+                            widget_events.fetch_add(1, Ordering::Relaxed);
+                            vec![data]
+                        }
+                        _ => data["widgets"].as_array().cloned().unwrap_or_default(),
+                    };
+                    let mut seen = lock(&seen);
+                    for w in widgets.iter().filter(|w| w["id"] == "recent") {
+                        for row in w["data"]["rows"].as_array().into_iter().flatten() {
+                            if let Some(lead) = row["id"].as_str() {
+                                seen.entry(lead.to_owned()).or_insert(at);
+                            }
+                        }
+                    }
+                }
+            }
+        })
+    };
+    let stats = Arc::new(Mutex::new(Stats {
+        commands: histogram(),
+        by_command: Default::default(),
+        lag: histogram(),
+    }));
+    let (errors, rate_limited) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    // When each lead was answered 201, by lead id.
+    let answered: Arc<std::sync::Mutex<HashMap<String, Instant>>> = Arc::default();
+    let slots = Arc::new(Semaphore::new(args.clients.max(1)));
+    let skipped = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.duration);
+    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate as f64));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut rounds = tokio::task::JoinSet::new();
+    let mut n = 0u64;
+    while Instant::now() < deadline {
+        ticks.tick().await;
+        n += 1;
+        // A steady rate: a round that finds every client busy is skipped.
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            skipped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+        let worker = (n as usize) % tokens.len();
+        let (client, base, token) = (client.clone(), base.to_owned(), tokens[worker].clone());
+        let (stats, errors, rate_limited, answered) = (
+            stats.clone(),
+            errors.clone(),
+            rate_limited.clone(),
+            answered.clone(),
+        );
+        rounds.spawn(async move {
+            let _permit = permit;
+            let ctx = Round {
+                client: &client,
+                base: &base,
+                token: &token,
+                stats: &stats,
+                errors: &errors,
+                rate_limited: &rate_limited,
+            };
+            if let Some((path, _)) = leads_round(&ctx, worker, n).await {
+                let at = Instant::now();
+                let lead = path.trim_start_matches("/v1/leads/").to_owned();
+                lock(&answered).insert(lead, at);
+            }
+        });
+    }
+    while rounds.join_next().await.is_some() {}
+    let elapsed = started.elapsed().as_secs_f64();
+    let answered = std::mem::take(&mut *lock(&answered));
+    // Every answered lead's event, waited for up to 10 s.
+    let wait_until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < wait_until {
+        let all_seen = {
+            let seen = lock(&seen);
+            answered.keys().all(|lead| seen.contains_key(lead))
+        };
+        if all_seen {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    reader.abort();
+    let seen = std::mem::take(&mut *lock(&seen));
+    let mut delay = long_histogram();
+    let mut missing = 0u64;
+    for (lead, at) in &answered {
+        match seen.get(lead) {
+            // An event may come before the 201 does: no delay then.
+            Some(shown) => {
+                let micros = shown.saturating_duration_since(*at).as_micros();
+                delay.saturating_record(u64::try_from(micros).unwrap_or(u64::MAX).max(1));
+            }
+            None => missing += 1,
+        }
+    }
+    let stats = stats.lock().await;
+    let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    let leads = answered.len();
+    if leads == 0 {
+        bail!(
+            "no lead was opened ({} errors)",
+            errors.load(Ordering::Relaxed)
+        );
+    }
+    println!(
+        "leads:           {leads} opened ({:.1}/s), {} commands failed, {} rounds skipped (every client busy), {} answered 429",
+        leads as f64 / elapsed,
+        errors.load(Ordering::Relaxed),
+        skipped.load(Ordering::Relaxed),
+        rate_limited.load(Ordering::Relaxed)
+    );
+    println!(
+        "command latency: p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  (customer and lead)",
+        ms(&stats.commands, 0.50),
+        ms(&stats.commands, 0.99),
+        stats.commands.max() as f64 / 1000.0
+    );
+    println!(
+        "stream delay:    p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  (a lead's 201 → the widget event listing it; {} leads, {missing} not shown within 10 s; {} widget events)",
+        ms(&delay, 0.50),
+        ms(&delay, 0.99),
+        delay.max() as f64 / 1000.0,
+        delay.len(),
+        widget_events.load(Ordering::Relaxed)
+    );
+    if args.pgbench > 0 {
+        match pgbench(config, args.clients, args.pgbench).await {
+            Ok(tps) => println!(
+                "postgres limit:  pgbench one-row INSERT commits, {} clients, {} s: {tps:.0} TPS",
+                args.clients, args.pgbench
+            ),
+            Err(e) => println!("postgres limit:  pgbench could not run: {e:#}"),
+        }
     }
     Ok(())
 }

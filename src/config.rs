@@ -267,6 +267,16 @@ pub struct Config {
     )]
     pub inbound_rps_per_key: f64,
 
+    /// Dashboard streams (`GET /v1/dashboards/{id}/stream`) one process
+    /// keeps open at once; one more is answered 503.
+    #[arg(
+        long,
+        env = "CRM_MAX_SSE_STREAMS",
+        default_value_t = 256,
+        global = true
+    )]
+    pub max_sse_streams: usize,
+
     /// Let webhooks point at loopback, private and link-local addresses,
     /// over plain http too (development and tests only).
     #[arg(
@@ -375,6 +385,7 @@ impl Config {
             sender_concurrency: 16,
             callback_secrets: Vec::new(),
             inbound_rps_per_key: 10.0,
+            max_sse_streams: 256,
             webhook_allow_private: false,
             webhook_poll_ms: 200,
             webhook_timeout_ms: 15_000,

@@ -394,6 +394,12 @@ impl Aggregate for Dashboard {
     }
 }
 
+impl crate::TenantOwned for Dashboard {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
+    }
+}
+
 /// The id of `user`'s default-dashboard aggregate in `tenant`.
 pub fn default_id(tenant: &TenantId, user: Uuid) -> Uuid {
     Uuid::new_v5(
@@ -489,5 +495,11 @@ impl Aggregate for DashboardDefault {
                 self.dashboard_id = e.dashboard_id;
             }
         }
+    }
+}
+
+impl crate::TenantOwned for DashboardDefault {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.tenant_id.as_ref()
     }
 }

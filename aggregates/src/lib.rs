@@ -188,15 +188,3 @@ impl TenantOwned for report::Report {
         self.tenant_id.as_ref()
     }
 }
-
-impl TenantOwned for dashboard::Dashboard {
-    fn tenant(&self) -> Option<&TenantId> {
-        self.tenant_id.as_ref()
-    }
-}
-
-impl TenantOwned for dashboard::DashboardDefault {
-    fn tenant(&self) -> Option<&TenantId> {
-        self.tenant_id.as_ref()
-    }
-}

@@ -35,7 +35,7 @@ use event_store::Store;
 use relay::history;
 
 const KINDS: &str = "Customer, Lead, Quote, Invoice, Equipment, EquipmentAssignment, InventoryItem, \
-     StaffMember, TenantProfile, Schedule, Availability, MessageTemplate, Communication or Report";
+     StaffMember, TenantProfile, Schedule, Availability, MessageTemplate, Communication, Report, Dashboard or DashboardDefault";
 
 /// The entity kinds whose history can be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +54,8 @@ enum Kind {
     Template,
     Communication,
     Report,
+    Dashboard,
+    DashboardDefault,
 }
 
 impl Kind {
@@ -75,6 +77,8 @@ impl Kind {
             "messagetemplate" | "message-template" | "template" | "templates" => Ok(Self::Template),
             "communication" | "communications" => Ok(Self::Communication),
             "report" | "reports" => Ok(Self::Report),
+            "dashboard" | "dashboards" => Ok(Self::Dashboard),
+            "dashboarddefault" | "dashboard-default" => Ok(Self::DashboardDefault),
             _ => Err(ApiError::not_found(format!(
                 "no aggregate type `{text}`; use {}",
                 KINDS
@@ -98,6 +102,8 @@ impl Kind {
             Self::Template => event_schemas::template::AGGREGATE_TYPE,
             Self::Communication => event_schemas::communication::AGGREGATE_TYPE,
             Self::Report => event_schemas::report::AGGREGATE_TYPE,
+            Self::Dashboard => event_schemas::dashboard::AGGREGATE_TYPE,
+            Self::DashboardDefault => event_schemas::dashboard::DEFAULT_AGGREGATE_TYPE,
         }
     }
 }
@@ -350,6 +356,18 @@ async fn state(
         Kind::Report => json_state(
             state
                 .store::<aggregates::report::Report>()
+                .state_at(tenant, id, version)
+                .await?,
+        ),
+        Kind::Dashboard => json_state(
+            state
+                .store::<aggregates::dashboard::Dashboard>()
+                .state_at(tenant, id, version)
+                .await?,
+        ),
+        Kind::DashboardDefault => json_state(
+            state
+                .store::<aggregates::dashboard::DashboardDefault>()
                 .state_at(tenant, id, version)
                 .await?,
         ),

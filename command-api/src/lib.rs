@@ -26,6 +26,7 @@ pub mod calendar;
 pub mod communications;
 pub mod context;
 pub mod customers;
+pub mod dashboards;
 pub mod finance;
 pub mod idempotency;
 pub mod inbound;
@@ -254,6 +255,7 @@ pub fn router(state: CommandState) -> OpenApiRouter {
         integrations::router(),
         operations::router(),
         permissions::router(),
+        dashboards::router(),
         audit::router(),
     ];
     modules

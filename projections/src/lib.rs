@@ -38,6 +38,7 @@ pub mod availability;
 pub mod calendar_feeds;
 pub mod communications;
 pub mod customers;
+pub mod dashboards;
 pub mod equipment;
 pub mod integrations;
 pub mod inventory;
@@ -500,6 +501,7 @@ pub fn all(keys: Arc<keystore::KeyStore>) -> Vec<Arc<dyn Projection>> {
         Arc::new(equipment::Equipment),
         Arc::new(assignments::Assignments),
         Arc::new(inventory::Inventory),
+        Arc::new(dashboards::Dashboards),
     ]
 }
 

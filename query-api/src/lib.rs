@@ -19,11 +19,13 @@ pub mod availability;
 pub mod calendar;
 pub mod communications;
 pub mod customers;
+pub mod dashboards;
 pub mod equipment;
 pub mod finance;
 pub mod integrations;
 pub mod inventory;
 pub mod invoices;
+pub mod kpis;
 pub mod leads;
 pub mod ops_reports;
 pub mod quotes;
@@ -93,6 +95,7 @@ pub fn router(state: QueryState) -> OpenApiRouter {
         rules::router(),
         webhooks::router(),
         integrations::router(),
+        dashboards::router(),
     ];
     modules
         .into_iter()

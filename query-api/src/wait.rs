@@ -52,6 +52,7 @@ pub mod owners {
     pub const WEBHOOKS: &str = queries::webhooks::PROJECTION;
     pub const INTEGRATIONS: &str = queries::integrations::PROJECTION;
     pub const REPORTS: &str = queries::saved_reports::PROJECTION;
+    pub const DASHBOARDS: &str = queries::dashboards::PROJECTION;
     pub const ALL: &[&str] = &[
         CUSTOMERS,
         LEADS,
@@ -68,6 +69,7 @@ pub mod owners {
         WEBHOOKS,
         INTEGRATIONS,
         REPORTS,
+        DASHBOARDS,
     ];
 }
 /// The channel the projectors notify after each batch.
@@ -127,7 +129,14 @@ pub type Versions = Arc<dyn StoreVersions>;
 #[derive(Clone)]
 pub struct ReadModelWatch {
     projections: Watches,
+    /// Ends the long-lived readers (dashboard streams) on shutdown.
+    shutdown: CancellationToken,
+    /// Permits for the open dashboard streams of this process.
+    streams: Arc<tokio::sync::Semaphore>,
 }
+
+/// Dashboard streams a process keeps open unless told otherwise.
+pub const DEFAULT_MAX_STREAMS: usize = 256;
 
 /// Each projection's last notified stream sequence, by name.
 type Watches = Arc<std::sync::Mutex<std::collections::HashMap<String, watch::Sender<u64>>>>;
@@ -137,7 +146,9 @@ impl ReadModelWatch {
     pub fn spawn(pool: PgPool, shutdown: CancellationToken) -> Self {
         let projections = Watches::default();
         let tx = projections.clone();
+        let token = shutdown.clone();
         tokio::spawn(async move {
+            let shutdown = token;
             while !shutdown.is_cancelled() {
                 if let Err(e) = listen(&pool, &tx, &shutdown).await {
                     tracing::warn!(error = %e, "read-model listener lost; reconnecting");
@@ -148,11 +159,31 @@ impl ReadModelWatch {
                 }
             }
         });
-        Self { projections }
+        Self {
+            projections,
+            streams: Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_STREAMS)),
+            shutdown,
+        }
+    }
+
+    /// At most `n` dashboard streams open at once in this process.
+    pub fn with_max_streams(mut self, n: usize) -> Self {
+        self.streams = Arc::new(tokio::sync::Semaphore::new(n));
+        self
+    }
+
+    /// A permit for one more open stream, if under the limit.
+    pub(crate) fn stream_permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.streams.clone().try_acquire_owned().ok()
+    }
+
+    /// Cancelled when the process shuts down.
+    pub(crate) fn shutdown(&self) -> &CancellationToken {
+        &self.shutdown
     }
 
     /// The watch of `projection`'s progress.
-    fn changes(&self, projection: &str) -> watch::Receiver<u64> {
+    pub(crate) fn changes(&self, projection: &str) -> watch::Receiver<u64> {
         self.projections
             .lock()
             .expect("read-model watch lock")

@@ -160,3 +160,33 @@ pub async fn crew_utilization(
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+
+    fn t(h: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH + Duration::hours(h)
+    }
+
+    #[test]
+    fn unions_merge_and_subtraction_cuts_holes() {
+        assert_eq!(
+            union(vec![(t(5), t(7)), (t(0), t(2)), (t(1), t(3)), (t(3), t(4))]),
+            vec![(t(0), t(4)), (t(5), t(7))]
+        );
+        let work = vec![(t(8), t(17)), (t(32), t(41))];
+        let away = vec![(t(10), t(12)), (t(16), t(33)), (t(40), t(50))];
+        assert_eq!(
+            subtract(&work, &away),
+            vec![(t(8), t(10)), (t(12), t(16)), (t(33), t(40))]
+        );
+        assert_eq!(
+            hours(&subtract(&work, &away), (t(0), t(100))),
+            Decimal::from(13)
+        );
+        assert_eq!(hours(&work, (t(9), t(33))), Decimal::from(9));
+    }
+}

@@ -24,6 +24,7 @@ pub mod calendar;
 pub mod communications;
 pub mod crew_utilization;
 pub mod customers;
+pub mod dashboards;
 pub mod equipment;
 pub mod integrations;
 pub mod inventory;
@@ -183,6 +184,16 @@ where
 pub(crate) fn column_sets() -> Vec<(&'static str, &'static str, &'static str)> {
     vec![
         (customers::PROJECTION, customers::TABLE, customers::COLUMNS),
+        (
+            dashboards::PROJECTION,
+            dashboards::TABLE,
+            dashboards::COLUMNS,
+        ),
+        (
+            dashboards::PROJECTION,
+            dashboards::DEFAULTS,
+            dashboards::DEFAULT_COLUMNS,
+        ),
         (leads::PROJECTION, leads::TABLE, leads::COLUMNS),
         (timeline::PROJECTION, timeline::TABLE, timeline::COLUMNS),
         (audit::PROJECTION, audit::TABLE, audit::COLUMNS),

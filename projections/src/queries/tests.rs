@@ -119,6 +119,9 @@ async fn check(pool: &PgPool) -> Result<(), sqlx::Error> {
         after: Some((now, id)),
     };
     customers::get(pool, &tenant, id).await?;
+    dashboards::get(pool, &tenant, id, id).await?;
+    dashboards::list(pool, &tenant, id, &limited, newest).await?;
+    dashboards::default_of(pool, &tenant, id).await?;
     customers::list(
         pool,
         &tenant,

@@ -639,6 +639,23 @@ async fn a_rebuild_yields_the_same_tables_as_live_while_queries_keep_working() {
         app.post("/v1/calendar/feed-tokens", &admin, json!({"user_id": user}))
             .await
             .expect(201);
+        // A dashboard, edited, and its owner's default.
+        let dashboard = app
+            .post(
+                "/v1/dashboards",
+                &admin,
+                json!({"name": "Board", "is_default": true,
+                       "widgets": [{"id": "l", "kind": "kpi", "metric": "new_leads"}]}),
+            )
+            .await;
+        dashboard.expect(201);
+        app.patch(
+            &format!("/v1/dashboards/{}", dashboard.id()),
+            &admin,
+            json!({"is_public": true}),
+        )
+        .await
+        .expect(200);
         // Message templates and their versions.
         let template = app
             .post(
