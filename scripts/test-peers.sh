@@ -7,7 +7,9 @@
 # CRM_TEST_PYTHON (scripts/test.sh exports it) or at
 # $CARGO_TARGET_DIR/test-venv/bin/python. Also installs Debian's
 # poppler-utils when missing: the report-formats tests read their PDFs back
-# with its pdftotext and pdffonts.
+# with its pdftotext and pdffonts; and Debian's Chromium with its WebDriver
+# (`chromium`, `chromium-driver`: /usr/bin/chromium and /usr/bin/chromedriver)
+# when missing: the analyst page's browser test drives them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +28,11 @@ if ! command -v pdftotext >/dev/null 2>&1 || ! command -v pdffonts >/dev/null 2>
   say "installing poppler-utils (Debian package)"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null
+fi
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  say "installing chromium and chromium-driver (Debian packages)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 venv="$target_dir/test-venv"
 stamp="$venv/.requirements.sha256"
