@@ -402,6 +402,7 @@ fn http_router(infra: &Infra, parts: &Parts, ops: OpsState, shutdown: Cancellati
         .checked_merge(public)
         .checked_merge(ops_router)
         .checked_merge(crate::docs_ui::router())
+        .checked_merge(crate::app_ui::router())
         .split_for_parts();
     openapi::finish(&mut doc);
     let doc = Arc::new(doc);

@@ -12,6 +12,7 @@
 //! ```
 
 pub mod app;
+pub mod app_ui;
 pub mod bench;
 pub mod config;
 pub mod docs_ui;
