@@ -689,6 +689,13 @@ fn print_welcome(infra: &Infra, addr: std::net::SocketAddr, dev: bool) -> anyhow
     println!();
     println!("  export TOKEN={token}");
     println!();
+    println!(
+        "{}",
+        bold("The analyst page (dashboards, reports), signed in with that token:")
+    );
+    println!();
+    println!("  {base}/app/#token={token}");
+    println!();
     println!("{}", bold("Try it:"));
     println!();
     println!("  curl -sS --fail-with-body -X POST {base}/v1/customers \\");
