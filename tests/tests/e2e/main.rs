@@ -5,6 +5,7 @@
 mod attachments;
 mod audit;
 mod availability;
+mod browser;
 mod caches;
 mod communications;
 mod contract;
