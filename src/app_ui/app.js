@@ -13,14 +13,17 @@ const views = {
 };
 let currentView = "dashboard";
 
-/** Takes `#token=…` from the address, keeps it, and removes the fragment;
- * whether there was one. */
+/** Takes `#token=…` (and `view=reports`, to open that view) from the
+ * address, keeps the token, and removes the fragment; whether there was
+ * one. */
 function tokenFromFragment() {
   if (!location.hash) return false;
   const params = new URLSearchParams(location.hash.slice(1));
   const value = params.get("token");
-  if (value === null) return false;
-  if (value.trim()) setToken(value.trim());
+  const view = params.get("view");
+  if (value === null && view === null) return false;
+  if (value && value.trim()) setToken(value.trim());
+  if (view in views) currentView = view;
   history.replaceState(history.state, "", location.pathname + location.search);
   return true;
 }

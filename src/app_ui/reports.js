@@ -38,22 +38,24 @@ function sleep(ms, signal) {
 
 /** Fetches a report's file with the token and saves it through a Blob URL. */
 export async function download(report) {
-  const response = await send(`/v1/reports/${encodeURIComponent(report.id)}/file`, {
-    headers: { Accept: "*/*" },
-  });
+  const url = report.file && /^\/v1\/reports\/[\w-]+\//.test(report.file.url || "")
+    ? report.file.url
+    : `/v1/reports/${encodeURIComponent(report.id)}/file`;
+  const response = await send(url, { headers: { Accept: "*/*" } });
   const blob = await response.blob();
   const name =
     dispositionFilename(response.headers.get("Content-Disposition")) ||
+    (report.file && report.file.file_name) ||
     `${(report.name || "report").replace(/[^\w.-]+/g, "_")}.${EXTENSIONS[report.format] || "bin"}`;
-  const url = URL.createObjectURL(blob);
+  const objectUrl = URL.createObjectURL(blob);
   const link = document.createElement("a");
-  link.href = url;
+  link.href = objectUrl;
   link.download = name;
   link.hidden = true;
   document.body.append(link);
   link.click();
   link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  setTimeout(() => URL.revokeObjectURL(objectUrl), 60_000);
   return name;
 }
 
@@ -137,7 +139,7 @@ export class ReportsView {
   /** Shows the chosen report's description, formats and parameters. */
   choose() {
     const item = this.current();
-    $("report-key-description").textContent = item ? item.description || "" : "";
+    $("report-key-description").textContent = item ? (item.description || "").replace(/`/g, "") : "";
     const format = $("report-format");
     const previous = format.value;
     const formats = item && item.formats && item.formats.length ? item.formats : ["PDF", "EXCEL", "CSV", "JSON"];
@@ -235,6 +237,11 @@ export class ReportsView {
       const value = field.querySelector("input").value;
       if (!field.hidden && value) parameters[name] = value;
     }
+    if (Boolean(parameters.from) !== Boolean(parameters.to) && !document.querySelector('[data-param="from"]').hidden) {
+      this.error(new Error("Give both ends of the period, or neither (the report's default period)."));
+      $(parameters.from ? "report-to" : "report-from").focus();
+      return;
+    }
     if (parameters.from && parameters.to && parameters.from > parameters.to) {
       this.error(new Error("The period's start is after its end."));
       $("report-from").focus();
@@ -257,12 +264,17 @@ export class ReportsView {
       };
       const created = await post("/v1/reports", body, { signal });
       progress.textContent = "Generating…";
-      await post(`/v1/reports/${encodeURIComponent(created.id)}/generate`, {}, { signal });
+      const path = `/v1/reports/${encodeURIComponent(created.id)}`;
+      const run = (await post(`${path}/generate`, {}, { signal })) || {};
+      // Read our own write: the report as of the run request, then until
+      // that run is done.
+      const poll = Number.isInteger(run.version) ? `${path}?min_version=${run.version}` : path;
       let report = null;
       let delay = 500;
       for (;;) {
-        report = await get(`/v1/reports/${encodeURIComponent(created.id)}`, { signal });
-        if (report.status === "COMPLETED" || report.status === "FAILED") break;
+        report = await get(poll, { signal });
+        const ours = !run.run_id || !report.latest_run_id || report.latest_run_id === run.run_id;
+        if (ours && (report.status === "COMPLETED" || report.status === "FAILED")) break;
         progress.textContent = report.status === "GENERATING" ? "Generating…" : "Waiting to be generated…";
         await sleep(delay, signal);
         if (signal.aborted) return;
