@@ -718,14 +718,19 @@ async fn api_report_file(app: &TestApp, token: &str, body: Value) -> (Value, Vec
     let created = app.post("/v1/reports", token, body).await;
     created.expect(201);
     let id = created.id();
-    app.post(&format!("/v1/reports/{id}/generate"), token, json!({}))
-        .await
-        .expect(202);
-    let id = &id;
+    let run = app
+        .post(&format!("/v1/reports/{id}/generate"), token, json!({}))
+        .await;
+    run.expect(202);
+    let path = format!("/v1/reports/{id}?min_version={}", run.version());
+    let run_id = run.body["run_id"].clone();
+    let (path, run_id) = (&path, &run_id);
     let report = eventually("the API's report to be generated", || async move {
-        let r = app.get(&format!("/v1/reports/{id}"), token).await;
+        let r = app.get(path, token).await;
         r.expect(200);
-        matches!(r.body["status"].as_str(), Some("COMPLETED" | "FAILED")).then_some(r.body)
+        (r.body["latest_run_id"] == *run_id
+            && matches!(r.body["status"].as_str(), Some("COMPLETED" | "FAILED")))
+        .then_some(r.body)
     })
     .await;
     assert_eq!(report["status"], "COMPLETED", "{report}");
@@ -798,13 +803,15 @@ fn assert_cell(cell: &calamine::Data, value: &Value, kind: &str, at: &str) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn browser_dashboard_matches_the_kpis_updates_live_and_downloads_an_excel_report() {
-    let app = TestApp::spawn().await;
+/// An app whose report worker runs (as in `crm serve`; the other tests run
+/// it themselves), with two leads and an invoice issued today (revenue of
+/// 1000.00) for an admin of `acme`.
+async fn app_with_sales() -> (TestApp, Uuid, String, String, String) {
+    let mut env = crm_tests::TestEnv::new().await;
+    env.infra.config.report_poll_ms = 100;
+    let app = TestApp::start_on(env, crm::app::Parts::all()).await;
     let user = Uuid::new_v4();
     let token = app.token_for("acme", user, Role::Admin);
-
-    // Something to show: two leads, and an invoice issued today (revenue).
     let customer = app.customer(&token, "analyst.page@example.com").await;
     app.lead(&token, &customer).await;
     app.lead(&token, &customer).await;
@@ -822,7 +829,12 @@ async fn browser_dashboard_matches_the_kpis_updates_live_and_downloads_an_excel_
         .await
         .expect(200);
     app.settle().await;
+    (app, user, token, customer, invoice)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_dashboard_matches_the_kpis_and_updates_live() {
+    let (app, user, token, customer, _) = app_with_sales().await;
     let mut browser = Browser::start(&app).await;
     browser.goto(&format!("/app/#token={token}")).await;
 
@@ -905,15 +917,11 @@ async fn browser_dashboard_matches_the_kpis_updates_live_and_downloads_an_excel_
     }
     assert_eq!(shown["new_leads"][0], "2");
     assert_eq!(shown["new_leads"][2], "2");
-    let revenue_kpi = shown["revenue"][0].as_str().expect("revenue");
-    assert!(
-        decimal(revenue_kpi) > 0.0,
-        "no revenue: {:?}",
-        shown["revenue"]
-    );
+    let revenue = shown["revenue"][0].as_str().expect("revenue");
+    assert!(decimal(revenue) > 0.0, "no revenue: {:?}", shown["revenue"]);
     assert_eq!(
         shown["revenue"][2],
-        dollars(revenue_kpi),
+        dollars(revenue),
         "{:?}",
         shown["revenue"]
     );
@@ -972,19 +980,59 @@ async fn browser_dashboard_matches_the_kpis_updates_live_and_downloads_an_excel_
         .await;
     browser.assert_clean_console("the dashboard, live").await;
 
-    // An Excel report, requested and downloaded through the page.
+    // A token the server refuses (its signature is not the server's)
+    // returns the page to the form, saying why.
+    let (signed, _) = token.rsplit_once('.').expect("a JWT");
+    let forged = format!("{signed}.{}", "A".repeat(43));
     browser
-        .client
-        .find(Locator::Css("[data-view=reports]"))
-        .await
-        .expect("the reports button")
-        .click()
-        .await
-        .expect("a click");
+        .js_with(
+            "sessionStorage.setItem('crm.token', arguments[0]); return null;",
+            vec![json!(forged)],
+        )
+        .await;
+    browser.client.refresh().await.expect("a reload");
+    let message = browser
+        .until(
+            "the sign-in form after a 401",
+            "const m = document.getElementById('sign-in-message'); return !document.getElementById('sign-in').hidden && !m.hidden && m.textContent;",
+        )
+        .await;
+    assert!(
+        message.as_str().is_some_and(|m| m.contains("401")),
+        "{message}"
+    );
+    assert_eq!(
+        browser
+            .js("return sessionStorage.getItem('crm.token');")
+            .await,
+        Value::Null
+    );
+    // What the console says now is the refused request, and only that.
+    let log = browser.new_log().await;
+    for entry in log
+        .iter()
+        .filter(|e| e["level"] == "SEVERE" || e["level"] == "WARNING")
+    {
+        assert!(
+            entry["message"].as_str().is_some_and(|m| m.contains("401")),
+            "{entry}"
+        );
+    }
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_requests_an_excel_report_and_downloads_it() {
+    let (app, _, token, _, invoice) = app_with_sales().await;
+    let mut browser = Browser::start(&app).await;
+    // The sign-in link, opening the reports view.
+    browser
+        .goto(&format!("/app/#token={token}&view=reports"))
+        .await;
     browser
         .until(
             "the catalogue",
-            "return document.getElementById('report-key').options.length > 0;",
+            "return !document.getElementById('view-reports').hidden && document.getElementById('report-key').options.length > 0;",
         )
         .await;
     let keys = browser
@@ -997,6 +1045,9 @@ async fn browser_dashboard_matches_the_kpis_updates_live_and_downloads_an_excel_
             .any(|k| k == "revenue"),
         "no revenue report in the catalogue: {keys}"
     );
+
+    // Chosen, named and dated as a user would, and requested.
+    let today = Utc::now().date_naive();
     let month_start = today.with_day(1).expect("the first of the month");
     browser
         .client
@@ -1056,7 +1107,17 @@ async fn browser_dashboard_matches_the_kpis_updates_live_and_downloads_an_excel_
     assert_eq!(report.body["parameters"]["report"], "revenue");
     assert_eq!(report.body["parameters"]["from"], month_start.to_string());
     assert_eq!(report.body["parameters"]["to"], today.to_string());
+    // The list shows it, completed, with its own download button.
+    browser
+        .until(
+            "the report in the list",
+            &format!(
+                "return !!document.querySelector('#reports-table tr[data-report=\"{report_id}\"] button[data-download]');"
+            ),
+        )
+        .await;
 
+    // Downloaded through the page: a Blob URL and an <a download>.
     browser
         .client
         .find(Locator::Css("#report-download-slot button[data-download]"))
@@ -1182,44 +1243,5 @@ async fn browser_dashboard_matches_the_kpis_updates_live_and_downloads_an_excel_
         "the workbook's revenue {values:?}, the API's {revenue}"
     );
     browser.assert_clean_console("the whole visit").await;
-
-    // A token the server refuses (its signature is not the server's)
-    // returns the page to the form, saying why.
-    let (signed, _) = token.rsplit_once('.').expect("a JWT");
-    let forged = format!("{signed}.{}", "A".repeat(43));
-    browser
-        .js_with(
-            "sessionStorage.setItem('crm.token', arguments[0]); return null;",
-            vec![json!(forged)],
-        )
-        .await;
-    browser.client.refresh().await.expect("a reload");
-    let message = browser
-        .until(
-            "the sign-in form after a 401",
-            "const m = document.getElementById('sign-in-message'); return !document.getElementById('sign-in').hidden && !m.hidden && m.textContent;",
-        )
-        .await;
-    assert!(
-        message.as_str().is_some_and(|m| m.contains("401")),
-        "{message}"
-    );
-    assert_eq!(
-        browser
-            .js("return sessionStorage.getItem('crm.token');")
-            .await,
-        Value::Null
-    );
-    // What the console says now is the refused request, and only that.
-    let log = browser.new_log().await;
-    for entry in log
-        .iter()
-        .filter(|e| e["level"] == "SEVERE" || e["level"] == "WARNING")
-    {
-        assert!(
-            entry["message"].as_str().is_some_and(|m| m.contains("401")),
-            "{entry}"
-        );
-    }
     browser.close().await;
 }
