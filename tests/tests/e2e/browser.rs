@@ -141,8 +141,6 @@ struct Browser {
     base: String,
     downloads: tempfile::TempDir,
     driver: Chromedriver,
-    /// The browser log entries read so far.
-    seen: Vec<Value>,
 }
 
 impl Browser {
@@ -190,7 +188,6 @@ impl Browser {
             base: app.base.clone(),
             downloads,
             driver,
-            seen: Vec::new(),
         }
     }
 
@@ -270,7 +267,7 @@ impl Browser {
 
     /// The browser log entries since the last read (chromedriver's
     /// `/se/log`, the console and page errors of `goog:loggingPrefs`).
-    async fn new_log(&mut self) -> Vec<Value> {
+    async fn new_log(&self) -> Vec<Value> {
         let id = self
             .client
             .session_id()
@@ -289,14 +286,12 @@ impl Browser {
             status.is_success(),
             "chromedriver does not give the browser log: {status} {body}"
         );
-        let entries = body["value"].as_array().cloned().unwrap_or_default();
-        self.seen.extend(entries.iter().cloned());
-        entries
+        body["value"].as_array().cloned().unwrap_or_default()
     }
 
     /// Asserts no console error or warning (nor a page error, CSP violation
     /// or failed request) since the last read.
-    async fn assert_clean_console(&mut self, when: &str) {
+    async fn assert_clean_console(&self, when: &str) {
         let entries = self.new_log().await;
         let problems: Vec<&Value> = entries
             .iter()
@@ -309,12 +304,28 @@ impl Browser {
     }
 
     /// Waits until `script` returns something other than null/false.
+    /// Waits until `script` returns something other than null/false;
+    /// after [`PATIENCE`] in vain, fails showing what the page says and
+    /// what its console said.
     async fn until(&self, what: &str, script: &str) -> Value {
-        eventually(what, || async move {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
             let v = self.js(script).await;
-            (!v.is_null() && v != false).then_some(v)
-        })
-        .await
+            if !v.is_null() && v != false {
+                return v;
+            }
+            if tokio::time::Instant::now() > deadline {
+                let text = self
+                    .js("return document.querySelector('main').innerText;")
+                    .await;
+                let log = self.new_log().await;
+                panic!(
+                    "waited {PATIENCE:?} for {what}, in vain\nthe page says:\n{}\nits console:\n{log:#?}",
+                    text.as_str().unwrap_or_default()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     async fn close(self) {
@@ -486,7 +497,7 @@ async fn browser_page_is_served_from_the_binary_with_a_strict_policy() {
 async fn browser_sign_in_keeps_the_token_in_the_tab_and_the_page_works_by_keyboard() {
     let app = TestApp::spawn().await;
     let token = app.token("acme", Role::Admin);
-    let mut browser = Browser::start(&app).await;
+    let browser = Browser::start(&app).await;
 
     // Without a token: the form, labelled, and nothing else.
     browser.goto("/app/").await;
@@ -835,14 +846,14 @@ async fn app_with_sales() -> (TestApp, Uuid, String, String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_dashboard_matches_the_kpis_and_updates_live() {
     let (app, user, token, customer, _) = app_with_sales().await;
-    let mut browser = Browser::start(&app).await;
+    let browser = Browser::start(&app).await;
     browser.goto(&format!("/app/#token={token}")).await;
 
     // The page made the user a default dashboard, and shows it.
     browser
         .until(
             "the KPI tiles",
-            "return document.querySelectorAll('[data-kpi] [data-role=value][data-raw]').length >= 4;",
+            "return !!document.getElementById('kpis').dataset.generatedAt && document.querySelectorAll('[data-kpi] [data-role=value]').length >= 4;",
         )
         .await;
     let dashboards = app.get("/v1/dashboards", &token).await;
@@ -1033,7 +1044,7 @@ async fn browser_dashboard_matches_the_kpis_and_updates_live() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_requests_an_excel_report_and_downloads_it() {
     let (app, _, token, _, invoice) = app_with_sales().await;
-    let mut browser = Browser::start(&app).await;
+    let browser = Browser::start(&app).await;
     // The sign-in link, opening the reports view.
     browser
         .goto(&format!("/app/#token={token}&view=reports"))
