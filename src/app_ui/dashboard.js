@@ -70,7 +70,16 @@ async function chooseDashboard() {
   const chosen = items.find((d) => d.is_default) || items[0];
   if (chosen) return chosen;
   const created = await post("/v1/dashboards", DEFAULT_DASHBOARD);
-  return { ...DEFAULT_DASHBOARD, id: created.id, version: created.version };
+  // Read our own write: the read side answers once it has the dashboard
+  // (503 when that took over 5 s: ask again).
+  const path = `/v1/dashboards/${encodeURIComponent(created.id)}?min_version=${created.version}`;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await get(path);
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 503) || attempt >= 3) throw e;
+    }
+  }
 }
 
 export class DashboardView {
