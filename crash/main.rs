@@ -102,10 +102,22 @@ impl TestEnv {
     fn database_url(&self) -> String {
         format!("{}/{}", self.server_url, self.db_name)
     }
+
+    /// Where this test's servers write report files before storing them
+    /// (removed on drop, with what a killed server left there).
+    fn work_dir(&self) -> PathBuf {
+        let dir =
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("crash-{}-reports", self.id));
+        std::fs::create_dir_all(&dir).expect("the report work directory");
+        dir
+    }
 }
 
 impl Drop for TestEnv {
     fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("crash-{}-reports", self.id)),
+        );
         let server_url = self.server_url.clone();
         let nats_url = self.nats_url.clone();
         let db_name = self.db_name.clone();
@@ -183,6 +195,8 @@ impl Server {
             .env("CRM_WEBHOOK_POLL_MS", "50")
             // A claim lapses after twice this: 2 s.
             .env("CRM_WEBHOOK_TIMEOUT_MS", "1000")
+            .env("CRM_REPORT_POLL_MS", "100")
+            .env("CRM_REPORT_WORK_DIR", env.work_dir())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -484,4 +498,142 @@ async fn a_delivery_cut_off_by_kill_9_is_delivered_again_with_the_same_webhook_i
 
     drop(second);
     eprintln!("{:?}: done", started.elapsed());
+}
+
+/// Rows of the ledger the report crash test seeds: enough that writing the
+/// spreadsheet takes seconds, so the kill lands mid-run.
+const LEDGER_ROWS: i64 = 400_000;
+
+/// A report run cut off by a kill -9 mid-generation (GENERATING, no file)
+/// is generated again by the next server: attempt 2, every row, and the
+/// killed server's half-written file is not what is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_cut_off_by_kill_9_is_generated_again_in_full() {
+    let env = TestEnv::new().await;
+    let mut first = Server::start(&env, "first").await;
+    let tenant = "acme";
+    let admin = admin_token(tenant);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("an HTTP client");
+    // The ledger read model, seeded directly (the API would take minutes).
+    let pool = crm::infra::connect_postgres(&env.database_url(), 2)
+        .await
+        .expect("the test database");
+    sqlx::query(
+        "INSERT INTO read.financial_transactions
+             (tenant_id, id, source, transaction_type, amount, cash_effect, currency, description, category,
+              transaction_date, occurred_at, source_event_id, recorded_by, recorded_at)
+         SELECT $1, gen_random_uuid(), 'manual', 'EXPENSE', 1.00 + n % 100, -1.00 - n % 100, 'CAD',
+                'entry ' || n, 'misc', DATE '2026-01-01' + (n % 365)::int, now(), gen_random_uuid(),
+                gen_random_uuid(), now()
+           FROM generate_series(1, $2::int) AS n",
+    )
+    .bind(tenant)
+    .bind(LEDGER_ROWS)
+    .execute(&pool)
+    .await
+    .expect("the ledger is seeded");
+    let (status, report) = call(
+        &client,
+        reqwest::Method::POST,
+        format!("{}/v1/reports", first.base),
+        &admin,
+        Some(json!({
+            "name": "Year ledger",
+            "parameters": {"report": "ledger", "from": "2026-01-01", "to": "2026-12-31", "currency": "CAD"},
+            "format": "EXCEL",
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{report}");
+    let id = report["id"].as_str().unwrap().to_owned();
+    let (status, run) = call(
+        &client,
+        reqwest::Method::POST,
+        format!("{}/v1/reports/{id}/generate", first.base),
+        &admin,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 202, "{run}");
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
+    let read = async |base: &str| {
+        let (status, body) = call(
+            &client,
+            reqwest::Method::GET,
+            format!("{base}/v1/reports/{id}/runs"),
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        body["items"][0].clone()
+    };
+    // Kill the server once its worker is writing the file.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let run = read(&first.base).await;
+        match run["status"].as_str() {
+            Some("GENERATING") => break,
+            // Not projected yet, or waiting for the worker.
+            None | Some("PENDING") => {}
+            other => panic!(
+                "the run ended ({other:?}) before the kill; seed more rows than {LEDGER_ROWS}: {run:#}"
+            ),
+        }
+        assert!(Instant::now() < deadline, "the run never started: {run:#}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = first.kill();
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "the first server was killed, not stopped: {status}"
+    );
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM report_files")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0, "the killed server stored no file");
+
+    let second = Server::start(&env, "second").await;
+    let deadline = Instant::now() + WAIT * 3;
+    let done = loop {
+        let run = read(&second.base).await;
+        if run["status"] != "GENERATING" && run["status"] != "PENDING" {
+            break run;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run was not generated again within {:?}: {run:#}",
+            WAIT * 3
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(done["run_id"], run_id.as_str());
+    assert_eq!(done["status"], "COMPLETED", "{done:#}");
+    assert_eq!(
+        done["attempts"], 2,
+        "started, cut off, started again: {done:#}"
+    );
+    assert_eq!(done["file"]["rows"], LEDGER_ROWS, "{done:#}");
+    let response = client
+        .get(format!("{}/v1/reports/{id}/file", second.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("the file is served");
+    assert_eq!(response.status(), 200);
+    let bytes = response.bytes().await.expect("the file's bytes");
+    assert_eq!(Some(bytes.len() as u64), done["file"]["size"].as_u64());
+    use sha2::Digest;
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(&bytes)),
+        done["file"]["sha256"].as_str().unwrap()
+    );
+    assert!(bytes.starts_with(b"PK"), "an xlsx (zip) file");
+    pool.close().await;
+    drop(second);
 }
